@@ -1,0 +1,78 @@
+"""Compute kernels of fastloss, one sub-package per backend.
+
+``fastloss.kernels.reference`` (NumPy, always there, the test oracle),
+``fastloss.kernels.numba`` (JIT) and ``fastloss.kernels.cython`` (compiled ahead of
+time with OpenMP) implement the same *kernel contract* below. The public API in
+``fastloss`` validates, converts and dispatches; kernels assume valid input.
+
+Kernel contract
+===============
+Every backend module exposes ``AVAILABLE`` (bool), ``WHY_UNAVAILABLE`` (str) and
+these functions. All arguments are positional, there is no ``None``: an absent
+array is a zero-length float64 array. ``x`` and friends are C-contiguous float32 or
+float64 arrays; every other float array argument is float64; labels are int64.
+
+Row reductions (``out`` has ``x``'s dtype)::
+
+    logsumexp_rows(x[N, C], out[N], n_threads)
+    softmax_rows(x[N, C], out[N, C], log, n_threads)        # log=True: log_softmax
+
+Losses. Each computes for every sample ``i`` a loss value ``v_i`` (in x's dtype,
+i.e. rounded to float32 for float32 input), a float64 weight ``w_i`` and the
+float64 contribution ``c_i = float64(v_i) * w_i`` (``c_i = 0`` when ``w_i == 0``:
+a zero weight removes the sample, even if its loss is inf or NaN). Then, if
+``out`` has length N, ``out[i] = dtype(c_i)`` (the per-sample values of
+``reduction="none"``); if ``lp``/``wp`` have length ``ceil(N / block_rows)``,
+``lp[b]``/``wp[b]`` are the block sums of ``c_i``/``w_i`` over rows
+``[b*block_rows, (b+1)*block_rows)`` computed exactly as :func:`_blocks.block_sum`
+specifies (so every backend and every thread count give the same bits).
+``nan_omit``: samples whose ``v_i`` is NaN are left out of ``lp`` and ``wp``
+(``out`` still shows the NaN)::
+
+    sparse_ce(x[N, C], y[N] int64, sw[N|0], cw[C|0], from_logits, ignore_index,
+              has_ignore, label_smoothing, z_loss, clip_mode, clip_eps, nan_omit,
+              block_rows, out, lp, wp, n_threads)
+        v = (1-ls)*nll(y) + ls/C * sum_j nll(j) + z_loss * lse**2
+        with nll(j) = lse - x_j (logits) or -log(clip(p_j)) (probabilities);
+        w = sw[i] * cw[y_i]; ignored rows (has_ignore and y_i == ignore_index):
+        w = 0, out = 0.
+    categorical_ce(x[N, C], t[N, C], sw[N|0], cw[C|0], from_logits, label_smoothing,
+                   clip_mode, clip_eps, nan_omit, block_rows, out, lp, wp, n_threads)
+        v = sum_c cw_c * t'_c * nll(c), t' = (1-ls)*t + ls/C, a zero t'_c adds 0.
+    bce(x[M], z[M], sw[M/sw_div|0], sw_div, pw[K|0], from_logits, label_smoothing,
+        clip_mode, clip_eps, nan_omit, block_rows, out, lp, wp, n_threads)
+        flat elements; weight sw[i // sw_div]; pos_weight pw[i % K];
+        z' = z*(1-ls) + 0.5*ls; logits: (1-z')*x + (1 + (pw-1)*z') * softplus(-x)
+        (= max(x,0) - x*z' + log1p(exp(-|x|)) when pw == 1);
+        probabilities: -(pw*z'*log(p) + (1-z')*log(1-p)) with the clip mode.
+    kl(x[N, C], t[N, C], sw[N|0], log_input, log_target, clip_mode, clip_eps,
+       nan_omit, block_rows, out, lp, wp, n_threads)
+        v = sum_c t_c*(log t_c - log p_c); a zero target adds exactly 0;
+        clip_mode 1 clips t and p to [eps, 1] first (Keras).
+    mse(x[N, C], t[N, C], ow[C|0], sw[N|0], nan_omit, block_rows, out, lp, wp,
+        n_threads)
+        v = sum_c ow_c*(x_c - t_c)**2 / sum_c ow_c  (mean over c without ow).
+
+Validation helper::
+
+    first_outside_unit_interval(x[M]) -> int     # first flat index with x<0 or x>1
+                                                  # (NaN is not outside), or -1
+
+Clip modes (probability inputs): ``CLIP_NONE`` exact math (+inf where the loss
+is infinite); ``CLIP_EPS`` clip p to ``[eps, 1-eps]`` with the bounds computed in
+x's dtype (float32: ``1-1e-7`` is ``0.99999988``); ``CLIP_KERAS2`` the same clip,
+then ``log(p + eps)`` and ``log((1 - p) + eps)`` with the additions done in x's
+dtype (tf.keras 2.x); ``CLIP_TORCH`` every log clamped at ``-100``.
+"""
+
+from ._blocks import (  # noqa: F401
+    BLOCK_ELEMS,
+    CLIP_EPS,
+    CLIP_KERAS2,
+    CLIP_NONE,
+    CLIP_TORCH,
+    LANES,
+    block_rows_for,
+    block_sum,
+    n_blocks,
+)

@@ -1,0 +1,31 @@
+"""fastloss: fused, exact, deterministic classification losses for NumPy on the CPU."""
+
+__version__ = "0.1.0"
+
+from fastloss._api import binary_cross_entropy
+from fastloss._api import categorical_cross_entropy
+from fastloss._api import kl_divergence
+from fastloss._api import log_softmax
+from fastloss._api import logsumexp
+from fastloss._api import mean_squared_error
+from fastloss._api import softmax
+from fastloss._api import sparse_categorical_cross_entropy
+from fastloss._dispatch import BACKENDS
+from fastloss._dispatch import available_backends
+from fastloss._info import info
+from fastloss._registry import LOSSES
+
+__all__ = [
+    "BACKENDS",
+    "LOSSES",
+    "available_backends",
+    "binary_cross_entropy",
+    "categorical_cross_entropy",
+    "info",
+    "kl_divergence",
+    "log_softmax",
+    "logsumexp",
+    "mean_squared_error",
+    "softmax",
+    "sparse_categorical_cross_entropy",
+]

@@ -1,0 +1,467 @@
+"""The public loss functions: validate, convert, dispatch to a backend, reduce."""
+
+import numpy as np
+
+from fastloss._dispatch import resolve_backend, resolve_threads
+from fastloss._reduce import EMPTY, contiguous_rows, finish, run_kernel
+from fastloss._validation import (
+    as_float_array,
+    as_like,
+    check_axis,
+    check_fraction,
+    check_labels,
+    check_nan_policy,
+    check_reduction,
+    check_same_shape,
+    check_threads,
+    check_unit_interval,
+    check_weights,
+    first_nan,
+    resolve_clip,
+)
+from fastloss.kernels import block_rows_for
+
+__all__ = [
+    "binary_cross_entropy",
+    "categorical_cross_entropy",
+    "kl_divergence",
+    "log_softmax",
+    "logsumexp",
+    "mean_squared_error",
+    "softmax",
+    "sparse_categorical_cross_entropy",
+]
+
+
+class _Rows:
+    """``y_pred`` with its class axis last, as 2-D rows (a view whenever possible)."""
+
+    def __init__(self, x, axis, name="y_pred"):
+        if x.ndim == 0:
+            raise ValueError(f"{name} must have a class axis; got a 0-d array")
+        ax = check_axis(axis, x.ndim, name, x.shape)
+        moved = np.moveaxis(x, ax, -1)
+        self.axis = ax
+        self.batch_shape = moved.shape[:-1]
+        self.n_cols = moved.shape[-1]
+        try:
+            self.x2 = np.reshape(moved, (-1, self.n_cols), copy=False)
+        except ValueError:  # N-d layouts with no 2-D view: one contiguous copy
+            self.x2 = np.ascontiguousarray(moved).reshape(-1, self.n_cols)
+        self.n_rows = self.x2.shape[0]
+
+    def partner(self, t):
+        """A same-shaped array (targets) arranged like ``y_pred``."""
+        moved = np.moveaxis(t, self.axis, -1)
+        try:
+            return np.reshape(moved, (-1, self.n_cols), copy=False)
+        except ValueError:
+            return np.ascontiguousarray(moved).reshape(-1, self.n_cols)
+
+
+def _common(reduction, nan_policy, n_threads, backend):
+    check_reduction(reduction)
+    check_nan_policy(nan_policy)
+    check_threads(n_threads)
+    name, kern = resolve_backend(backend)
+    return kern, resolve_threads(n_threads)
+
+
+def _raise_on_nan(nan_policy, named):
+    if nan_policy == "raise":
+        hit = first_nan(named)
+        if hit is not None:
+            raise ValueError(f"{hit[0]}{list(hit[1])} is NaN and nan_policy='raise'")
+
+
+def _sample_weight(sample_weight, batch_shape):
+    sw, _ = check_weights(sample_weight, "sample_weight", batch_shape)
+    return EMPTY if sw is None else sw.reshape(-1)
+
+
+def _result(res, reduction, result_dtype, batch_shape):
+    out = finish(res, reduction, result_dtype if reduction != "none" else res.dtype, batch_shape)
+    if reduction == "none" and out.dtype != result_dtype:
+        out = out.astype(result_dtype)
+    return out
+
+
+# --------------------------------------------------------------------------- log-sum-exp
+
+
+def logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False, *, backend=None,
+              n_threads=None):
+    r"""Log of the sum of exponentials, ``log(sum(b * exp(a)))``, computed stably.
+
+    SciPy semantics (:func:`scipy.special.logsumexp`): ``axis=None`` reduces every
+    element, ``axis`` may be a tuple, ``b`` scales (and may be negative, with
+    ``return_sign=True`` giving ``(log|s|, sign)``), a zero ``b`` masks its entry.
+
+    The result is ``m + log1p(sum_{j != argmax} exp(a_j - m))`` with ``m`` the max,
+    so ``logsumexp([0, -40])`` keeps its ``4.2e-18``; rows of all ``-inf`` give
+    ``-inf``, any ``+inf`` gives ``+inf`` and NaN propagates. float32 in, float32 out.
+
+    See Also: ``scipy.special.logsumexp``, ``torch.logsumexp``, ``tf.reduce_logsumexp``.
+
+    Examples
+    --------
+    >>> import numpy as np, fastloss
+    >>> float(fastloss.logsumexp(np.array([1000.0, 1000.0])))  # naive: inf
+    1000.6931471805599
+    """
+    x, rdt = as_float_array(a, "a")
+    check_threads(n_threads)
+    if x.ndim == 0:
+        x = x.reshape(1)
+        axes = (0,)
+        squeeze_all = True
+    else:
+        squeeze_all = False
+        if axis is None:
+            axes = tuple(range(x.ndim))
+        else:
+            ax = axis if isinstance(axis, tuple) else (axis,)
+            axes = tuple(sorted({check_axis(i, x.ndim, "a", x.shape) for i in ax}))
+            if len(axes) != len(ax):
+                raise ValueError(f"axis={axis!r} repeats an axis")
+    keep = [i for i in range(x.ndim) if i not in axes]
+    moved = np.transpose(x, keep + list(axes))
+    outer = moved.shape[:len(keep)]
+    k = int(np.prod(moved.shape[len(keep):]))
+    if b is not None:
+        res, sign = _logsumexp_b(moved, outer, k, b, x, axes, keep, rdt)
+    else:
+        kern, nt = _common("none", "propagate", n_threads, backend)
+        x2 = np.ascontiguousarray(moved).reshape(-1, k)
+        out = np.empty(x2.shape[0], dtype=x.dtype)
+        if k == 0:
+            out[:] = -np.inf
+        elif x2.shape[0]:
+            kern.logsumexp_rows(x2, out, nt)
+        res = out.reshape(outer)
+        sign = np.where(np.isnan(res), np.nan, 1.0).astype(x.dtype)
+    if keepdims and not squeeze_all:
+        shape = list(x.shape)
+        for i in axes:
+            shape[i] = 1
+        res = res.reshape(shape)
+        sign = sign.reshape(shape)
+    res = res.astype(rdt, copy=False)
+    if squeeze_all or res.ndim == 0:
+        res, sign = rdt.type(res.reshape(())), rdt.type(np.asarray(sign).reshape(()))
+    return (res, sign.astype(rdt) if hasattr(sign, "astype") else sign) if return_sign else res
+
+
+def _logsumexp_b(moved, outer, k, b, x, axes, keep, rdt):
+    """Weighted log-sum-exp with SciPy's handling of ``b`` (NumPy, float64 inside)."""
+    bb = np.asarray(b)
+    if bb.dtype.kind not in "fiub":
+        raise TypeError(f"b must be a real numeric array, got dtype {bb.dtype}")
+    try:
+        bb = np.broadcast_to(bb, x.shape)
+    except ValueError:
+        raise ValueError(f"b has shape {np.asarray(b).shape}, which does not broadcast to "
+                         f"a's shape {x.shape}") from None
+    bm = np.transpose(bb, keep + list(axes)).reshape(-1, k).astype(np.float64)
+    a2 = moved.reshape(-1, k).astype(np.float64)
+    with np.errstate(all="ignore"):
+        a2 = np.where(bm == 0, -np.inf, a2)  # a zero scale masks even inf/NaN entries
+        m = np.max(a2, axis=1) if k else np.full(a2.shape[0], -np.inf)
+        shift = np.where(np.isfinite(m), m, 0.0)
+        s = np.sum(bm * np.exp(a2 - shift[:, None]), axis=1)
+        sign = np.sign(s)
+        res = np.log(np.abs(s)) + shift
+    return res.astype(x.dtype).reshape(outer), sign.astype(x.dtype).reshape(outer)
+
+
+def _softmax_impl(x, axis, log, backend, n_threads):
+    xf, rdt = as_float_array(x, "x")
+    check_threads(n_threads)
+    kern, nt = _common("none", "propagate", n_threads, backend)
+    if xf.ndim == 0:
+        xf = xf.reshape(1)
+        scalar = True
+    else:
+        scalar = False
+    if axis is None:
+        rows = xf.reshape(1, -1)
+        out = np.empty_like(rows, dtype=xf.dtype, order="C")
+        if rows.size:
+            kern.softmax_rows(np.ascontiguousarray(rows), out, log, nt)
+        res = out.reshape(xf.shape)
+    else:
+        ax = check_axis(axis, xf.ndim, "x", xf.shape)
+        moved = np.ascontiguousarray(np.moveaxis(xf, ax, -1))
+        rows = moved.reshape(-1, moved.shape[-1])
+        out = np.empty_like(rows)
+        if rows.size:
+            kern.softmax_rows(rows, out, log, nt)
+        res = np.moveaxis(out.reshape(moved.shape), -1, ax)
+    res = res.astype(rdt, copy=False)
+    return res.reshape(()) if scalar else res
+
+
+def softmax(x, axis=-1, *, backend=None, n_threads=None):
+    r"""``exp(x - logsumexp(x, axis))``: probabilities along ``axis`` (``None``: all).
+
+    Rows with a ``+inf`` or of all ``-inf`` give NaN, like SciPy.
+    See Also: ``scipy.special.softmax``, ``torch.softmax``, ``keras.ops.softmax``.
+    """
+    return _softmax_impl(x, axis, False, backend, n_threads)
+
+
+def log_softmax(x, axis=-1, *, backend=None, n_threads=None):
+    r"""``x - logsumexp(x, axis)`` computed stably (never ``log(softmax(x))``).
+
+    See Also: ``scipy.special.log_softmax``, ``torch.log_softmax``, ``tf.nn.log_softmax``.
+    """
+    return _softmax_impl(x, axis, True, backend, n_threads)
+
+
+# --------------------------------------------------------------------------- losses
+
+
+def sparse_categorical_cross_entropy(y_true, y_pred, *, from_logits=False, axis=-1,
+                                     ignore_index=None, class_weight=None, label_smoothing=0.0,
+                                     z_loss=0.0, sample_weight=None, clip=None, reduction="mean",
+                                     nan_policy="propagate", backend=None, n_threads=None):
+    r"""Cross-entropy against integer class indices.
+
+    Per sample ``i`` with label ``y`` and ``C`` classes:
+    ``l_i = (1-ls) * nll_y + ls/C * sum_j nll_j + z_loss * lse**2`` where, on logits,
+    ``nll_j = lse - x_j`` computed as ``(m - x_j) + log1p(sum_{k != argmax} exp(x_k - m))``,
+    and on probabilities ``nll_j = -log(p_j)`` (``clip`` chooses a framework's
+    clipping; ``None`` is exact, ``+inf`` for ``p_y = 0``).
+    Weight ``w_i = sample_weight[i] * class_weight[y]``; ``ignore_index`` rows weigh 0.
+    ``reduction="none"`` returns ``w_i * l_i`` per sample (class axis removed),
+    ``"sum"`` their sum and ``"mean"`` ``sum(w*l) / sum(w)`` (PyTorch's weighted mean).
+    Sums are float64 over fixed blocks, identical for any ``n_threads``.
+
+    See Also: ``torch.nn.functional.cross_entropy``,
+    ``keras.losses.sparse_categorical_crossentropy``,
+    ``optax.softmax_cross_entropy_with_integer_labels``.
+
+    Examples
+    --------
+    >>> import numpy as np, fastloss
+    >>> logits = np.array([[2.0, 1.0, 0.1]])
+    >>> round(float(fastloss.sparse_categorical_cross_entropy([0], logits, from_logits=True)), 6)
+    0.417030
+    """
+    kern, nt = _common(reduction, nan_policy, n_threads, backend)
+    x, rdt = as_float_array(y_pred, "y_pred")
+    rows = _Rows(x, axis)
+    C = rows.n_cols
+    if C == 0:
+        raise ValueError(f"y_pred has no classes along axis {axis} (shape {x.shape})")
+    if ignore_index is not None and (isinstance(ignore_index, bool)
+                                     or not isinstance(ignore_index, (int, np.integer))):
+        raise TypeError(f"ignore_index must be an integer or None, got {ignore_index!r}")
+    y = check_labels(y_true, "y_true", rows.batch_shape, C, ignore_index)
+    cw, _ = check_weights(class_weight, "class_weight", (C,), allow_scalar=False)
+    sw = _sample_weight(sample_weight, rows.batch_shape)
+    ls = check_fraction(label_smoothing, "label_smoothing")
+    zl = float(z_loss)
+    if not (zl >= 0 and np.isfinite(zl)):
+        raise ValueError(f"z_loss={z_loss!r} must be finite and non-negative")
+    if zl and not from_logits:
+        raise ValueError("z_loss needs logits (from_logits=True): it penalises logsumexp(row)**2")
+    mode, eps = resolve_clip(clip, x.dtype, from_logits)
+    if not from_logits:
+        check_unit_interval(rows.x2, "y_pred", kern, "from_logits=False")
+    _raise_on_nan(nan_policy, [("y_pred", x)])
+    br = block_rows_for(C)
+    cw = EMPTY if cw is None else cw
+    x2 = rows.x2
+
+    def call(a, b, out, lp, wp):
+        kern.sparse_ce(contiguous_rows(x2, a, b), y[a:b], sw[a:b] if sw.size else sw, cw,
+                       bool(from_logits), int(ignore_index or 0), ignore_index is not None, ls,
+                       zl, mode, eps, nan_policy == "omit", br, out, lp, wp, nt)
+
+    res = run_kernel(call, rows.n_rows, C, br, reduction, x.dtype, x2.flags.c_contiguous)
+    return _result(res, reduction, rdt, rows.batch_shape)
+
+
+def categorical_cross_entropy(y_true, y_pred, *, from_logits=False, axis=-1, class_weight=None,
+                              label_smoothing=0.0, sample_weight=None, clip=None, reduction="mean",
+                              nan_policy="propagate", backend=None, n_threads=None):
+    r"""Cross-entropy against class probabilities (one-hot or soft targets).
+
+    ``l_i = sum_c class_weight[c] * t'_c * nll_c`` with ``t' = (1-ls) * t + ls/C``;
+    a zero ``t'_c`` contributes exactly 0 (even where ``p_c = 0``). ``nll`` as in
+    :func:`sparse_categorical_cross_entropy`. Weight ``w_i = sample_weight[i]``.
+    No renormalisation of ``y_pred`` (Keras renormalises; its drop-in does).
+
+    See Also: ``keras.losses.categorical_crossentropy``, ``torch.nn.functional.cross_entropy``
+    with probability targets, ``optax.softmax_cross_entropy``.
+    """
+    kern, nt = _common(reduction, nan_policy, n_threads, backend)
+    x, rdt = as_float_array(y_pred, "y_pred")
+    t = as_like(y_true, "y_true", x.dtype)
+    check_same_shape(t, x, "y_true", "y_pred")
+    rows = _Rows(x, axis)
+    C = rows.n_cols
+    t2 = rows.partner(t)
+    check_unit_interval(t2, "y_true", kern, "categorical targets")
+    cw, _ = check_weights(class_weight, "class_weight", (C,), allow_scalar=False)
+    sw = _sample_weight(sample_weight, rows.batch_shape)
+    ls = check_fraction(label_smoothing, "label_smoothing")
+    mode, eps = resolve_clip(clip, x.dtype, from_logits)
+    if not from_logits:
+        check_unit_interval(rows.x2, "y_pred", kern, "from_logits=False")
+    _raise_on_nan(nan_policy, [("y_pred", x), ("y_true", t)])
+    br = block_rows_for(C)
+    cw = EMPTY if cw is None else cw
+    x2 = rows.x2
+
+    def call(a, b, out, lp, wp):
+        kern.categorical_ce(contiguous_rows(x2, a, b), contiguous_rows(t2, a, b),
+                            sw[a:b] if sw.size else sw, cw, bool(from_logits), ls, mode, eps,
+                            nan_policy == "omit", br, out, lp, wp, nt)
+
+    contiguous = x2.flags.c_contiguous and t2.flags.c_contiguous
+    res = run_kernel(call, rows.n_rows, 2 * C, br, reduction, x.dtype, contiguous)
+    return _result(res, reduction, rdt, rows.batch_shape)
+
+
+def binary_cross_entropy(y_true, y_pred, *, from_logits=False, pos_weight=None,
+                         label_smoothing=0.0, sample_weight=None, clip=None, reduction="mean",
+                         nan_policy="propagate", backend=None, n_threads=None):
+    r"""Element-wise binary cross-entropy, on probabilities or on logits.
+
+    Logits: ``(1-z)*x + (1 + (pw-1)*z) * softplus(-x)``, i.e. the stable
+    ``max(x,0) - x*z + log1p(exp(-|x|))`` when ``pos_weight`` is 1.
+    Probabilities: ``-(pw*z*log(p) + (1-z)*log(1-p))`` with ``clip`` (``None``:
+    exact, ``+inf`` where the loss is infinite; ``"keras"``, ``"keras2"``,
+    ``"torch"``, ``"sklearn"`` or a float eps). Labels are smoothed to
+    ``z*(1-ls) + 0.5*ls``. ``pos_weight`` broadcasts along the last axis;
+    ``sample_weight`` is a scalar, one weight per element (``y_pred.shape``) or
+    per leading index (a prefix of ``y_pred.shape``, broadcast over the rest).
+    ``reduction="none"`` keeps ``y_pred``'s shape; ``"mean"`` is ``sum(w*l)/sum(w)``.
+
+    See Also: ``torch.nn.functional.binary_cross_entropy(_with_logits)``,
+    ``keras.losses.binary_crossentropy``, ``optax.sigmoid_binary_cross_entropy``.
+
+    Examples
+    --------
+    >>> import numpy as np, fastloss
+    >>> float(fastloss.binary_cross_entropy([1.0], [1000.0], from_logits=True))  # naive: nan
+    0.0
+    """
+    kern, nt = _common(reduction, nan_policy, n_threads, backend)
+    x, rdt = as_float_array(y_pred, "y_pred")
+    z = as_like(y_true, "y_true", x.dtype)
+    check_same_shape(z, x, "y_true", "y_pred")
+    shape = x.shape
+    xf = np.ascontiguousarray(x).reshape(-1)  # one copy only for non-contiguous input
+    zf = np.ascontiguousarray(z).reshape(-1)
+    check_unit_interval(zf, "y_true", kern, "binary targets")
+    if not from_logits:
+        check_unit_interval(xf, "y_pred", kern, "from_logits=False")
+    ls = check_fraction(label_smoothing, "label_smoothing")
+    mode, eps = resolve_clip(clip, x.dtype, from_logits)
+    sw, sw_nd = check_weights(sample_weight, "sample_weight", shape, allow_prefix=True)
+    if sw is None:
+        sw, sw_div = EMPTY, 1
+    else:
+        sw_div = int(np.prod(shape[sw_nd:])) if sw_nd < len(shape) else 1
+        sw = sw.reshape(-1)
+    if pos_weight is not None:
+        if x.ndim == 0:
+            raise ValueError("pos_weight needs y_pred with at least one axis")
+        pw, _ = check_weights(pos_weight, "pos_weight", shape[-1:])
+        if pw.shape[0] != shape[-1]:
+            pw = np.full(shape[-1], float(pw))
+        if shape[-1] == 0:
+            pw = EMPTY
+    else:
+        pw = EMPTY
+    _raise_on_nan(nan_policy, [("y_pred", x), ("y_true", z)])
+    br = block_rows_for(1)
+
+    def call(a, b, out, lp, wp):
+        kern.bce(xf, zf, sw, sw_div, pw, bool(from_logits), ls, mode, eps, nan_policy == "omit",
+                 br, out, lp, wp, nt)
+
+    res = run_kernel(call, xf.shape[0], 1, br, reduction, x.dtype, True)
+    return _result(res, reduction, rdt, shape)
+
+
+def kl_divergence(y_true, y_pred, *, log_input=False, log_target=False, axis=-1,
+                  sample_weight=None, clip=None, reduction="mean", nan_policy="propagate",
+                  backend=None, n_threads=None):
+    r"""Kullback-Leibler divergence ``sum_c t_c * log(t_c / p_c)`` over ``axis``.
+
+    A zero target contributes exactly 0 (``xlogy``); ``t_c > 0`` with ``p_c = 0``
+    gives ``+inf``. ``log_input``/``log_target``: ``y_pred``/``y_true`` hold logs.
+    ``clip="keras"`` clips both to ``[1e-7, 1]`` first (Keras's ``KLDivergence``).
+
+    See Also: ``keras.losses.kl_divergence``, ``torch.nn.functional.kl_div`` (which
+    takes log-probabilities: ``log_input=True``), ``scipy.special.rel_entr`` summed.
+    """
+    kern, nt = _common(reduction, nan_policy, n_threads, backend)
+    x, rdt = as_float_array(y_pred, "y_pred")
+    t = as_like(y_true, "y_true", x.dtype)
+    check_same_shape(t, x, "y_true", "y_pred")
+    rows = _Rows(x, axis)
+    t2 = rows.partner(t)
+    if clip is not None and clip != "keras" and not isinstance(clip, (float, int)):
+        raise ValueError(f"clip={clip!r}: kl_divergence supports None, 'keras' or a float eps")
+    if clip is not None and (log_input or log_target):
+        raise ValueError("clip applies to probabilities; it cannot be combined with "
+                         "log_input=True or log_target=True")
+    mode, eps = resolve_clip(clip, x.dtype, False)
+    if not log_target:
+        check_unit_interval(t2, "y_true", kern, "log_target=False")
+    if not log_input:
+        check_unit_interval(rows.x2, "y_pred", kern, "log_input=False")
+    sw = _sample_weight(sample_weight, rows.batch_shape)
+    _raise_on_nan(nan_policy, [("y_pred", x), ("y_true", t)])
+    C = rows.n_cols
+    br = block_rows_for(C)
+    x2 = rows.x2
+
+    def call(a, b, out, lp, wp):
+        kern.kl(contiguous_rows(x2, a, b), contiguous_rows(t2, a, b), sw[a:b] if sw.size else sw,
+                bool(log_input), bool(log_target), mode, eps, nan_policy == "omit", br, out, lp,
+                wp, nt)
+
+    contiguous = x2.flags.c_contiguous and t2.flags.c_contiguous
+    res = run_kernel(call, rows.n_rows, 2 * C, br, reduction, x.dtype, contiguous)
+    return _result(res, reduction, rdt, rows.batch_shape)
+
+
+def mean_squared_error(y_true, y_pred, *, output_weight=None, axis=-1, sample_weight=None,
+                       reduction="mean", nan_policy="propagate", backend=None, n_threads=None):
+    r"""Per sample ``sum_j w_j (y_pred_j - y_true_j)**2 / sum_j w_j`` over ``axis``.
+
+    ``output_weight`` (one weight per output, default equal) gives the weighted MSE
+    of a Keras custom loss such as ``sum(square(y_pred - y_true) * [0.3, 0.7], axis=1)``
+    (that one is ``mean_squared_error(..., output_weight=[0.3, 0.7])`` times ``sum(w)``).
+
+    See Also: ``keras.losses.mean_squared_error``, ``torch.nn.functional.mse_loss``.
+    """
+    kern, nt = _common(reduction, nan_policy, n_threads, backend)
+    x, rdt = as_float_array(y_pred, "y_pred")
+    t = as_like(y_true, "y_true", x.dtype)
+    check_same_shape(t, x, "y_true", "y_pred")
+    rows = _Rows(x, axis)
+    C = rows.n_cols
+    t2 = rows.partner(t)
+    ow, _ = check_weights(output_weight, "output_weight", (C,), allow_scalar=False)
+    if ow is not None and not ow.sum() > 0:
+        raise ValueError("output_weight must have a positive sum")
+    ow = EMPTY if ow is None else ow
+    sw = _sample_weight(sample_weight, rows.batch_shape)
+    _raise_on_nan(nan_policy, [("y_pred", x), ("y_true", t)])
+    br = block_rows_for(C)
+    x2 = rows.x2
+
+    def call(a, b, out, lp, wp):
+        kern.mse(contiguous_rows(x2, a, b), contiguous_rows(t2, a, b), ow,
+                 sw[a:b] if sw.size else sw, nan_policy == "omit", br, out, lp, wp, nt)
+
+    contiguous = x2.flags.c_contiguous and t2.flags.c_contiguous
+    res = run_kernel(call, rows.n_rows, 2 * C, br, reduction, x.dtype, contiguous)
+    return _result(res, reduction, rdt, rows.batch_shape)

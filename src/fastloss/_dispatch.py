@@ -1,0 +1,55 @@
+"""Backend choice: ``backend=`` argument, then ``FASTLOSS_BACKEND``, then the best available."""
+
+import importlib
+import os
+
+BACKENDS = ("cython", "numba", "numpy")  # best first
+_MODULES = {"cython": "fastloss.kernels.cython", "numba": "fastloss.kernels.numba",
+            "numpy": "fastloss.kernels.reference"}
+_loaded = {}
+
+
+def _load(name):
+    if name not in _loaded:
+        try:
+            mod = importlib.import_module(_MODULES[name])
+            ok = bool(getattr(mod, "AVAILABLE", False))
+            why = getattr(mod, "WHY_UNAVAILABLE", "") if not ok else ""
+        except Exception as exc:  # an optional backend that fails to import must not break fastloss
+            mod, ok, why = None, False, f"import failed: {type(exc).__name__}: {exc}"
+        _loaded[name] = (mod, ok, why or ("" if ok else "not built"))
+    return _loaded[name]
+
+
+def available_backends():
+    """``{name: (available, reason_if_not)}`` for every backend, best first."""
+    return {name: _load(name)[1:] for name in BACKENDS}
+
+
+def resolve_backend(backend=None):
+    """Return ``(name, kernel_module)`` for the requested or the best available backend."""
+    requested = backend if backend is not None else os.environ.get("FASTLOSS_BACKEND") or None
+    if requested is not None:
+        if not isinstance(requested, str) or requested not in BACKENDS:
+            source = "backend" if backend is not None else "FASTLOSS_BACKEND"
+            raise ValueError(f"{source}={requested!r} is not a fastloss backend; "
+                             f"choose one of {', '.join(map(repr, BACKENDS))}")
+        mod, ok, why = _load(requested)
+        if not ok:
+            raise RuntimeError(f"backend {requested!r} is not available here: {why}")
+        return requested, mod
+    for name in BACKENDS:
+        mod, ok, _ = _load(name)
+        if ok:
+            return name, mod
+    raise RuntimeError("no fastloss backend is available")  # unreachable: numpy always is
+
+
+def resolve_threads(n_threads):
+    if n_threads is None:
+        env = os.environ.get("FASTLOSS_NUM_THREADS")
+        return max(1, int(env)) if env else (len(os.sched_getaffinity(0))
+                                             if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+    if isinstance(n_threads, bool) or not isinstance(n_threads, (int,)) or n_threads < 1:
+        raise ValueError(f"n_threads must be a positive integer or None, got {n_threads!r}")
+    return int(n_threads)

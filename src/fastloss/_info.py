@@ -1,0 +1,64 @@
+"""What is built and available: backends, threads, versions."""
+
+import os
+import platform
+import sys
+
+from fastloss._dispatch import BACKENDS, available_backends, resolve_backend, resolve_threads
+
+
+def info():
+    """A dict describing this installation (also printed by ``fastloss info``)."""
+    import numpy as np
+
+    from fastloss import __version__
+
+    backends = {}
+    for name, (ok, why) in available_backends().items():
+        entry = {"available": ok}
+        if not ok:
+            entry["why_not"] = why
+        mod = _module(name)
+        build = getattr(mod, "BUILD_INFO", None) if mod is not None else None
+        if build:
+            entry["build"] = dict(build)
+        backends[name] = entry
+    versions = {"fastloss": __version__, "python": sys.version.split()[0], "numpy": np.__version__}
+    for lib in ("numba", "llvmlite", "Cython"):
+        try:
+            versions[lib] = __import__(lib).__version__
+        except Exception:
+            versions[lib] = None
+    default, _ = resolve_backend(None)
+    return {
+        "backends": backends,
+        "default_backend": default,
+        "backend_order": list(BACKENDS),
+        "FASTLOSS_BACKEND": os.environ.get("FASTLOSS_BACKEND"),
+        "threads": resolve_threads(None),
+        "cpu": platform.processor() or platform.machine(),
+        "versions": versions,
+    }
+
+
+def _module(name):
+    from fastloss._dispatch import _load
+
+    return _load(name)[0]
+
+
+def format_info(d):
+    lines = [f"fastloss {d['versions']['fastloss']}  (python {d['versions']['python']}, "
+             f"numpy {d['versions']['numpy']})",
+             f"default backend: {d['default_backend']}  (order: {' > '.join(d['backend_order'])};"
+             f" FASTLOSS_BACKEND={d['FASTLOSS_BACKEND']})",
+             f"threads: {d['threads']}  cpu: {d['cpu']}", "backends:"]
+    for name, e in d["backends"].items():
+        state = "available" if e["available"] else f"unavailable ({e['why_not']})"
+        lines.append(f"  {name:7s} {state}")
+        for k, v in (e.get("build") or {}).items():
+            lines.append(f"          {k}: {v}")
+    other = ", ".join(f"{k} {v}" for k, v in d["versions"].items()
+                      if k not in ("fastloss", "python", "numpy"))
+    lines.append(f"versions: {other}")
+    return "\n".join(lines)

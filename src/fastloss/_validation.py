@@ -1,0 +1,217 @@
+"""Input checks. Every message names the argument and the shape or the first bad index."""
+
+import numpy as np
+
+from fastloss.kernels import CLIP_EPS, CLIP_KERAS2, CLIP_NONE, CLIP_TORCH
+
+REDUCTIONS = ("none", "sum", "mean")
+NAN_POLICIES = ("propagate", "raise", "omit")
+CLIP_PRESETS = ("keras", "keras2", "torch", "sklearn")
+_KERAS_EPS = 1e-7
+
+
+def _index(flat, shape):
+    idx = np.unravel_index(int(flat), shape) if len(shape) else ()
+    return tuple(int(i) for i in idx)
+
+
+def as_float_array(a, name):
+    """``(array, result_dtype)``: float32/float64 kept, integers/bools -> float64.
+
+    float16 is computed in float32 and returned as float16.
+    """
+    arr = np.asarray(a)
+    kind = arr.dtype.kind
+    if kind in "fiub":
+        if arr.dtype == np.float16:
+            return arr.astype(np.float32), np.dtype(np.float16)
+        if kind == "f" and arr.dtype.itemsize > 8:
+            raise TypeError(f"{name} has dtype {arr.dtype}; fastloss computes in float32 or float64 "
+                            "and will not silently round long double")
+        if kind != "f":
+            arr = arr.astype(np.float64)
+        if arr.dtype.byteorder not in "=|":
+            arr = arr.astype(arr.dtype.newbyteorder("="))
+        return arr, arr.dtype
+    raise TypeError(f"{name} must be a real numeric array, got dtype {arr.dtype}"
+                    + (" (complex numbers have no loss)" if kind == "c" else ""))
+
+
+def as_like(a, name, dtype):
+    """A target/partner array converted to ``dtype`` without losing information.
+
+    Integer and boolean targets convert exactly; a float64 target with a float32
+    ``y_pred`` is only accepted if it converts exactly (else the caller should pass
+    float64 predictions), so nothing is silently rounded.
+    """
+    arr = np.asarray(a)
+    if arr.dtype.kind not in "fiub":
+        raise TypeError(f"{name} must be a real numeric array, got dtype {arr.dtype}")
+    if arr.dtype == dtype:
+        return arr
+    conv = arr.astype(dtype)
+    if arr.dtype.kind == "f" and arr.dtype.itemsize > dtype.itemsize:
+        with np.errstate(invalid="ignore"):
+            lost = ~((conv.astype(arr.dtype) == arr) | (np.isnan(arr) & np.isnan(conv)))
+        if lost.any():
+            i = _index(np.argmax(lost), arr.shape)
+            raise TypeError(
+                f"{name} has dtype {arr.dtype} but y_pred is {dtype}; {name}{list(i)}={arr[i]!r} "
+                f"would be rounded. Pass y_pred as {arr.dtype} (or {name} as {dtype}) explicitly.")
+    return conv
+
+
+def check_axis(axis, ndim, name="y_pred", shape=None):
+    if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
+        raise TypeError(f"axis must be an integer, got {axis!r}")
+    if not -ndim <= axis < ndim:
+        raise ValueError(f"axis={axis} is out of bounds for {name} with {ndim} dimension(s) "
+                         f"(shape {shape})")
+    return int(axis) % ndim
+
+
+def check_reduction(reduction):
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"reduction={reduction!r} is not one of {', '.join(map(repr, REDUCTIONS))}")
+    return reduction
+
+
+def check_nan_policy(nan_policy):
+    if nan_policy not in NAN_POLICIES:
+        raise ValueError(f"nan_policy={nan_policy!r} is not one of "
+                         f"{', '.join(map(repr, NAN_POLICIES))}")
+    return nan_policy
+
+
+def resolve_clip(clip, dtype, from_logits):
+    """``(clip_mode, eps)`` for a ``clip`` argument."""
+    if clip is None:
+        return CLIP_NONE, 0.0
+    if from_logits:
+        raise ValueError(f"clip={clip!r} applies to probabilities only; with from_logits=True "
+                         "the loss is computed exactly from the logits and nothing is clipped")
+    if isinstance(clip, str):
+        if clip == "keras":
+            return CLIP_EPS, _KERAS_EPS
+        if clip == "keras2":
+            return CLIP_KERAS2, _KERAS_EPS
+        if clip == "torch":
+            return CLIP_TORCH, 0.0
+        if clip == "sklearn":
+            return CLIP_EPS, float(np.finfo(dtype).eps)
+        raise ValueError(f"clip={clip!r} is not a preset; use a float eps in (0, 0.5) or one of "
+                         f"{', '.join(map(repr, CLIP_PRESETS))}")
+    if isinstance(clip, bool) or not isinstance(clip, (float, int, np.floating, np.integer)):
+        raise TypeError(f"clip must be None, a float or a preset name, got {clip!r}")
+    eps = float(clip)
+    if not 0.0 < eps < 0.5:
+        raise ValueError(f"clip={clip!r} must lie in (0, 0.5)")
+    return CLIP_EPS, eps
+
+
+def check_fraction(value, name):
+    v = float(value)
+    if not 0.0 <= v <= 1.0:
+        raise ValueError(f"{name}={value!r} must lie in [0, 1]")
+    return v
+
+
+def check_weights(w, name, shape, *, allow_scalar=True, allow_prefix=False):
+    """A float64 weight array of ``shape`` (or a prefix of it when ``allow_prefix``).
+
+    Weights must be finite and non-negative. Returns ``(array_or_None, ndim_matched)``.
+    """
+    if w is None:
+        return None, 0
+    arr = np.asarray(w)
+    if arr.dtype.kind not in "fiub":
+        raise TypeError(f"{name} must be a real numeric array, got dtype {arr.dtype}")
+    arr = arr.astype(np.float64)
+    if arr.ndim == 0 and allow_scalar:
+        arr = np.broadcast_to(arr, shape)
+    shape = tuple(shape)
+    ok = arr.shape == shape or (allow_prefix and arr.shape == shape[:arr.ndim])
+    if not ok:
+        expect = f"{shape}" + (" or a prefix of it" if allow_prefix else "")
+        raise ValueError(f"{name} has shape {arr.shape}; expected {expect}")
+    bad = ~np.isfinite(arr) | (arr < 0)
+    if bad.any():
+        i = _index(np.argmax(bad), arr.shape)
+        raise ValueError(f"{name} must be finite and non-negative; {name}{list(i)}={arr[i]!r}")
+    return np.ascontiguousarray(arr), arr.ndim
+
+
+def check_labels(y, name, batch_shape, n_classes, ignore_index):
+    """Integer class indices of ``batch_shape`` as a flat int64 array."""
+    arr = np.asarray(y)
+    if arr.ndim == len(batch_shape) + 1 and arr.shape[-1] == 1:
+        arr = arr[..., 0]  # Keras-style (N, 1) labels
+    if arr.shape != tuple(batch_shape):
+        raise ValueError(f"{name} has shape {np.asarray(y).shape}; expected {tuple(batch_shape)} "
+                         f"(y_pred without its class axis)")
+    if arr.dtype.kind == "b" or arr.dtype.kind not in "iuf":
+        raise TypeError(f"{name} must hold integer class indices, got dtype {arr.dtype}")
+    if arr.dtype.kind == "f":
+        with np.errstate(invalid="ignore"):
+            bad = ~np.isfinite(arr) | (arr != np.round(arr))
+        if bad.any():
+            i = _index(np.argmax(bad), arr.shape)
+            raise ValueError(f"{name} must hold integer class indices; {name}{list(i)}={arr[i]!r}")
+    flat = arr.reshape(-1)
+    if arr.dtype.kind == "u" and arr.dtype.itemsize == 8:
+        over = flat > np.iinfo(np.int64).max
+        if over.any():
+            raise ValueError(f"{name}[{list(_index(np.argmax(over), arr.shape))}] is out of range "
+                             f"[0, {n_classes})")
+    flat = flat.astype(np.int64)
+    bad = (flat < 0) | (flat >= n_classes)
+    if ignore_index is not None:
+        bad &= flat != ignore_index
+    if bad.any():
+        k = int(np.argmax(bad))
+        raise ValueError(f"{name}{list(_index(k, arr.shape))}={int(flat[k])} is out of range "
+                         f"[0, {n_classes})" + ("" if ignore_index is None
+                                                else f" and is not ignore_index={ignore_index}"))
+    return np.ascontiguousarray(flat)
+
+
+def check_same_shape(a, b, name_a, name_b):
+    if a.shape != b.shape:
+        raise ValueError(f"{name_a} has shape {a.shape} but {name_b} has shape {b.shape}; "
+                         "they must match")
+
+
+def check_unit_interval(x2d, name, kern, hint):
+    """Raise if a probability input has a value outside [0, 1] (NaN passes)."""
+    flat = x2d.reshape(-1) if x2d.flags.c_contiguous else None
+    if flat is not None:
+        k = kern.first_outside_unit_interval(flat)
+    else:
+        with np.errstate(invalid="ignore"):
+            bad = (x2d < 0) | (x2d > 1)
+        k = int(np.argmax(bad.reshape(-1))) if bad.any() else -1
+        if k >= 0:
+            flat = np.ravel(x2d)
+    if k >= 0:
+        raise ValueError(f"{name} must hold probabilities in [0, 1] with {hint}; "
+                         f"the first value outside is {float(flat[k])!r} at flat index {k}. "
+                         "Did you pass logits? Then use from_logits=True.")
+
+
+def first_nan(arrays):
+    """(name, index) of the first NaN in the named arrays, or None."""
+    for name, a in arrays:
+        if a is None or a.dtype.kind != "f":
+            continue
+        m = np.isnan(a)
+        if m.any():
+            return name, _index(np.argmax(m.reshape(-1)), a.shape)
+    return None
+
+
+def check_threads(n_threads):
+    if n_threads is None:
+        return None
+    if isinstance(n_threads, bool) or not isinstance(n_threads, (int, np.integer)) or n_threads < 1:
+        raise ValueError(f"n_threads must be a positive integer or None, got {n_threads!r}")
+    return int(n_threads)
