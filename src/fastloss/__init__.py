@@ -10,6 +10,7 @@ from fastloss._api import logsumexp
 from fastloss._api import mean_squared_error
 from fastloss._api import softmax
 from fastloss._api import sparse_categorical_cross_entropy
+from fastloss._custom import elementwise_loss
 from fastloss._dispatch import BACKENDS
 from fastloss._dispatch import available_backends
 from fastloss._info import info
@@ -21,6 +22,7 @@ __all__ = [
     "available_backends",
     "binary_cross_entropy",
     "categorical_cross_entropy",
+    "elementwise_loss",
     "info",
     "kl_divergence",
     "log_softmax",

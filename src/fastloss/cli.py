@@ -89,7 +89,9 @@ def build_parser():
     for name in ("fastloss._eval_cli", "fastloss._bench_cli"):  # optional subcommands
         try:
             mod = __import__(name, fromlist=["register"])
-        except ImportError:
+        except ModuleNotFoundError as exc:
+            if exc.name != name:  # the module exists but a dependency is missing: say so
+                raise
             continue
         mod.register(sub)
     return p
