@@ -53,6 +53,27 @@ specifies (so every backend and every thread count give the same bits).
         n_threads)
         v = sum_c ow_c*(x_c - t_c)**2 / sum_c ow_c  (mean over c without ow).
 
+Fused loss + gradient (+ diagonal Hessian), on logits for the cross-entropies.
+``lp``/``wp`` are filled exactly as by the forward kernel (always requested);
+``g`` (and ``h`` unless it has zero length) get, for every element, the derivative
+of ``v_i`` times ``s_i = w_i * scale`` (``scale`` = 1 for a sum, ``1/sum(w)`` for a
+mean), in x's dtype; ignored rows get 0::
+
+    sparse_ce_grad(x, y, sw, cw, ignore_index, has_ignore, label_smoothing, z_loss,
+                   scale, block_rows, lp, wp, g[N, C], h[N, C] | [0, 0], n_threads)
+        g = p*(1 + 2*z_loss*lse) - (1-ls)*[j == y] - ls/C
+        h = p*(1-p)*(1 + 2*z_loss*lse) + 2*z_loss*p**2
+    categorical_ce_grad(x, t, sw, cw, label_smoothing, scale, block_rows, lp, wp, g, h,
+                        n_threads)
+        a = cw*t', A = sum(a): g = A*p - a, h = A*p*(1-p)
+    bce_grad(x, z, sw, sw_div, pw, label_smoothing, scale, block_rows, lp, wp, g[M],
+             h[M] | [0], n_threads)
+        s = sigmoid(x), c = 1 + (pw-1)*z': g = c*s - pw*z', h = c*s*(1-s)
+    kl_grad(x, t, sw, log_input, log_target, scale, block_rows, lp, wp, g, h, n_threads)
+        g = -t/p, h = t/p**2 (0 where t == 0); log_input: g = -t, h = 0
+    mse_grad(x, t, ow, sw, scale, block_rows, lp, wp, g, h, n_threads)
+        g = 2*ow*(x - t)/sum(ow), h = 2*ow/sum(ow)
+
 Validation helper::
 
     first_outside_unit_interval(x[M]) -> int     # first flat index with x<0 or x>1

@@ -12,3 +12,10 @@ from ._kernels import (  # noqa: F401
     softmax_rows,
     sparse_ce,
 )
+from ._grad import (  # noqa: F401
+    bce_grad,
+    categorical_ce_grad,
+    kl_grad,
+    mse_grad,
+    sparse_ce_grad,
+)

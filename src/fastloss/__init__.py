@@ -12,6 +12,11 @@ from fastloss._api import softmax
 from fastloss._api import sparse_categorical_cross_entropy
 from fastloss._custom import elementwise_loss
 from fastloss._dispatch import BACKENDS
+from fastloss._grad import binary_cross_entropy_grad
+from fastloss._grad import categorical_cross_entropy_grad
+from fastloss._grad import kl_divergence_grad
+from fastloss._grad import mean_squared_error_grad
+from fastloss._grad import sparse_categorical_cross_entropy_grad
 from fastloss._dispatch import available_backends
 from fastloss._info import info
 from fastloss._registry import LOSSES
@@ -21,13 +26,18 @@ __all__ = [
     "LOSSES",
     "available_backends",
     "binary_cross_entropy",
+    "binary_cross_entropy_grad",
     "categorical_cross_entropy",
+    "categorical_cross_entropy_grad",
     "elementwise_loss",
     "info",
     "kl_divergence",
+    "kl_divergence_grad",
     "log_softmax",
     "logsumexp",
     "mean_squared_error",
+    "mean_squared_error_grad",
     "softmax",
     "sparse_categorical_cross_entropy",
+    "sparse_categorical_cross_entropy_grad",
 ]

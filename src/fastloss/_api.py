@@ -219,6 +219,82 @@ def log_softmax(x, axis=-1, *, backend=None, n_threads=None):
 
 
 # --------------------------------------------------------------------------- losses
+#
+# Each loss has one ``_<loss>_job`` that validates and converts its inputs once and
+# returns a ``_Job``: the forward kernel call, and (on logits) the fused gradient
+# call. The public loss functions run the forward call; ``fastloss.<loss>_grad``
+# (``_grad.py``) runs the gradient call on the same job.
+
+
+class _Job:
+    """A validated loss evaluation, ready to run on a backend."""
+
+    def __init__(self, *, kern, nt, x, rdt, n_rows, width, block_rows, contiguous, batch_shape,
+                 call, grad_call=None, weights=None, rows=None):
+        self.kern, self.nt, self.x, self.rdt = kern, nt, x, rdt
+        self.n_rows, self.width, self.block_rows = n_rows, width, block_rows
+        self.contiguous, self.batch_shape = contiguous, batch_shape
+        self.call, self.grad_call = call, grad_call
+        self.weights = weights  # () -> float64 per-row weights (for the mean's scale)
+        self.rows = rows  # _Rows for losses with a class axis, None for element-wise
+
+    def run(self, reduction):
+        res = run_kernel(self.call, self.n_rows, self.width, self.block_rows, reduction,
+                         self.x.dtype, self.contiguous)
+        return _result(res, reduction, self.rdt, self.batch_shape)
+
+
+def _row_weights(n, sw, factor=None):
+    w = sw.copy() if sw.size else np.ones(n)
+    return w if factor is None else w * factor
+
+
+def _sparse_job(y_true, y_pred, from_logits, axis, ignore_index, class_weight, label_smoothing,
+                z_loss, sample_weight, clip, reduction, nan_policy, backend, n_threads):
+    kern, nt = _common(reduction, nan_policy, n_threads, backend)
+    x, rdt = as_float_array(y_pred, "y_pred")
+    rows = _Rows(x, axis)
+    C = rows.n_cols
+    if C == 0:
+        raise ValueError(f"y_pred has no classes along axis {axis} (shape {x.shape})")
+    if ignore_index is not None and (isinstance(ignore_index, bool)
+                                     or not isinstance(ignore_index, (int, np.integer))):
+        raise TypeError(f"ignore_index must be an integer or None, got {ignore_index!r}")
+    y = check_labels(y_true, "y_true", rows.batch_shape, C, ignore_index)
+    cw, _ = check_weights(class_weight, "class_weight", (C,), allow_scalar=False)
+    sw = _sample_weight(sample_weight, rows.batch_shape)
+    ls = check_fraction(label_smoothing, "label_smoothing")
+    zl = float(z_loss)
+    if not (zl >= 0 and np.isfinite(zl)):
+        raise ValueError(f"z_loss={z_loss!r} must be finite and non-negative")
+    if zl and not from_logits:
+        raise ValueError("z_loss needs logits (from_logits=True): it penalises logsumexp(row)**2")
+    mode, eps = resolve_clip(clip, x.dtype, from_logits)
+    if not from_logits:
+        check_unit_interval(rows.x2, "y_pred", kern, "from_logits=False")
+    _raise_on_nan(nan_policy, [("y_pred", x)])
+    br = block_rows_for(C)
+    cw = EMPTY if cw is None else cw
+    x2 = rows.x2
+    ii, has_ii, omit = int(ignore_index or 0), ignore_index is not None, nan_policy == "omit"
+
+    def call(a, b, out, lp, wp):
+        kern.sparse_ce(contiguous_rows(x2, a, b), y[a:b], sw[a:b] if sw.size else sw, cw,
+                       bool(from_logits), ii, has_ii, ls, zl, mode, eps, omit, br, out, lp, wp,
+                       nt)
+
+    def grad_call(a, b, g, h, lp, wp, scale):
+        kern.sparse_ce_grad(contiguous_rows(x2, a, b), y[a:b], sw[a:b] if sw.size else sw, cw,
+                            ii, has_ii, ls, zl, scale, br, lp, wp, g, h, nt)
+
+    def weights():
+        ys = np.where(y == ii, 0, y) if has_ii else y
+        w = _row_weights(rows.n_rows, sw, cw[ys] if cw.size else None)
+        return np.where(y == ii, 0.0, w) if has_ii else w
+
+    return _Job(kern=kern, nt=nt, x=x, rdt=rdt, n_rows=rows.n_rows, width=C, block_rows=br,
+                contiguous=x2.flags.c_contiguous, batch_shape=rows.batch_shape, call=call,
+                grad_call=grad_call, weights=weights, rows=rows)
 
 
 def sparse_categorical_cross_entropy(y_true, y_pred, *, from_logits=False, axis=-1,
@@ -248,54 +324,13 @@ def sparse_categorical_cross_entropy(y_true, y_pred, *, from_logits=False, axis=
     >>> round(float(fastloss.sparse_categorical_cross_entropy([0], logits, from_logits=True)), 6)
     0.417030
     """
-    kern, nt = _common(reduction, nan_policy, n_threads, backend)
-    x, rdt = as_float_array(y_pred, "y_pred")
-    rows = _Rows(x, axis)
-    C = rows.n_cols
-    if C == 0:
-        raise ValueError(f"y_pred has no classes along axis {axis} (shape {x.shape})")
-    if ignore_index is not None and (isinstance(ignore_index, bool)
-                                     or not isinstance(ignore_index, (int, np.integer))):
-        raise TypeError(f"ignore_index must be an integer or None, got {ignore_index!r}")
-    y = check_labels(y_true, "y_true", rows.batch_shape, C, ignore_index)
-    cw, _ = check_weights(class_weight, "class_weight", (C,), allow_scalar=False)
-    sw = _sample_weight(sample_weight, rows.batch_shape)
-    ls = check_fraction(label_smoothing, "label_smoothing")
-    zl = float(z_loss)
-    if not (zl >= 0 and np.isfinite(zl)):
-        raise ValueError(f"z_loss={z_loss!r} must be finite and non-negative")
-    if zl and not from_logits:
-        raise ValueError("z_loss needs logits (from_logits=True): it penalises logsumexp(row)**2")
-    mode, eps = resolve_clip(clip, x.dtype, from_logits)
-    if not from_logits:
-        check_unit_interval(rows.x2, "y_pred", kern, "from_logits=False")
-    _raise_on_nan(nan_policy, [("y_pred", x)])
-    br = block_rows_for(C)
-    cw = EMPTY if cw is None else cw
-    x2 = rows.x2
-
-    def call(a, b, out, lp, wp):
-        kern.sparse_ce(contiguous_rows(x2, a, b), y[a:b], sw[a:b] if sw.size else sw, cw,
-                       bool(from_logits), int(ignore_index or 0), ignore_index is not None, ls,
-                       zl, mode, eps, nan_policy == "omit", br, out, lp, wp, nt)
-
-    res = run_kernel(call, rows.n_rows, C, br, reduction, x.dtype, x2.flags.c_contiguous)
-    return _result(res, reduction, rdt, rows.batch_shape)
+    return _sparse_job(y_true, y_pred, from_logits, axis, ignore_index, class_weight,
+                       label_smoothing, z_loss, sample_weight, clip, reduction, nan_policy,
+                       backend, n_threads).run(reduction)
 
 
-def categorical_cross_entropy(y_true, y_pred, *, from_logits=False, axis=-1, class_weight=None,
-                              label_smoothing=0.0, sample_weight=None, clip=None, reduction="mean",
-                              nan_policy="propagate", backend=None, n_threads=None):
-    r"""Cross-entropy against class probabilities (one-hot or soft targets).
-
-    ``l_i = sum_c class_weight[c] * t'_c * nll_c`` with ``t' = (1-ls) * t + ls/C``;
-    a zero ``t'_c`` contributes exactly 0 (even where ``p_c = 0``). ``nll`` as in
-    :func:`sparse_categorical_cross_entropy`. Weight ``w_i = sample_weight[i]``.
-    No renormalisation of ``y_pred`` (Keras renormalises; its drop-in does).
-
-    See Also: ``keras.losses.categorical_crossentropy``, ``torch.nn.functional.cross_entropy``
-    with probability targets, ``optax.softmax_cross_entropy``.
-    """
+def _categorical_job(y_true, y_pred, from_logits, axis, class_weight, label_smoothing,
+                     sample_weight, clip, reduction, nan_policy, backend, n_threads):
     kern, nt = _common(reduction, nan_policy, n_threads, backend)
     x, rdt = as_float_array(y_pred, "y_pred")
     t = as_like(y_true, "y_true", x.dtype)
@@ -314,41 +349,43 @@ def categorical_cross_entropy(y_true, y_pred, *, from_logits=False, axis=-1, cla
     br = block_rows_for(C)
     cw = EMPTY if cw is None else cw
     x2 = rows.x2
+    omit = nan_policy == "omit"
 
     def call(a, b, out, lp, wp):
         kern.categorical_ce(contiguous_rows(x2, a, b), contiguous_rows(t2, a, b),
                             sw[a:b] if sw.size else sw, cw, bool(from_logits), ls, mode, eps,
-                            nan_policy == "omit", br, out, lp, wp, nt)
+                            omit, br, out, lp, wp, nt)
 
-    contiguous = x2.flags.c_contiguous and t2.flags.c_contiguous
-    res = run_kernel(call, rows.n_rows, 2 * C, br, reduction, x.dtype, contiguous)
-    return _result(res, reduction, rdt, rows.batch_shape)
+    def grad_call(a, b, g, h, lp, wp, scale):
+        kern.categorical_ce_grad(contiguous_rows(x2, a, b), contiguous_rows(t2, a, b),
+                                 sw[a:b] if sw.size else sw, cw, ls, scale, br, lp, wp, g, h, nt)
+
+    return _Job(kern=kern, nt=nt, x=x, rdt=rdt, n_rows=rows.n_rows, width=2 * C, block_rows=br,
+                contiguous=x2.flags.c_contiguous and t2.flags.c_contiguous,
+                batch_shape=rows.batch_shape, call=call, grad_call=grad_call,
+                weights=lambda: _row_weights(rows.n_rows, sw), rows=rows)
 
 
-def binary_cross_entropy(y_true, y_pred, *, from_logits=False, pos_weight=None,
-                         label_smoothing=0.0, sample_weight=None, clip=None, reduction="mean",
-                         nan_policy="propagate", backend=None, n_threads=None):
-    r"""Element-wise binary cross-entropy, on probabilities or on logits.
+def categorical_cross_entropy(y_true, y_pred, *, from_logits=False, axis=-1, class_weight=None,
+                              label_smoothing=0.0, sample_weight=None, clip=None, reduction="mean",
+                              nan_policy="propagate", backend=None, n_threads=None):
+    r"""Cross-entropy against class probabilities (one-hot or soft targets).
 
-    Logits: ``(1-z)*x + (1 + (pw-1)*z) * softplus(-x)``, i.e. the stable
-    ``max(x,0) - x*z + log1p(exp(-|x|))`` when ``pos_weight`` is 1.
-    Probabilities: ``-(pw*z*log(p) + (1-z)*log(1-p))`` with ``clip`` (``None``:
-    exact, ``+inf`` where the loss is infinite; ``"keras"``, ``"keras2"``,
-    ``"torch"``, ``"sklearn"`` or a float eps). Labels are smoothed to
-    ``z*(1-ls) + 0.5*ls``. ``pos_weight`` broadcasts along the last axis;
-    ``sample_weight`` is a scalar, one weight per element (``y_pred.shape``) or
-    per leading index (a prefix of ``y_pred.shape``, broadcast over the rest).
-    ``reduction="none"`` keeps ``y_pred``'s shape; ``"mean"`` is ``sum(w*l)/sum(w)``.
+    ``l_i = sum_c class_weight[c] * t'_c * nll_c`` with ``t' = (1-ls) * t + ls/C``;
+    a zero ``t'_c`` contributes exactly 0 (even where ``p_c = 0``). ``nll`` as in
+    :func:`sparse_categorical_cross_entropy`. Weight ``w_i = sample_weight[i]``.
+    No renormalisation of ``y_pred`` (Keras renormalises; its drop-in does).
 
-    See Also: ``torch.nn.functional.binary_cross_entropy(_with_logits)``,
-    ``keras.losses.binary_crossentropy``, ``optax.sigmoid_binary_cross_entropy``.
-
-    Examples
-    --------
-    >>> import numpy as np, fastloss
-    >>> float(fastloss.binary_cross_entropy([1.0], [1000.0], from_logits=True))  # naive: nan
-    0.0
+    See Also: ``keras.losses.categorical_crossentropy``, ``torch.nn.functional.cross_entropy``
+    with probability targets, ``optax.softmax_cross_entropy``.
     """
+    return _categorical_job(y_true, y_pred, from_logits, axis, class_weight, label_smoothing,
+                            sample_weight, clip, reduction, nan_policy, backend,
+                            n_threads).run(reduction)
+
+
+def _bce_job(y_true, y_pred, from_logits, pos_weight, label_smoothing, sample_weight, clip,
+             reduction, nan_policy, backend, n_threads):
     kern, nt = _common(reduction, nan_policy, n_threads, backend)
     x, rdt = as_float_array(y_pred, "y_pred")
     z = as_like(y_true, "y_true", x.dtype)
@@ -379,27 +416,53 @@ def binary_cross_entropy(y_true, y_pred, *, from_logits=False, pos_weight=None,
         pw = EMPTY
     _raise_on_nan(nan_policy, [("y_pred", x), ("y_true", z)])
     br = block_rows_for(1)
+    omit = nan_policy == "omit"
 
     def call(a, b, out, lp, wp):
-        kern.bce(xf, zf, sw, sw_div, pw, bool(from_logits), ls, mode, eps, nan_policy == "omit",
-                 br, out, lp, wp, nt)
+        kern.bce(xf, zf, sw, sw_div, pw, bool(from_logits), ls, mode, eps, omit, br, out, lp, wp,
+                 nt)
 
-    res = run_kernel(call, xf.shape[0], 1, br, reduction, x.dtype, True)
-    return _result(res, reduction, rdt, shape)
+    def grad_call(a, b, g, h, lp, wp, scale):
+        kern.bce_grad(xf, zf, sw, sw_div, pw, ls, scale, br, lp, wp, g, h, nt)
+
+    def weights():
+        return np.repeat(sw, sw_div) if sw.size else np.ones(xf.shape[0])
+
+    return _Job(kern=kern, nt=nt, x=x, rdt=rdt, n_rows=xf.shape[0], width=1, block_rows=br,
+                contiguous=True, batch_shape=shape, call=call, grad_call=grad_call,
+                weights=weights)
 
 
-def kl_divergence(y_true, y_pred, *, log_input=False, log_target=False, axis=-1,
-                  sample_weight=None, clip=None, reduction="mean", nan_policy="propagate",
-                  backend=None, n_threads=None):
-    r"""Kullback-Leibler divergence ``sum_c t_c * log(t_c / p_c)`` over ``axis``.
+def binary_cross_entropy(y_true, y_pred, *, from_logits=False, pos_weight=None,
+                         label_smoothing=0.0, sample_weight=None, clip=None, reduction="mean",
+                         nan_policy="propagate", backend=None, n_threads=None):
+    r"""Element-wise binary cross-entropy, on probabilities or on logits.
 
-    A zero target contributes exactly 0 (``xlogy``); ``t_c > 0`` with ``p_c = 0``
-    gives ``+inf``. ``log_input``/``log_target``: ``y_pred``/``y_true`` hold logs.
-    ``clip="keras"`` clips both to ``[1e-7, 1]`` first (Keras's ``KLDivergence``).
+    Logits: ``(1-z)*x + (1 + (pw-1)*z) * softplus(-x)``, i.e. the stable
+    ``max(x,0) - x*z + log1p(exp(-|x|))`` when ``pos_weight`` is 1.
+    Probabilities: ``-(pw*z*log(p) + (1-z)*log(1-p))`` with ``clip`` (``None``:
+    exact, ``+inf`` where the loss is infinite; ``"keras"``, ``"keras2"``,
+    ``"torch"``, ``"sklearn"`` or a float eps). Labels are smoothed to
+    ``z*(1-ls) + 0.5*ls``. ``pos_weight`` broadcasts along the last axis;
+    ``sample_weight`` is a scalar, one weight per element (``y_pred.shape``) or
+    per leading index (a prefix of ``y_pred.shape``, broadcast over the rest).
+    ``reduction="none"`` keeps ``y_pred``'s shape; ``"mean"`` is ``sum(w*l)/sum(w)``.
 
-    See Also: ``keras.losses.kl_divergence``, ``torch.nn.functional.kl_div`` (which
-    takes log-probabilities: ``log_input=True``), ``scipy.special.rel_entr`` summed.
+    See Also: ``torch.nn.functional.binary_cross_entropy(_with_logits)``,
+    ``keras.losses.binary_crossentropy``, ``optax.sigmoid_binary_cross_entropy``.
+
+    Examples
+    --------
+    >>> import numpy as np, fastloss
+    >>> float(fastloss.binary_cross_entropy([1.0], [1000.0], from_logits=True))  # naive: nan
+    0.0
     """
+    return _bce_job(y_true, y_pred, from_logits, pos_weight, label_smoothing, sample_weight, clip,
+                    reduction, nan_policy, backend, n_threads).run(reduction)
+
+
+def _kl_job(y_true, y_pred, log_input, log_target, axis, sample_weight, clip, reduction,
+            nan_policy, backend, n_threads):
     kern, nt = _common(reduction, nan_policy, n_threads, backend)
     x, rdt = as_float_array(y_pred, "y_pred")
     t = as_like(y_true, "y_true", x.dtype)
@@ -421,27 +484,41 @@ def kl_divergence(y_true, y_pred, *, log_input=False, log_target=False, axis=-1,
     C = rows.n_cols
     br = block_rows_for(C)
     x2 = rows.x2
+    omit = nan_policy == "omit"
 
     def call(a, b, out, lp, wp):
         kern.kl(contiguous_rows(x2, a, b), contiguous_rows(t2, a, b), sw[a:b] if sw.size else sw,
-                bool(log_input), bool(log_target), mode, eps, nan_policy == "omit", br, out, lp,
-                wp, nt)
+                bool(log_input), bool(log_target), mode, eps, omit, br, out, lp, wp, nt)
 
-    contiguous = x2.flags.c_contiguous and t2.flags.c_contiguous
-    res = run_kernel(call, rows.n_rows, 2 * C, br, reduction, x.dtype, contiguous)
-    return _result(res, reduction, rdt, rows.batch_shape)
+    def grad_call(a, b, g, h, lp, wp, scale):
+        kern.kl_grad(contiguous_rows(x2, a, b), contiguous_rows(t2, a, b),
+                     sw[a:b] if sw.size else sw, bool(log_input), bool(log_target), scale, br,
+                     lp, wp, g, h, nt)
+
+    return _Job(kern=kern, nt=nt, x=x, rdt=rdt, n_rows=rows.n_rows, width=2 * C, block_rows=br,
+                contiguous=x2.flags.c_contiguous and t2.flags.c_contiguous,
+                batch_shape=rows.batch_shape, call=call, grad_call=grad_call,
+                weights=lambda: _row_weights(rows.n_rows, sw), rows=rows)
 
 
-def mean_squared_error(y_true, y_pred, *, output_weight=None, axis=-1, sample_weight=None,
-                       reduction="mean", nan_policy="propagate", backend=None, n_threads=None):
-    r"""Per sample ``sum_j w_j (y_pred_j - y_true_j)**2 / sum_j w_j`` over ``axis``.
+def kl_divergence(y_true, y_pred, *, log_input=False, log_target=False, axis=-1,
+                  sample_weight=None, clip=None, reduction="mean", nan_policy="propagate",
+                  backend=None, n_threads=None):
+    r"""Kullback-Leibler divergence ``sum_c t_c * log(t_c / p_c)`` over ``axis``.
 
-    ``output_weight`` (one weight per output, default equal) gives the weighted MSE
-    of a Keras custom loss such as ``sum(square(y_pred - y_true) * [0.3, 0.7], axis=1)``
-    (that one is ``mean_squared_error(..., output_weight=[0.3, 0.7])`` times ``sum(w)``).
+    A zero target contributes exactly 0 (``xlogy``); ``t_c > 0`` with ``p_c = 0``
+    gives ``+inf``. ``log_input``/``log_target``: ``y_pred``/``y_true`` hold logs.
+    ``clip="keras"`` clips both to ``[1e-7, 1]`` first (Keras's ``KLDivergence``).
 
-    See Also: ``keras.losses.mean_squared_error``, ``torch.nn.functional.mse_loss``.
+    See Also: ``keras.losses.kl_divergence``, ``torch.nn.functional.kl_div`` (which
+    takes log-probabilities: ``log_input=True``), ``scipy.special.rel_entr`` summed.
     """
+    return _kl_job(y_true, y_pred, log_input, log_target, axis, sample_weight, clip, reduction,
+                   nan_policy, backend, n_threads).run(reduction)
+
+
+def _mse_job(y_true, y_pred, output_weight, axis, sample_weight, reduction, nan_policy, backend,
+             n_threads):
     kern, nt = _common(reduction, nan_policy, n_threads, backend)
     x, rdt = as_float_array(y_pred, "y_pred")
     t = as_like(y_true, "y_true", x.dtype)
@@ -457,11 +534,31 @@ def mean_squared_error(y_true, y_pred, *, output_weight=None, axis=-1, sample_we
     _raise_on_nan(nan_policy, [("y_pred", x), ("y_true", t)])
     br = block_rows_for(C)
     x2 = rows.x2
+    omit = nan_policy == "omit"
 
     def call(a, b, out, lp, wp):
         kern.mse(contiguous_rows(x2, a, b), contiguous_rows(t2, a, b), ow,
-                 sw[a:b] if sw.size else sw, nan_policy == "omit", br, out, lp, wp, nt)
+                 sw[a:b] if sw.size else sw, omit, br, out, lp, wp, nt)
 
-    contiguous = x2.flags.c_contiguous and t2.flags.c_contiguous
-    res = run_kernel(call, rows.n_rows, 2 * C, br, reduction, x.dtype, contiguous)
-    return _result(res, reduction, rdt, rows.batch_shape)
+    def grad_call(a, b, g, h, lp, wp, scale):
+        kern.mse_grad(contiguous_rows(x2, a, b), contiguous_rows(t2, a, b), ow,
+                      sw[a:b] if sw.size else sw, scale, br, lp, wp, g, h, nt)
+
+    return _Job(kern=kern, nt=nt, x=x, rdt=rdt, n_rows=rows.n_rows, width=2 * C, block_rows=br,
+                contiguous=x2.flags.c_contiguous and t2.flags.c_contiguous,
+                batch_shape=rows.batch_shape, call=call, grad_call=grad_call,
+                weights=lambda: _row_weights(rows.n_rows, sw), rows=rows)
+
+
+def mean_squared_error(y_true, y_pred, *, output_weight=None, axis=-1, sample_weight=None,
+                       reduction="mean", nan_policy="propagate", backend=None, n_threads=None):
+    r"""Per sample ``sum_j w_j (y_pred_j - y_true_j)**2 / sum_j w_j`` over ``axis``.
+
+    ``output_weight`` (one weight per output, default equal) gives the weighted MSE
+    of a Keras custom loss such as ``sum(square(y_pred - y_true) * [0.3, 0.7], axis=1)``
+    (that one is ``mean_squared_error(..., output_weight=[0.3, 0.7])`` times ``sum(w)``).
+
+    See Also: ``keras.losses.mean_squared_error``, ``torch.nn.functional.mse_loss``.
+    """
+    return _mse_job(y_true, y_pred, output_weight, axis, sample_weight, reduction, nan_policy,
+                    backend, n_threads).run(reduction)
