@@ -25,19 +25,27 @@ def kernel(x, t, ow, sw, params, mean_over_outputs, is_f32, block_rows, out, lp,
     else:
         owsum = float(C)
     nb = (n + block_rows - 1) // block_rows
+    xf = x.reshape(n * C)
+    tf = t.reshape(n * C)
     for b in prange(nb):
         acc_l = np.zeros(LANES)
         acc_w = np.zeros(LANES)
         start = b * block_rows
         stop = min(n, start + block_rows)
+        # evaluate f over the block's elements first (a flat loop LLVM can vectorise),
+        # then reduce each row in order
+        e = np.empty((stop - start) * C)
+        k0 = start * C
+        for k in range(e.shape[0]):
+            e[k] = np.float64(f(tf[k0 + k], xf[k0 + k]{args}))
         for r in range(start, stop):
             s = 0.0
+            base = (r - start) * C
             for j in range(C):
-                e = np.float64(f(t[r, j], x[r, j]{args}))
                 if has_ow:
-                    s += ow[j] * e
+                    s += ow[j] * e[base + j]
                 else:
-                    s += e
+                    s += e[base + j]
             if mean_over_outputs:
                 s = s / owsum
             v = np.float64(np.float32(s)) if is_f32 else s  # v_i in x's dtype
