@@ -42,7 +42,7 @@ specifies (so every backend and every thread count give the same bits).
     bce(x[M], z[M], sw[M/sw_div|0], sw_div, pw[K|0], from_logits, label_smoothing,
         clip_mode, clip_eps, nan_omit, block_rows, out, lp, wp, n_threads)
         flat elements; weight sw[i // sw_div]; pos_weight pw[i % K];
-        z' = z*(1-ls) + 0.5*ls; logits: (1-z')*x + (1 + (pw-1)*z') * softplus(-x)
+        z' = z*(1-ls) + 0.5*ls; logits: (1-z')*x + (pw*z' + (1-z')) * softplus(-x)
         (= max(x,0) - x*z' + log1p(exp(-|x|)) when pw == 1);
         probabilities: -(pw*z'*log(p) + (1-z')*log(1-p)) with the clip mode.
     kl(x[N, C], t[N, C], sw[N|0], log_input, log_target, clip_mode, clip_eps,
@@ -68,7 +68,7 @@ mean), in x's dtype; ignored rows get 0::
         a = cw*t', A = sum(a): g = A*p - a, h = A*p*(1-p)
     bce_grad(x, z, sw, sw_div, pw, label_smoothing, scale, block_rows, lp, wp, g[M],
              h[M] | [0], n_threads)
-        s = sigmoid(x), c = 1 + (pw-1)*z': g = c*s - pw*z', h = c*s*(1-s)
+        s = sigmoid(x), c = pw*z' + (1-z'): g = c*s - pw*z', h = c*s*(1-s)
     kl_grad(x, t, sw, log_input, log_target, scale, block_rows, lp, wp, g, h, n_threads)
         g = -t/p, h = t/p**2 (0 where t == 0); log_input: g = -t, h = 0
     mse_grad(x, t, ow, sw, scale, block_rows, lp, wp, g, h, n_threads)

@@ -92,7 +92,7 @@ def bce_grad(x, z, sw, sw_div, pw, label_smoothing, scale, block_rows, lp, wp, g
         with np.errstate(over="ignore"):
             e = np.exp(-np.abs(x64))
             sig = np.where(x64 >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
-        c = 1.0 + (p_w - 1.0) * zc
+        c = p_w * zc + (1.0 - zc)
         grad = c * sig - p_w * zc
         hess = c * sig * (1.0 - sig)
         s = np.full(b - a, float(scale))

@@ -91,7 +91,8 @@ def _finish(v64, w, dtype, nan_omit, start, stop, block_rows, out, lp, wp):
     v = v64.astype(dtype)
     if w is None:
         w = np.ones(v.shape[0])
-    c = np.where(w == 0, 0.0, v.astype(np.float64) * np.where(w == 0, 0.0, w))
+    with np.errstate(invalid="ignore"):  # inf * 0 is masked just below
+        c = np.where(w == 0, 0.0, v.astype(np.float64) * w)
     if out.shape[0]:
         out[start:stop] = c.astype(dtype)
     if lp.shape[0]:
@@ -119,7 +120,10 @@ def softmax_rows(x, out, log, n_threads):
         with np.errstate(all="ignore"):
             shift, L = _lse_parts(xc)
             d = xc - shift[:, None]
-            out[a:b] = (d - L[:, None]) if log else np.exp(d - L[:, None])
+            res = (d - L[:, None]) if log else np.exp(d - L[:, None])
+            if not log:  # a row with +inf has no finite softmax: all NaN, like SciPy
+                res[np.isposinf(np.max(xc, axis=1))] = np.nan
+            out[a:b] = res
 
 
 def sparse_ce(x, y, sw, cw, from_logits, ignore_index, has_ignore, label_smoothing,
@@ -189,7 +193,7 @@ def bce(x, z, sw, sw_div, pw, from_logits, label_smoothing, clip_mode, clip_eps,
             if from_logits:
                 x64 = x[a:b].astype(np.float64)
                 g = np.log1p(np.exp(-np.abs(x64)))
-                c = 1.0 + (p_w - 1.0) * zc
+                c = p_w * zc + (1.0 - zc)  # = 1 + (pw-1)*z without cancellation
                 v = np.where(x64 >= 0, (1.0 - zc) * x64, -p_w * zc * x64) + c * g
                 v = np.where(np.isnan(x64), np.nan, v)
             else:

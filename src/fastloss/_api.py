@@ -44,6 +44,8 @@ class _Rows:
         self.axis = ax
         self.batch_shape = moved.shape[:-1]
         self.n_cols = moved.shape[-1]
+        if self.n_cols == 0:
+            raise ValueError(f"{name} has no classes along axis {axis} (shape {x.shape})")
         try:
             self.x2 = np.reshape(moved, (-1, self.n_cols), copy=False)
         except ValueError:  # N-d layouts with no 2-D view: one contiguous copy
@@ -128,18 +130,22 @@ def logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False, *, backen
     moved = np.transpose(x, keep + list(axes))
     outer = moved.shape[:len(keep)]
     k = int(np.prod(moved.shape[len(keep):]))
+    n_out = int(np.prod(outer))
+    kern, nt = _common("none", "propagate", n_threads, backend)
     if b is not None:
-        res, sign = _logsumexp_b(moved, outer, k, b, x, axes, keep, rdt)
+        res, sign = _logsumexp_b(moved, outer, n_out, k, b, x, axes, keep)
     else:
-        kern, nt = _common("none", "propagate", n_threads, backend)
-        x2 = np.ascontiguousarray(moved).reshape(-1, k)
-        out = np.empty(x2.shape[0], dtype=x.dtype)
+        x2 = np.ascontiguousarray(moved).reshape(n_out, k)
+        out = np.empty(n_out, dtype=x.dtype)
         if k == 0:
             out[:] = -np.inf
-        elif x2.shape[0]:
+        elif n_out:
             kern.logsumexp_rows(x2, out, nt)
         res = out.reshape(outer)
-        sign = np.where(np.isnan(res), np.nan, 1.0).astype(x.dtype)
+        # SciPy: the sign of an empty sum (all -inf) is 0, NaN stays NaN
+        sign = np.where(np.isnan(res), np.nan, np.where(res == -np.inf, 0.0, 1.0)).astype(x.dtype)
+    if not return_sign:
+        res = np.where(sign < 0, np.nan, res).astype(x.dtype)  # log of a negative sum: NaN
     if keepdims and not squeeze_all:
         shape = list(x.shape)
         for i in axes:
@@ -152,7 +158,7 @@ def logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False, *, backen
     return (res, sign.astype(rdt) if hasattr(sign, "astype") else sign) if return_sign else res
 
 
-def _logsumexp_b(moved, outer, k, b, x, axes, keep, rdt):
+def _logsumexp_b(moved, outer, n_out, k, b, x, axes, keep):
     """Weighted log-sum-exp with SciPy's handling of ``b`` (NumPy, float64 inside)."""
     bb = np.asarray(b)
     if bb.dtype.kind not in "fiub":
@@ -162,8 +168,8 @@ def _logsumexp_b(moved, outer, k, b, x, axes, keep, rdt):
     except ValueError:
         raise ValueError(f"b has shape {np.asarray(b).shape}, which does not broadcast to "
                          f"a's shape {x.shape}") from None
-    bm = np.transpose(bb, keep + list(axes)).reshape(-1, k).astype(np.float64)
-    a2 = moved.reshape(-1, k).astype(np.float64)
+    bm = np.transpose(bb, keep + list(axes)).reshape(n_out, k).astype(np.float64)
+    a2 = moved.reshape(n_out, k).astype(np.float64)
     with np.errstate(all="ignore"):
         a2 = np.where(bm == 0, -np.inf, a2)  # a zero scale masks even inf/NaN entries
         m = np.max(a2, axis=1) if k else np.full(a2.shape[0], -np.inf)
@@ -255,8 +261,6 @@ def _sparse_job(y_true, y_pred, from_logits, axis, ignore_index, class_weight, l
     x, rdt = as_float_array(y_pred, "y_pred")
     rows = _Rows(x, axis)
     C = rows.n_cols
-    if C == 0:
-        raise ValueError(f"y_pred has no classes along axis {axis} (shape {x.shape})")
     if ignore_index is not None and (isinstance(ignore_index, bool)
                                      or not isinstance(ignore_index, (int, np.integer))):
         raise TypeError(f"ignore_index must be an integer or None, got {ignore_index!r}")
@@ -271,7 +275,7 @@ def _sparse_job(y_true, y_pred, from_logits, axis, ignore_index, class_weight, l
         raise ValueError("z_loss needs logits (from_logits=True): it penalises logsumexp(row)**2")
     mode, eps = resolve_clip(clip, x.dtype, from_logits)
     if not from_logits:
-        check_unit_interval(rows.x2, "y_pred", kern, "from_logits=False")
+        check_unit_interval(x, "y_pred", kern, "from_logits=False")
     _raise_on_nan(nan_policy, [("y_pred", x)])
     br = block_rows_for(C)
     cw = EMPTY if cw is None else cw
@@ -338,13 +342,13 @@ def _categorical_job(y_true, y_pred, from_logits, axis, class_weight, label_smoo
     rows = _Rows(x, axis)
     C = rows.n_cols
     t2 = rows.partner(t)
-    check_unit_interval(t2, "y_true", kern, "categorical targets")
+    check_unit_interval(t, "y_true", kern, "categorical targets")
     cw, _ = check_weights(class_weight, "class_weight", (C,), allow_scalar=False)
     sw = _sample_weight(sample_weight, rows.batch_shape)
     ls = check_fraction(label_smoothing, "label_smoothing")
     mode, eps = resolve_clip(clip, x.dtype, from_logits)
     if not from_logits:
-        check_unit_interval(rows.x2, "y_pred", kern, "from_logits=False")
+        check_unit_interval(x, "y_pred", kern, "from_logits=False")
     _raise_on_nan(nan_policy, [("y_pred", x), ("y_true", t)])
     br = block_rows_for(C)
     cw = EMPTY if cw is None else cw
@@ -393,9 +397,9 @@ def _bce_job(y_true, y_pred, from_logits, pos_weight, label_smoothing, sample_we
     shape = x.shape
     xf = np.ascontiguousarray(x).reshape(-1)  # one copy only for non-contiguous input
     zf = np.ascontiguousarray(z).reshape(-1)
-    check_unit_interval(zf, "y_true", kern, "binary targets")
+    check_unit_interval(z, "y_true", kern, "binary targets")
     if not from_logits:
-        check_unit_interval(xf, "y_pred", kern, "from_logits=False")
+        check_unit_interval(x, "y_pred", kern, "from_logits=False")
     ls = check_fraction(label_smoothing, "label_smoothing")
     mode, eps = resolve_clip(clip, x.dtype, from_logits)
     sw, sw_nd = check_weights(sample_weight, "sample_weight", shape, allow_prefix=True)
@@ -476,9 +480,9 @@ def _kl_job(y_true, y_pred, log_input, log_target, axis, sample_weight, clip, re
                          "log_input=True or log_target=True")
     mode, eps = resolve_clip(clip, x.dtype, False)
     if not log_target:
-        check_unit_interval(t2, "y_true", kern, "log_target=False")
+        check_unit_interval(t, "y_true", kern, "log_target=False")
     if not log_input:
-        check_unit_interval(rows.x2, "y_pred", kern, "log_input=False")
+        check_unit_interval(x, "y_pred", kern, "log_input=False")
     sw = _sample_weight(sample_weight, rows.batch_shape)
     _raise_on_nan(nan_policy, [("y_pred", x), ("y_true", t)])
     C = rows.n_cols

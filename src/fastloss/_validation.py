@@ -161,8 +161,8 @@ def check_labels(y, name, batch_shape, n_classes, ignore_index):
     if arr.dtype.kind == "u" and arr.dtype.itemsize == 8:
         over = flat > np.iinfo(np.int64).max
         if over.any():
-            raise ValueError(f"{name}[{list(_index(np.argmax(over), arr.shape))}] is out of range "
-                             f"[0, {n_classes})")
+            i = _index(np.argmax(over), arr.shape)
+            raise ValueError(f"{name}{list(i)}={int(arr[i])} is out of range [0, {n_classes})")
     flat = flat.astype(np.int64)
     bad = (flat < 0) | (flat >= n_classes)
     if ignore_index is not None:
@@ -181,20 +181,24 @@ def check_same_shape(a, b, name_a, name_b):
                          "they must match")
 
 
-def check_unit_interval(x2d, name, kern, hint):
-    """Raise if a probability input has a value outside [0, 1] (NaN passes)."""
-    flat = x2d.reshape(-1) if x2d.flags.c_contiguous else None
-    if flat is not None:
-        k = kern.first_outside_unit_interval(flat)
+def check_unit_interval(arr, name, kern, hint):
+    """Raise if a probability input has a value outside [0, 1] (NaN passes).
+
+    ``arr`` is the array as the caller passed it, so the index in the message is
+    the caller's (C order). The backend scans contiguous input in parallel.
+    """
+    if arr.size == 0:
+        return
+    if arr.flags.c_contiguous:
+        k = kern.first_outside_unit_interval(arr.reshape(-1))
     else:
         with np.errstate(invalid="ignore"):
-            bad = (x2d < 0) | (x2d > 1)
-        k = int(np.argmax(bad.reshape(-1))) if bad.any() else -1
-        if k >= 0:
-            flat = np.ravel(x2d)
+            bad = (arr < 0) | (arr > 1)
+        k = int(np.argmax(bad)) if bad.any() else -1  # argmax of an N-d array: C order
     if k >= 0:
+        i = _index(k, arr.shape)
         raise ValueError(f"{name} must hold probabilities in [0, 1] with {hint}; "
-                         f"the first value outside is {float(flat[k])!r} at flat index {k}. "
+                         f"{name}{list(i)}={float(arr[i])!r} is the first value outside. "
                          "Did you pass logits? Then use from_logits=True.")
 
 
