@@ -172,11 +172,16 @@ def _logsumexp_b(moved, outer, n_out, k, b, x, axes, keep):
     a2 = moved.reshape(n_out, k).astype(np.float64)
     with np.errstate(all="ignore"):
         a2 = np.where(bm == 0, -np.inf, a2)  # a zero scale masks even inf/NaN entries
-        m = np.max(a2, axis=1) if k else np.full(a2.shape[0], -np.inf)
+        m = np.max(a2, axis=1) if k else np.full(n_out, -np.inf)
+        at_max = a2 == m[:, None]
+        coef = np.sum(bm * at_max, axis=1)  # the max terms, kept out of the sum (SciPy)
         shift = np.where(np.isfinite(m), m, 0.0)
-        s = np.sum(bm * np.exp(a2 - shift[:, None]), axis=1)
-        sign = np.sign(s)
-        res = np.log(np.abs(s)) + shift
+        rest = np.sum(bm * np.exp(np.where(at_max, -np.inf, a2) - shift[:, None]), axis=1)
+        rest = np.where(rest == 0, rest, rest / coef)
+        sign = np.sign(rest + 1) * np.sign(coef)
+        rest = np.where(rest < -1, -rest - 2, rest)
+        res = np.log1p(rest) + np.log(np.abs(coef)) + m
+        sign = np.where(res == -np.inf, 0.0, sign)  # an empty (zero) sum has sign 0
     return res.astype(x.dtype).reshape(outer), sign.astype(x.dtype).reshape(outer)
 
 
