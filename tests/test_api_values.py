@@ -13,7 +13,7 @@ import mpmath as mp
 import numpy as np
 import pytest
 import scipy.special as sp
-from conftest import ulp_diff
+from testutil import ulp_diff
 
 import fastloss as fl
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from fastloss import objectives
-from conftest import require
+from testutil import require
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ drop-in modules are checked in tests/test_seed_examples.py.)
 
 import numpy as np
 import pytest
-from conftest import ulp_diff
+from testutil import ulp_diff
 
 import fastloss as fl
 

@@ -1,0 +1,246 @@
+"""Shared machinery of ``fastloss.keras`` (Keras 3) and ``fastloss.keras.legacy`` (tf.keras 2).
+
+Two kinds of code live here:
+
+* kernel calls (``bce_elements``, ``sparse_rows``, ``categorical_rows``, ``mse_rows``):
+  the fastloss kernels called directly, without the public API's validation
+  (Keras validates nothing: a probability of 1.5 is clipped, a target of 2 is
+  used as is), each value computed in float64 and rounded once;
+* the NumPy arithmetic that Keras does in float32 *before* the loss and that
+  changes the value by more than rounding noise (the ``[eps, 1-eps]`` clip in
+  float32, ``p / sum(p)`` in float32, label smoothing in float32, KL's
+  ``t * log(t / p)``, the focal factor), written in Keras's operation order.
+
+Sums (over the class axis, the label axis and the batch) are float64 here and
+rounded once; Keras sums in float32. That is the one systematic difference, and
+it is documented in the two public modules.
+"""
+
+import numpy as np
+
+from fastloss._dispatch import resolve_backend, resolve_threads
+from fastloss._reduce import EMPTY, run_kernel
+from fastloss.kernels import CLIP_EPS, CLIP_KERAS2, CLIP_NONE, block_rows_for
+
+EPSILON = 1e-7  # keras.backend.epsilon()
+
+__all__ = ["CLIP_EPS", "CLIP_KERAS2", "CLIP_NONE", "EPSILON"]
+
+
+# --------------------------------------------------------------------------- dtypes
+
+
+def float_dtype(dtype):
+    """The compute dtype named by a Keras ``dtype`` argument (float32 or float64)."""
+    if dtype is None:
+        return np.dtype(np.float32)  # keras.backend.floatx()
+    name = getattr(dtype, "name", dtype)  # a keras DTypePolicy-like object, or np.dtype
+    try:
+        dt = np.dtype(name)
+    except TypeError:
+        raise ValueError(f"dtype={dtype!r} is not a floating dtype") from None
+    if dt not in (np.float32, np.float64):
+        raise NotImplementedError(
+            f"dtype={dtype!r}: fastloss.keras computes in float32 or float64 only "
+            "(Keras's float16/bfloat16 arithmetic is not reproduced)")
+    return dt
+
+
+def as_tensor(x, dtype=None):
+    """``x`` as an array of ``dtype``; ``dtype=None`` mimics ``tf.convert_to_tensor``.
+
+    float32/float64 arrays keep their dtype, Python numbers and lists become
+    float32 (TensorFlow's default for Python floats). Integer arrays also become
+    float32 (Keras would keep integers and fail or compute in integers: see the
+    module docstrings).
+    """
+    if dtype is not None:
+        return np.asarray(x).astype(dtype, copy=False)
+    a = np.asarray(x)
+    if not isinstance(x, (np.ndarray, np.generic)) and a.dtype.kind in "biuf":
+        return a.astype(np.float32)  # Python numbers and lists: TensorFlow's float32
+    if a.dtype in (np.float32, np.float64):
+        return a
+    if a.dtype == np.float16:
+        raise NotImplementedError("float16 inputs: fastloss.keras computes in float32 or float64; "
+                                  "cast the arrays or use a loss class with dtype='float32'")
+    if a.dtype.kind not in "biuf":
+        raise TypeError(f"expected a real numeric array, got dtype {a.dtype}")
+    return a.astype(np.float32)
+
+
+def scalar_or_array(a, dt):
+    a = np.asarray(a, dtype=dt)
+    return a[()] if a.ndim == 0 else a
+
+
+# --------------------------------------------------------------------------- shapes
+
+
+def squeeze_or_expand_to_same_rank(x1, x2, expand_rank_1=True):
+    """``keras.src.losses.loss.squeeze_or_expand_to_same_rank`` on NumPy arrays."""
+    r1, r2 = x1.ndim, x2.ndim
+    if r1 == r2:
+        return x1, x2
+    if r1 == r2 + 1 and x1.shape[-1] == 1:
+        if r2 == 1 and expand_rank_1:
+            x2 = x2[..., None]
+        else:
+            x1 = x1[..., 0]
+    if r2 == r1 + 1 and x2.shape[-1] == 1:
+        if r1 == 1 and expand_rank_1:
+            x1 = x1[..., None]
+        else:
+            x2 = x2[..., 0]
+    return x1, x2
+
+
+def check_same_shape(target, output):
+    if target.shape != output.shape:
+        raise ValueError("Arguments `target` and `output` must have the same shape. "
+                         f"Received: target.shape={target.shape}, output.shape={output.shape}")
+
+
+def check_axis(axis, ndim):
+    if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
+        raise ValueError(f"`axis` must be of type `int`. Received: axis={axis} of type "
+                         f"{type(axis)}")
+    if not -ndim <= axis < ndim:
+        raise ValueError(f"axis {axis} is out of bounds for an array of dimension {ndim}")
+    return int(axis) % ndim
+
+
+def rows(a, axis):
+    """``a`` with ``axis`` moved last, as C-contiguous 2-D rows, and the batch shape."""
+    m = np.moveaxis(a, axis, -1)
+    return np.ascontiguousarray(m).reshape(-1, m.shape[-1]), m.shape[:-1]
+
+
+# --------------------------------------------------------------------------- kernels
+
+
+def _backend():
+    _, kern = resolve_backend(None)
+    return kern, resolve_threads(None)
+
+
+def bce_elements(z, x, from_logits, clip_mode=CLIP_NONE, eps=0.0, weights=None, sw_div=1,
+                 reduction="none"):
+    """Element-wise binary cross-entropy by the kernel (same-shape z, x; no smoothing).
+
+    ``reduction="none"``: per-element values shaped like ``x``; ``"sum"``: the
+    float64 ``(sum(w*v), sum(w))`` with ``w = weights[i // sw_div]``.
+    """
+    kern, nt = _backend()
+    xf = np.ascontiguousarray(x).reshape(-1)
+    zf = np.ascontiguousarray(z, dtype=x.dtype).reshape(-1)
+    sw = EMPTY if weights is None else np.ascontiguousarray(weights, dtype=np.float64).reshape(-1)
+    br = block_rows_for(1)
+
+    def call(a, b, out, lp, wp):
+        kern.bce(xf, zf, sw, sw_div, EMPTY, bool(from_logits), 0.0, clip_mode, float(eps), False,
+                 br, out, lp, wp, nt)
+
+    res = run_kernel(call, xf.shape[0], 1, br, reduction, x.dtype, True)
+    return res.reshape(x.shape) if reduction == "none" else res
+
+
+def sparse_rows(x2, y, from_logits, ignore=None, clip_mode=CLIP_NONE, eps=0.0):
+    """Per-row sparse cross-entropy of 2-D rows ``x2`` against int64 labels ``y``.
+
+    Rows whose label equals ``ignore`` give 0.
+    """
+    kern, nt = _backend()
+    n, C = x2.shape
+    br = block_rows_for(C)
+    y = np.ascontiguousarray(y, dtype=np.int64)
+    ii = 0 if ignore is None else int(ignore)
+
+    def call(a, b, out, lp, wp):
+        kern.sparse_ce(x2, y, EMPTY, EMPTY, bool(from_logits), ii, ignore is not None, 0.0, 0.0,
+                       clip_mode, float(eps), False, br, out, lp, wp, nt)
+
+    return run_kernel(call, n, C, br, "none", x2.dtype, True)
+
+
+def categorical_rows(x2, t2, from_logits, clip_mode=CLIP_NONE, eps=0.0):
+    """Per-row ``sum_c t_c * nll_c`` of 2-D rows (a zero ``t_c`` adds exactly 0)."""
+    kern, nt = _backend()
+    n, C = x2.shape
+    br = block_rows_for(C)
+
+    def call(a, b, out, lp, wp):
+        kern.categorical_ce(x2, t2, EMPTY, EMPTY, bool(from_logits), 0.0, clip_mode, float(eps),
+                            False, br, out, lp, wp, nt)
+
+    return run_kernel(call, n, 2 * C, br, "none", x2.dtype, True)
+
+
+def mse_rows(x2, t2):
+    kern, nt = _backend()
+    n, C = x2.shape
+    br = block_rows_for(C)
+
+    def call(a, b, out, lp, wp):
+        kern.mse(x2, t2, EMPTY, EMPTY, False, br, out, lp, wp, nt)
+
+    return run_kernel(call, n, 2 * C, br, "none", x2.dtype, True)
+
+
+# --------------------------------------------------------------------------- float32 pieces
+
+
+def clip(a, lo, hi):
+    """``tf.clip_by_value`` in ``a``'s dtype (NaN stays NaN)."""
+    dt = a.dtype
+    return np.clip(a, dt.type(lo), dt.type(hi))
+
+
+def mean_last(v, axis):
+    """``ops.mean(v, axis)``, summed in float64 and rounded once."""
+    ax = check_axis(axis, v.ndim)
+    s = np.sum(v, axis=ax, dtype=np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (s / v.shape[ax]).astype(v.dtype)
+
+
+def sum_last(v, axis=-1):
+    ax = check_axis(axis, v.ndim)
+    return np.sum(v, axis=ax, dtype=np.float64).astype(v.dtype)
+
+
+def sigmoid(x):
+    """float32/float64 sigmoid, correctly rounded (float64 inside for float32)."""
+    x64 = x.astype(np.float64)
+    with np.errstate(over="ignore"):
+        e = np.exp(-np.abs(x64))
+        s = np.where(x64 >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+    return s.astype(x.dtype)
+
+
+def kl_values(y_true, y_pred):
+    """Keras's ``sum(t * log(t / p), axis=-1)`` after clipping both to ``[eps, 1]``.
+
+    The element-wise part is Keras's float32 operation order (its quotient and
+    log rounding move the result by several ulps, which the printed reference
+    values show); the sum over the last axis is float64.
+    """
+    t = clip(y_true, EPSILON, 1.0)
+    p = clip(y_pred, EPSILON, 1.0)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        e = t * np.log(t / p)
+    return sum_last(e)
+
+
+# --------------------------------------------------------------------------- weights
+
+
+def weighted_product(values, weight):
+    """float64 ``values * weight`` (NumPy broadcasting; ``weight`` may be None).
+
+    The product of a float32 value and a float32 weight is exact in float64, so
+    rounding it to float32 gives Keras's float32 product bit for bit.
+    """
+    v = values.astype(np.float64)
+    return v if weight is None else v * np.asarray(weight, dtype=np.float64)
+

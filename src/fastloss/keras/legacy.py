@@ -1,0 +1,403 @@
+"""Drop-in for ``tf.keras.losses`` of TensorFlow 2.x / Keras 2 (``tf_keras``) on NumPy arrays.
+
+The names of :mod:`fastloss.keras` with tf.keras 2.x semantics (read from
+tf_keras 2.21 ``src/losses.py``, ``src/backend.py``, ``src/utils/losses_utils.py``
+and checked against it). Differences from Keras 3 that this module mirrors:
+
+* **Double epsilon in BCE**: probabilities are clipped to ``[1e-7, 1 - 1e-7]`` *and*
+  the logs are ``log(p + 1e-7)`` and ``log(1 - p + 1e-7)``, the additions done in
+  the compute dtype. The per-element maximum is 15.425 (t=1, p=0) and 15.333
+  (t=0, p=1) in float32 instead of Keras 3's 16.118 / 15.942. The focal loss
+  uses the same BCE. Logits and the other losses are as in Keras 3.
+* **No cast to floatx**: the compute dtype is ``y_pred``'s (float64 arrays are
+  computed in float64; Python lists in float32), ``y_true`` is cast to it.
+* **Reductions**: ``Reduction.AUTO`` (``"auto"``, the default, which is
+  ``"sum_over_batch_size"``), ``"none"``, ``"sum"``, ``"sum_over_batch_size"``;
+  ``None`` and ``"mean"`` raise. ``sample_weight`` of rank ``r+1`` is squeezed (an
+  error unless its last dimension is 1), of rank ``r-1`` expanded, then broadcast.
+  ``"sum_over_batch_size"`` divides by the number of weighted values, 0 for an
+  empty batch; with ``ignore_class`` by the number of valid entries, and an
+  all-ignored batch gives NaN (tf.keras computes ``mask * total / 0``).
+* **No squeeze of NumPy inputs** (tf.keras only squeezes tensors): a ``(N,)``
+  target against ``(N, 1)`` probabilities broadcasts to ``(N, N)`` like TensorFlow
+  does; on logits it raises.
+* Label smoothing is a tensor of the compute dtype: ``y * (1 - ls) + 0.5 * ls``
+  with ``ls`` rounded first; the categorical one divides by ``y_true.shape[axis]``.
+* ``sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, axis=-1,
+  ignore_class=None)``: note the argument order; any ``axis``; labels shaped
+  ``(N, 1)`` are flattened; ignored entries give 0.
+
+The documented deviations of :mod:`fastloss.keras` apply here too (float64
+sums and log-sum-exp; float32 element-wise steps in Keras's order), plus:
+integer ``y_pred`` arrays are computed in float32 (tf.keras computes
+``MeanSquaredError`` of two int arrays in integers), float16 is not supported,
+and ``InvalidArgumentError`` becomes ``ValueError``.
+"""
+
+import warnings
+
+import numpy as np
+
+from fastloss.keras import _common as _c
+from fastloss.keras import (
+    _bce_values,
+    _categorical_values,
+    _focal_values,
+    _labels,
+)
+
+__all__ = [
+    "BinaryCrossentropy",
+    "BinaryFocalCrossentropy",
+    "CategoricalCrossentropy",
+    "KLDivergence",
+    "Loss",
+    "LossFunctionWrapper",
+    "MeanSquaredError",
+    "Reduction",
+    "SparseCategoricalCrossentropy",
+    "binary_crossentropy",
+    "binary_focal_crossentropy",
+    "categorical_crossentropy",
+    "kl_divergence",
+    "mean_squared_error",
+    "sparse_categorical_crossentropy",
+]
+
+_EPS = _c.EPSILON
+
+
+class Reduction:
+    """``tf.keras.losses.Reduction`` (ReductionV2)."""
+
+    AUTO = "auto"
+    NONE = "none"
+    SUM = "sum"
+    SUM_OVER_BATCH_SIZE = "sum_over_batch_size"
+
+    @classmethod
+    def all(cls):
+        return (cls.AUTO, cls.NONE, cls.SUM, cls.SUM_OVER_BATCH_SIZE)
+
+    @classmethod
+    def validate(cls, key):
+        if key not in cls.all():
+            raise ValueError(f'Invalid Reduction Key: {key}. Expected keys are "{cls.all()}"')
+
+
+def _squeeze_or_expand_weights(losses, sw):
+    """The ``sample_weight`` half of ``losses_utils.squeeze_or_expand_dimensions``."""
+    if sw.ndim == 0:
+        return sw
+    if sw.ndim - losses.ndim == 1:
+        if sw.shape[-1] != 1:
+            raise ValueError(f"Can not squeeze dim[{sw.ndim - 1}], expected a dimension of 1, "
+                             f"got {sw.shape[-1]}")
+        return sw[..., 0]
+    if losses.ndim - sw.ndim == 1:
+        return sw[..., None]
+    return sw
+
+
+def compute_weighted_loss(losses, sample_weight=None, reduction=Reduction.SUM_OVER_BATCH_SIZE,
+                          *, _mask_scale=None):
+    """``losses_utils.compute_weighted_loss`` with float64 sums."""
+    Reduction.validate(reduction)
+    if reduction == Reduction.AUTO:
+        reduction = Reduction.SUM_OVER_BATCH_SIZE
+    losses = np.asarray(losses)
+    if losses.dtype.kind != "f":
+        losses = losses.astype(np.float32)
+    dt = losses.dtype
+    sw = np.asarray(1.0 if sample_weight is None else sample_weight).astype(dt)
+    sw = _squeeze_or_expand_weights(losses, sw)
+    shape = np.broadcast_shapes(losses.shape, sw.shape)
+    prod = _c.weighted_product(losses, sw)
+    if reduction == Reduction.NONE:
+        return _c.scalar_or_array(np.broadcast_to(prod, shape), dt)
+    with np.errstate(invalid="ignore", over="ignore"):
+        s = float(np.sum(prod))
+    if reduction == Reduction.SUM:
+        return dt.type(s)
+    n = prod.size
+    if n == 0:
+        return dt.type(0.0)  # divide_no_nan
+    if _mask_scale is not None:
+        # tf.keras scales the mask by total / valid (0 * inf = NaN when all are ignored),
+        # then divides by n: the same as dividing by `valid` when nothing broadcast.
+        total, valid = _mask_scale
+        if valid == 0:
+            return dt.type(np.nan)
+        return dt.type(s / valid if n == total else s * (total / valid) / n)
+    return dt.type(s / n)
+
+
+class Loss:
+    """``tf.keras.losses.Loss``."""
+
+    def __init__(self, reduction=Reduction.AUTO, name=None):
+        Reduction.validate(reduction)
+        self.reduction = reduction
+        self.name = name
+
+    def __call__(self, y_true, y_pred, sample_weight=None):
+        fast = self._fused(y_true, y_pred, sample_weight)
+        if fast is not None:
+            return fast
+        losses, mask = self._call_masked(y_true, y_pred)
+        losses = np.asarray(losses)
+        reduction = self._get_reduction()
+        mask_scale = None
+        sw = sample_weight
+        if mask is not None:
+            dt = losses.dtype
+            m = np.asarray(mask, dtype=bool)
+            if reduction == Reduction.SUM_OVER_BATCH_SIZE:
+                mask_scale = (m.size, int(np.count_nonzero(m)))
+            fm = m.astype(dt)
+            if sw is not None:
+                sw = np.asarray(sw).astype(dt)
+                sw = _squeeze_or_expand_weights(fm, sw)
+                sw = sw * fm
+            else:
+                sw = fm
+        return compute_weighted_loss(losses, sw, reduction, _mask_scale=mask_scale)
+
+    def _fused(self, y_true, y_pred, sample_weight):
+        return None
+
+    def _call_masked(self, y_true, y_pred):
+        return self.call(y_true, y_pred), None
+
+    def _get_reduction(self):
+        return Reduction.SUM_OVER_BATCH_SIZE if self.reduction == Reduction.AUTO else self.reduction
+
+    def call(self, y_true, y_pred):
+        raise NotImplementedError("Must be implemented in subclasses.")
+
+    def get_config(self):
+        return {"reduction": self.reduction, "name": self.name}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+
+class LossFunctionWrapper(Loss):
+    """``tf.keras`` ``LossFunctionWrapper`` (NumPy inputs: no squeeze, as in tf.keras)."""
+
+    def __init__(self, fn, reduction=Reduction.AUTO, name=None, **kwargs):
+        super().__init__(reduction=reduction, name=name)
+        self.fn = fn
+        self._fn_kwargs = kwargs
+
+    def call(self, y_true, y_pred):
+        return self.fn(y_true, y_pred, **self._fn_kwargs)
+
+    def _call_masked(self, y_true, y_pred):
+        if self.fn is sparse_categorical_crossentropy:
+            return _sparse_values(y_true, y_pred, **self._fn_kwargs)
+        return self.fn(y_true, y_pred, **self._fn_kwargs), None
+
+    def get_config(self):
+        config = dict(self._fn_kwargs)
+        config.update(super().get_config())
+        return config
+
+
+# --------------------------------------------------------------------------- functions
+
+
+def _pair(y_true, y_pred):
+    y_pred = _c.as_tensor(y_pred)
+    y_true = _c.as_tensor(y_true, y_pred.dtype)
+    return y_true, y_pred
+
+
+def mean_squared_error(y_true, y_pred):
+    """``mean(squared_difference(y_pred, y_true), axis=-1)`` (shapes broadcast)."""
+    y_true, y_pred = _pair(y_true, y_pred)
+    if y_true.shape != y_pred.shape:
+        y_true, y_pred = np.broadcast_arrays(y_true, y_pred)
+    if y_pred.ndim == 0:
+        return _c.scalar_or_array((y_pred.astype(np.float64) - y_true) ** 2, y_pred.dtype)
+    x2, batch = _c.rows(y_pred, -1)
+    t2, _ = _c.rows(y_true, -1)
+    if x2.shape[1] == 0:
+        return np.full(batch, np.nan, dtype=y_pred.dtype)[()]
+    return _c.mse_rows(x2, t2).reshape(batch)[()]
+
+
+def kl_divergence(y_true, y_pred):
+    """``sum(t * log(t / p), axis=-1)`` with both clipped to ``[1e-7, 1]``."""
+    y_true, y_pred = _pair(y_true, y_pred)
+    if y_true.shape != y_pred.shape:
+        y_true, y_pred = np.broadcast_arrays(y_true, y_pred)
+    return _c.kl_values(y_true, y_pred)[()]
+
+
+def _broadcast_probs(y_true, y_pred, from_logits):
+    if y_true.shape == y_pred.shape:
+        return y_true, y_pred
+    if from_logits:
+        raise ValueError("`logits` and `labels` must have the same shape, received "
+                         f"({y_pred.shape} vs {y_true.shape}).")
+    return tuple(np.ascontiguousarray(a) for a in np.broadcast_arrays(y_true, y_pred))
+
+
+def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1):
+    """tf.keras 2 BCE (double epsilon on probabilities), mean over ``axis``."""
+    y_true, y_pred = _pair(y_true, y_pred)
+    y_true, y_pred = _broadcast_probs(y_true, y_pred, from_logits)
+    v = _bce_values(y_true, y_pred, from_logits, label_smoothing, axis, keras2=True)
+    return _c.mean_last(v, axis)[()] if v.ndim else v[()]
+
+
+def binary_focal_crossentropy(y_true, y_pred, apply_class_balancing=False, alpha=0.25, gamma=2.0,
+                              from_logits=False, label_smoothing=0.0, axis=-1):
+    """tf.keras 2 focal BCE, mean over ``axis``."""
+    y_true, y_pred = _pair(y_true, y_pred)
+    v = _focal_values(y_true, y_pred, apply_class_balancing, alpha, gamma, from_logits,
+                      label_smoothing, keras2=True)
+    return _c.mean_last(v, axis)[()] if v.ndim else v[()]
+
+
+def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1):
+    """tf.keras 2 categorical cross-entropy (renormalised, clipped probabilities)."""
+    if isinstance(axis, bool):
+        raise ValueError(f"`axis` must be of type `int`. Received: axis={axis} of type "
+                         f"{type(axis)}")
+    y_true, y_pred = _pair(y_true, y_pred)
+    dt = y_pred.dtype
+    if y_pred.ndim and y_pred.shape[-1] == 1:
+        warnings.warn("In loss categorical_crossentropy, expected y_pred.shape to be "
+                      "(batch_size, num_classes) with num_classes > 1. Received: "
+                      f"y_pred.shape={y_pred.shape}. Consider using 'binary_crossentropy' if "
+                      "you only have 2 classes.", SyntaxWarning, stacklevel=2)
+    if label_smoothing:
+        ls = dt.type(label_smoothing)
+        C = dt.type(y_true.shape[_c.check_axis(axis, y_true.ndim)])
+        y_true = y_true * (dt.type(1) - ls) + ls / C
+    if y_true.shape != y_pred.shape:
+        raise ValueError(f"Shapes {y_true.shape} and {y_pred.shape} are incompatible")
+    if y_pred.ndim == 0:
+        raise ValueError("categorical_crossentropy needs at least one axis")
+    return _categorical_values(y_true, y_pred, from_logits, axis)[()]
+
+
+def _sparse_values(y_true, y_pred, from_logits=False, axis=-1, ignore_class=None):
+    """tf.keras 2 ``backend.sparse_categorical_crossentropy``: ``(values, mask or None)``."""
+    y_pred = _c.as_tensor(y_pred)
+    y_true = np.asarray(y_true)
+    if y_pred.ndim < 1:
+        raise ValueError("sparse_categorical_crossentropy needs y_pred with a class axis")
+    ax = _c.check_axis(axis, y_pred.ndim)
+    out = np.moveaxis(y_pred, ax, -1)
+    C = out.shape[-1]
+    res_shape = out.shape[:-1]
+    if y_true.ndim != y_pred.ndim - 1:  # tf.keras flattens the target
+        y_true = y_true.reshape(-1)
+    if y_true.size != int(np.prod(res_shape)):
+        raise ValueError(f"target has {y_true.size} labels but output has "
+                         f"{int(np.prod(res_shape))} rows (output.shape={y_pred.shape})")
+    # TF casts the target to int64 first: the ignore test is on the truncated labels
+    yt = np.trunc(y_true) if y_true.dtype.kind == "f" else y_true
+    y_flat = yt.reshape(-1).astype(np.int64)
+    valid = None
+    if ignore_class is not None:
+        valid = y_flat != np.int64(ignore_class)
+        y_flat = np.where(valid, y_flat, 0)
+    y = _labels(y_flat, C)
+    x2 = np.ascontiguousarray(out).reshape(-1, C)
+    if not from_logits:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            x2 = np.log(_c.clip(x2, _EPS, 1.0 - _EPS))
+    if valid is not None:
+        y = np.where(valid, y, -1)
+    v = _c.sparse_rows(x2, y, True, ignore=-1 if valid is not None else None).reshape(res_shape)
+    return v, None if valid is None else valid.reshape(res_shape)
+
+
+def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, axis=-1,
+                                    ignore_class=None):
+    """tf.keras 2 sparse cross-entropy (note: ``axis`` before ``ignore_class``)."""
+    return _sparse_values(y_true, y_pred, from_logits, axis, ignore_class)[0][()]
+
+
+# --------------------------------------------------------------------------- classes
+
+
+class MeanSquaredError(LossFunctionWrapper):
+    """``tf.keras.losses.MeanSquaredError``."""
+
+    def __init__(self, reduction=Reduction.AUTO, name="mean_squared_error"):
+        super().__init__(mean_squared_error, name=name, reduction=reduction)
+
+
+class KLDivergence(LossFunctionWrapper):
+    """``tf.keras.losses.KLDivergence``."""
+
+    def __init__(self, reduction=Reduction.AUTO, name="kl_divergence"):
+        super().__init__(kl_divergence, name=name, reduction=reduction)
+
+
+class BinaryCrossentropy(LossFunctionWrapper):
+    """``tf.keras.losses.BinaryCrossentropy`` (double epsilon)."""
+
+    def __init__(self, from_logits=False, label_smoothing=0.0, axis=-1, reduction=Reduction.AUTO,
+                 name="binary_crossentropy"):
+        super().__init__(binary_crossentropy, name=name, reduction=reduction,
+                         from_logits=from_logits, label_smoothing=label_smoothing, axis=axis)
+        self.from_logits = from_logits
+
+    def _fused(self, y_true, y_pred, sample_weight):
+        """One kernel pass for the plain case (same shapes, last axis, no weights)."""
+        if sample_weight is not None or self._get_reduction() == Reduction.NONE:
+            return None
+        y_true, y_pred = _pair(y_true, y_pred)
+        kw = self._fn_kwargs
+        if (y_true.shape != y_pred.shape or y_pred.ndim < 2 or y_pred.size == 0
+                or _c.check_axis(kw["axis"], y_pred.ndim) != y_pred.ndim - 1):
+            return None
+        dt = y_pred.dtype
+        if kw["label_smoothing"]:
+            l32 = dt.type(kw["label_smoothing"])
+            y_true = y_true * (dt.type(1) - l32) + dt.type(0.5) * l32
+        if kw["from_logits"]:
+            s, _ = _c.bce_elements(y_true, y_pred, True, reduction="sum")
+        else:
+            s, _ = _c.bce_elements(y_true, _c.clip(y_pred, _EPS, 1.0 - _EPS), False,
+                                   _c.CLIP_KERAS2, _EPS, reduction="sum")
+        K = y_pred.shape[-1]
+        n = y_pred.size // K
+        s = s / K
+        return dt.type(s) if self._get_reduction() == Reduction.SUM else dt.type(s / n)
+
+
+class BinaryFocalCrossentropy(LossFunctionWrapper):
+    """``tf.keras.losses.BinaryFocalCrossentropy``."""
+
+    def __init__(self, apply_class_balancing=False, alpha=0.25, gamma=2.0, from_logits=False,
+                 label_smoothing=0.0, axis=-1, reduction=Reduction.AUTO,
+                 name="binary_focal_crossentropy"):
+        super().__init__(binary_focal_crossentropy, name=name, reduction=reduction,
+                         apply_class_balancing=apply_class_balancing, alpha=alpha, gamma=gamma,
+                         from_logits=from_logits, label_smoothing=label_smoothing, axis=axis)
+
+
+class CategoricalCrossentropy(LossFunctionWrapper):
+    """``tf.keras.losses.CategoricalCrossentropy``."""
+
+    def __init__(self, from_logits=False, label_smoothing=0.0, axis=-1, reduction=Reduction.AUTO,
+                 name="categorical_crossentropy"):
+        super().__init__(categorical_crossentropy, name=name, reduction=reduction,
+                         from_logits=from_logits, label_smoothing=label_smoothing, axis=axis)
+
+
+class SparseCategoricalCrossentropy(LossFunctionWrapper):
+    """``tf.keras.losses.SparseCategoricalCrossentropy``."""
+
+    def __init__(self, from_logits=False, ignore_class=None, reduction=Reduction.AUTO,
+                 name="sparse_categorical_crossentropy"):
+        super().__init__(sparse_categorical_crossentropy, name=name, reduction=reduction,
+                         from_logits=from_logits, ignore_class=ignore_class)

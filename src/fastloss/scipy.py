@@ -1,0 +1,228 @@
+"""Drop-in for the ``scipy.special`` functions used to build losses, on NumPy arrays.
+
+``from fastloss import scipy as special`` in place of ``from scipy import special``:
+``logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False)``,
+``softmax(x, axis=None)``, ``log_softmax(x, axis=None)``, ``expit``, ``log_expit``,
+``xlogy``, ``rel_entr``, ``kl_div``, with SciPy's argument names, defaults
+(``axis=None`` reduces over *all* elements) and edge cases. SciPy is not imported.
+
+Semantics mirrored (scipy/special/_logsumexp.py, the xsf scalar kernels):
+
+* ``logsumexp``: a zero ``b`` masks its entry even if it is inf or NaN; negative
+  ``b`` with ``return_sign=True`` gives ``(log|s|, sign)``, without it a negative
+  sum gives NaN; the sign of an all ``-inf`` (zero) sum is 0; empty reductions
+  give ``-inf`` (with sign -1, SciPy's ``sign(-inf)``). Integers are computed in
+  float64; 0-d results are NumPy scalars.
+* ``softmax`` of a row holding ``+inf`` or only ``-inf`` is NaN; ``log_softmax``
+  of a row holding ``+inf`` is NaN at the ``+inf`` entries and ``-inf`` elsewhere,
+  of an all ``-inf`` row NaN (SciPy's ``x - max`` with a non-finite max set to 0).
+* ``xlogy(x, y)`` is 0 where ``x == 0`` unless ``y`` is NaN; ``rel_entr`` is
+  ``x*log(x/y)`` for ``x, y > 0``, 0 for ``x == 0, y >= 0``, ``+inf`` otherwise, NaN
+  if either is NaN; ``kl_div`` adds ``- x + y`` (``y`` where ``x == 0``).
+  The dtype rule of these ufuncs holds: float32 inputs give float32, anything
+  else (float16, integers, Python floats mixed with float32) float64. ``out=``
+  is accepted.
+
+Documented deviations (tested in tests/test_dropin_scipy.py):
+
+1. float32 inputs are computed in float64 and rounded once (SciPy's float32
+   ``logsumexp``/``softmax``/``log_softmax``/``expit`` round at every step), so
+   fastloss is within 0.5 ulp of the exact value and SciPy a few ulps away
+   (relative to ``|max| + |log(sum)|`` where ``logsumexp`` cancels).
+2. ``logsumexp`` without ``b`` runs on fastloss's kernel
+   (``max + log1p(sum of the others)``, float64 inside); with ``b`` it follows
+   SciPy's algorithm in float64. float64 results agree with SciPy to a few
+   eps64 (relative to the same scale). float16 is computed in float32.
+3. Complex inputs are not supported (``TypeError``); ``where=``/``casting=``
+   ufunc keywords are not accepted.
+"""
+
+import numpy as np
+
+import fastloss._api as _api
+
+__all__ = ["expit", "kl_div", "log_expit", "log_softmax", "logsumexp", "rel_entr", "softmax",
+           "xlogy"]
+
+
+def _real(a, name):
+    arr = np.asarray(a)
+    if arr.dtype.kind == "c":
+        raise TypeError(f"{name}: complex inputs are not supported by fastloss.scipy")
+    if arr.dtype.kind not in "biuf":
+        arr = arr.astype(np.float64)
+    return arr
+
+
+def _ufunc_dtype(*arrays):
+    """The loop a float32/float64 SciPy ufunc picks for these inputs."""
+    # SciPy's type resolution picks the float32 loop only when every input is float32
+    return np.dtype(np.float32) if all(a.dtype == np.float32 for a in arrays) else \
+        np.dtype(np.float64)
+
+
+def _finish(res64, dt, out):
+    res = res64.astype(dt)
+    if out is not None:
+        out[...] = res
+        return out
+    return res[()] if res.ndim == 0 else res
+
+
+# --------------------------------------------------------------------------- log-sum-exp
+
+
+def _promoted(a, b):
+    """scipy's ``xp_promote(a, b, force_floating=True)``."""
+    kinds = [x.dtype for x in (a, b) if x is not None]
+    dt = np.result_type(*kinds)
+    if dt.kind != "f":
+        dt = np.result_type(dt, np.float64)
+    return dt
+
+
+def logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False):
+    """``log(sum(b * exp(a), axis))`` computed stably, SciPy's semantics."""
+    a = _real(a, "logsumexp")
+    bb = None if b is None else _real(b, "logsumexp")
+    dt = _promoted(a, bb)
+    a = a.astype(dt, copy=False)
+    if a.ndim == 0:
+        a = a.reshape(1)
+        if bb is not None:
+            bb = np.asarray(bb).reshape(1) if bb.ndim == 0 else bb
+    if bb is not None:
+        a, bb = np.broadcast_arrays(a, bb.astype(dt, copy=False))
+    axes = tuple(range(a.ndim)) if axis is None else (
+        tuple(axis) if isinstance(axis, (tuple, list)) else (axis,))
+    axes = tuple(sorted(ax % a.ndim for ax in axes))
+    if bb is None:
+        res = np.asarray(_api.logsumexp(a, axis=axes, keepdims=True))
+        sign = np.where(np.isnan(res), np.nan, np.where(res == -np.inf, 0.0, 1.0))
+    else:
+        res, sign = _logsumexp_b(a, bb, axes)
+    res = res.astype(dt)
+    sign = sign.astype(dt)
+    if a.size == 0:  # SciPy: a full -inf result with sign(-inf) = -1
+        sign = np.full_like(sign, -1)
+    if not return_sign:
+        res = np.where(sign < 0, dt.type(np.nan), res)
+    if not keepdims:
+        res = np.squeeze(res, axis=axes)
+        sign = np.squeeze(sign, axis=axes)
+    res = res[()] if res.ndim == 0 else res
+    sign = sign[()] if sign.ndim == 0 else sign
+    return (res, sign) if return_sign else res
+
+
+def _logsumexp_b(a, b, axes):
+    """SciPy's ``_logsumexp`` with ``b``, in float64: ``log1p(s) + log(m) + max``."""
+    a64 = a.astype(np.float64)
+    b64 = b.astype(np.float64)
+    with np.errstate(all="ignore"):
+        if a.size == 0:
+            shape = [1 if i in axes else n for i, n in enumerate(a.shape)]
+            return np.full(shape, -np.inf), np.full(shape, -1.0)
+        raw = a64
+        a64 = np.where(b64 == 0, -np.inf, a64)
+        a_max = np.max(a64, axis=axes, keepdims=True)
+        i_max = a64 == a_max
+        m = np.sum(np.where(i_max, b64, 0.0), axis=axes, keepdims=True)
+        e = b64 * np.exp(np.where(i_max, -np.inf, a64) - a_max)
+        s = np.sum(e, axis=axes, keepdims=True)
+        s = np.where(s == 0, s, s / m)
+        sgn = np.sign(s + 1) * np.sign(m)
+        s = np.where(s < -1, -s - 2, s)
+        out = np.log1p(s) + np.log(np.abs(m)) + a_max
+        # non-finite results: SciPy's direct formula, on the unmasked input (0 * inf is NaN)
+        direct = np.sum(b64 * np.exp(raw), axis=axes, keepdims=True)
+        fin = np.isfinite(out)
+        out = np.where(fin, out, np.log(np.abs(direct)))
+        sgn = np.where(fin, sgn, np.sign(direct))
+    return out, sgn
+
+
+def softmax(x, axis=None):
+    """``exp(x - logsumexp(x, axis))`` (``axis=None``: over all elements)."""
+    x = _real(x, "softmax")
+    dt = _promoted(x, None)
+    res = _api.softmax(x.astype(dt, copy=False), axis=axis)
+    return res[()] if np.ndim(res) == 0 else res
+
+
+def log_softmax(x, axis=None):
+    """``x - logsumexp(x, axis)`` with SciPy's non-finite-row results."""
+    x = _real(x, "log_softmax")
+    dt = _promoted(x, None)
+    x = x.astype(dt, copy=False)
+    res = np.asarray(_api.log_softmax(x, axis=axis))
+    with np.errstate(invalid="ignore", over="ignore"):
+        finite = x.size == 0 or np.isfinite(np.add.reduce(x, axis=None))
+    if not finite:
+        # rows with +inf: SciPy's (x - 0) - log(inf) is NaN at +inf and -inf elsewhere
+        with np.errstate(invalid="ignore"):
+            has_pinf = np.any(x == np.inf, axis=axis, keepdims=True)
+            has_nan = np.any(np.isnan(x), axis=axis, keepdims=True)
+        fix = np.where(x == np.inf, np.nan, -np.inf).astype(dt)
+        res = np.where(has_pinf & ~has_nan, fix, res)
+    return res[()] if res.ndim == 0 else res
+
+
+# --------------------------------------------------------------------------- element-wise
+
+
+def expit(x, out=None):
+    """Logistic sigmoid ``1 / (1 + exp(-x))``."""
+    x = _real(x, "expit")
+    r = np.array(x, dtype=np.float64)  # a copy, 0-d stays an array
+    np.negative(r, out=r)
+    with np.errstate(over="ignore"):
+        np.exp(r, out=r)  # SciPy's 1 / (1 + exp(-x)); exp overflow gives exactly 0
+    r += 1.0
+    np.reciprocal(r, out=r)
+    return _finish(r, _ufunc_dtype(x), out)
+
+
+def log_expit(x, out=None):
+    """``log(expit(x))`` without underflow: ``-log1p(exp(-x))``, ``x - log1p(exp(x))`` if x < 0."""
+    x = _real(x, "log_expit")
+    x64 = x.astype(np.float64)
+    with np.errstate(over="ignore", invalid="ignore"):
+        r = np.where(x64 < 0, x64 - np.log1p(np.exp(np.minimum(x64, 0.0))),
+                     -np.log1p(np.exp(-np.maximum(x64, 0.0))))
+    return _finish(r, _ufunc_dtype(x), out)
+
+
+def xlogy(x, y, out=None):
+    """``x * log(y)``, 0 where ``x == 0`` (unless ``y`` is NaN)."""
+    x, y = _real(x, "xlogy"), _real(y, "xlogy")
+    x64, y64 = np.broadcast_arrays(x.astype(np.float64), y.astype(np.float64))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = np.log(y64)
+        r *= x64
+        zero = x64 == 0
+        if zero.any():
+            r[zero & ~np.isnan(y64)] = 0.0
+    return _finish(r, _ufunc_dtype(x, y), out)
+
+
+def rel_entr(x, y, out=None):
+    """Element-wise relative entropy ``x * log(x / y)`` (summing it gives the KL divergence)."""
+    x, y = _real(x, "rel_entr"), _real(y, "rel_entr")
+    x64, y64 = np.broadcast_arrays(x.astype(np.float64), y.astype(np.float64))
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        r = np.where((x64 > 0) & (y64 > 0), x64 * np.log(x64 / y64),
+                     np.where((x64 == 0) & (y64 >= 0), 0.0, np.inf))
+        r = np.where(np.isnan(x64) | np.isnan(y64), np.nan, r)
+    return _finish(r, _ufunc_dtype(x, y), out)
+
+
+def kl_div(x, y, out=None):
+    """Element-wise ``x * log(x / y) - x + y`` (``y`` where ``x == 0``)."""
+    x, y = _real(x, "kl_div"), _real(y, "kl_div")
+    x64, y64 = np.broadcast_arrays(x.astype(np.float64), y.astype(np.float64))
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        r = np.where((x64 > 0) & (y64 > 0), x64 * np.log(x64 / y64) - x64 + y64,
+                     np.where((x64 == 0) & (y64 >= 0), y64, np.inf))
+        r = np.where(np.isnan(x64) | np.isnan(y64), np.nan, r)
+    return _finish(r, _ufunc_dtype(x, y), out)

@@ -1,0 +1,794 @@
+"""Drop-in for ``torch.nn.functional`` losses (and their ``nn`` classes) on NumPy arrays.
+
+``import fastloss.torch as F`` in place of ``import torch.nn.functional as F``: the
+functions take the same arguments in the same order with the same defaults and
+give PyTorch's numbers, computed by fastloss's kernels. NumPy arrays in, NumPy out
+(a reduction returns a NumPy scalar of the input's dtype). If given torch tensors
+they return a tensor (detached: no autograd); torch is imported only then, never
+by ``import fastloss`` (this module reaches the real torch through
+``sys.modules``/absolute imports, not itself).
+
+Functions: ``binary_cross_entropy``, ``binary_cross_entropy_with_logits``,
+``cross_entropy``, ``nll_loss``, ``kl_div``, ``mse_loss``, ``logsumexp``,
+``log_softmax``, ``softmax``; classes ``BCELoss``, ``BCEWithLogitsLoss``,
+``CrossEntropyLoss``, ``NLLLoss``, ``KLDivLoss``, ``MSELoss``.
+
+Semantics mirrored (torch/nn/functional.py, aten/src/ATen/native/Loss*.cpp):
+
+* ``binary_cross_entropy``: ``-(t*max(log x, -100) + (1-t)*max(log1p(-x), -100))``;
+  inputs or targets outside [0, 1] (or NaN) raise ``RuntimeError``; ``weight``
+  broadcasts against the target; ``"mean"`` divides by the number of elements.
+* ``binary_cross_entropy_with_logits``: ``(1-t)*x - (1 + (pw-1)*t) * log_sigmoid(x)``
+  with PyTorch's IEEE results at infinite logits (``x = -inf`` gives NaN).
+* ``cross_entropy``: class dim 1 (0 for a 1-D input), ``(N, C, d1..dk)`` inputs;
+  index targets (int64 or uint8) with ``ignore_index`` and the weighted mean
+  ``sum(w_y * l) / sum(w_y)`` over non-ignored targets (NaN if none); probability
+  targets (same shape as the input) with the mean over ``N*d1*..*dk``.
+  ``label_smoothing`` with ``weight`` is PyTorch's: per sample
+  ``(1-ls) * w_y * nll_y + ls/C * sum_c w_c * nll_c`` divided by ``sum(w_y)``
+  (fastloss's public sparse CE instead weighs the whole sample by ``w_y``).
+* ``nll_loss`` (log-probabilities in), ``kl_div`` (``xlogy(t, t) - t*input``, or
+  ``exp(t)*(t - input)`` with ``log_target``; ``"mean"`` warns and divides by the
+  number of elements, ``"batchmean"`` by ``input.shape[0]``), ``mse_loss`` (with
+  ``weight``: ``sum(w*d**2) / sum(w)``), legacy ``size_average``/``reduce``.
+* IEEE edge cases as PyTorch: a zero weight times an infinite or NaN loss is NaN;
+  a ``-inf`` logit with a zero probability target makes the row NaN
+  (``0 * -inf``); a row holding ``+inf`` gives NaN.
+
+Documented deviations (tested in tests/test_dropin_torch.py):
+
+1. **Exact per-sample values, float64 sums.** Each per-sample loss is computed in
+   float64 (log-sum-exp with ``log1p``) and rounded once; reductions add those
+   values in float64 and round once. PyTorch computes ``log_softmax`` and sums in
+   float32 (cascade sums whose result depends on the thread count), so float32
+   results differ by PyTorch's rounding: a few eps32 relative to
+   ``|logsumexp| + |x_y|`` per sample (``|x|`` for BCE with logits, where PyTorch's
+   ``x - log_sigmoid(x)`` cancels: for t=0, x=-20 PyTorch gives 0, fastloss the
+   exact 2.06e-9), and the float32 summation error for reductions.
+2. Inputs with non-finite values take a slower NumPy path that reproduces
+   PyTorch's NaN/inf propagation; finite inputs take the kernels.
+3. float16/bfloat16 tensors are computed in float32 and the result cast back
+   (PyTorch computes half-precision ops with float32 internals too, but rounds
+   intermediate tensors to half). Index targets must be int64 or uint8 as in
+   PyTorch (``RuntimeError`` otherwise). Error messages follow PyTorch's; the
+   exception types are PyTorch's (``RuntimeError``, ``ValueError``, ``IndexError``).
+4. ``logsumexp``/``softmax``/``log_softmax`` are fastloss's (float64 inside,
+   correctly rounded), PyTorch's are float32.
+"""
+
+import sys
+import warnings
+
+import numpy as np
+
+import fastloss._api as _api
+from fastloss._dispatch import resolve_backend, resolve_threads
+from fastloss._reduce import EMPTY, run_kernel
+from fastloss.kernels import CLIP_NONE, CLIP_TORCH, block_rows_for
+
+__all__ = [
+    "BCELoss",
+    "BCEWithLogitsLoss",
+    "CrossEntropyLoss",
+    "KLDivLoss",
+    "MSELoss",
+    "NLLLoss",
+    "binary_cross_entropy",
+    "binary_cross_entropy_with_logits",
+    "cross_entropy",
+    "kl_div",
+    "log_softmax",
+    "logsumexp",
+    "mse_loss",
+    "nll_loss",
+    "softmax",
+]
+
+_TORCH_NAMES = {"float16": "Half", "float32": "Float", "float64": "Double", "int64": "Long",
+                "int32": "Int", "int16": "Short", "int8": "Char", "uint8": "Byte", "bool": "Bool"}
+
+
+# --------------------------------------------------------------------------- tensors in/out
+
+
+class _IO:
+    """Converts torch tensors to NumPy and back; NumPy stays NumPy."""
+
+    def __init__(self):
+        self.like = None  # the first tensor argument
+        self.half = None  # its half-precision dtype, if any
+
+    def __call__(self, x):
+        if x is None:
+            return None
+        torch = sys.modules.get("torch")  # a tensor implies torch is already imported
+        if torch is not None and isinstance(x, torch.Tensor):
+            x = x.detach()
+            if self.like is None:
+                self.like = x
+            if x.dtype in (torch.float16, torch.bfloat16):
+                if self.half is None:
+                    self.half = x.dtype
+                x = x.float()
+            return x.cpu().numpy()
+        return np.asarray(x)
+
+    def out(self, res, dt=None):
+        res = np.asarray(res)
+        if self.like is None:
+            return res[()] if res.ndim == 0 else res
+        import torch  # absolute import: the real torch, not this module
+
+        t = torch.from_numpy(np.array(res, order="C", copy=True))  # keeps 0-d as 0-d
+        if self.half is not None and t.is_floating_point():
+            t = t.to(self.half)
+        return t.to(self.like.device)
+
+
+def _tname(dt):
+    return _TORCH_NAMES.get(np.dtype(dt).name, np.dtype(dt).name)
+
+
+def _size(shape):
+    return f"torch.Size({list(shape)})"
+
+
+def _float_input(x, fn):
+    if x.dtype.kind != "f":
+        raise RuntimeError(f'"{fn}" not implemented for \'{_tname(x.dtype)}\'')
+    if x.dtype == np.float16:
+        x = x.astype(np.float32)
+    return x
+
+
+def _promote(a, b):
+    """PyTorch's type promotion of two float operands (an integer one follows the float)."""
+    kinds = (a.dtype.kind == "f", b.dtype.kind == "f")
+    if all(kinds):
+        dt = np.result_type(a.dtype, b.dtype)
+    else:
+        dt = a.dtype if kinds[0] else (b.dtype if kinds[1] else np.dtype(np.float32))
+    return a.astype(dt, copy=False), b.astype(dt, copy=False)
+
+
+def _reduction(size_average, reduce, reduction):
+    if size_average is not None or reduce is not None:
+        size_average = True if size_average is None else size_average
+        reduce = True if reduce is None else reduce
+        reduction = "mean" if size_average and reduce else ("sum" if reduce else "none")
+        warnings.warn("size_average and reduce args will be deprecated, please use "
+                      f"reduction='{reduction}' instead.", stacklevel=3)
+        return reduction
+    if reduction == "elementwise_mean":
+        warnings.warn("reduction='elementwise_mean' is deprecated. Please use reduction='mean' "
+                      "instead.", stacklevel=3)
+        return "mean"
+    if reduction not in ("none", "mean", "sum"):
+        raise ValueError(f"{reduction} is not a valid value for reduction")
+    return reduction
+
+
+def _all_finite(*arrays):
+    """True if every element is finite: one sum per array (an overflow says False)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        return all(a.size == 0 or np.isfinite(np.add.reduce(a, axis=None)) for a in arrays)
+
+
+def _backend():
+    _, kern = resolve_backend(None)
+    return kern, resolve_threads(None)
+
+
+def _scalar(value, dt):
+    return np.asarray(value, dtype=np.float64).astype(dt)
+
+
+# --------------------------------------------------------------------------- BCE
+
+
+def _bce_kernel(x, z, from_logits, clip_mode, sw, sw_div, pw, reduction):
+    """Flat element-wise BCE by the kernel: per-element values or ``(sum, wsum)``."""
+    kern, nt = _backend()
+    xf = np.ascontiguousarray(x).reshape(-1)
+    zf = np.ascontiguousarray(z, dtype=x.dtype).reshape(-1)
+    br = block_rows_for(1)
+
+    def call(a, b, out, lp, wp):
+        kern.bce(xf, zf, sw, sw_div, pw, bool(from_logits), 0.0, clip_mode, 0.0, False, br, out,
+                 lp, wp, nt)
+
+    return run_kernel(call, xf.shape[0], 1, br, "none" if reduction == "none" else "sum",
+                      x.dtype, True)
+
+
+def _weights_for(weight, shape, dt):
+    """``weight`` broadcast to ``shape`` as ``(flat float64 array, sw_div)`` for the kernel.
+
+    A weight that varies only along leading axes is passed per leading index
+    (``sw_div`` > 1) instead of being expanded.
+    """
+    w = np.asarray(weight).astype(dt).astype(np.float64)
+    if w.ndim > len(shape):
+        raise RuntimeError(f"The size of weight {tuple(w.shape)} must match the target "
+                           f"{tuple(shape)} (weight cannot broadcast to a larger shape)")
+    w = w.reshape((1,) * (len(shape) - w.ndim) + w.shape)
+    try:
+        np.broadcast_shapes(w.shape, shape)
+    except ValueError:
+        raise RuntimeError(f"The size of tensor a {tuple(shape)} must match the size of "
+                           f"weight {tuple(w.shape)}") from None
+    if np.broadcast_shapes(w.shape, shape) != tuple(shape):
+        raise RuntimeError(f"weight {tuple(w.shape)} does not broadcast to {tuple(shape)}")
+    k = len(shape)
+    while k > 0 and w.shape[k - 1] == 1:
+        k -= 1
+    lead = np.broadcast_to(w, tuple(shape[:k]) + w.shape[k:]).reshape(-1)
+    return np.ascontiguousarray(lead), int(np.prod(shape[k:], dtype=np.int64))
+
+
+def _finish_elementwise(res, reduction, n, dt, shape):
+    if reduction == "none":
+        return res.reshape(shape)
+    total, _ = res
+    if reduction == "sum":
+        return _scalar(total, dt)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return _scalar(np.float64(total) / n, dt)
+
+
+def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None,
+                         reduction="mean"):
+    """``F.binary_cross_entropy``: BCE on probabilities, logs clamped at -100."""
+    io = _IO()
+    x, t, w = io(input), io(target), io(weight)
+    reduction = _reduction(size_average, reduce, reduction)
+    if t.shape != x.shape:
+        raise ValueError(f"Using a target size ({_size(t.shape)}) that is different to the input "
+                         f"size ({_size(x.shape)}) is deprecated. Please ensure they have the "
+                         "same size.")
+    x = _float_input(x, "binary_cross_entropy")
+    if t.dtype != x.dtype and not (io.half and t.dtype == np.float32):
+        raise RuntimeError(f"Found dtype {_tname(t.dtype)} but expected {_tname(x.dtype)}")
+    for arr, name in ((x, "input"), (t, "target")):
+        # min/max propagate NaN, which PyTorch's 0 <= x <= 1 check rejects too
+        if arr.size and not (arr.min() >= 0 and arr.max() <= 1):
+            raise RuntimeError(f"all elements of {name} should be between 0 and 1")
+    sw, sw_div = (EMPTY, 1) if w is None else _weights_for(w, x.shape, x.dtype)
+    # clamped logs are finite: the kernel's zero-weight rule equals PyTorch's 0 * loss
+    res = _bce_kernel(x, t, False, CLIP_TORCH, sw, sw_div, EMPTY, reduction)
+    return io.out(_finish_elementwise(res, reduction, x.size, x.dtype, x.shape))
+
+
+def _pos_weight_for(pos_weight, shape, dt):
+    """``pos_weight`` as the kernel's per-position array ``pw[i % K]`` over trailing axes."""
+    pw = np.asarray(pos_weight).astype(dt).astype(np.float64)
+    if pw.ndim == 0:
+        pw = pw.reshape(1)
+    if pw.ndim > len(shape):
+        raise RuntimeError(f"pos_weight {tuple(pw.shape)} does not broadcast to {tuple(shape)}")
+    tail = tuple(shape[len(shape) - pw.ndim:])
+    try:
+        full = np.broadcast_to(pw, tail)
+    except ValueError:
+        raise RuntimeError(f"The size of pos_weight {tuple(pw.shape)} must match the size of "
+                           f"the target {tuple(shape)} in its trailing dimensions") from None
+    return np.ascontiguousarray(full).reshape(-1)
+
+
+def binary_cross_entropy_with_logits(input, target, weight=None, size_average=None, reduce=None,
+                                     reduction="mean", pos_weight=None):
+    """``F.binary_cross_entropy_with_logits``: stable BCE on logits, ``pos_weight`` per class."""
+    io = _IO()
+    x, t, w, pw = io(input), io(target), io(weight), io(pos_weight)
+    reduction = _reduction(size_average, reduce, reduction)
+    if t.shape != x.shape:
+        raise ValueError(f"Target size ({_size(t.shape)}) must be the same as input size "
+                         f"({_size(x.shape)})")
+    x = _float_input(x, "binary_cross_entropy_with_logits")
+    x, t = _promote(x, t)
+    dt = x.dtype
+    pwa = EMPTY if pw is None else _pos_weight_for(pw, x.shape, dt)
+    if x.size and pwa.size == 0 and pw is not None:
+        pwa = EMPTY
+    finite = _all_finite(x) and (w is None or _all_finite(w))
+    if finite:
+        sw, sw_div = (EMPTY, 1) if w is None else _weights_for(w, x.shape, dt)
+        res = _bce_kernel(x, t, True, CLIP_NONE, sw, sw_div, pwa, reduction)
+        return io.out(_finish_elementwise(res, reduction, x.size, dt, x.shape))
+    # non-finite logits or weights: PyTorch's IEEE results element by element
+    v = _bce_kernel(x, t, True, CLIP_NONE, EMPTY, 1, pwa, "none").astype(np.float64)
+    v = np.where(np.isneginf(x).reshape(-1), np.nan, v)  # (1-t)*(-inf) - lw*(-inf)
+    v = v.reshape(x.shape)
+    if w is not None:
+        v = v * np.asarray(w).astype(dt).astype(np.float64)
+    return io.out(_reduce_values(v, reduction, dt))
+
+
+def _reduce_values(v, reduction, dt, n=None):
+    """float64 per-element values -> PyTorch's reduction, rounded once."""
+    if reduction == "none":
+        return v.astype(dt)
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        s = np.sum(v, dtype=np.float64)
+        if reduction == "sum":
+            return _scalar(s, dt)
+        return _scalar(s / (v.size if n is None else n), dt)
+
+
+# --------------------------------------------------------------------------- cross-entropy
+
+
+def _class_rows(x, cdim):
+    """``x`` with the class dim moved last, as contiguous 2-D rows, and the batch shape."""
+    m = np.moveaxis(x, cdim, -1)
+    return np.ascontiguousarray(m).reshape(-1, m.shape[-1]), m.shape[:-1]
+
+
+def _check_labels(t, ignore_index, C, batch):
+    if t.dtype not in (np.int64, np.uint8):
+        raise RuntimeError(f"expected target dtype to be Long or Byte, but got {_tname(t.dtype)}")
+    if t.shape != tuple(batch):
+        if len(batch) >= 1 and t.ndim >= 1 and t.shape[0] != batch[0]:
+            raise ValueError(f"Expected input batch_size ({batch[0]}) to match target "
+                             f"batch_size ({t.shape[0]}).")
+        raise RuntimeError(f"Expected target size {list(batch)}, got {list(t.shape)}")
+    y = np.ascontiguousarray(t, dtype=np.int64).reshape(-1)
+    bad = ((y < 0) | (y >= C)) & (y != ignore_index)
+    if bad.any():
+        raise IndexError(f"Target {int(y[np.argmax(bad)])} is out of bounds.")
+    return y
+
+
+def _check_weight(w, C, dt):
+    if w is None:
+        return None
+    w = np.asarray(w)
+    if w.ndim != 1 or w.shape[0] != C:
+        raise RuntimeError(f"weight tensor should be defined either for all {C} classes or no "
+                           f"classes but got weight tensor of shape: {list(w.shape)}")
+    if w.dtype != dt:
+        raise RuntimeError(f"expected scalar type {_tname(dt)} but found {_tname(w.dtype)}")
+    return np.ascontiguousarray(w, dtype=np.float64)
+
+
+def _sparse_kernel(x2, y, cw, ignore_index, ls, reduction):
+    kern, nt = _backend()
+    n, C = x2.shape
+    br = block_rows_for(C)
+    cwa = EMPTY if cw is None else cw
+
+    def call(a, b, out, lp, wp):
+        kern.sparse_ce(x2, y, EMPTY, cwa, True, int(ignore_index), True, float(ls), 0.0,
+                       CLIP_NONE, 0.0, False, br, out, lp, wp, nt)
+
+    return run_kernel(call, n, C, br, "none" if reduction == "none" else "sum", x2.dtype, True)
+
+
+def _onehot_kernel(x2, y, cw, ignore_index, ls, reduction):
+    """PyTorch's weighted label smoothing, ``sum_c w_c * t'_c * nll_c`` with one-hot ``t``.
+
+    The one-hot block is built chunk by chunk (whole kernel blocks, bounded memory),
+    never for the whole batch; ignored rows get sample weight 0.
+    """
+    kern, nt = _backend()
+    n, C = x2.shape
+    br = block_rows_for(C)
+    step = max(1, (1 << 20) // max(C, 1) // br) * br
+    valid = (y != ignore_index)
+    sw = valid.astype(np.float64)
+    need_out = reduction == "none"
+    out = np.empty(n, dtype=x2.dtype) if need_out else EMPTY.astype(x2.dtype)
+    nb = -(-n // br)
+    lp = EMPTY if need_out else np.zeros(nb)
+    wp = EMPTY if need_out else np.zeros(nb)
+    for a in range(0, n, step):
+        b = min(n, a + step)
+        t = np.zeros((b - a, C), dtype=x2.dtype)
+        rows = np.nonzero(valid[a:b])[0]
+        t[rows, y[a:b][rows]] = 1
+        b0, b1 = a // br, -(-b // br)
+        kern.categorical_ce(x2[a:b], t, sw[a:b], cw, True, float(ls), CLIP_NONE, 0.0, False, br,
+                            out[a:b] if need_out else out, lp[b0:b1] if lp.size else lp,
+                            wp[b0:b1] if wp.size else wp, nt)
+    if need_out:
+        return out
+    from fastloss.kernels._blocks import combine
+
+    return combine(lp), combine(wp)
+
+
+def _torch_log_softmax(x, axis):
+    """``log_softmax`` with PyTorch's non-finite rows: a row holding +inf or NaN is all NaN.
+
+    (``x - max`` is NaN at the +inf entry and ``log(sum(exp(.)))`` then NaN for
+    the whole row; fastloss/SciPy give NaN there and -inf elsewhere.)
+    """
+    lp = np.asarray(_api.log_softmax(x, axis=axis))
+    if x.size and not _all_finite(x):
+        with np.errstate(invalid="ignore"):
+            bad = np.any(np.isnan(x) | (x == np.inf), axis=axis, keepdims=True)
+        lp = np.where(bad, np.array(np.nan, dtype=lp.dtype), lp)
+    return lp
+
+
+def _ce_index_slow(x2, y, cw, ignore_index, ls):
+    """float64 PyTorch semantics (IEEE NaN/inf) for inputs with non-finite logits."""
+    n, C = x2.shape
+    lp = _torch_log_softmax(x2.astype(np.float64), 1)
+    valid = y != ignore_index
+    ys = np.where(valid, y, 0)
+    w = np.ones(C) if cw is None else cw
+    with np.errstate(invalid="ignore", over="ignore"):
+        nll = -(w[ys] * lp[np.arange(n), ys])
+        nll = np.where(valid, nll, 0.0)
+        if ls:
+            smooth = -(lp * w[None, :]).sum(axis=1)
+            smooth = np.where(valid, smooth, 0.0)
+            v = (1 - ls) * nll + smooth * (ls / C)
+        else:
+            v = nll
+    wsum = float(np.sum(np.where(valid, w[ys], 0.0)))
+    return v, wsum
+
+
+def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None,
+                  reduction="mean", label_smoothing=0.0):
+    """``F.cross_entropy`` on logits: index targets (weighted mean) or probability targets."""
+    io = _IO()
+    x, t, w = io(input), io(target), io(weight)
+    reduction = _reduction(size_average, reduce, reduction)
+    x = _float_input(x, "log_softmax_lastdim_kernel_impl")
+    if x.ndim == 0:
+        raise IndexError("Dimension out of range (expected to be in range of [-1, 0], but got 1)")
+    cdim = 1 if x.ndim >= 2 else 0
+    C = x.shape[cdim]
+    ls = float(label_smoothing)
+    if not 0.0 <= ls <= 1.0:
+        raise RuntimeError(f"label_smoothing must be between 0.0 and 1.0. Got: {ls:g}")
+    x2, batch = _class_rows(x, cdim)
+    if t.shape == x.shape:
+        return io.out(_ce_probs(x, t, w, x2, batch, cdim, C, ls, reduction))
+    y = _check_labels(t, ignore_index, C, batch)
+    dt = x.dtype
+    cw = _check_weight(w, C, dt if not io.half else np.float32)
+    valid = y != ignore_index
+    # Non-finite logits need PyTorch's IEEE results (slow path). The kernel's result
+    # is non-finite whenever the input is, except where a zero class weight removed a
+    # row: only then is the input scanned first.
+    slow = cw is not None and not cw.all() and not _all_finite(x2)
+    if not slow:
+        if ls and cw is not None:
+            res = _onehot_kernel(x2, y, cw, ignore_index, ls, reduction)
+        else:
+            res = _sparse_kernel(x2, y, cw, ignore_index, ls, reduction)
+        with np.errstate(invalid="ignore", over="ignore"):
+            slow = not (np.isfinite(res).all() if reduction == "none" else np.isfinite(res[0]))
+    if slow:
+        v, wsum = _ce_index_slow(x2, y, cw, ignore_index, ls)
+        if reduction == "none":
+            return io.out(v.astype(dt).reshape(batch))
+        return io.out(_mean_or_sum(float(np.sum(v)), wsum, reduction, dt))
+    if reduction == "none":
+        return io.out(res.reshape(batch))
+    total, _ = res
+    if cw is None:
+        wsum = float(np.count_nonzero(valid))
+    else:
+        wsum = float(np.sum(cw[y[valid]]))
+    return io.out(_mean_or_sum(total, wsum, reduction, dt))
+
+
+def _mean_or_sum(total, wsum, reduction, dt):
+    if reduction == "sum":
+        return _scalar(total, dt)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return _scalar(np.float64(total) / np.float64(wsum), dt)  # 0/0 is NaN, as PyTorch
+
+
+def _ce_probs(x, t, w, x2, batch, cdim, C, ls, reduction):
+    if t.dtype.kind != "f":
+        raise RuntimeError("Expected floating point type for target with class probabilities, "
+                           f"got {_tname(t.dtype)}")
+    x2, t = _promote(x2, t)
+    dt = x2.dtype
+    t2, _ = _class_rows(t, cdim)
+    cw = None if w is None else _check_weight(np.asarray(w).astype(dt), C, dt)
+    n_mean = x.size // C if C else 0
+    if _all_finite(x2):
+        kern, nt = _backend()
+        br = block_rows_for(C)
+        cwa = EMPTY if cw is None else cw
+
+        def call(a, b, out, lp, wp):
+            kern.categorical_ce(x2, t2, EMPTY, cwa, True, ls, CLIP_NONE, 0.0, False, br, out, lp,
+                                wp, nt)
+
+        res = run_kernel(call, x2.shape[0], 2 * C, br,
+                         "none" if reduction == "none" else "sum", dt, True)
+        if reduction == "none":
+            return res.reshape(batch)
+        total = res[0]
+    else:  # PyTorch: -(log_softmax(x) * t' * w).sum(class dim), 0 * -inf = NaN
+        lp = _torch_log_softmax(x2.astype(np.float64), 1)
+        tt = t2.astype(np.float64)
+        if ls:
+            tt = tt * (1 - ls) + ls / C
+        with np.errstate(invalid="ignore", over="ignore"):
+            e = lp * tt if cw is None else lp * tt * cw[None, :]
+            v = -e.sum(axis=1)
+        if reduction == "none":
+            return v.astype(dt).reshape(batch)
+        total = float(np.sum(v))
+    if reduction == "sum":
+        return _scalar(total, dt)
+    if n_mean == 0:
+        return _scalar(np.nan, dt)
+    return _scalar(np.float64(total) / n_mean, dt)
+
+
+def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None,
+             reduction="mean"):
+    """``F.nll_loss``: ``-w_y * input[y]`` (log-probabilities in), PyTorch's weighted mean."""
+    io = _IO()
+    x, t, w = io(input), io(target), io(weight)
+    reduction = _reduction(size_average, reduce, reduction)
+    x = _float_input(x, "nll_loss")
+    if x.ndim == 0:
+        raise ValueError("Expected 1 or more dimensions (got 0)")
+    cdim = 1 if x.ndim >= 2 else 0
+    C = x.shape[cdim]
+    x2, batch = _class_rows(x, cdim)
+    y = _check_labels(t, ignore_index, C, batch)
+    cw = _check_weight(w, C, x.dtype if not io.half else np.float32)
+    valid = y != ignore_index
+    ys = np.where(valid, y, 0)
+    wy = np.ones(ys.shape[0]) if cw is None else cw[ys]
+    with np.errstate(invalid="ignore", over="ignore"):
+        v = np.where(valid, -(wy * x2[np.arange(x2.shape[0]), ys].astype(np.float64)), 0.0)
+    if reduction == "none":
+        return io.out(v.astype(x.dtype).reshape(batch))
+    wsum = float(np.sum(np.where(valid, wy, 0.0)))
+    with np.errstate(invalid="ignore", over="ignore"):
+        total = float(np.sum(v))
+    return io.out(_mean_or_sum(total, wsum, reduction, x.dtype))
+
+
+# --------------------------------------------------------------------------- KL, MSE
+
+
+def _kl_pointwise(x, t, log_target):
+    x64, t64 = x.astype(np.float64), t.astype(np.float64)
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        if log_target:
+            return np.exp(t64) * (t64 - x64)
+        xlogy = np.where((t64 == 0) & ~np.isnan(t64), 0.0, t64 * np.log(t64))
+        return xlogy - t64 * x64
+
+
+def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_target=False):
+    """``F.kl_div``: input is log-probabilities; ``"batchmean"`` is the true KL per sample."""
+    io = _IO()
+    x, t = io(input), io(target)
+    if size_average is not None or reduce is not None:
+        red = _reduction(size_average, reduce, "mean")
+    else:
+        if reduction == "mean":
+            warnings.warn("reduction: 'mean' divides the total loss by both the batch size and the "
+                          "support size.'batchmean' divides only by the batch size, and aligns "
+                          "with the KL div math definition.'mean' will be changed to behave the "
+                          "same as 'batchmean' in the next major release.", stacklevel=2)
+        red = "sum" if reduction == "batchmean" else _reduction(None, None, reduction)
+    x = _float_input(x, "kl_div")
+    if t.dtype.kind != "f":
+        raise RuntimeError("kl_div: Integral inputs not supported.")
+    x, t = _promote(x, t)
+    dt = x.dtype
+    if x.shape != t.shape:
+        x, t = np.broadcast_arrays(x, t)
+    if red == "none":
+        return io.out(_kl_pointwise(x, t, log_target).astype(dt))
+    if _all_finite(x, t) and x.size:
+        kern, nt = _backend()
+        x2 = np.ascontiguousarray(x).reshape(-1, x.shape[-1] if x.ndim else 1)
+        t2 = np.ascontiguousarray(t).reshape(x2.shape)
+        C = x2.shape[1]
+        br = block_rows_for(C)
+
+        def call(a, b, out, lp, wp):
+            kern.kl(x2, t2, EMPTY, True, bool(log_target), CLIP_NONE, 0.0, False, br, out, lp,
+                    wp, nt)
+
+        total = run_kernel(call, x2.shape[0], 2 * C, br, "sum", dt, True)[0]
+    else:
+        with np.errstate(invalid="ignore", over="ignore"):
+            total = float(np.sum(_kl_pointwise(x, t, log_target)))
+    if red == "sum":
+        if reduction == "batchmean" and x.ndim != 0:
+            with np.errstate(invalid="ignore", divide="ignore"):
+                return io.out(_scalar(np.float64(total) / x.shape[0], dt))
+        return io.out(_scalar(total, dt))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return io.out(_scalar(np.float64(total) / x.size, dt))
+
+
+def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
+    """``F.mse_loss``: mean of ``(input - target)**2`` (weighted: ``sum(w d^2) / sum(w)``)."""
+    io = _IO()
+    x, t, w = io(input), io(target), io(weight)
+    if t.shape != x.shape:
+        warnings.warn(f"Using a target size ({_size(t.shape)}) that is different to the input "
+                      f"size ({_size(x.shape)}). This will likely lead to incorrect results due "
+                      "to broadcasting. Please ensure they have the same size.", stacklevel=2)
+    if size_average is not None or reduce is not None:
+        reduction = _reduction(size_average, reduce, reduction)
+    x = _float_input(x, "mse")
+    x, t = _promote(x, t)
+    dt = x.dtype
+    if x.shape != t.shape:
+        x, t = np.broadcast_arrays(x, t)
+    if w is not None:
+        if w.shape != np.shape(input):
+            raise ValueError("Weights and input must have the same size.")
+        with np.errstate(invalid="ignore", over="ignore"):
+            d = x.astype(np.float64) - t.astype(np.float64)
+            v = d * d * np.asarray(w).astype(np.float64)
+        if reduction == "none":
+            return io.out(v.astype(dt))
+        if reduction == "sum":
+            return io.out(_scalar(np.sum(v), dt))
+        if reduction == "mean":
+            with np.errstate(invalid="ignore", divide="ignore"):
+                return io.out(_scalar(np.sum(v) / np.sum(np.asarray(w, dtype=np.float64)), dt))
+        raise ValueError(f"Invalid reduction mode: {reduction}. Expected one of 'none', 'mean', "
+                         "'sum'.")
+    reduction = _reduction(None, None, reduction)
+    kern, nt = _backend()
+    x2 = np.ascontiguousarray(x).reshape(-1, 1)  # width-1 rows: one value per element
+    t2 = np.ascontiguousarray(t).reshape(-1, 1)
+    br = block_rows_for(1)
+
+    def call(a, b, out, lp, wp):
+        kern.mse(x2, t2, EMPTY, EMPTY, False, br, out, lp, wp, nt)
+
+    res = run_kernel(call, x2.shape[0], 2, br, "none" if reduction == "none" else "sum", dt, True)
+    return io.out(_finish_elementwise(res, reduction, x.size, dt, x.shape))
+
+
+# --------------------------------------------------------------------------- reductions
+
+
+def logsumexp(input, dim, keepdim=False):
+    """``torch.logsumexp(input, dim, keepdim=False)`` (``dim`` is required)."""
+    io = _IO()
+    x = io(input)
+    if dim is None:
+        raise TypeError("logsumexp(): argument 'dim' must be tuple of ints, not NoneType")
+    axis = tuple(dim) if isinstance(dim, (list, tuple)) else dim
+    if axis == ():
+        raise RuntimeError("logsumexp(): dim=() is not supported")
+    if x.ndim == 0:
+        return io.out(_api.logsumexp(x))
+    return io.out(_api.logsumexp(x, axis=axis, keepdims=keepdim))
+
+
+def _softmax_dim(name, ndim, stacklevel):
+    warnings.warn(f"Implicit dimension choice for {name} has been deprecated. Change the call to "
+                  "include dim=X as an argument.", stacklevel=stacklevel)
+    return 0 if ndim in (0, 1, 3) else 1
+
+
+def log_softmax(input, dim=None, _stacklevel=3, dtype=None):
+    """``F.log_softmax``: ``x - logsumexp(x, dim)``; ``dtype`` casts the input first."""
+    io = _IO()
+    x = io(input)
+    if dtype is not None:
+        x = x.astype(_np_dtype(dtype))
+    if dim is None:
+        dim = _softmax_dim("log_softmax", x.ndim, _stacklevel)
+    return io.out(_torch_log_softmax(x, dim if x.ndim else None))
+
+
+def softmax(input, dim=None, _stacklevel=3, dtype=None):
+    """``F.softmax``: ``exp(x - logsumexp(x, dim))``; ``dtype`` casts the input first."""
+    io = _IO()
+    x = io(input)
+    if dtype is not None:
+        x = x.astype(_np_dtype(dtype))
+    if dim is None:
+        dim = _softmax_dim("softmax", x.ndim, _stacklevel)
+    return io.out(_api.softmax(x, axis=dim if x.ndim else None))
+
+
+def _np_dtype(dtype):
+    name = str(dtype).replace("torch.", "")
+    return np.dtype({"float": "float32", "double": "float64", "half": "float16"}.get(name, name))
+
+
+# --------------------------------------------------------------------------- nn classes
+
+
+class _Loss:
+    def __init__(self, size_average=None, reduce=None, reduction="mean"):
+        if size_average is not None or reduce is not None:
+            self.reduction = _reduction(size_average, reduce, reduction)
+        else:
+            self.reduction = reduction
+
+    def __call__(self, input, target):
+        return self.forward(input, target)
+
+    def __repr__(self):
+        return f"{type(self).__name__}()"
+
+
+class _WeightedLoss(_Loss):
+    def __init__(self, weight=None, size_average=None, reduce=None, reduction="mean"):
+        super().__init__(size_average, reduce, reduction)
+        self.weight = weight
+
+
+class BCELoss(_WeightedLoss):
+    """``torch.nn.BCELoss``."""
+
+    def forward(self, input, target):
+        return binary_cross_entropy(input, target, weight=self.weight, reduction=self.reduction)
+
+
+class BCEWithLogitsLoss(_Loss):
+    """``torch.nn.BCEWithLogitsLoss``."""
+
+    def __init__(self, weight=None, size_average=None, reduce=None, reduction="mean",
+                 pos_weight=None):
+        super().__init__(size_average, reduce, reduction)
+        self.weight = weight
+        self.pos_weight = pos_weight
+
+    def forward(self, input, target):
+        return binary_cross_entropy_with_logits(input, target, self.weight,
+                                                pos_weight=self.pos_weight,
+                                                reduction=self.reduction)
+
+
+class CrossEntropyLoss(_WeightedLoss):
+    """``torch.nn.CrossEntropyLoss``."""
+
+    def __init__(self, weight=None, size_average=None, ignore_index=-100, reduce=None,
+                 reduction="mean", label_smoothing=0.0):
+        super().__init__(weight, size_average, reduce, reduction)
+        self.ignore_index = ignore_index
+        self.label_smoothing = label_smoothing
+
+    def forward(self, input, target):
+        return cross_entropy(input, target, weight=self.weight, ignore_index=self.ignore_index,
+                             reduction=self.reduction, label_smoothing=self.label_smoothing)
+
+
+class NLLLoss(_WeightedLoss):
+    """``torch.nn.NLLLoss``."""
+
+    def __init__(self, weight=None, size_average=None, ignore_index=-100, reduce=None,
+                 reduction="mean"):
+        super().__init__(weight, size_average, reduce, reduction)
+        self.ignore_index = ignore_index
+
+    def forward(self, input, target):
+        return nll_loss(input, target, weight=self.weight, ignore_index=self.ignore_index,
+                        reduction=self.reduction)
+
+
+class KLDivLoss(_Loss):
+    """``torch.nn.KLDivLoss``."""
+
+    def __init__(self, size_average=None, reduce=None, reduction="mean", log_target=False):
+        super().__init__(size_average, reduce, reduction)
+        self.log_target = log_target
+
+    def forward(self, input, target):
+        return kl_div(input, target, reduction=self.reduction, log_target=self.log_target)
+
+
+class MSELoss(_Loss):
+    """``torch.nn.MSELoss``."""
+
+    def forward(self, input, target):
+        return mse_loss(input, target, reduction=self.reduction)

@@ -1,0 +1,433 @@
+"""``fastloss.keras`` against Keras 3 (TensorFlow backend) and ``fastloss.keras.legacy``
+against tf.keras 2.x semantics.
+
+Tolerances (float32 unless said). Keras computes every step in float32, fastloss
+the sums, logs and log-sum-exps in float64 (module docstring, deviations 1-3):
+
+* BCE on probabilities with hard labels, one label per sample: one clipped
+  ``log``, so 1 ulp (TF's float32 log is faithful; fastloss rounds once).
+* Anything with a log-sum-exp (sparse / categorical CE, from logits or from
+  ``log(clip(p))``): TF rounds ``x - max``, each ``exp``, a sum of ``C`` terms and
+  its log, so its error is below ``eps * (|x_y - max| + |lse - max| + C)``;
+  allowed: ``K = 4`` times that.
+* The renormalisation ``p / sum(p)`` (categorical on probabilities): one
+  rounding of each ``q_c`` and ``C`` of the sum, ``eps * (C + 2)`` relative in
+  ``q``, i.e. absolute in ``log q``: scale ``sum_c t_c * (|log q_c| + C + 2)``.
+* KL ``t * log(t / p)`` per element (float32 in both): scale
+  ``sum_c |t_c| * (|log(t_c / p_c)| + 2)`` (the log of a correctly rounded
+  quotient, whose last bit NumPy and Eigen may round differently).
+* MSE: Keras rounds ``t - p``, its square and a sum of ``C`` squares: scale
+  ``(C + 2) * mean(d^2)``.
+* Reductions add Keras's float32 summation error ``log2(N) * eps * sum|c_i|``.
+
+float64 (``dtype="float64"``): ``rtol=1e-12`` on the same scales.
+"""
+
+import math
+import os
+
+import numpy as np
+import pytest
+
+import fastloss.keras as FK
+import fastloss.keras.legacy as FKL
+from testutil import ulp_diff
+pytestmark = pytest.mark.frameworks
+
+EPS32 = float(np.finfo(np.float32).eps)
+K = 4
+REDUCTIONS = ["sum_over_batch_size", "sum", "mean", "mean_with_sample_weight", None]
+
+
+def check(got, exp, scale, dtype=np.float32, k=K):
+    got = np.asarray(got, dtype=np.float64)
+    exp = np.asarray(exp, dtype=np.float64)
+    assert got.shape == exp.shape, (got.shape, exp.shape)
+    assert np.array_equal(np.isnan(got), np.isnan(exp)), (got, exp)
+    fin = ~np.isnan(exp)
+    eps = EPS32 if dtype == np.float32 else float(np.finfo(np.float64).eps)
+    bound = k * eps * np.broadcast_to(np.asarray(scale, dtype=np.float64), exp.shape)[fin]
+    if dtype == np.float64:
+        bound = np.maximum(bound, 1e-12 * np.abs(exp[fin]))
+    with np.errstate(invalid="ignore"):
+        err = np.abs(got[fin] - exp[fin])
+    ok = (err <= bound) | (got[fin] == exp[fin])
+    assert ok.all(), ("max err / bound", float(np.max(err / np.maximum(bound, 1e-300))))
+
+
+def lse_scale(x, y):
+    """Per-row scale of a float32 softmax cross-entropy (module docstring)."""
+    x = np.asarray(x, dtype=np.float64)
+    m = x.max(axis=-1)
+    lse = m + np.log(np.exp(x - m[..., None]).sum(axis=-1))
+    xy = np.take_along_axis(x, np.asarray(y)[..., None], axis=-1)[..., 0]
+    return np.abs(xy - m) + np.abs(lse - m) + x.shape[-1]
+
+
+def reduced_scale(scale, values, weights, reduction):
+    """Scale of a reduction of per-sample values (Keras sums in float32)."""
+    values = np.abs(np.asarray(values, dtype=np.float64))
+    w = np.ones_like(values) if weights is None else np.abs(np.asarray(weights, np.float64))
+    n = max(values.size, 2)
+    s = np.sum(scale * w) + math.log2(n) * np.sum(values * w)
+    if reduction in ("sum_over_batch_size", "mean"):
+        return s / values.size
+    if reduction == "mean_with_sample_weight":
+        return s / (np.sum(w) if weights is not None else values.size)
+    return s
+
+
+def keras_call(keras, cls_name, kwargs, y_true, y_pred, sample_weight=None, reduction=None,
+               **extra):
+    loss = getattr(keras.losses, cls_name)(reduction=reduction, **kwargs, **extra)
+    return np.asarray(loss(y_true, y_pred, sample_weight=sample_weight))
+
+
+@pytest.fixture(scope="module")
+def data():
+    r = np.random.default_rng(11)
+    n, c = 64, 5
+    logits = (r.standard_normal((n, c)) * 4).astype(np.float32)
+    logits[0] = [60, -60, 0, 1, 2]
+    logits[1, 3] = 30.0
+    labels = r.integers(0, c, n)
+    e = np.exp(r.standard_normal((n, c)) * 2)
+    probs = (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
+    probs[2] = [0, 1, 0, 0, 0]
+    probs[3] = [1, 0, 0, 0, 0]
+    e2 = np.exp(r.standard_normal((n, c)))
+    targets = (e2 / e2.sum(axis=1, keepdims=True)).astype(np.float32)
+    onehot = np.eye(c, dtype=np.float32)[labels]
+    z = (r.random((n, c)) < 0.4).astype(np.float32)
+    unnorm = (probs * r.uniform(0.3, 1.0, (n, 1))).astype(np.float32)  # Keras renormalises
+    return dict(logits=logits, labels=labels, probs=probs, targets=targets, onehot=onehot, z=z,
+                unnorm=unnorm,
+                sw=r.uniform(0.1, 2.0, n).astype(np.float32), n=n, c=c)
+
+
+# --------------------------------------------------------------------------- binary
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("from_logits", [False, True])
+@pytest.mark.parametrize("ls", [0.0, 0.2])
+def test_binary_crossentropy(keras, data, reduction, from_logits, ls):
+    y = data["z"]
+    p = data["logits"] if from_logits else data["probs"]
+    sw = data["sw"]
+    kw = dict(from_logits=from_logits, label_smoothing=ls)
+    for weights in (None, sw):
+        ours = FK.BinaryCrossentropy(reduction=reduction, **kw)(y, p, sample_weight=weights)
+        ref = keras_call(keras, "BinaryCrossentropy", kw, y, p, weights, reduction)
+        per = keras_call(keras, "BinaryCrossentropy", kw, y, p, None, None)
+        # TF's logits BCE rounds relu(x) - x*z (size |x|) and log1p(exp(-|x|))
+        el = (np.abs(p.astype(np.float64)) + 1 if from_logits else
+              np.abs(keras.ops.convert_to_numpy(keras.ops.binary_crossentropy(
+                  y, np.clip(p, 1e-7, 1 - 1e-7)))) + 1e-30)
+        scale = el.mean(axis=-1) + 5 * np.abs(per)  # the mean over 5 labels adds 5 roundings
+        if reduction is None:
+            check(ours, ref, scale * (1 if weights is None else weights))
+            assert ours.dtype == np.float32 and ours.shape == (data["n"],)
+        else:
+            check(ours, ref, reduced_scale(scale, per, weights, reduction))
+            assert isinstance(ours, np.float32)
+
+
+def test_binary_one_label_is_within_one_ulp(keras, data):
+    y = data["z"][:, :1]
+    p = data["probs"][:, :1]
+    ours = FK.BinaryCrossentropy(reduction=None)(y, p)
+    ref = keras_call(keras, "BinaryCrossentropy", {}, y, p, reduction=None)
+    assert ulp_diff(ours, ref).max() <= 1
+
+
+def test_binary_edges(keras):
+    y = np.array([[1.0, 0.0, 1.0, 0.0, 1.0, 0.5]], np.float32)
+    p = np.array([[0.0, 1.0, 1.0, 0.0, 1.5, -0.2]], np.float32)  # Keras clips, never raises
+    for fl in (False, True):
+        for red in (None, "sum"):
+            ours = FK.BinaryCrossentropy(from_logits=fl, reduction=red)(y, p)
+            check(ours, keras_call(keras, "BinaryCrossentropy", dict(from_logits=fl), y, p,
+                                   reduction=red), 100.0)
+    v = FK.binary_crossentropy(np.float32([[1], [0]]), np.float32([[0], [1]]))
+    check(v, [-math.log(np.float32(1e-7)), -math.log(1 - np.float32(1 - np.float32(1e-7)))],
+          [16.2, 16.0], k=1)  # the asymmetric caps 16.118 and 15.942
+    nan = np.array([[np.nan, 0.5]], np.float32)
+    assert np.isnan(FK.BinaryCrossentropy()(y[:, :2], nan))
+    empty = FK.BinaryCrossentropy()(np.zeros((0, 3)), np.zeros((0, 3)))
+    assert empty.shape == (0,)
+    ref = keras_call(keras, "BinaryCrossentropy", {}, np.zeros((0, 3)), np.zeros((0, 3)),
+                     reduction="sum_over_batch_size")
+    assert ref.shape == (0,)
+    check(FK.BinaryCrossentropy(reduction="mean_with_sample_weight")(
+        y[:, :2], p[:, :2] * 0 + 0.5, sample_weight=[0.0]), 0.0, 1.0)  # divide_no_nan
+
+
+def test_binary_1d_sample_weight_broadcasts_like_keras(keras):
+    y, p, w = [1.0, 1.0, 0.0], [0.7, 0.61, 0.04], [1.0, 2.0, 3.0]
+    for red in REDUCTIONS:
+        ours = FK.BinaryCrossentropy(reduction=red)(y, p, sample_weight=w)
+        ref = keras_call(keras, "BinaryCrossentropy", {}, y, p, w, red)
+        check(ours, ref, 8.0)
+
+
+@pytest.mark.parametrize("from_logits", [False, True])
+@pytest.mark.parametrize("balancing", [False, True])
+def test_binary_focal(keras, data, from_logits, balancing):
+    y = data["z"]
+    p = data["logits"] / 4 if from_logits else data["probs"]
+    kw = dict(from_logits=from_logits, apply_class_balancing=balancing, gamma=2.0, alpha=0.3,
+              label_smoothing=0.1)
+    for red in (None, "sum_over_batch_size"):
+        ours = FK.BinaryFocalCrossentropy(reduction=red, **kw)(y, p)
+        ref = keras_call(keras, "BinaryFocalCrossentropy", kw, y, p, reduction=red)
+        per = keras_call(keras, "BinaryFocalCrossentropy", kw, y, p, reduction=None)
+        # TF's float32 sigmoid is not correctly rounded and 1 - p_t cancels: a
+        # deviation of d in p_t moves (1-p_t)^2 by 2 d (1-p_t); with d ~ 2 eps, the
+        # per-element scale is bce * (1 + 4 / (1 - p_t)) (+ the mean over 5 labels).
+        yy = y * 0.9 + 0.05
+        s = 1 / (1 + np.exp(-p.astype(np.float64))) if from_logits else p.astype(np.float64)
+        one_m = np.abs(yy * (1 - s) + (1 - yy) * s) + 1e-30
+        bce = np.abs(p.astype(np.float64)) + 2 if from_logits else 17.0
+        scale = (bce * (1 + 4 / one_m) * one_m ** 2).mean(axis=-1) + 5 * np.abs(per)
+        check(ours, ref, scale if red is None else reduced_scale(scale, per, None, red))
+
+
+def test_focal_from_logits_uses_the_stable_bce(keras):
+    y, x = np.float32([[1.0, 0.0]]), np.float32([[-40.0, 40.0]])
+    ours = FK.binary_focal_crossentropy(y, x, gamma=0.0, from_logits=True)
+    assert ours == pytest.approx(40.0, rel=1e-7)  # not the clipped 16.1
+    check(ours, keras.losses.binary_focal_crossentropy(y, x, gamma=0.0, from_logits=True), 40.0)
+
+
+# --------------------------------------------------------------------------- categorical
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("from_logits", [False, True])
+@pytest.mark.parametrize("ls", [0.0, 0.1])
+def test_categorical(keras, data, reduction, from_logits, ls):
+    y = data["targets"] if ls else data["onehot"]
+    p = data["logits"] if from_logits else data["unnorm"]
+    kw = dict(from_logits=from_logits, label_smoothing=ls)
+    ours = FK.CategoricalCrossentropy(reduction=reduction, **kw)(y, p, sample_weight=data["sw"])
+    ref = keras_call(keras, "CategoricalCrossentropy", kw, y, p, data["sw"], reduction)
+    per = keras_call(keras, "CategoricalCrossentropy", kw, y, p, None, None)
+    yy = y.astype(np.float64) * (1 - ls) + ls / y.shape[-1]
+    if from_logits:
+        x = p.astype(np.float64)
+        scale = (yy * lse_scale(x, np.argmax(yy, axis=1))[:, None]).sum(1) + \
+            (yy * np.abs(x)).sum(1)
+    else:
+        q = np.clip(p / p.astype(np.float64).sum(1, keepdims=True), 1e-7, 1 - 1e-7)
+        scale = (yy * (np.abs(np.log(q)) + p.shape[1] + 2)).sum(1)
+    if reduction is None:
+        check(ours, ref, scale * data["sw"])
+    else:
+        check(ours, ref, reduced_scale(scale, per, data["sw"], reduction))
+
+
+def test_categorical_edges(keras):
+    y = np.float32([[0, 1, 0], [1, 0, 0], [0, 0, 1]])
+    p = np.float32([[0, 0, 0], [np.nan, 0.5, 0.5], [2.0, 1.0, 1.0]])  # 0/0, NaN, not normalised
+    ours = FK.CategoricalCrossentropy(reduction=None)(y, p)
+    check(ours, keras_call(keras, "CategoricalCrossentropy", {}, y, p, reduction=None), 20.0)
+    with pytest.warns(SyntaxWarning):
+        FK.categorical_crossentropy(np.float32([[1.0]]), np.float32([[0.5]]))
+    with pytest.raises(ValueError):
+        FK.categorical_crossentropy(np.float32([[1.0, 0.0]]), np.float32([[0.5, 0.2, 0.3]]))
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("from_logits", [False, True])
+@pytest.mark.parametrize("ignore_class", [None, 2])
+def test_sparse(keras, data, reduction, from_logits, ignore_class):
+    y = data["labels"]
+    p = data["logits"] if from_logits else data["unnorm"]
+    kw = dict(from_logits=from_logits, ignore_class=ignore_class)
+    for weights in (None, data["sw"]):
+        ours = FK.SparseCategoricalCrossentropy(reduction=reduction, **kw)(y, p, weights)
+        ref = keras_call(keras, "SparseCategoricalCrossentropy", kw, y, p, weights, reduction)
+        per = keras_call(keras, "SparseCategoricalCrossentropy", kw, y, p, None, None)
+        x = p if from_logits else np.log(np.clip(p, 1e-7, 1 - 1e-7))
+        scale = lse_scale(x, y)
+        if reduction is None:
+            check(ours, ref, scale * (1 if weights is None else weights))
+        else:
+            w = None if weights is None else weights
+            if ignore_class is not None:
+                valid = (y != ignore_class)
+                w = valid * (1.0 if weights is None else weights)
+                if reduction in ("sum_over_batch_size", "mean"):
+                    w = w * len(y) / valid.sum()
+            check(ours, ref, reduced_scale(scale, per, w, reduction))
+
+
+def test_sparse_edges(keras):
+    p = np.float32([[0.05, 0.95, 0.0], [0.1, 0.8, 0.1]])
+    for y, kw, red in [
+        (np.array([-1, -1]), dict(ignore_class=-1), "sum_over_batch_size"),  # all ignored: 0
+        (np.array([-1, -1]), dict(ignore_class=-1), None),
+        (np.array([[1], [2]]), {}, None),  # (N, 1) labels
+        (np.array([1.0, 2.0]), {}, "sum"),  # float labels
+        (np.array([1, -1]), dict(ignore_class=-1), "mean_with_sample_weight"),
+    ]:
+        ours = FK.SparseCategoricalCrossentropy(reduction=red, **kw)(y, p, [2.0, 3.0])
+        check(ours, keras_call(keras, "SparseCategoricalCrossentropy", kw, y, p, [2.0, 3.0], red),
+              40.0)
+    with pytest.raises(ValueError, match="valid range"):
+        FK.SparseCategoricalCrossentropy()(np.array([1, 3]), p)
+    x = np.float32([[np.nan, 0, 1], [0, 0, 0]])
+    check(FK.sparse_categorical_crossentropy([0, 1], x, from_logits=True),
+          keras.losses.sparse_categorical_crossentropy(np.array([0, 1]), x, from_logits=True),
+          10.0)
+
+
+# --------------------------------------------------------------------------- KL, MSE, dtypes
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_kl_divergence(keras, data, reduction):
+    t = data["targets"].copy()
+    t[4] = [0, 0, 1, 0, 0]
+    p = data["probs"]
+    ours = FK.KLDivergence(reduction=reduction)(t, p, sample_weight=data["sw"])
+    ref = keras_call(keras, "KLDivergence", {}, t, p, data["sw"], reduction)
+    per = keras_call(keras, "KLDivergence", {}, t, p, None, None)
+    tc = np.clip(t.astype(np.float64), 1e-7, 1)
+    pc = np.clip(p.astype(np.float64), 1e-7, 1)
+    scale = (tc * (np.abs(np.log(tc / pc)) + 2)).sum(1)
+    check(ours, ref, scale * data["sw"] if reduction is None else
+          reduced_scale(scale, per, data["sw"], reduction))
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_mean_squared_error(keras, data, reduction):
+    y, p = data["targets"], data["logits"]
+    ours = FK.MeanSquaredError(reduction=reduction)(y, p, sample_weight=data["sw"])
+    ref = keras_call(keras, "MeanSquaredError", {}, y, p, data["sw"], reduction)
+    per = keras_call(keras, "MeanSquaredError", {}, y, p, None, None)
+    scale = ((p.astype(np.float64) - y) ** 2).mean(1) * (p.shape[1] + 2)
+    check(ours, ref, scale * data["sw"] if reduction is None else
+          reduced_scale(scale, per, data["sw"], reduction))
+
+
+def test_dtype_cast_and_float64(keras, data):
+    """Loss objects cast float64 input to float32 (floatx) unless ``dtype="float64"``."""
+    y64, p64 = data["onehot"].astype(np.float64), data["probs"].astype(np.float64)
+    v = FK.CategoricalCrossentropy()(y64, p64)
+    assert isinstance(v, np.float32)
+    check(v, keras.losses.CategoricalCrossentropy()(y64, p64), 50.0)
+    for cls, args in [("CategoricalCrossentropy", (y64, p64)),
+                      ("SparseCategoricalCrossentropy", (data["labels"], p64)),
+                      ("BinaryCrossentropy", (data["z"].astype(np.float64), p64)),
+                      ("KLDivergence", (data["targets"].astype(np.float64), p64))]:
+        ours = getattr(FK, cls)(dtype="float64", reduction=None)(*args)
+        ref = np.asarray(getattr(keras.losses, cls)(dtype="float64", reduction=None)(*args))
+        assert ours.dtype == np.float64 and ref.dtype == np.float64
+        check(ours, ref, 40.0, dtype=np.float64)
+    # functions keep float64 arrays' dtype, like keras.losses.* do
+    f = FK.binary_crossentropy(data["z"].astype(np.float64), p64)
+    assert f.dtype == np.float64
+    with pytest.raises(NotImplementedError):
+        FK.BinaryCrossentropy(dtype="float16")
+
+
+def test_reduction_validation_and_config():
+    with pytest.raises(ValueError, match="Invalid value for argument `reduction`"):
+        FK.BinaryCrossentropy(reduction="batchmean")
+    cfg = FK.SparseCategoricalCrossentropy(from_logits=True, ignore_class=3).get_config()
+    assert cfg == {"name": "sparse_categorical_crossentropy", "reduction": "sum_over_batch_size",
+                   "from_logits": True, "ignore_class": 3}
+    assert FK.KLDivergence().name == "kl_divergence" and FK.KLDivergence().dtype == "float32"
+
+
+def test_every_backend_gives_the_same_result(backend, data, monkeypatch):
+    """The drop-ins run on whichever backend is selected; all give identical bits."""
+    calls = [
+        lambda: FK.SparseCategoricalCrossentropy(ignore_class=1)(data["labels"], data["probs"]),
+        lambda: FK.BinaryCrossentropy(label_smoothing=0.1)(data["z"], data["probs"] * 1.2),
+        lambda: FK.CategoricalCrossentropy(from_logits=True, reduction=None)(
+            data["targets"], data["logits"]),
+        lambda: FKL.BinaryCrossentropy()(data["z"], data["probs"]),
+    ]
+    monkeypatch.setenv("FASTLOSS_BACKEND", "numpy")
+    ref = [np.asarray(f()) for f in calls]
+    monkeypatch.setenv("FASTLOSS_BACKEND", backend)
+    for f, r in zip(calls, ref):
+        assert ulp_diff(np.asarray(f()), r).max() <= 1
+
+
+# --------------------------------------------------------------------------- legacy (tf.keras 2)
+
+
+def _np_bce_keras2(y, p):
+    """tf_keras 2 backend.binary_crossentropy, written out in float32 NumPy."""
+    e = np.float32(1e-7)
+    p = np.clip(p, e, np.float32(1) - e)
+    return -(y * np.log(p + e) + (np.float32(1) - y) * np.log(np.float32(1) - p + e))
+
+
+def test_legacy_bce_double_epsilon(data):
+    y, p = data["z"], data["probs"]
+    per = FKL.BinaryCrossentropy(reduction="none")(y, p)
+    el = _np_bce_keras2(y, p).astype(np.float64)
+    check(per, el.mean(axis=1), el.mean(axis=1) + 5 * np.abs(el).mean(1))
+    caps = FKL.binary_crossentropy(np.float32([[1], [0]]), np.float32([[0], [1]]))
+    check(caps, _np_bce_keras2(np.float32([1, 0]), np.float32([0, 1])), [15.5, 15.4], k=1)
+    assert 15.42 < caps[0] < 15.43 and 15.33 < caps[1] < 15.34
+    check(FKL.BinaryCrossentropy()(y, p), el.mean(), 2 * math.log2(el.size) * el.mean())
+
+
+def test_legacy_semantics():
+    p = np.float32([[0.05, 0.95, 0.0], [0.1, 0.8, 0.1]])
+    # float64 arrays stay float64 (no floatx cast)
+    assert FKL.BinaryCrossentropy()(np.array([1.0, 0.0]), np.array([0.7, 0.2])).dtype == np.float64
+    # a (N,) target against (N, 1) probabilities broadcasts to (N, N), as in TF
+    got = FKL.BinaryCrossentropy()(np.array([1.0, 0.0]), np.array([[0.7], [0.2]]))
+    yb = np.array([[1.0, 0.0], [1.0, 0.0]])
+    pb = np.array([[0.7, 0.7], [0.2, 0.2]])
+    check(got, _np_bce_keras2(yb, pb).mean(), 8.0, dtype=np.float64)
+    with pytest.raises(ValueError, match="same shape"):
+        FKL.BinaryCrossentropy(from_logits=True)(np.array([1.0, 0.0]), np.array([[0.7], [0.2]]))
+    # all-ignored batch: tf.keras scales the mask by total / 0 and gives NaN
+    assert np.isnan(FKL.SparseCategoricalCrossentropy(ignore_class=-1)(np.array([-1, -1]), p))
+    assert FKL.SparseCategoricalCrossentropy(ignore_class=-1, reduction="sum")(
+        np.array([-1, -1]), p) == 0
+    # empty batch: sum_over_batch_size is divide_no_nan(0, 0) = 0 (Keras 3: the empty array)
+    assert FKL.BinaryCrossentropy()(np.zeros((0, 3)), np.zeros((0, 3))) == 0
+    for bad in (None, "mean", "mean_with_sample_weight"):
+        with pytest.raises(ValueError, match="Invalid Reduction Key"):
+            FKL.BinaryCrossentropy(reduction=bad)
+    with pytest.raises(ValueError, match="squeeze"):  # rank + 1 weights must end in 1
+        FKL.BinaryCrossentropy()([1.0, 1.0, 0.0], [0.7, 0.61, 0.04], sample_weight=[1, 2, 3])
+    # ignore_class with weights: sum(w * l) / valid
+    v = FKL.SparseCategoricalCrossentropy(ignore_class=-1)(np.array([1, -1]), p, [2.0, 3.0])
+    check(v, 2 * -math.log(np.float32(0.95)) + 0.0, 1.0)  # 2 * l0 * (2 / 1) / 2
+    # argument order of the function: axis before ignore_class
+    assert FKL.sparse_categorical_crossentropy(np.array([1, -1]), p, False, -1, -1)[1] == 0
+
+
+@pytest.mark.skipif(not os.environ.get("FASTLOSS_TF_KERAS"),
+                    reason="set FASTLOSS_TF_KERAS=1 with tf_keras importable to compare with it")
+def test_legacy_against_tf_keras(data):
+    tfk = pytest.importorskip("tf_keras")
+    L = tfk.losses
+    y, p, lg, lab = data["z"], data["probs"], data["logits"], data["labels"]
+    cases = [
+        ("BinaryCrossentropy", {}, y, p), ("BinaryCrossentropy", {"label_smoothing": 0.2}, y, p),
+        ("BinaryCrossentropy", {"from_logits": True}, y, lg),
+        ("BinaryFocalCrossentropy", {"gamma": 2.0}, y, p),
+        ("CategoricalCrossentropy", {"label_smoothing": 0.1}, data["onehot"], p),
+        ("SparseCategoricalCrossentropy", {"ignore_class": 1}, lab, p),
+        ("KLDivergence", {}, data["targets"], p), ("MeanSquaredError", {}, data["targets"], lg),
+    ]
+    for name, kw, a, b in cases:
+        per = np.asarray(getattr(L, name)(reduction="none", **kw)(a, b))
+        scale = 2 * (data["c"] + np.abs(per))  # the module-doc scales, bounded above
+        for red in ("none", "auto", "sum"):
+            ours = getattr(FKL, name)(reduction=red, **kw)(a, b, data["sw"])
+            ref = np.asarray(getattr(L, name)(reduction=red, **kw)(a, b, data["sw"]))
+            s = scale * data["sw"] if red == "none" else reduced_scale(
+                scale, per, data["sw"], "sum" if red == "sum" else "mean")
+            check(ours, ref, s)

@@ -1,0 +1,155 @@
+"""``fastloss.scipy`` against ``scipy.special``.
+
+Tolerances. Element-wise functions: SciPy evaluates float32 inputs in double
+(``rel_entr``, ``kl_div``, ``xlogy``) or with float32 libm calls (``expit``,
+``log_expit``); fastloss evaluates in float64 and rounds once, so float32 results
+are within 1 ulp; float64 within ``rtol=1e-12`` (``kl_div`` cancels near
+``x == y``: relative to ``|x| + |y|``). ``logsumexp``/``softmax``/``log_softmax``:
+SciPy's float32 path rounds ``a - max``, every exp, the sum and the log:
+``eps32 * (|max| + |log sum| + n)``, times ``K = 4``; float64 ``rtol=1e-12`` of
+the same scale.
+"""
+
+import numpy as np
+import pytest
+
+import fastloss.scipy as FS
+from testutil import require, ulp_diff
+EPS = {np.float32: float(np.finfo(np.float32).eps), np.float64: float(np.finfo(np.float64).eps)}
+
+
+@pytest.fixture(scope="module")
+def special():
+    return require("scipy.special")
+
+
+def check(got, exp, dtype, scale, k=4):
+    got = np.asarray(got, dtype=np.float64)
+    exp = np.asarray(exp, dtype=np.float64)
+    assert got.shape == exp.shape
+    assert np.array_equal(np.isnan(got), np.isnan(exp)), (got, exp)
+    fin = ~np.isnan(exp)
+    bound = k * EPS[dtype] * np.broadcast_to(np.asarray(scale, np.float64), exp.shape)[fin]
+    if dtype == np.float64:  # (and subnormal results: the smallest normal, absolute)
+        bound = np.maximum(bound, np.maximum(1e-12 * np.abs(exp[fin]), 2.3e-308))
+    with np.errstate(invalid="ignore"):
+        err = np.abs(got[fin] - exp[fin])
+    assert ((err <= bound) | (got[fin] == exp[fin])).all(), float(np.max(err / bound))
+
+
+@pytest.fixture(scope="module")
+def arrays():
+    r = np.random.default_rng(5)
+    a = r.standard_normal((40, 7)) * 6
+    a[0] = [0, -40, -np.inf, 1, 2, 3, 4]
+    a[1] = -np.inf
+    a[2, 3] = np.inf
+    a[3, 1] = np.nan
+    a[4] = [700, 700, 1, 2, 3, 4, 5]
+    a[5] = [-1000, -1000.5, -1001, -1002, -1003, -1004, -1005]
+    b = r.standard_normal((40, 7))
+    b[6] = 0
+    b[7, 2] = 0
+    return a, b
+
+
+def lse_scale(a, axis=None):
+    x = np.where(np.isfinite(a), np.abs(a), 0)
+    n = a.size if axis is None else a.shape[axis]
+    return np.max(x, axis=axis, keepdims=False) + np.log(n) + n + 1
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_logsumexp(special, arrays, dtype):
+    a, b = arrays
+    a = a.astype(dtype)
+    for axis in (None, 0, 1, -1, (0, 1)):
+        for keepdims in (False, True):
+            with np.errstate(all="ignore"):
+                ref = special.logsumexp(a, axis=axis, keepdims=keepdims)
+            got = FS.logsumexp(a, axis=axis, keepdims=keepdims)
+            assert np.asarray(got).dtype == np.asarray(ref).dtype
+            s = lse_scale(a.astype(np.float64), None if axis in (None, (0, 1)) else axis)
+            if keepdims:
+                s = np.asarray(s).reshape(np.shape(ref)) if np.ndim(s) else s
+            check(got, ref, dtype, s)
+    # the classic precision case: log1p keeps 4.2e-18
+    assert FS.logsumexp(np.array([0.0, -40.0])) == pytest.approx(4.248354255291589e-18, rel=1e-15)
+    assert np.isscalar(FS.logsumexp(a)) or np.ndim(FS.logsumexp(a)) == 0
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_logsumexp_b_and_sign(special, arrays, dtype):
+    a, b = arrays
+    a = np.nan_to_num(a[6:], nan=0.0, posinf=50, neginf=-50).astype(dtype)
+    b = b[6:].astype(dtype)
+    a[0, 0] = np.inf  # masked by b == 0
+    for axis in (None, 1, 0):
+        for rs in (False, True):
+            with np.errstate(all="ignore"):
+                ref = special.logsumexp(a, axis=axis, b=b, return_sign=rs)
+            got = FS.logsumexp(a, axis=axis, b=b, return_sign=rs)
+            s = lse_scale(a.astype(np.float64), axis) * 4
+            if rs:
+                check(got[0], ref[0], dtype, s)
+                assert np.array_equal(np.asarray(got[1]), np.asarray(ref[1]), equal_nan=True)
+            else:
+                check(got, ref, dtype, s)
+    ref = special.logsumexp([0.0, -40.0], b=[1.0, 1.0])
+    assert FS.logsumexp([0.0, -40.0], b=[1.0, 1.0]) == ref  # log1p even with b
+    for x, bb in (([1.0, 1.0], [1.0, -1.0]), ([-np.inf, -np.inf], None), ([], None)):
+        with np.errstate(all="ignore"):
+            r1 = special.logsumexp(x, b=bb, return_sign=True)
+        r2 = FS.logsumexp(x, b=bb, return_sign=True)
+        np.testing.assert_array_equal(np.asarray(r2, dtype=float), np.asarray(r1, dtype=float))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_softmax_log_softmax(special, arrays, dtype):
+    a, _ = arrays
+    a = a.astype(dtype)
+    for axis in (None, 0, 1):
+        with np.errstate(all="ignore"):
+            ref = special.softmax(a, axis=axis)
+            ref_l = special.log_softmax(a, axis=axis)
+        check(FS.softmax(a, axis=axis), ref, dtype, 4.0)
+        s = lse_scale(a.astype(np.float64), axis)
+        s = s if axis is None else np.expand_dims(s, axis)
+        fin = np.where(np.isfinite(a), np.abs(a.astype(np.float64)), 0)
+        got = FS.log_softmax(a, axis=axis)
+        check(got, ref_l, dtype, s + fin)
+        assert np.array_equal(np.isinf(got), np.isinf(ref_l))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_elementwise(special, dtype):
+    r = np.random.default_rng(6)
+    x = np.concatenate([r.standard_normal(200) * 30, [0.0, -0.0, 1e-30, 745, -745, 1000, -1000,
+                                                      np.inf, -np.inf, np.nan]]).astype(dtype)
+    y = np.concatenate([np.abs(r.standard_normal(200)) * 3, [0.0, 1.0, 0.0, 2.0, -1.0, 0.0, 3.0,
+                                                             np.nan, 1.0, 0.5]]).astype(dtype)
+    xp = np.abs(x)
+    xp[:20] = 0
+    with np.errstate(all="ignore"):
+        cases = [(FS.expit(x), special.expit(x)), (FS.log_expit(x), special.log_expit(x)),
+                 (FS.xlogy(xp, y), special.xlogy(xp, y)),
+                 (FS.rel_entr(xp, y), special.rel_entr(xp, y)),
+                 (FS.kl_div(xp, y), special.kl_div(xp, y))]
+    for i, (got, ref) in enumerate(cases):
+        assert got.dtype == ref.dtype == dtype
+        if dtype == np.float32:
+            assert ulp_diff(got, ref).max() <= 1, i
+        else:
+            s = np.abs(ref) if i < 4 else np.abs(xp.astype(np.float64)) + np.abs(y) + 1e-300
+            check(got, ref, dtype, np.nan_to_num(s, posinf=0) / 4, k=1)
+            assert np.array_equal(np.isinf(got), np.isinf(ref))
+    # ufunc dtype rules and out=
+    assert FS.expit(np.arange(3, dtype=np.int64)).dtype == special.expit(np.arange(3)).dtype
+    for v in (np.float16(0.5), np.array([0.5], np.float16), np.array([1], np.int8)):
+        assert FS.expit(v).dtype == special.expit(v).dtype
+    f32 = np.array([1.0], np.float32)
+    assert FS.xlogy(f32, 2.0).dtype == special.xlogy(f32, 2.0).dtype
+    out = np.empty(3)
+    assert FS.xlogy([0.0, 1.0, 2.0], [0.0, 1.0, 3.0], out=out) is out
+    with pytest.raises(TypeError):
+        FS.expit(np.array([1j]))
