@@ -1,0 +1,718 @@
+"""Streaming, mergeable, exact loss accumulation: :class:`LossAccumulator`.
+
+Why it is exact
+---------------
+A public loss reduces with the kernels' deterministic block reduction
+(``fastloss.kernels._blocks``): rows are cut into blocks of ``B = block_rows_for(C)``
+rows counted from row 0 of the whole input, each block gives a float64 partial
+(lanes summed in a fixed order), and the partials are combined by a correctly
+rounded exact sum (``math.fsum``). So the mean of a dump only depends on the
+*multiset of block partials*. A :class:`LossAccumulator` knows the global row of
+every chunk it is fed (``start_row`` / ``row_offset``), and for every chunk:
+
+* the whole blocks inside the chunk are computed by the kernel with block size ``B``
+  on exactly those rows: their partials are the in-memory call's;
+* a chunk edge that falls inside a block leaves a *fragment*: the kernel computes its
+  per-row float64 contributions (``block_rows=1``: ``lp[i] = c_i``, ``wp[i] = w_i``)
+  and the accumulator keeps them, keyed by the global block index, until the block
+  is complete (or, for the last block of the dump, until :meth:`result`); then
+  :func:`~fastloss.kernels._blocks.block_sum` (the contract's lane order) gives the
+  block partial the kernel would have produced for the whole block;
+* completed partials go into an :class:`ExactSums`: an exact fixed-point integer
+  (every finite float64 is an integer multiple of ``2**-1126``) kept in 32-bit limbs.
+  Exact addition is associative and commutative, so the state does not depend on the
+  chunking or on the order of :meth:`LossAccumulator.merge` calls, and the final value
+  (the exact sum rounded once) is what ``math.fsum`` returns for the same partials.
+
+Any split into chunks, fed or merged in any order, therefore gives the bitwise-same
+result as one in-memory call of the public function.
+"""
+
+import base64
+import copy
+import inspect
+import json
+
+import numpy as np
+
+from fastloss import _api
+from fastloss._reduce import EMPTY, contiguous_rows, finish
+from fastloss._validation import (
+    as_float_array,
+    as_like,
+    check_fraction,
+    check_labels,
+    check_nan_policy,
+    check_same_shape,
+    check_threads,
+    check_unit_interval,
+    check_weights,
+    resolve_clip,
+)
+from fastloss.kernels import block_rows_for, block_sum
+
+__all__ = ["ExactSums", "LossAccumulator", "LOSS_NAMES"]
+
+# --------------------------------------------------------------------------- exact sums
+
+_SCALE = 1126  # finite float64 values are integers times 2**-1126 (2**-1074 is the subnormal
+# grid; 52 more bits keep the lowest mantissa bit of every float at a non-negative position)
+_LIMB_BITS = 32
+_NLIMB = 72  # 72 * 32 = 2304 bits > 1126 + 1024 (largest float) + 64 (count headroom) + sign
+_BINCOUNT_MAX = 1 << 21  # digits are < 2**32: a bincount of up to 2**21 of them is exact
+_NORMALIZE_EVERY = 256  # each add grows a limb by < 2**53; normalise long before 2**63
+_TWO32, _TWO64 = 2.0 ** 32, 2.0 ** 64
+
+
+class ExactSums:
+    """Exact sums of float64 values in ``n_keys`` bins, mergeable and order-independent.
+
+    :meth:`add` is vectorised (no Python loop over values). :meth:`value` returns the
+    exact sum rounded once to float64 (``math.fsum``'s result); non-finite values follow
+    IEEE addition (any NaN, or both infinities: NaN; else the infinity), like
+    :func:`fastloss.kernels._blocks.combine`.
+    """
+
+    def __init__(self, n_keys=1):
+        self.limbs = np.zeros((int(n_keys), _NLIMB), dtype=np.int64)
+        self.flags = np.zeros((int(n_keys), 3), dtype=bool)  # seen +inf, -inf, NaN
+        self._adds = 0
+
+    @property
+    def n_keys(self):
+        return self.limbs.shape[0]
+
+    def grow(self, n_keys):
+        """Make room for keys ``0 .. n_keys - 1`` (new keys sum to 0)."""
+        extra = int(n_keys) - self.n_keys
+        if extra > 0:
+            self.limbs = np.concatenate([self.limbs, np.zeros((extra, _NLIMB), np.int64)])
+            self.flags = np.concatenate([self.flags, np.zeros((extra, 3), bool)])
+
+    def copy(self):
+        new = ExactSums.__new__(ExactSums)
+        new.limbs, new.flags, new._adds = self.limbs.copy(), self.flags.copy(), self._adds
+        return new
+
+    def add(self, values, keys=None):
+        """Add ``values[i]`` to bin ``keys[i]`` (all to bin 0 when ``keys`` is None)."""
+        v = np.asarray(values, dtype=np.float64).reshape(-1)
+        if v.size == 0:
+            return
+        k = (np.zeros(v.size, np.int64) if keys is None
+             else np.asarray(keys, dtype=np.int64).reshape(-1))
+        if k.shape != v.shape:
+            raise ValueError("keys and values must have the same length")
+        fin = np.isfinite(v)
+        if not fin.all():
+            bad, kb = v[~fin], k[~fin]
+            self.flags[kb[bad == np.inf], 0] = True
+            self.flags[kb[bad == -np.inf], 1] = True
+            self.flags[kb[np.isnan(bad)], 2] = True
+            v, k = v[fin], k[fin]
+        for s in range(0, v.size, _BINCOUNT_MAX):
+            self._add_finite(v[s:s + _BINCOUNT_MAX], k[s:s + _BINCOUNT_MAX])
+
+    def _add_finite(self, v, k):
+        if v.size == 0:
+            return
+        _, e = np.frexp(v)
+        # v = V * 2**-_SCALE with V an integer whose lowest possible bit is at
+        # p = e - 53 + _SCALE >= 0; V spans the limbs j0 .. j0 + 2 (j0 = p // 32).
+        j0 = (e.astype(np.int64) + (_SCALE - 53)) >> 5
+        a = np.abs(np.ldexp(v, _SCALE - _LIMB_BITS * j0))  # integer-valued, < 2**84: exact
+        d2 = np.floor(a * (1.0 / _TWO64))
+        a = a - d2 * _TWO64  # the low 64 bits of an integer with <= 53 significant bits: exact
+        d1 = np.floor(a * (1.0 / _TWO32))
+        d0 = a - d1 * _TWO32
+        lo = int(j0.min())
+        R = int(j0.max()) - lo + 3  # the limbs touched: lo .. lo + R - 1
+        K = self.n_keys
+        idx = k * R + (j0 - lo)
+        acc = np.zeros(K * R, dtype=np.int64)
+        for off, d in enumerate((d0, d1, d2)):
+            s = np.bincount(idx + off, weights=np.copysign(d, v), minlength=K * R)
+            acc += s[:K * R].astype(np.int64)  # |s| < 2**53: an exact integer
+        self.limbs[:, lo:lo + R] += acc.reshape(K, R)
+        self._adds += 1
+        if self._adds >= _NORMALIZE_EVERY:
+            self._normalize()
+
+    def _normalize(self):
+        L = self.limbs
+        carry = L[:, :-1] >> _LIMB_BITS
+        L[:, :-1] -= carry << _LIMB_BITS
+        L[:, 1:] += carry
+        self._adds = 0
+
+    def merge(self, other):
+        self.grow(other.n_keys)
+        self._normalize()
+        o = other.copy()
+        o._normalize()
+        self.limbs[:o.n_keys] += o.limbs
+        self.flags[:o.n_keys] |= o.flags
+        return self
+
+    def exact_int(self, key=0):
+        """The sum of bin ``key`` as an integer ``V`` (the value is ``V * 2**-1126``)."""
+        V = 0
+        row = self.limbs[key]
+        for j in np.flatnonzero(row)[::-1]:
+            V += int(row[j]) << (_LIMB_BITS * int(j))
+        return V
+
+    def value(self, key=0):
+        pinf, ninf, nan = (bool(f) for f in self.flags[key])
+        if nan or (pinf and ninf):
+            return float("nan")
+        if pinf:
+            return float("inf")
+        if ninf:
+            return float("-inf")
+        try:
+            return self.exact_int(key) / (1 << _SCALE)  # int / int is correctly rounded
+        except OverflowError:
+            raise OverflowError("the exact sum overflows float64 (math.fsum would raise "
+                                "'intermediate overflow' as well)") from None
+
+    def values(self):
+        return np.array([self.value(k) for k in range(self.n_keys)], dtype=np.float64)
+
+    def state(self):
+        return {"ints": [format(self.exact_int(k), "x") for k in range(self.n_keys)],
+                "flags": ["".join("1" if f else "0" for f in row) for row in self.flags]}
+
+    @classmethod
+    def from_state(cls, d):
+        ints = [int(s, 16) for s in d["ints"]]
+        new = cls(len(ints))
+        mask = (1 << _LIMB_BITS) - 1
+        for k, V in enumerate(ints):
+            for j in range(_NLIMB - 1):
+                new.limbs[k, j] = V & mask
+                V >>= _LIMB_BITS
+            new.limbs[k, _NLIMB - 1] = V
+        for k, f in enumerate(d["flags"]):
+            new.flags[k] = [c == "1" for c in f]
+        return new
+
+
+# --------------------------------------------------------------------------- kernel calls
+
+LOSS_NAMES = ("sparse_categorical_cross_entropy", "categorical_cross_entropy",
+              "binary_cross_entropy", "kl_divergence", "mean_squared_error")
+_PER_CHUNK = ("y_true", "y_pred", "sample_weight")
+
+
+def _defaults(name):
+    sig = inspect.signature(getattr(_api, name))
+    return {p.name: p.default for p in sig.parameters.values() if p.name not in _PER_CHUNK}
+
+
+_DEFAULTS = {name: _defaults(name) for name in LOSS_NAMES}
+
+
+def loss_name(loss):
+    """The public name of ``loss`` (a name, or the public function itself)."""
+    name = getattr(loss, "__name__", loss)
+    if not isinstance(name, str) or name not in LOSS_NAMES:
+        raise ValueError(f"loss={loss!r} is not a fastloss loss with a streaming reduction; "
+                         f"choose one of {', '.join(LOSS_NAMES)}")
+    return name
+
+
+def loss_options(name, options):
+    """Check ``options`` against the public function's keywords; return them all."""
+    d = _DEFAULTS[name]
+    unknown = sorted(set(options) - set(d))
+    if unknown:
+        raise TypeError(f"{name}() has no option {', '.join(map(repr, unknown))}; its options are "
+                        f"{', '.join(sorted(d))} (sample_weight is given per chunk)")
+    opts = dict(d)
+    opts.update(options)
+    if opts["reduction"] not in ("mean", "sum"):
+        raise ValueError(f"reduction={opts['reduction']!r}: a LossAccumulator reduces to 'mean' "
+                         "or 'sum' (per-sample values need no accumulator)")
+    check_nan_policy(opts["nan_policy"])
+    check_threads(opts["n_threads"])
+    return opts
+
+
+def options_json(opts):
+    """``opts`` with arrays and NumPy scalars as plain JSON values (floats round-trip)."""
+    def conv(v):
+        if isinstance(v, np.ndarray):
+            return v.tolist()
+        if isinstance(v, np.generic):
+            return v.item()
+        if isinstance(v, (list, tuple)):
+            return [conv(u) for u in v]
+        return v
+
+    out = {k: conv(v) for k, v in opts.items()}
+    json.dumps(out)  # raises TypeError for an option that cannot be saved
+    return out
+
+
+class _Prepared:
+    """One validated chunk of one loss, ready for kernel calls on any sub-range of rows.
+
+    ``call(a, b, block_rows, out, lp, wp)`` runs the kernel on kernel rows ``[a, b)`` of
+    the chunk (kernel rows are flat elements for binary cross-entropy) with the given
+    block size; ``weights()`` are the kernel's float64 per-row weights ``w_i``.
+    """
+
+    __slots__ = ("call", "n", "n_lead", "row_mult", "block_rows", "dtype", "rdt", "tail",
+                 "weights", "weighted")
+
+    def __init__(self, **kw):
+        for k, v in kw.items():
+            setattr(self, k, v)
+
+
+def _rows_and_lead(x, axis):
+    rows = _api._Rows(x, axis)
+    if x.ndim < 2 or rows.axis == 0:
+        raise ValueError(f"y_pred has shape {x.shape} with its class axis {rows.axis}; streaming "
+                         "needs a leading row axis (axis 0) besides the class axis")
+    mult = int(np.prod(rows.batch_shape[1:], dtype=np.int64))
+    return rows, mult
+
+
+def _prepare(name, o, y_true, y_pred, sample_weight, check_inputs=True):
+    kern, nt = _api._common("sum", o["nan_policy"], o["n_threads"], o["backend"])
+    omit = o["nan_policy"] == "omit"
+    x, rdt = as_float_array(y_pred, "y_pred")
+    tail = tuple(int(s) for s in x.shape[1:])
+    if name == "binary_cross_entropy":
+        return _prepare_bce(o, kern, nt, omit, x, rdt, tail, y_true, sample_weight, check_inputs)
+    rows, mult = _rows_and_lead(x, o["axis"])
+    C = rows.n_cols
+    x2 = rows.x2
+    br = block_rows_for(C)
+    common = dict(n=rows.n_rows, n_lead=int(x.shape[0]), row_mult=mult, block_rows=br,
+                  dtype=x.dtype, rdt=rdt, tail=tail)
+    if name == "sparse_categorical_cross_entropy":
+        if C == 0:
+            raise ValueError(f"y_pred has no classes along axis {o['axis']} (shape {x.shape})")
+        ii = o["ignore_index"]
+        if ii is not None and (isinstance(ii, bool) or not isinstance(ii, (int, np.integer))):
+            raise TypeError(f"ignore_index must be an integer or None, got {ii!r}")
+        if (not check_inputs and isinstance(y_true, np.ndarray) and y_true.dtype == np.int64
+                and y_true.shape == rows.batch_shape and y_true.flags.c_contiguous):
+            y = y_true  # already checked by the caller (fastloss.evaluate)
+        else:
+            y = check_labels(y_true, "y_true", rows.batch_shape, C, ii)
+        cw, _ = check_weights(o["class_weight"], "class_weight", (C,), allow_scalar=False)
+        sw = _api._sample_weight(sample_weight, rows.batch_shape)
+        ls = check_fraction(o["label_smoothing"], "label_smoothing")
+        zl = float(o["z_loss"])
+        from_logits = bool(o["from_logits"])
+        if not (zl >= 0 and np.isfinite(zl)):
+            raise ValueError(f"z_loss={o['z_loss']!r} must be finite and non-negative")
+        if zl and not from_logits:
+            raise ValueError("z_loss needs logits (from_logits=True): it penalises "
+                             "logsumexp(row)**2")
+        mode, eps = resolve_clip(o["clip"], x.dtype, from_logits)
+        if check_inputs and not from_logits:
+            check_unit_interval(x2, "y_pred", kern, "from_logits=False")
+        _api._raise_on_nan(o["nan_policy"], [("y_pred", x)])
+        cw = EMPTY if cw is None else cw
+        has_ii, iiv = ii is not None, int(ii or 0)
+
+        def call(a, b, block_rows, out, lp, wp):
+            kern.sparse_ce(contiguous_rows(x2, a, b), y[a:b], sw[a:b] if sw.size else sw, cw,
+                           from_logits, iiv, has_ii, ls, zl, mode, eps, omit, block_rows, out,
+                           lp, wp, nt)
+
+        def weights():
+            ign = (y == iiv) if has_ii else None
+            w = sw.copy() if sw.size else np.ones(y.shape[0])
+            if cw.size:
+                w = w * cw[np.where(ign, 0, y) if has_ii else y]
+            return w * np.where(ign, 0.0, 1.0) if has_ii else w
+
+        return _Prepared(call=call, weights=weights, weighted=bool(sw.size or cw.size or has_ii),
+                         **common)
+
+    t = as_like(y_true, "y_true", x.dtype)
+    check_same_shape(t, x, "y_true", "y_pred")
+    t2 = rows.partner(t)
+    sw = _api._sample_weight(sample_weight, rows.batch_shape)
+
+    def weights():
+        return sw.copy() if sw.size else np.ones(rows.n_rows)
+
+    if name == "categorical_cross_entropy":
+        from_logits = bool(o["from_logits"])
+        if check_inputs:
+            check_unit_interval(t2, "y_true", kern, "categorical targets")
+        cw, _ = check_weights(o["class_weight"], "class_weight", (C,), allow_scalar=False)
+        ls = check_fraction(o["label_smoothing"], "label_smoothing")
+        mode, eps = resolve_clip(o["clip"], x.dtype, from_logits)
+        if check_inputs and not from_logits:
+            check_unit_interval(x2, "y_pred", kern, "from_logits=False")
+        _api._raise_on_nan(o["nan_policy"], [("y_pred", x), ("y_true", t)])
+        cw = EMPTY if cw is None else cw
+
+        def call(a, b, block_rows, out, lp, wp):
+            kern.categorical_ce(contiguous_rows(x2, a, b), contiguous_rows(t2, a, b),
+                                sw[a:b] if sw.size else sw, cw, from_logits, ls, mode, eps, omit,
+                                block_rows, out, lp, wp, nt)
+
+    elif name == "kl_divergence":
+        clip, li, lt = o["clip"], bool(o["log_input"]), bool(o["log_target"])
+        if clip is not None and clip != "keras" and not isinstance(clip, (float, int)):
+            raise ValueError(f"clip={clip!r}: kl_divergence supports None, 'keras' or a float eps")
+        if clip is not None and (li or lt):
+            raise ValueError("clip applies to probabilities; it cannot be combined with "
+                             "log_input=True or log_target=True")
+        mode, eps = resolve_clip(clip, x.dtype, False)
+        if check_inputs and not lt:
+            check_unit_interval(t2, "y_true", kern, "log_target=False")
+        if check_inputs and not li:
+            check_unit_interval(x2, "y_pred", kern, "log_input=False")
+        _api._raise_on_nan(o["nan_policy"], [("y_pred", x), ("y_true", t)])
+
+        def call(a, b, block_rows, out, lp, wp):
+            kern.kl(contiguous_rows(x2, a, b), contiguous_rows(t2, a, b),
+                    sw[a:b] if sw.size else sw, li, lt, mode, eps, omit, block_rows, out, lp, wp,
+                    nt)
+
+    elif name == "mean_squared_error":
+        ow, _ = check_weights(o["output_weight"], "output_weight", (C,), allow_scalar=False)
+        if ow is not None and not ow.sum() > 0:
+            raise ValueError("output_weight must have a positive sum")
+        ow = EMPTY if ow is None else ow
+        _api._raise_on_nan(o["nan_policy"], [("y_pred", x), ("y_true", t)])
+
+        def call(a, b, block_rows, out, lp, wp):
+            kern.mse(contiguous_rows(x2, a, b), contiguous_rows(t2, a, b), ow,
+                     sw[a:b] if sw.size else sw, omit, block_rows, out, lp, wp, nt)
+
+    else:  # pragma: no cover - loss_name() rejects the rest
+        raise AssertionError(name)
+    return _Prepared(call=call, weights=weights, weighted=bool(sw.size), **common)
+
+
+def _prepare_bce(o, kern, nt, omit, x, rdt, tail, y_true, sample_weight, check_inputs):
+    if x.ndim == 0:
+        raise ValueError("y_pred must have a leading row axis; got a 0-d array")
+    from_logits = bool(o["from_logits"])
+    z = as_like(y_true, "y_true", x.dtype)
+    check_same_shape(z, x, "y_true", "y_pred")
+    shape = x.shape
+    xf = np.ascontiguousarray(x).reshape(-1)
+    zf = np.ascontiguousarray(z).reshape(-1)
+    if check_inputs:
+        check_unit_interval(zf, "y_true", kern, "binary targets")
+        if not from_logits:
+            check_unit_interval(xf, "y_pred", kern, "from_logits=False")
+    ls = check_fraction(o["label_smoothing"], "label_smoothing")
+    mode, eps = resolve_clip(o["clip"], x.dtype, from_logits)
+    sw, sw_nd = check_weights(sample_weight, "sample_weight", shape, allow_prefix=True)
+    if sw is None:
+        sw, sw_div = EMPTY, 1
+    else:
+        sw_div = int(np.prod(shape[sw_nd:])) if sw_nd < len(shape) else 1
+        sw = sw.reshape(-1)
+    pos_weight = o["pos_weight"]
+    K = int(shape[-1])
+    if pos_weight is not None:
+        pw, _ = check_weights(pos_weight, "pos_weight", shape[-1:])
+        if pw.shape[0] != K:
+            pw = np.full(K, float(pw))
+        if K == 0:
+            pw = EMPTY
+    else:
+        pw = EMPTY
+    _api._raise_on_nan(o["nan_policy"], [("y_pred", x), ("y_true", z)])
+    mult = int(np.prod(shape[1:], dtype=np.int64))
+
+    def call(a, b, block_rows, out, lp, wp):
+        # The kernel indexes weights by i // sw_div and pos_weight by i % K with i
+        # counted from the start of the call: shift both to element a.
+        if not sw.size or sw_div == 1:
+            sws, div = (sw[a:b] if sw.size else sw), 1
+        elif a % sw_div == 0:
+            sws, div = sw[a // sw_div:-(-b // sw_div)], sw_div
+        else:
+            r = a % sw_div
+            sws, div = np.repeat(sw[a // sw_div:-(-b // sw_div)], sw_div)[r:r + b - a], 1
+        pws = np.roll(pw, -(a % K)) if pw.size and a % K else pw
+        kern.bce(xf[a:b], zf[a:b], sws, div, pws, from_logits, ls, mode, eps, omit, block_rows,
+                 out, lp, wp, nt)
+
+    def weights():
+        return np.repeat(sw, sw_div) if sw.size else np.ones(xf.shape[0])
+
+    return _Prepared(call=call, weights=weights, weighted=bool(sw.size), n=int(xf.shape[0]),
+                     n_lead=int(shape[0]),
+                     row_mult=mult, block_rows=block_rows_for(1), dtype=x.dtype, rdt=rdt,
+                     tail=tail)
+
+
+# --------------------------------------------------------------------------- accumulator
+
+
+def _b64(a):
+    return base64.b64encode(np.ascontiguousarray(a, dtype="<f8").tobytes()).decode("ascii")
+
+
+def _unb64(s):
+    return np.frombuffer(base64.b64decode(s), dtype="<f8").astype(np.float64)
+
+
+def _as_row(v, what):
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
+        raise ValueError(f"{what} must be a non-negative integer, got {v!r}")
+    return int(v)
+
+
+class LossAccumulator:
+    """Streaming, mergeable, exact state of one loss over a dataset fed in chunks.
+
+    ``LossAccumulator(loss, *, start_row=0, **options)``: ``loss`` is the name of a public
+    loss (``"sparse_categorical_cross_entropy"``, ``"categorical_cross_entropy"``,
+    ``"binary_cross_entropy"``, ``"kl_divergence"``, ``"mean_squared_error"``) or the
+    function itself, and ``options`` are that function's keywords (``from_logits``,
+    ``class_weight``, ``clip``, ``nan_policy``, ``reduction="mean"`` or ``"sum"``, ...);
+    ``sample_weight`` is given per chunk.
+
+    **Row positions.** Rows are numbered along axis 0 of ``y_pred`` over the whole dataset.
+    ``update`` places its chunk at ``row_offset`` if given, else right after the previous
+    chunk (the first chunk goes to ``start_row``). An accumulator may cover any set of
+    disjoint row ranges; feeding a row twice is an error.
+
+    **Exactness.** Whatever the chunk sizes (aligned to the kernels' blocks or not) and in
+    whatever order accumulators are merged, :meth:`result` is bitwise the public
+    function's value on the whole dataset in memory::
+
+        acc = LossAccumulator("sparse_categorical_cross_entropy", from_logits=True)
+        for y, x in chunks:          # any chunk sizes
+            acc.update(y, x)
+        acc.result() == fastloss.sparse_categorical_cross_entropy(Y, X, from_logits=True)
+
+    Shards: ``a = LossAccumulator(..., start_row=0)`` fed rows ``[0, k)`` and
+    ``b = LossAccumulator(..., start_row=k)`` fed rows ``[k, n)``: ``a.merge(b).result()``
+    is the whole dataset's value. :meth:`result` refuses a state with a hole between row
+    ranges; a state covering one range ``[k, m)`` gives the value of the whole dataset
+    with every row outside ``[k, m)`` weighted 0.
+
+    The state is small: two exact sums, the pending fragments of at most a few partially
+    covered blocks, and the covered row ranges. :meth:`state_dict` is JSON-serialisable
+    and :meth:`from_state_dict` restores it exactly (for checkpoints).
+    """
+
+    _FORMAT = "fastloss.LossAccumulator"
+    _VERSION = 1
+
+    def __init__(self, loss, *, start_row=0, **options):
+        self.loss = loss_name(loss)
+        self.options = loss_options(self.loss, options)
+        self._options_json = options_json(self.options)
+        self.start_row = _as_row(start_row, "start_row")
+        self._next = self.start_row
+        self._sums = ExactSums(2)  # key 0: sum of w*l, key 1: sum of w
+        self._frags = {}  # global block -> sorted list of (pos, c, w)
+        self._ranges = []  # sorted disjoint [start, stop) rows (axis 0 of y_pred)
+        self._layout = None  # tail shape, dtypes, row multiplicity, block size
+
+    # ------------------------------------------------------------------ feeding
+    def update(self, y_true, y_pred, sample_weight=None, *, row_offset=None):
+        """Add a chunk of rows; returns ``self``.
+
+        ``row_offset``: the global row of ``y_pred[0]`` (default: after the last chunk).
+        Validation is the public function's (messages index the chunk).
+        """
+        self._update(y_true, y_pred, sample_weight, row_offset)
+        return self
+
+    def _update(self, y_true, y_pred, sample_weight, row_offset, want_out=False,
+                check_inputs=True):
+        r0 = self._next if row_offset is None else _as_row(row_offset, "row_offset")
+        try:
+            p = _prepare(self.loss, self.options, y_true, y_pred, sample_weight, check_inputs)
+        except (ValueError, TypeError) as exc:
+            raise type(exc)(f"{exc} (in the chunk of rows starting at row {r0})") from None
+        self._check_layout(p)
+        self._claim(r0, r0 + p.n_lead)
+        out = np.empty(p.n, dtype=p.dtype) if want_out else EMPTY.astype(p.dtype)
+        n, B = p.n, p.block_rows
+        g = r0 * p.row_mult
+        if n:
+            h = min(n, (-g) % B)
+            t = h + (n - h) // B * B
+            if h:
+                self._fragment(p, 0, h, g, out)
+            if t > h:
+                nb = (t - h) // B
+                lp, wp = np.zeros(nb), np.zeros(nb)
+                p.call(h, t, B, out[h:t] if want_out else out, lp, wp)
+                self._sums.add(np.concatenate([lp, wp]), np.repeat(np.array([0, 1]), nb))
+            if t < n:
+                self._fragment(p, t, n, g, out)
+        self._next = r0 + p.n_lead
+        return out, p
+
+    def _fragment(self, p, a, b, g, out):
+        c, w = np.zeros(b - a), np.zeros(b - a)
+        p.call(a, b, 1, out[a:b] if out.shape[0] else out, c, w)
+        B = p.block_rows
+        self._add_fragment((g + a) // B, (g + a) % B, c, w)
+
+    def _add_fragment(self, block, pos, c, w):
+        frs = self._frags.setdefault(int(block), [])
+        end = pos + c.shape[0]
+        for p0, c0, _ in frs:
+            if pos < p0 + c0.shape[0] and p0 < end:  # pragma: no cover - _claim prevents it
+                raise ValueError(f"rows of block {block} were added twice")
+        frs.append((int(pos), c, w))
+        frs.sort(key=lambda f: f[0])
+        if sum(f[1].shape[0] for f in frs) == self._layout["block_rows"]:
+            del self._frags[int(block)]
+            self._sums.add([block_sum(np.concatenate([f[1] for f in frs])),
+                            block_sum(np.concatenate([f[2] for f in frs]))], [0, 1])
+
+    def _check_layout(self, p):
+        lay = {"tail": list(p.tail), "dtype": p.dtype.str, "result_dtype": p.rdt.str,
+               "row_mult": p.row_mult, "block_rows": p.block_rows}
+        if self._layout is None:
+            self._layout = lay
+        elif lay != self._layout:
+            old = self._layout
+            if old["tail"] != lay["tail"]:
+                raise ValueError(f"y_pred chunk has shape (n, {', '.join(map(str, p.tail))}) but "
+                                 f"earlier chunks had (n, {', '.join(map(str, old['tail']))}): "
+                                 "every chunk needs the same number of classes")
+            raise ValueError(f"y_pred chunk has dtype {p.dtype} (result {p.rdt}) but earlier "
+                             f"chunks had {np.dtype(old['dtype'])} (result "
+                             f"{np.dtype(old['result_dtype'])}); every chunk needs the same dtype")
+
+    def _claim(self, a, b):
+        if a == b:
+            return
+        for s, e in self._ranges:
+            if a < e and s < b:
+                raise ValueError(f"rows [{max(a, s)}, {min(b, e)}) were already added to this "
+                                 "accumulator")
+        self._ranges = _union(self._ranges + [[a, b]])
+
+    # ------------------------------------------------------------------ combining
+    def _compatible(self, other):
+        if not isinstance(other, LossAccumulator):
+            raise TypeError(f"can only merge a LossAccumulator, got {type(other).__name__}")
+        mine, theirs = _merge_key(self._options_json), _merge_key(other._options_json)
+        if other.loss != self.loss or mine != theirs:
+            raise ValueError("cannot merge accumulators of different losses or options: "
+                             f"{self.loss}{mine} vs {other.loss}{theirs}")
+        if self._layout and other._layout and self._layout != other._layout:
+            raise ValueError(f"cannot merge accumulators of different inputs: {self._layout} vs "
+                             f"{other._layout}")
+
+    def merge(self, other):
+        """Add ``other``'s rows (disjoint from this one's) to this accumulator; returns ``self``.
+
+        Merging is exact, so any order of merges gives the same state.
+        """
+        self._compatible(other)
+        for a, b in other._ranges:
+            for s, e in self._ranges:
+                if a < e and s < b:
+                    raise ValueError(f"cannot merge: both accumulators hold rows "
+                                     f"[{max(a, s)}, {min(b, e)})")
+        if self._layout is None:
+            self._layout = copy.deepcopy(other._layout)
+        self._ranges = _union(self._ranges + [list(r) for r in other._ranges])
+        self._sums.merge(other._sums)
+        for block, frs in other._frags.items():
+            for pos, c, w in frs:
+                self._add_fragment(block, pos, c.copy(), w.copy())
+        self._next = max(self._next, other._next)
+        return self
+
+    def copy(self):
+        return LossAccumulator.from_state_dict(self.state_dict())
+
+    # ------------------------------------------------------------------ results
+    @property
+    def row_ranges(self):
+        """The covered rows, as sorted disjoint ``(start, stop)`` pairs."""
+        return [tuple(r) for r in self._ranges]
+
+    @property
+    def n_rows(self):
+        return sum(b - a for a, b in self._ranges)
+
+    def sum_and_weight(self):
+        """The exact float64 ``(sum of w*l, sum of w)`` that the public mean divides."""
+        if len(self._ranges) > 1:
+            (_, a), (b, _) = self._ranges[0], self._ranges[1]
+            raise ValueError(f"rows [{a}, {b}) are missing: merge the accumulator that holds "
+                             "them first (covered: "
+                             + ", ".join(f"[{s}, {e})" for s, e in self._ranges) + ")")
+        sums = self._sums.copy()
+        for frs in self._frags.values():
+            size = max(p + c.shape[0] for p, c, _ in frs)
+            c, w = np.zeros(size), np.zeros(size)  # rows outside the covered range weigh 0
+            for p, cc, ww in frs:
+                c[p:p + cc.shape[0]] = cc
+                w[p:p + ww.shape[0]] = ww
+            sums.add([block_sum(c), block_sum(w)], [0, 1])
+        return sums.value(0), sums.value(1)
+
+    def result(self):
+        """The loss over every row added, exactly as the public function returns it."""
+        total, wsum = self.sum_and_weight()
+        rdt = np.dtype(self._layout["result_dtype"]) if self._layout else np.dtype(np.float64)
+        return finish((total, wsum), self.options["reduction"], rdt, ())
+
+    # ------------------------------------------------------------------ persistence
+    def state_dict(self):
+        """A JSON-serialisable snapshot (exact: floats are stored as their bytes)."""
+        return {
+            "format": self._FORMAT, "version": self._VERSION, "loss": self.loss,
+            "options": self._options_json, "start_row": self.start_row, "next_row": self._next,
+            "ranges": [list(r) for r in self._ranges], "layout": copy.deepcopy(self._layout),
+            "sums": self._sums.state(),
+            "fragments": [{"block": b, "pos": p, "c": _b64(c), "w": _b64(w)}
+                          for b, frs in sorted(self._frags.items()) for p, c, w in frs],
+        }
+
+    @classmethod
+    def from_state_dict(cls, state):
+        if state.get("format") != cls._FORMAT or state.get("version") != cls._VERSION:
+            raise ValueError(f"not a {cls._FORMAT} state (version {cls._VERSION})")
+        new = cls(state["loss"], start_row=state["start_row"], **state["options"])
+        new._next = int(state["next_row"])
+        new._ranges = [list(map(int, r)) for r in state["ranges"]]
+        new._layout = copy.deepcopy(state["layout"])
+        new._sums = ExactSums.from_state(state["sums"])
+        for f in state["fragments"]:
+            new._frags.setdefault(int(f["block"]), []).append(
+                (int(f["pos"]), _unb64(f["c"]), _unb64(f["w"])))
+        for frs in new._frags.values():
+            frs.sort(key=lambda f: f[0])
+        return new
+
+    def __repr__(self):
+        return (f"LossAccumulator({self.loss!r}, rows={self.n_rows}, "
+                f"ranges={self.row_ranges[:3]}{'...' if len(self._ranges) > 3 else ''})")
+
+
+def _merge_key(opts):
+    """The options that change the result (the backend and thread count do not)."""
+    return {k: v for k, v in opts.items() if k not in ("backend", "n_threads")}
+
+
+def _union(ranges):
+    out = []
+    for a, b in sorted(ranges):
+        if a == b:
+            continue
+        if out and a <= out[-1][1]:
+            out[-1][1] = max(out[-1][1], b)
+        else:
+            out.append([a, b])
+    return out
