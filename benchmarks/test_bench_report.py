@@ -1,0 +1,32 @@
+"""The report of ``fastloss bench``: tables and plots rendered from a small real run."""
+
+import importlib.util
+import json
+
+from fastloss import _bench_report, _bench_timing
+
+import accuracy as A
+import latency as L
+import memory as M
+
+
+def test_report_renders_from_results(tmp_path):
+    libs = ["fastloss-numpy", "numpy"]
+    results = {
+        "meta": _bench_report.machine_info("fastloss bench (test)", "small", False),
+        "seconds": {"total_measuring": 1.0}, "loadavg": {"start": 0.1},
+        "throughput": [_bench_timing.run("small", 1, ops=["bce_logits"], libs=libs)],
+        "accuracy": A.run(threads=1, identical_n=1000, ops=["bce_logits"], libs=libs),
+        "latency": {"threads": 1, "repeat": 1, "records": [L.run_one("numpy", threads=1)]},
+        "memory": {"threads": 1, "records": M.run_child("numpy", "bce_logits|1e6|float32", 1)},
+    }
+    (tmp_path / "results.json").write_text(json.dumps(results))
+    md = _bench_report.render(tmp_path)
+    assert md == (tmp_path / "report.md").read_text()
+    for title in ("## Throughput", "### float32, 1 thread", "## Accuracy", "## First-call latency",
+                  "## Peak extra memory", "| bce_logits | 1e4 |"):
+        assert title in md
+    if importlib.util.find_spec("matplotlib"):
+        for png in ("throughput_float32.png", "accuracy.png", "latency.png", "memory.png"):
+            assert (tmp_path / png).stat().st_size > 1000
+            assert f"]({png})" in md
