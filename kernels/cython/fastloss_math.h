@@ -1,0 +1,344 @@
+/* Vectorisable exp / log / log1p for the fastloss Cython kernels.
+ *
+ * GCC vectorises calls to glibc's exp/log only under -ffast-math (libmvec), which
+ * fastloss never uses: it would flush denormals for the whole process and let the
+ * compiler reassociate the deterministic block sums. These functions are plain
+ * branch-free C (range reduction + polynomial, selects instead of branches, bit
+ * manipulation through memcpy), so `gcc -O3` vectorises every loop that calls them,
+ * and a vectorised call gives the same bits as a scalar one (the file is compiled
+ * with -ffp-contract=off; fused multiply-adds are explicit FL_FMA).
+ *
+ * Every function takes and returns a double. Two accuracy grades:
+ *   fl_exp64 / fl_log64 / fl_log1p64  about 1 ulp of double (float64 kernels);
+ *   fl_exp32 / fl_log32 / fl_log1p32  relative error < 1e-10 (~2^-33): enough for a
+ *       result rounded to float32 to be within 1 ulp of the correctly rounded one
+ *       (in fact correctly rounded except within ~2^-9 ulp of a rounding boundary).
+ *       Used by the float32 kernels, where they save 4-5 FMAs per call.
+ *   fl_expneg32 (x <= 0) and fl_log1p01_32 (0 <= x <= 1): float32-grade variants for
+ *       the hot loops, without the special-value handling their domain does not need.
+ * The ulp errors are measured by tests/test_cython_backend.py (exhaustively over the
+ * float32 inputs in the slow run).
+ *
+ * Special values follow C99 / NumPy: exp(-inf) = 0, exp(+inf) = inf, exp overflows to
+ * inf above 709.78 and returns correctly rounded subnormals below -708.4; log(0) = -inf,
+ * log(x < 0) = NaN, log(+inf) = inf; log1p(-1) = -inf, log1p(x < -1) = NaN; NaN in,
+ * NaN out.
+ *
+ * Polynomials: fl_log64 uses the minimax coefficients Lg1..Lg7 of fdlibm e_log.c
+ * (Sun Microsystems 1993; same reduction, log(1+f) = f - hfsq + s*(hfsq + R(s^2)),
+ * s = f/(2+f)). The other three are Chebyshev interpolants computed in 60-digit
+ * mpmath (near-minimax; degree chosen for the stated bound):
+ *   exp(r) = 1 + r + r^2 * P(r) on |r| <= ln2/2;  P interpolates (e^r - 1 - r)/r^2 at
+ *     deg+1 Chebyshev nodes. fl_exp64: deg 10, max rel. error 3.4e-19;
+ *     fl_exp32: deg 6, 4.3e-12.
+ *   log32: R(z) = z*Q(z), Q interpolates (log((1+s)/(1-s)) - 2s)/s^3 in z = s^2 on
+ *     [0, 0.02944]: deg 3, max rel. error 1.7e-11.
+ */
+#ifndef FASTLOSS_MATH_H
+#define FASTLOSS_MATH_H
+
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+/* A real fused multiply-add only where the hardware has one; otherwise a*b + c
+ * (two roundings: the error bounds above still hold; the bits differ between the
+ * two kinds of build, but never between threads or calls of one build). */
+#if defined(__FP_FAST_FMA) || defined(__FMA__) || defined(__ARM_FEATURE_FMA)
+#define FL_FMA(a, b, c) fma((a), (b), (c))
+#define FL_HAVE_FMA 1
+#else
+#define FL_FMA(a, b, c) ((a) * (b) + (c))
+#define FL_HAVE_FMA 0
+#endif
+
+static inline uint64_t fl_asu64(double x) { uint64_t u; memcpy(&u, &x, 8); return u; }
+static inline double fl_asf64(uint64_t u) { double x; memcpy(&x, &u, 8); return x; }
+
+#define FL_SHIFTER 6755399441055744.0          /* 1.5 * 2^52: x + SHIFTER rounds x to an integer */
+#define FL_LOG2E 1.44269504088896338700e+00
+#define FL_LN2HI 6.93147180369123816490e-01    /* fdlibm: 32 significant bits, k*LN2HI is exact */
+#define FL_LN2LO 1.90821492927058770002e-10
+#define FL_INF ((double)INFINITY)
+#define FL_NAN ((double)NAN)
+#define FL_NEG_ZERO (-0.0)  /* the identity of IEEE addition: -0.0 + x == x for every x */
+
+/* -------------------------------------------------------------------------- exp */
+
+/* 2^k * p for k = the integer held in the low bits of t = k + SHIFTER, in two steps
+ * so that results in the subnormal range are rounded once, correctly. */
+static inline double fl_scale2k(double p, double t, double kd)
+{
+    double t1 = kd * 0.5 + FL_SHIFTER;              /* k1 = round(k/2): |k1|, |k-k1| <= 539 */
+    uint64_t b = fl_asu64(t), b1 = fl_asu64(t1);
+    uint64_t k2 = b - b1;                           /* k - k1 (two's complement) */
+    double s1 = fl_asf64((b1 << 52) + ((uint64_t)1023 << 52));
+    double s2 = fl_asf64((k2 << 52) + ((uint64_t)1023 << 52));
+    return (p * s1) * s2;
+}
+
+/* Shared range reduction: x = k ln2 + r, |r| <= ln2/2 (clamped so |k| <= 1077). */
+#define FL_EXP_REDUCE(x, xc, t, kd, r)                                   \
+    double xc = (x) < -746.0 ? -746.0 : (x);  /* NaN passes through */   \
+    xc = xc > 710.0 ? 710.0 : xc;                                       \
+    double t = FL_FMA(xc, FL_LOG2E, FL_SHIFTER);                        \
+    double kd = t - FL_SHIFTER;                                         \
+    double r = FL_FMA(kd, -FL_LN2HI, xc);                               \
+    r = FL_FMA(kd, -FL_LN2LO, r);
+
+static inline double fl_exp64(double x)
+{
+    FL_EXP_REDUCE(x, xc, t, kd, r)
+    double p = 2.091467944897855e-09;
+    p = FL_FMA(p, r, 2.5105206475334834e-08);
+    p = FL_FMA(p, r, 2.7557273661174726e-07);
+    p = FL_FMA(p, r, 2.75572554255029e-06);
+    p = FL_FMA(p, r, 2.4801587325533502e-05);
+    p = FL_FMA(p, r, 1.9841269874800683e-04);
+    p = FL_FMA(p, r, 1.3888888888883752e-03);
+    p = FL_FMA(p, r, 8.333333333326141e-03);
+    p = FL_FMA(p, r, 4.166666666666667e-02);
+    p = FL_FMA(p, r, 1.666666666666667e-01);
+    p = FL_FMA(p, r, 0.5);
+    double e = FL_FMA(r * r, p, r) + 1.0;
+    return fl_scale2k(e, t, kd);
+}
+
+static inline double fl_exp32(double x)
+{
+    FL_EXP_REDUCE(x, xc, t, kd, r)
+    double p = 2.48595783333601e-05;
+    p = FL_FMA(p, r, 1.9899274069434545e-04);
+    p = FL_FMA(p, r, 1.3888854049481818e-03);
+    p = FL_FMA(p, r, 8.333298483621828e-03);
+    p = FL_FMA(p, r, 4.1666666718981143e-02);
+    p = FL_FMA(p, r, 1.6666666718997808e-01);
+    p = FL_FMA(p, r, 0.5);
+    double e = FL_FMA(r * r, p, r) + 1.0;
+    return fl_scale2k(e, t, kd);
+}
+
+/* exp(x) for x <= 0 (or -inf, NaN), float32 grade, for the hot loops (softmax
+ * denominators, BCE): one scaling step, and results below 2^-1022 (x < -708) are
+ * flushed to 0, which no float32 result can show. Larger x give garbage. */
+static inline double fl_expneg32(double x)
+{
+    double t = FL_FMA(x, FL_LOG2E, FL_SHIFTER);
+    double kd = t - FL_SHIFTER;
+    double r = FL_FMA(kd, -FL_LN2HI, x);
+    r = FL_FMA(kd, -FL_LN2LO, r);
+    double p = 2.48595783333601e-05;
+    p = FL_FMA(p, r, 1.9899274069434545e-04);
+    p = FL_FMA(p, r, 1.3888854049481818e-03);
+    p = FL_FMA(p, r, 8.333298483621828e-03);
+    p = FL_FMA(p, r, 4.1666666718981143e-02);
+    p = FL_FMA(p, r, 1.6666666718997808e-01);
+    p = FL_FMA(p, r, 0.5);
+    double e = FL_FMA(r * r, p, r) + 1.0;
+    double s = fl_asf64((fl_asu64(t) << 52) + ((uint64_t)1023 << 52));
+    return x < -708.0 ? 0.0 : e * s;
+}
+
+/* -------------------------------------------------------------------------- log */
+
+/* x = 2^k * (1 + f) with 1 + f in [sqrt(2)/2, sqrt(2)); returns f, sets *kd = k.
+ * Valid for finite x > 0 (subnormals are scaled up first); the callers patch the
+ * special values. */
+static inline double fl_log_reduce(double x, double *kd)
+{
+    int sub = x < 0x1p-1022;
+    double xs = sub ? x * 0x1p54 : x;
+    /* musl's trick: bias the exponent so the mantissa lands in [sqrt2/2, sqrt2) */
+    uint64_t u = fl_asu64(xs) + (0x3ff0000000000000ULL - 0x3fe6a09e667f3bcdULL);
+    uint64_t e = u >> 52;                               /* k + 1023 (+54 if sub) */
+    double m = fl_asf64((u & 0x000fffffffffffffULL) + 0x3fe6a09e667f3bcdULL);
+    double ed = fl_asf64(e | 0x4330000000000000ULL) - 0x1p52;  /* exact int -> double */
+    *kd = ed - (sub ? 1077.0 : 1023.0);
+    return m - 1.0;                                     /* exact (Sterbenz) */
+}
+
+static inline double fl_log_special(double x, double res)
+{
+    res = x == FL_INF ? x : res;
+    res = x == 0.0 ? -FL_INF : res;
+    res = x < 0.0 ? FL_NAN : res;
+    return x != x ? x : res;
+}
+
+static inline double fl_log64(double x)
+{
+    double kd;
+    double f = fl_log_reduce(x, &kd);
+    double hfsq = 0.5 * f * f;
+    double s = f / (2.0 + f);
+    double z = s * s, w = z * z;
+    double t1 = w * FL_FMA(w, FL_FMA(w, 1.531383769920937332e-01, 2.222219843214978396e-01),
+                           3.999999999940941908e-01);
+    double t2 = z * FL_FMA(w, FL_FMA(w, FL_FMA(w, 1.479819860511658591e-01,
+                                               1.818357216161805012e-01),
+                                     2.857142874366239149e-01),
+                           6.666666666666735130e-01);
+    double R = t2 + t1;
+    double res = kd * FL_LN2HI - ((hfsq - FL_FMA(s, hfsq + R, kd * FL_LN2LO)) - f);
+    return fl_log_special(x, res);
+}
+
+static inline double fl_log32(double x)
+{
+    double kd;
+    double f = fl_log_reduce(x, &kd);
+    double hfsq = 0.5 * f * f;
+    double s = f / (2.0 + f);
+    double z = s * s;
+    double R = z * FL_FMA(z, FL_FMA(z, FL_FMA(z, 0.233304683103737, 0.28550820775753505),
+                                    0.4000012184016053),
+                          0.6666666655449666);
+    double res = kd * FL_LN2HI - ((hfsq - FL_FMA(s, hfsq + R, kd * FL_LN2LO)) - f);
+    return fl_log_special(x, res);
+}
+
+/* ------------------------------------------------------------------------ log1p */
+
+/* log1p(x) = log(u) + c/u with u = 1 + x rounded and c = x - (u - 1) its rounding
+ * error (exact; u - 1 is exact). x = +inf and x = -1 are patched (inf - inf, 0/0). */
+static inline double fl_log1p_special(double x, double res)
+{
+    res = x == FL_INF ? x : res;
+    return x == -1.0 ? -FL_INF : res;
+}
+
+static inline double fl_log1p64(double x)
+{
+    double u = 1.0 + x;
+    double res = fl_log64(u) + (x - (u - 1.0)) / u;
+    return fl_log1p_special(x, res);
+}
+
+/* float32 grade: 1/u ~ 2 - u is enough for the correction, which only matters when
+ * u is near 1 (|c| <= 2^-53 u; for u >= 2 it is below the 1e-10 bound and dropped). */
+static inline double fl_log1p32(double x)
+{
+    double u = 1.0 + x;
+    double c = x - (u - 1.0);
+    double res = fl_log32(u) + c * (u < 2.0 ? 2.0 - u : 0.0);
+    return fl_log1p_special(x, res);
+}
+
+/* log1p(x) for 0 <= x <= 1, float32 grade, for BCE's log1p(exp(-|x|)): 1 + x is
+ * reduced without forming it (f = x, or (x - 1)/2 with k = 1 above sqrt(2) - 1), so
+ * there is no exponent extraction and no rounding-error correction. NaN gives garbage
+ * (the caller selects NaN). */
+static inline double fl_log1p01_32(double x)
+{
+    /* one select, as bit masks: two selects on one condition let GCC duplicate the
+     * rest of the function (division included) into both arms */
+    uint64_t big = -(uint64_t)(x > 0.41421356237309503);
+    double f = fl_asf64((fl_asu64((x - 1.0) * 0.5) & big) | (fl_asu64(x) & ~big));
+    double kd = fl_asf64(fl_asu64(1.0) & big);
+    double hfsq = 0.5 * f * f;
+    double s = f / (2.0 + f);
+    double z = s * s;
+    double R = z * FL_FMA(z, FL_FMA(z, FL_FMA(z, 0.233304683103737, 0.28550820775753505),
+                                    0.4000012184016053),
+                          0.6666666655449666);
+    return kd * FL_LN2HI - ((hfsq - FL_FMA(s, hfsq + R, kd * FL_LN2LO)) - f);
+}
+
+/* ------------------------------------------------------------------ build facts */
+
+#if defined(__AVX512F__)
+#define FL_SIMD_LEVEL "AVX-512 (F" FL_SIMD_DQ ")"
+#if defined(__AVX512DQ__)
+#define FL_SIMD_DQ ", DQ"
+#else
+#define FL_SIMD_DQ ""
+#endif
+#elif defined(__AVX2__)
+#define FL_SIMD_LEVEL "AVX2"
+#elif defined(__AVX__)
+#define FL_SIMD_LEVEL "AVX"
+#elif defined(__SSE4_2__)
+#define FL_SIMD_LEVEL "SSE4.2"
+#elif defined(__SSE2__)
+#define FL_SIMD_LEVEL "SSE2"
+#elif defined(__ARM_NEON)
+#define FL_SIMD_LEVEL "NEON"
+#else
+#define FL_SIMD_LEVEL "scalar"
+#endif
+
+#ifdef _OPENMP
+#define FL_OPENMP _OPENMP
+#else
+#define FL_OPENMP 0
+#endif
+
+/* set by setup.py: the flags, the variant name and an id shared by the modules of one
+ * build (so that a stale module left by an earlier build is never picked) */
+#ifndef FL_BUILD_FLAGS
+#define FL_BUILD_FLAGS ""
+#endif
+#ifndef FL_VARIANT
+#define FL_VARIANT "single"
+#endif
+#ifndef FL_BUILD_ID
+#define FL_BUILD_ID ""
+#endif
+
+static const char *fl_simd_level(void) { return FL_SIMD_LEVEL; }
+static const char *fl_build_flags(void) { return FL_BUILD_FLAGS; }
+static const char *fl_variant(void) { return FL_VARIANT; }
+static const char *fl_build_id(void) { return FL_BUILD_ID; }
+
+/* GNU OpenMP cannot run a parallel region in a child of fork() once the parent has
+ * started its thread pool: the child waits forever for threads that were not copied
+ * (multiprocessing's default start method on Linux does exactly this). So: remember
+ * that this module started OpenMP threads, and in a forked child run single-threaded. */
+static int fl_omp_started = 0;
+static int fl_in_fork_child = 0;
+#if defined(_OPENMP) && (defined(__unix__) || defined(__APPLE__))
+#include <pthread.h>
+static void fl_on_fork_child(void) { fl_in_fork_child = fl_omp_started; }
+static void fl_install_fork_guard(void) { pthread_atfork(NULL, NULL, fl_on_fork_child); }
+#else
+static void fl_install_fork_guard(void) {}
+#endif
+
+/* The thread count to use for a parallel loop (1 in a forked child, see above). */
+static inline int fl_threads(int n_threads)
+{
+    if (n_threads <= 1 || fl_in_fork_child)
+        return 1;
+    fl_omp_started = 1;
+    return n_threads;
+}
+
+/* x86-64 micro-architecture level this CPU (and OS) supports: 4 = x86-64-v4 (AVX-512
+ * F/BW/CD/DQ/VL), 3 = x86-64-v3 (AVX2, FMA, BMI2, ...), 2, 1; 0 elsewhere. Runs in the
+ * baseline module, which is compiled for the compiler's default target. */
+static int fl_cpu_level(void)
+{
+#if (defined(__x86_64__) || defined(_M_X64)) && defined(__GNUC__)
+    __builtin_cpu_init();
+#if !defined(__clang__) && __GNUC__ >= 12
+    if (__builtin_cpu_supports("x86-64-v4")) return 4;
+    if (__builtin_cpu_supports("x86-64-v3")) return 3;
+    if (__builtin_cpu_supports("x86-64-v2")) return 2;
+    return 1;
+#else
+    int v3 = __builtin_cpu_supports("avx") && __builtin_cpu_supports("avx2")
+             && __builtin_cpu_supports("fma") && __builtin_cpu_supports("bmi")
+             && __builtin_cpu_supports("bmi2");
+    int v4 = v3 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq")
+             && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl")
+             && __builtin_cpu_supports("avx512cd");
+    return v4 ? 4 : v3 ? 3 : 1;
+#endif
+#else
+    return 0;
+#endif
+}
+static int fl_openmp_version(void) { return FL_OPENMP; }
+static int fl_have_fma(void) { return FL_HAVE_FMA; }
+
+#endif /* FASTLOSS_MATH_H */

@@ -1,0 +1,324 @@
+"""Numba backend: fused, vectorised, thread-parallel kernels of the contract.
+
+The contract (``fastloss.kernels``) is implemented by the thin wrappers below;
+the compiled code is in ``_kernels`` (losses) and ``_math`` (exp/log/log1p that
+vectorise: PyPI Numba has no SVML).
+
+Compilation is lazy and per dtype: the first float32 call of a kernel compiles
+(or loads from Numba's on-disk cache, ``cache=True``) exactly one explicit
+signature, the float32 one, with read-only input arrays so that read-only and
+writable inputs share it. Compiling costs seconds per kernel on a cold cache, so
+nothing is compiled at import.
+
+``n_threads`` is applied with ``numba.set_num_threads`` (thread-local, restored
+afterwards) and clipped to ``NUMBA_NUM_THREADS``; results never depend on it.
+"""
+
+import threading
+from contextlib import contextmanager
+
+import numpy as np
+
+AVAILABLE = False
+WHY_UNAVAILABLE = ""
+
+try:
+    import numba
+    from numba import types as _t
+
+    from . import _kernels as _k
+except Exception as exc:  # numba missing or broken: the backend says why, import never fails
+    WHY_UNAVAILABLE = f"numba is not usable: {type(exc).__name__}: {exc}"
+else:
+    AVAILABLE = True
+
+__all__ = [
+    "AVAILABLE",
+    "WHY_UNAVAILABLE",
+    "bce",
+    "bce_grad",
+    "categorical_ce",
+    "categorical_ce_grad",
+    "first_outside_unit_interval",
+    "kl",
+    "kl_grad",
+    "logsumexp_rows",
+    "mse",
+    "mse_grad",
+    "softmax_rows",
+    "sparse_ce",
+    "sparse_ce_grad",
+]
+
+_EMPTY = {np.dtype(np.float32): np.zeros(0, np.float32), np.dtype(np.float64): np.zeros(0)}
+_compile_lock = threading.Lock()
+
+
+def _check():
+    if not AVAILABLE:
+        raise RuntimeError(f"the numba backend is not available: {WHY_UNAVAILABLE}")
+
+
+if AVAILABLE:
+    _MAX_THREADS = numba.config.NUMBA_NUM_THREADS
+    _B, _I, _F = _t.boolean, _t.int64, _t.float64
+
+    def _ro(dt, nd=1):
+        return _t.Array(dt, nd, "C", readonly=True)
+
+    def _rw(dt, nd=1):
+        return _t.Array(dt, nd, "C")
+
+    def _grads(d, nd):  # the trailing (scale, g, h) of the kernels that fuse a gradient
+        return (_F, _rw(d, nd), _rw(d, nd))
+
+    _SIGS = {
+        "sparse_ce_logits": lambda d: (_ro(d, 2), _ro(_I), _ro(_F), _ro(_F), _I, _B, _F, _F, _B,
+                                       _I, _rw(d), _rw(_F), _rw(_F), d) + _grads(d, 2),
+        "sparse_ce_probs": lambda d: (_ro(d, 2), _ro(_I), _ro(_F), _ro(_F), _I, _B, _F, _I,
+                                      _ro(d), _B, _I, _rw(d), _rw(_F), _rw(_F)),
+        "categorical_ce_logits": lambda d: (_ro(d, 2), _ro(d, 2), _ro(_F), _ro(_F), _F, _B, _I,
+                                            _rw(d), _rw(_F), _rw(_F), d) + _grads(d, 2),
+        "categorical_ce_probs": lambda d: (_ro(d, 2), _ro(d, 2), _ro(_F), _ro(_F), _F, _I,
+                                           _ro(d), _B, _I, _rw(d), _rw(_F), _rw(_F)),
+        "bce_logits": lambda d: (_ro(d), _ro(d), _ro(_F), _I, _ro(_F), _F, _B, _I, _rw(d),
+                                 _rw(_F), _rw(_F), d) + _grads(d, 1),
+        "bce_probs": lambda d: (_ro(d), _ro(d), _ro(_F), _I, _ro(_F), _F, _I, _ro(d), _B, _I,
+                                _rw(d), _rw(_F), _rw(_F)),
+        "kl": lambda d: (_ro(d, 2), _ro(d, 2), _ro(_F), _B, _B, _I, _ro(d), _B, _I, _rw(d),
+                         _rw(_F), _rw(_F)) + _grads(d, 2),
+        "mse": lambda d: (_ro(d, 2), _ro(d, 2), _ro(_F), _F, _ro(_F), _B, _I, _rw(d), _rw(_F),
+                          _rw(_F)) + _grads(d, 2),
+        "logsumexp_rows": lambda d: (_ro(d, 2), _rw(d), d),
+        "softmax_rows": lambda d: (_ro(d, 2), _rw(d, 2), _B, d),
+        "first_outside_unit_interval": lambda d: (_ro(d),),
+    }
+    _ready = set()
+
+    def _kernel(name, dtype):
+        """The dispatcher of ``name`` with its ``dtype`` signature compiled (or cache-loaded)."""
+        disp = getattr(_k, name)
+        key = (name, dtype)
+        if key not in _ready:
+            with _compile_lock:
+                if key not in _ready:
+                    disp.disable_compile(False)
+                    try:
+                        disp.compile(_SIGS[name](numba.from_dtype(dtype)))
+                    finally:
+                        # calls then convert writable arrays to the read-only signature
+                        # instead of compiling one specialisation per flag combination
+                        disp.disable_compile(True)
+                    _ready.add(key)
+        return disp
+
+    @contextmanager
+    def _threads(n_threads):
+        prev = numba.get_num_threads()
+        numba.set_num_threads(max(1, min(int(n_threads), _MAX_THREADS)))
+        try:
+            yield
+        finally:
+            numba.set_num_threads(prev)
+
+
+def _f64(a):
+    return np.ascontiguousarray(a, dtype=np.float64)
+
+
+def _cst(dtype, clip_eps):
+    """[lo, hi, 1, 0] in x's dtype: the clip bounds computed as the reference does."""
+    lo = dtype.type(clip_eps)
+    return np.array([lo, dtype.type(1) - lo, 1, 0], dtype=dtype)
+
+
+def _out(out, dtype):
+    return out if out.shape[0] else _EMPTY[dtype]
+
+
+@contextmanager
+def _contiguous(a):
+    """``a`` itself when C-contiguous, else a contiguous buffer copied back into it."""
+    if a.flags.c_contiguous:
+        yield a
+    else:
+        buf = np.ascontiguousarray(a)
+        yield buf
+        a[...] = buf
+
+
+def _x(x):
+    x = np.ascontiguousarray(x)
+    if x.dtype not in _EMPTY:
+        raise TypeError(f"the numba kernels take float32 or float64 arrays, got {x.dtype}")
+    return x
+
+
+# ------------------------------------------------------------------------- contract
+
+def logsumexp_rows(x, out, n_threads):
+    _check()
+    x = _x(x)
+    if x.shape[1] == 0:
+        out[:] = -np.inf
+        return
+    with _contiguous(out) as o, _threads(n_threads):
+        _kernel("logsumexp_rows", x.dtype)(x, o, x.dtype.type(0))
+
+
+def softmax_rows(x, out, log, n_threads):
+    _check()
+    x = _x(x)
+    if x.size == 0:
+        return
+    with _contiguous(out) as o, _threads(n_threads):
+        _kernel("softmax_rows", x.dtype)(x, o, bool(log), x.dtype.type(0))
+
+
+def sparse_ce(x, y, sw, cw, from_logits, ignore_index, has_ignore, label_smoothing, z_loss,
+              clip_mode, clip_eps, nan_omit, block_rows, out, lp, wp, n_threads):
+    _check()
+    x = _x(x)
+    common = (x, np.ascontiguousarray(y, dtype=np.int64), _f64(sw), _f64(cw), int(ignore_index),
+              bool(has_ignore), float(label_smoothing))
+    with _contiguous(_out(out, x.dtype)) as o, _threads(n_threads):
+        tail = (bool(nan_omit), int(block_rows), o, lp, wp)
+        if from_logits:
+            _kernel("sparse_ce_logits", x.dtype)(*common, float(z_loss), *tail, x.dtype.type(0),
+                                                 *_no_grad(x.dtype, 2))
+        else:
+            _kernel("sparse_ce_probs", x.dtype)(*common, int(clip_mode),
+                                                _cst(x.dtype, clip_eps), *tail)
+
+
+def categorical_ce(x, t, sw, cw, from_logits, label_smoothing, clip_mode, clip_eps, nan_omit,
+                   block_rows, out, lp, wp, n_threads):
+    _check()
+    x = _x(x)
+    common = (x, np.ascontiguousarray(t, dtype=x.dtype), _f64(sw), _f64(cw),
+              float(label_smoothing))
+    with _contiguous(_out(out, x.dtype)) as o, _threads(n_threads):
+        tail = (bool(nan_omit), int(block_rows), o, lp, wp)
+        if from_logits:
+            _kernel("categorical_ce_logits", x.dtype)(*common, *tail, x.dtype.type(0),
+                                                      *_no_grad(x.dtype, 2))
+        else:
+            _kernel("categorical_ce_probs", x.dtype)(*common, int(clip_mode),
+                                                     _cst(x.dtype, clip_eps), *tail)
+
+
+def bce(x, z, sw, sw_div, pw, from_logits, label_smoothing, clip_mode, clip_eps, nan_omit,
+        block_rows, out, lp, wp, n_threads):
+    _check()
+    x = _x(x)
+    common = (x, np.ascontiguousarray(z, dtype=x.dtype), _f64(sw), max(1, int(sw_div)), _f64(pw),
+              float(label_smoothing))
+    with _contiguous(_out(out, x.dtype)) as o, _threads(n_threads):
+        tail = (bool(nan_omit), int(block_rows), o, lp, wp)
+        if from_logits:
+            _kernel("bce_logits", x.dtype)(*common, *tail, x.dtype.type(0),
+                                           *_no_grad(x.dtype, 1))
+        else:
+            _kernel("bce_probs", x.dtype)(*common, int(clip_mode), _cst(x.dtype, clip_eps),
+                                          *tail)
+
+
+def kl(x, t, sw, log_input, log_target, clip_mode, clip_eps, nan_omit, block_rows, out, lp, wp,
+       n_threads):
+    _check()
+    x = _x(x)
+    with _contiguous(_out(out, x.dtype)) as o, _threads(n_threads):
+        _kernel("kl", x.dtype)(
+            x, np.ascontiguousarray(t, dtype=x.dtype), _f64(sw), bool(log_input),
+            bool(log_target), int(clip_mode), _cst(x.dtype, clip_eps), bool(nan_omit),
+            int(block_rows), o, lp, wp, *_no_grad(x.dtype, 2))
+
+
+def mse(x, t, ow, sw, nan_omit, block_rows, out, lp, wp, n_threads):
+    _check()
+    x = _x(x)
+    ow = _f64(ow)
+    with _contiguous(_out(out, x.dtype)) as o, _threads(n_threads):
+        _kernel("mse", x.dtype)(
+            x, np.ascontiguousarray(t, dtype=x.dtype), ow, _owsum(ow, x), _f64(sw),
+            bool(nan_omit), int(block_rows), o, lp, wp, *_no_grad(x.dtype, 2))
+
+
+# ---------------------------------------------------------------- fused gradients
+# The same kernels as the forward losses, given a gradient buffer: lp/wp are then
+# the forward's bits by construction (nan_omit off, no per-sample output).
+
+def _no_grad(dtype, ndim):
+    """(scale, g, h) that switch a kernel's fused gradient off."""
+    e = np.zeros((0,) * ndim, dtype)
+    return 1.0, e, e
+
+
+def _g(g, dtype, ndim):
+    """The Hessian buffer, or a typed empty one when it is not requested."""
+    return g if g.shape[0] else np.zeros((0,) * ndim, dtype)
+
+
+def _owsum(ow, x):
+    """The reference's divisor: numpy's sum of the output weights, or C without them."""
+    return float(ow.sum()) if ow.shape[0] else float(x.shape[1])
+
+
+def sparse_ce_grad(x, y, sw, cw, ignore_index, has_ignore, label_smoothing, z_loss, scale,
+                   block_rows, lp, wp, g, h, n_threads):
+    _check()
+    x = _x(x)
+    with _contiguous(g) as g, _contiguous(h) as h, _threads(n_threads):
+        _kernel("sparse_ce_logits", x.dtype)(
+            x, np.ascontiguousarray(y, dtype=np.int64), _f64(sw), _f64(cw), int(ignore_index),
+            bool(has_ignore), float(label_smoothing), float(z_loss), False, int(block_rows),
+            _EMPTY[x.dtype], lp, wp, x.dtype.type(0), float(scale), g, _g(h, x.dtype, 2))
+
+
+def categorical_ce_grad(x, t, sw, cw, label_smoothing, scale, block_rows, lp, wp, g, h,
+                        n_threads):
+    _check()
+    x = _x(x)
+    with _contiguous(g) as g, _contiguous(h) as h, _threads(n_threads):
+        _kernel("categorical_ce_logits", x.dtype)(
+            x, np.ascontiguousarray(t, dtype=x.dtype), _f64(sw), _f64(cw),
+            float(label_smoothing), False, int(block_rows), _EMPTY[x.dtype], lp, wp,
+            x.dtype.type(0), float(scale), g, _g(h, x.dtype, 2))
+
+
+def bce_grad(x, z, sw, sw_div, pw, label_smoothing, scale, block_rows, lp, wp, g, h, n_threads):
+    _check()
+    x = _x(x)
+    with _contiguous(g) as g, _contiguous(h) as h, _threads(n_threads):
+        _kernel("bce_logits", x.dtype)(
+            x, np.ascontiguousarray(z, dtype=x.dtype), _f64(sw), max(1, int(sw_div)), _f64(pw),
+            float(label_smoothing), False, int(block_rows), _EMPTY[x.dtype], lp, wp,
+            x.dtype.type(0), float(scale), g, _g(h, x.dtype, 1))
+
+
+def kl_grad(x, t, sw, log_input, log_target, scale, block_rows, lp, wp, g, h, n_threads):
+    _check()
+    x = _x(x)
+    with _contiguous(g) as g, _contiguous(h) as h, _threads(n_threads):
+        _kernel("kl", x.dtype)(
+            x, np.ascontiguousarray(t, dtype=x.dtype), _f64(sw), bool(log_input),
+            bool(log_target), 0, _cst(x.dtype, 0.0), False, int(block_rows), _EMPTY[x.dtype], lp,
+            wp, float(scale), g, _g(h, x.dtype, 2))
+
+
+def mse_grad(x, t, ow, sw, scale, block_rows, lp, wp, g, h, n_threads):
+    _check()
+    x = _x(x)
+    ow = _f64(ow)
+    with _contiguous(g) as g, _contiguous(h) as h, _threads(n_threads):
+        _kernel("mse", x.dtype)(
+            x, np.ascontiguousarray(t, dtype=x.dtype), ow, _owsum(ow, x), _f64(sw), False,
+            int(block_rows), _EMPTY[x.dtype], lp, wp, float(scale), g, _g(h, x.dtype, 2))
+
+
+def first_outside_unit_interval(x):
+    _check()
+    x = _x(x).reshape(-1)
+    if x.shape[0] == 0:
+        return -1
+    return int(_kernel("first_outside_unit_interval", x.dtype)(x))

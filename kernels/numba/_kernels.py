@@ -1,0 +1,1005 @@
+"""Numba kernels of the contract (see ``fastloss/kernels/__init__.py``).
+
+Layout: each loss is a ``prange`` over blocks of ``block_rows`` rows. A block
+computes its per-sample losses ``v`` (rounded once to x's dtype) and float64
+weights ``w`` into block-local buffers, then ``_emit`` writes ``out`` and the
+block's two partials in the contract's lane order. Nothing depends on the thread
+count: a block is always computed by the same code, whole, and writes only its
+own ``lp[b]``, ``wp[b]``.
+
+Per-row math follows the reference (``kernels/reference/_kernels.py``) formula
+by formula, in float64: ``lse = shift + L`` with ``shift`` the row max (0 when
+it is not finite) and ``L = log1p(st)``, ``st = sum_{x_j != max} exp(x_j - max)
++ (#max - 1)``: one pass for the max, one for the exponentials, over a row that
+is still in L1/L2; no N x C temporary. float32 inputs use the float32-grade
+exp/log of ``_math`` (relative error < 2**-35: the float64 value of a loss is then
+far closer than half a float32 ulp, and rounding it once gives the reference's
+float32 result to within 1 ulp); float64 inputs use the full-precision ones;
+``L`` itself always uses the full-precision log1p.
+
+Rows of at most ``SMALL_C`` classes go through a "column" path: the block is
+transposed once and every loop then runs across rows, vectorised, instead of
+along rows too short for the vector units.
+"""
+
+import numpy as np
+from numba import njit, prange
+
+from .._blocks import CLIP_EPS, CLIP_KERAS2, CLIP_NONE, CLIP_TORCH, LANES
+from . import _cache  # noqa: F401  (before any cache=True: see _cache.py)
+from ._intrin import fmaxnan, radd
+from ._math import exp_for, exp_neg_for, log1p64, log1p_for, log1p_unit_for, log_for
+
+_OPTS = dict(cache=True, error_model="numpy", nogil=True)
+_POPTS = dict(cache=True, error_model="numpy", nogil=True, parallel=True)
+
+INF = np.inf
+NAN = np.nan
+SMALL_C = 32      # rows of at most this many classes use the column (across-rows) path
+SUB = 1024       # elements per two-pass sub-chunk of BCE (its buffers stay in L1)
+EMIT_SUB = 1024  # samples per sub-chunk of the block sums (a multiple of 8)
+SEG = 1 << 16     # logsumexp / softmax: a row's sum of exponentials is a fixed sequence of
+                  # segment partials, so splitting a long row across threads changes no bit
+assert LANES == 8
+
+
+# ------------------------------------------------------------------ contract block sums
+
+@njit(**_OPTS)
+def _ck(v, w, has_w, nan_omit):
+    """(contribution, weight) of one sample as they enter the block sums."""
+    wi = w if has_w else 1.0
+    c = 0.0 if wi == 0.0 else np.float64(v) * wi
+    drop = nan_omit and v != v
+    return (0.0 if drop else c), (0.0 if drop else wi)
+
+
+@njit(**_OPTS)
+def _emit(v, w, nan_omit, r0, nr, out, lp, wp, b, block_rows):
+    """Contributions ``c = float64(v) * w`` (0 where w == 0) -> out, lp[b], wp[b].
+
+    ``w`` of length 0 means every weight is 1. The block sums follow
+    :func:`_blocks.block_sum` bit for bit: lane k takes samples k, k+8, k+16, ... left
+    to right (plain float64 adds: no FMA, no reassociation), in L1-sized sub-chunks;
+    lanes start at -0.0, the identity of IEEE addition, which is the same bits as
+    starting from the lane's first value.
+    """
+    has_w = w.shape[0] > 0
+    if out.shape[0] > 0:
+        ob = out[r0:r0 + nr]
+        for i in range(nr):
+            wi = w[i] if has_w else 1.0
+            ob[i] = 0.0 if wi == 0.0 else np.float64(v[i]) * wi
+    if lp.shape[0] == 0:
+        return
+    a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = -0.0
+    b0 = b1 = b2 = b3 = b4 = b5 = b6 = b7 = -0.0
+    cb = np.empty(EMIT_SUB)
+    kb = np.empty(EMIT_SUB)
+    for s0 in range(0, nr, EMIT_SUB):  # sub-chunks: cb/kb stay in L1
+        m = min(nr, s0 + EMIT_SUB) - s0
+        vs = v[s0:s0 + m]
+        ws = w[s0:s0 + m] if has_w else w
+        for i in range(m):
+            cb[i], kb[i] = _ck(vs[i], ws[i] if has_w else 1.0, has_w, nan_omit)
+        full = m - m % 8
+        for i in range(0, full, 8):
+            a0 += cb[i]
+            a1 += cb[i + 1]
+            a2 += cb[i + 2]
+            a3 += cb[i + 3]
+            a4 += cb[i + 4]
+            a5 += cb[i + 5]
+            a6 += cb[i + 6]
+            a7 += cb[i + 7]
+            b0 += kb[i]
+            b1 += kb[i + 1]
+            b2 += kb[i + 2]
+            b3 += kb[i + 3]
+            b4 += kb[i + 4]
+            b5 += kb[i + 5]
+            b6 += kb[i + 6]
+            b7 += kb[i + 7]
+        rest = m - full  # only in the last sub-chunk (EMIT_SUB is a multiple of 8)
+        if rest > 0:
+            a0 += cb[full]
+            b0 += kb[full]
+        if rest > 1:
+            a1 += cb[full + 1]
+            b1 += kb[full + 1]
+        if rest > 2:
+            a2 += cb[full + 2]
+            b2 += kb[full + 2]
+        if rest > 3:
+            a3 += cb[full + 3]
+            b3 += kb[full + 3]
+        if rest > 4:
+            a4 += cb[full + 4]
+            b4 += kb[full + 4]
+        if rest > 5:
+            a5 += cb[full + 5]
+            b5 += kb[full + 5]
+        if rest > 6:
+            a6 += cb[full + 6]
+            b6 += kb[full + 6]
+    lp[b] = _lanes_finish(a0, a1, a2, a3, a4, a5, a6, a7, nr, block_rows)
+    wp[b] = _lanes_finish(b0, b1, b2, b3, b4, b5, b6, b7, nr, block_rows)
+
+
+@njit(**_OPTS)
+def _lanes_finish(a0, a1, a2, a3, a4, a5, a6, a7, n, block_rows):
+    """Padding zeros of the reference's lane matrix, then the lanes left to right."""
+    rows = (block_rows + 7) // 8
+    # lane k holds ceil((n - k) / 8) values; with fewer than `rows` it was padded
+    if (n + 7) // 8 < rows:
+        a0 += 0.0
+    if (n + 6) // 8 < rows:
+        a1 += 0.0
+    if (n + 5) // 8 < rows:
+        a2 += 0.0
+    if (n + 4) // 8 < rows:
+        a3 += 0.0
+    if (n + 3) // 8 < rows:
+        a4 += 0.0
+    if (n + 2) // 8 < rows:
+        a5 += 0.0
+    if (n + 1) // 8 < rows:
+        a6 += 0.0
+    if n // 8 < rows:
+        a7 += 0.0
+    return ((((((a0 + a1) + a2) + a3) + a4) + a5) + a6) + a7
+
+
+# ------------------------------------------------------------------------ row pieces
+
+@njit(**_OPTS)
+def _row_max(row):
+    """max of a row; NaN if the row holds a NaN (llvm.maximum, vectorised)."""
+    m = row[0]
+    for j in range(1, row.shape[0]):
+        m = fmaxnan(m, row[j])
+    return m
+
+
+@njit(**_OPTS)
+def _sum_exp(row, m, like):
+    """``(sum_{x_j != m} exp(x_j - m), #{x_j == m})`` for a finite m."""
+    mm = np.float64(m)
+    s = 0.0
+    cnt = 0
+    for j in range(row.shape[0]):
+        xj = row[j]
+        eq = xj == m
+        e = exp_neg_for(like, np.float64(xj) - mm)
+        s = radd(s, 0.0 if eq else e)
+        cnt += 1 if eq else 0
+    return s, cnt
+
+
+@njit(**_OPTS)
+def _row_sum(row):
+    s = 0.0
+    for j in range(row.shape[0]):
+        s = radd(s, np.float64(row[j]))
+    return s
+
+
+@njit(**_OPTS)
+def _special_L(m):
+    """The reference's L when the row max is not finite (shift is then 0)."""
+    if m != m:
+        return NAN
+    return INF if m > 0 else -INF
+
+
+@njit(**_OPTS)
+def _lse_parts(row, like, need_sx):
+    """``(shift, L, row_sum, st)``: lse = shift + L, L = log1p(st) with
+    ``st = sum_{x_j != max} exp(x_j - max) + (#max - 1)`` (NaN when the max is not
+    finite); row_sum only when need_sx."""
+    if row.shape[0] == 0:
+        return 0.0, -INF, 0.0, NAN
+    m = _row_max(row)
+    if m - m == 0:  # finite
+        s, cnt = _sum_exp(row, m, like)
+        sx = _row_sum(row) if need_sx else 0.0  # a third pass, over a row in L1/L2
+        st = s + np.float64(cnt - 1)
+        return np.float64(m), log1p64(st), sx, st
+    sx = _row_sum(row) if need_sx else 0.0
+    return 0.0, _special_L(m), sx, NAN
+
+
+# -------------------------------------------------------------------- clip helpers
+
+@njit(**_OPTS)
+def _neglog(p, mode, cst):
+    """-log(p) under a clip mode, float64; p in x's dtype, cst = [lo, hi, 1, 0] in it."""
+    like = cst[3]
+    pc = p
+    if mode == CLIP_EPS or mode == CLIP_KERAS2:
+        lo = cst[0]
+        pc = lo if p < lo else p
+        pc = cst[1] if pc > cst[1] else pc
+        if mode == CLIP_KERAS2:
+            pc = pc + lo  # in x's dtype, as tf.keras 2.x
+    lg = log_for(like, np.float64(pc))
+    if mode == CLIP_TORCH:
+        lg = -100.0 if lg < -100.0 else lg
+    return -lg
+
+
+@njit(**_OPTS)
+def _neglog1m(p, mode, cst):
+    """-log(1 - p) under a clip mode, float64."""
+    like = cst[3]
+    if mode == CLIP_NONE or mode == CLIP_TORCH:
+        lg = log1p_for(like, -np.float64(p))
+        return -(-100.0 if (mode == CLIP_TORCH and lg < -100.0) else lg)
+    lo = cst[0]
+    pc = lo if p < lo else p
+    pc = cst[1] if pc > cst[1] else pc
+    q = cst[2] - pc  # 1 - p in x's dtype, as the frameworks do
+    if mode == CLIP_KERAS2:
+        q = q + lo
+    return -log_for(like, np.float64(q))
+
+
+# ------------------------------------------------------------------ sparse CE pieces
+# Block helpers take the block's own views (xb = x[r0:r0+nr], ...) and index them from 0:
+# indices then provably non-negative, so Numba's negative-index wraparound (which turns
+# loads into gathers) disappears.
+
+@njit(**_OPTS)
+def _transpose(xb, xt):
+    """xt[j, i] = xb[i, j]: columns of a block become contiguous (LLVM does not
+    vectorise the strided loads of a column, it only versions the loop for stride 1)."""
+    nr, C = xb.shape
+    for i in range(nr):
+        row = xb[i]
+        for j in range(C):
+            xt[j, i] = row[j]
+
+
+@njit(**_OPTS)
+def _cols_lse(xt, like, need_sx, m, shift, L, sx, st, cnt):
+    """:func:`_lse_parts` of short rows from the transposed block xt[C, nr]: every loop
+    runs along the rows, vectorised (rows of 10 classes are too short for the vector
+    units)."""
+    C, nr = xt.shape
+    c0 = xt[0]
+    for i in range(nr):
+        m[i] = c0[i]
+    for j in range(1, C):
+        col = xt[j]
+        for i in range(nr):
+            m[i] = fmaxnan(m[i], col[i])
+    for i in range(nr):
+        st[i] = 0.0
+        cnt[i] = 0.0
+        sx[i] = 0.0
+        shift[i] = np.float64(m[i])
+    for j in range(C):
+        col = xt[j]
+        for i in range(nr):
+            xj = col[i]
+            eq = xj == m[i]
+            e = exp_neg_for(like, np.float64(xj) - shift[i])
+            st[i] += 0.0 if eq else e
+            cnt[i] += 1.0 if eq else 0.0
+    if need_sx:
+        for j in range(C):
+            col = xt[j]
+            for i in range(nr):
+                sx[i] += np.float64(col[i])
+    for i in range(nr):
+        mi = m[i]
+        if mi - mi == 0:
+            st[i] = st[i] + (cnt[i] - 1.0)
+            L[i] = log1p64(st[i])
+        else:
+            shift[i] = 0.0
+            L[i] = _special_L(mi)
+            st[i] = NAN
+
+
+@njit(**_OPTS)
+def _block_lse(xb, like, need_sx, shift, L, sx, st):
+    """shift, L, row sums and st of every row of a block (see :func:`_lse_parts`):
+    across rows for short rows, along each row otherwise. Forward and gradient
+    kernels both call this, so their losses (and block partials) are the same bits."""
+    nr, C = xb.shape
+    if 0 < C <= SMALL_C:
+        xt = np.empty((C, nr), xb.dtype)
+        _transpose(xb, xt)
+        _cols_lse(xt, like, need_sx, np.empty(nr, xb.dtype), shift, L, sx, st, np.empty(nr))
+    else:
+        for i in range(nr):
+            shift[i], L[i], sx[i], st[i] = _lse_parts(xb[i], like, need_sx)
+
+
+@njit(**_OPTS)
+def _sce_logits_block(xb, yb, ls, z_loss, ign_val, has_ignore, like, v, shift, L, st):
+    nr, C = xb.shape
+    need_sx = ls != 0.0
+    sx = np.empty(nr)
+    _block_lse(xb, like, need_sx, shift, L, sx, st)
+    for i in range(nr):
+        yi = yb[i]
+        ys = 0 if (has_ignore and yi == ign_val) else yi
+        val = (shift[i] - np.float64(xb[i, ys])) + L[i]
+        if need_sx:
+            val = (1.0 - ls) * val + ls * ((shift[i] - sx[i] / C) + L[i])
+        if z_loss != 0.0:
+            lse = shift[i] + L[i]
+            val = val + z_loss * lse * lse
+        v[i] = val
+
+
+@njit(**_OPTS)
+def _sce_probs_rows(xb, yb, ls, mode, cst, ign_val, has_ignore, v):
+    nr, C = xb.shape
+    for i in range(nr):
+        yi = yb[i]
+        ys = 0 if (has_ignore and yi == ign_val) else yi
+        row = xb[i]
+        val = _neglog(row[ys], mode, cst)
+        if ls != 0.0:
+            acc = 0.0
+            for j in range(C):
+                acc = radd(acc, _neglog(row[j], mode, cst))
+            val = (1.0 - ls) * val + ls * (acc / C)
+        v[i] = val
+
+
+@njit(**_OPTS)
+def _sce_weights(yb, swb, cw, ign_val, has_ignore, w):
+    has_sw = swb.shape[0] > 0
+    has_cw = cw.shape[0] > 0
+    for i in range(yb.shape[0]):
+        yi = yb[i]
+        ign = has_ignore and yi == ign_val
+        wi = swb[i] if has_sw else 1.0
+        if has_cw:
+            wi = wi * cw[0 if ign else yi]
+        if has_ignore:
+            wi = wi * (0.0 if ign else 1.0)
+        w[i] = wi
+
+
+@njit(**_OPTS)
+def _view(a, r0, r1):
+    """a[r0:r1], or a itself when it is an absent (zero-length) array."""
+    return a[r0:r1] if a.shape[0] > 0 else a[0:0]
+
+
+@njit(**_OPTS)
+def _sce_finish(yb, sw, cw, ign_val, has_ignore, v, nan_omit, r0, nr, out, lp, wp, b,
+                block_rows):
+    weighted = sw.shape[0] > 0 or cw.shape[0] > 0 or has_ignore
+    w = np.empty(nr if weighted else 0)  # length 0: every weight is 1
+    if weighted:
+        _sce_weights(yb, _view(sw, r0, r0 + nr), cw, ign_val, has_ignore, w)
+    _emit(v, w, nan_omit, r0, nr, out, lp, wp, b, block_rows)
+
+
+@njit(**_POPTS)
+def sparse_ce_logits(x, y, sw, cw, ignore_index, has_ignore, label_smoothing, z_loss, nan_omit,
+                     block_rows, out, lp, wp, like, scale, g, h):
+    """Forward; with a non-empty ``g`` also the fused gradient (see the gradients section)."""
+    n, C = x.shape
+    nb = (n + block_rows - 1) // block_rows
+    want_g = g.shape[0] > 0
+    for bb in prange(nb):
+        b = np.int64(bb)  # the parfor index is unsigned: keep one helper specialisation
+        r0 = b * block_rows
+        r1 = min(n, r0 + block_rows)
+        nr = r1 - r0
+        xb = x[r0:r1]
+        yb = y[r0:r1]
+        v = np.empty(nr, x.dtype)
+        f = np.empty((3, nr))
+        _sce_logits_block(xb, yb, label_smoothing, z_loss, ignore_index, has_ignore, like, v,
+                          f[0], f[1], f[2])
+        _sce_finish(yb, sw, cw, ignore_index, has_ignore, v, nan_omit, r0, nr, out, lp, wp, b,
+                    block_rows)
+        if want_g:
+            _sce_grad_block(xb, yb, _view(sw, r0, r1), cw, ignore_index, has_ignore,
+                            label_smoothing, z_loss, scale, f[0], f[1], f[2], g[r0:r1],
+                            _view(h, r0, r1), like)
+
+
+@njit(**_POPTS)
+def sparse_ce_probs(x, y, sw, cw, ignore_index, has_ignore, label_smoothing, clip_mode, cst,
+                    nan_omit, block_rows, out, lp, wp):
+    n = x.shape[0]
+    nb = (n + block_rows - 1) // block_rows
+    for bb in prange(nb):
+        b = np.int64(bb)  # the parfor index is unsigned: keep one helper specialisation
+        r0 = b * block_rows
+        r1 = min(n, r0 + block_rows)
+        nr = r1 - r0
+        yb = y[r0:r1]
+        v = np.empty(nr, x.dtype)
+        _sce_probs_rows(x[r0:r1], yb, label_smoothing, clip_mode, cst, ignore_index, has_ignore,
+                        v)
+        _sce_finish(yb, sw, cw, ignore_index, has_ignore, v, nan_omit, r0, nr, out, lp, wp, b,
+                    block_rows)
+
+
+# ---------------------------------------------------------------------- categorical
+
+@njit(**_OPTS)
+def _cce_logits_block(xb, tb, cw, ls, like, v, shift, L, st):
+    nr, C = xb.shape
+    has_cw = cw.shape[0] > 0
+    u = ls / C
+    om = 1.0 - ls
+    # need_sx is a runtime False (nr < 0): a literal False would compile another specialisation
+    _block_lse(xb, like, nr < 0, shift, L, np.empty(nr), st)
+    for i in range(nr):
+        row = xb[i]
+        trow = tb[i]
+        sh = shift[i]
+        Li = L[i]
+        acc = 0.0
+        for j in range(C):
+            tc = np.float64(trow[j])
+            if ls != 0.0:
+                tc = om * tc + u
+            if has_cw:
+                tc = tc * cw[j]
+            nll = (sh - np.float64(row[j])) + Li
+            acc = radd(acc, 0.0 if tc == 0.0 else tc * nll)
+        v[i] = acc
+
+
+@njit(**_OPTS)
+def _cce_probs_rows(xb, tb, cw, ls, mode, cst, v):
+    nr, C = xb.shape
+    has_cw = cw.shape[0] > 0
+    u = ls / C
+    om = 1.0 - ls
+    for i in range(nr):
+        row = xb[i]
+        trow = tb[i]
+        acc = 0.0
+        for j in range(C):
+            tc = np.float64(trow[j])
+            if ls != 0.0:
+                tc = om * tc + u
+            if has_cw:
+                tc = tc * cw[j]
+            nll = _neglog(row[j], mode, cst)
+            acc = radd(acc, 0.0 if tc == 0.0 else tc * nll)
+        v[i] = acc
+
+
+@njit(**_OPTS)
+def _finish_rows(v, sw, nan_omit, r0, nr, out, lp, wp, b, block_rows):
+    _emit(v, _view(sw, r0, r0 + nr), nan_omit, r0, nr, out, lp, wp, b, block_rows)
+
+
+@njit(**_POPTS)
+def categorical_ce_logits(x, t, sw, cw, label_smoothing, nan_omit, block_rows, out, lp, wp,
+                          like, scale, g, h):
+    """Forward; with a non-empty ``g`` also the fused gradient."""
+    n = x.shape[0]
+    nb = (n + block_rows - 1) // block_rows
+    want_g = g.shape[0] > 0
+    for bb in prange(nb):
+        b = np.int64(bb)  # the parfor index is unsigned: keep one helper specialisation
+        r0 = b * block_rows
+        r1 = min(n, r0 + block_rows)
+        nr = r1 - r0
+        xb = x[r0:r1]
+        tb = t[r0:r1]
+        v = np.empty(nr, x.dtype)
+        f = np.empty((3, nr))
+        _cce_logits_block(xb, tb, cw, label_smoothing, like, v, f[0], f[1], f[2])
+        _finish_rows(v, sw, nan_omit, r0, nr, out, lp, wp, b, block_rows)
+        if want_g:
+            _cce_grad_block(xb, tb, _view(sw, r0, r1), cw, label_smoothing, scale, f[0], f[1],
+                            f[2], g[r0:r1], _view(h, r0, r1), like)
+
+
+@njit(**_POPTS)
+def categorical_ce_probs(x, t, sw, cw, label_smoothing, clip_mode, cst, nan_omit, block_rows,
+                         out, lp, wp):
+    n = x.shape[0]
+    nb = (n + block_rows - 1) // block_rows
+    for bb in prange(nb):
+        b = np.int64(bb)  # the parfor index is unsigned: keep one helper specialisation
+        r0 = b * block_rows
+        r1 = min(n, r0 + block_rows)
+        v = np.empty(r1 - r0, x.dtype)
+        _cce_probs_rows(x[r0:r1], t[r0:r1], cw, label_smoothing, clip_mode, cst, v)
+        _finish_rows(v, sw, nan_omit, r0, r1 - r0, out, lp, wp, b, block_rows)
+
+
+# ------------------------------------------------------------------------------ BCE
+
+@njit(**_OPTS)
+def _bce_logits(xb, zb, pwb, ls, like, v, eb):
+    """Stable BCE on logits in sub-chunks of SUB elements, two passes each: exp(-|x|)
+    into ``eb``, then log1p and the rest. Two short dependency chains keep more
+    iterations in flight than one long one (about 1.4x faster)."""
+    has_pw = pwb.shape[0] > 0
+    n = xb.shape[0]
+    for a in range(0, n, SUB):
+        b = min(n, a + SUB)
+        xs = xb[a:b]
+        zs = zb[a:b]
+        vs = v[a:b]
+        ps = pwb[a:b]
+        for i in range(b - a):
+            eb[i] = exp_neg_for(like, -abs(np.float64(xs[i])))
+        for i in range(b - a):
+            x64 = np.float64(xs[i])
+            zc = np.float64(zs[i])
+            if ls != 0.0:
+                zc = zc * (1.0 - ls) + 0.5 * ls
+            pwi = ps[i] if has_pw else 1.0
+            g = log1p_unit_for(like, eb[i])  # softplus(-|x|)
+            c = pwi * zc + (1.0 - zc)  # = 1 + (pw-1)*z' without cancellation
+            lin = (1.0 - zc) * x64 if x64 >= 0 else -pwi * zc * x64
+            val = lin + c * g
+            vs[i] = x64 if x64 != x64 else val
+
+
+@njit(**_OPTS)
+def _bce_probs(xb, zb, pwb, ls, mode, cst, v):
+    has_pw = pwb.shape[0] > 0
+    for i in range(xb.shape[0]):
+        p = xb[i]
+        zc = np.float64(zb[i])
+        if ls != 0.0:
+            zc = zc * (1.0 - ls) + 0.5 * ls
+        pwi = pwb[i] if has_pw else 1.0
+        a = pwi * zc
+        bq = 1.0 - zc
+        val = (0.0 if a == 0.0 else a * _neglog(p, mode, cst)) + (
+            0.0 if bq == 0.0 else bq * _neglog1m(p, mode, cst))
+        v[i] = NAN if p != p else val
+
+
+@njit(**_OPTS)
+def _bce_pos_weights(pw, r0, nr):
+    """pw[i % K] for the block's elements (an empty array when there is no pos_weight)."""
+    K = pw.shape[0]
+    pwb = np.empty(nr if K > 0 else 0)
+    if K > 0:
+        k = r0 % K
+        for i in range(nr):
+            pwb[i] = pw[k]
+            k += 1
+            if k == K:
+                k = 0
+    return pwb
+
+
+@njit(**_OPTS)
+def _bce_finish(v, sw, sw_div, nan_omit, r0, nr, out, lp, wp, b, block_rows):
+    """Weights sw[i // sw_div] (running counters, no division per element; length 0
+    when there are none), then emit. Returns the weights."""
+    w = np.empty(nr if sw.shape[0] > 0 else 0)
+    if sw.shape[0] > 0:
+        q = r0 // sw_div
+        rem = r0 - q * sw_div
+        for i in range(nr):
+            w[i] = sw[q]
+            rem += 1
+            if rem == sw_div:
+                rem = 0
+                q += 1
+    _emit(v, w, nan_omit, r0, nr, out, lp, wp, b, block_rows)
+    return w
+
+
+@njit(**_POPTS)
+def bce_logits(x, z, sw, sw_div, pw, label_smoothing, nan_omit, block_rows, out, lp, wp, like,
+               scale, g, h):
+    """Forward; with a non-empty ``g`` also the fused gradient (:func:`_bce_grad_block`)."""
+    n = x.shape[0]
+    nb = (n + block_rows - 1) // block_rows
+    want_g = g.shape[0] > 0
+    for bb in prange(nb):
+        b = np.int64(bb)  # the parfor index is unsigned: keep one helper specialisation
+        r0 = b * block_rows
+        r1 = min(n, r0 + block_rows)
+        nr = r1 - r0
+        xb = x[r0:r1]
+        zb = z[r0:r1]
+        pwb = _bce_pos_weights(pw, r0, nr)
+        v = np.empty(nr, x.dtype)
+        _bce_logits(xb, zb, pwb, label_smoothing, like, v, np.empty(SUB))
+        w = _bce_finish(v, sw, sw_div, nan_omit, r0, nr, out, lp, wp, b, block_rows)
+        if want_g:
+            _bce_grad_block(xb, zb, pwb, w, label_smoothing, scale, g[r0:r1], _view(h, r0, r1),
+                            like)
+
+
+@njit(**_POPTS)
+def bce_probs(x, z, sw, sw_div, pw, label_smoothing, clip_mode, cst, nan_omit, block_rows, out,
+              lp, wp):
+    n = x.shape[0]
+    nb = (n + block_rows - 1) // block_rows
+    for bb in prange(nb):
+        b = np.int64(bb)  # the parfor index is unsigned: keep one helper specialisation
+        r0 = b * block_rows
+        r1 = min(n, r0 + block_rows)
+        v = np.empty(r1 - r0, x.dtype)
+        _bce_probs(x[r0:r1], z[r0:r1], _bce_pos_weights(pw, r0, r1 - r0), label_smoothing,
+                   clip_mode, cst, v)
+        _bce_finish(v, sw, sw_div, nan_omit, r0, r1 - r0, out, lp, wp, b, block_rows)
+
+
+# -------------------------------------------------------------------------------- KL
+
+@njit(**_OPTS)
+def _kl_rows(xb, tb, log_input, log_target, mode, cst, v):
+    nr, C = xb.shape
+    like = cst[3]
+    lo = cst[0]
+    one = cst[2]
+    clip = mode == CLIP_EPS
+    for i in range(nr):
+        row = xb[i]
+        trow = tb[i]
+        acc = 0.0
+        for j in range(C):
+            xc = row[j]
+            tc = trow[j]
+            if clip:
+                xc = lo if xc < lo else xc
+                xc = one if xc > one else xc
+                tc = lo if tc < lo else tc
+                tc = one if tc > one else tc
+            lpx = np.float64(xc) if log_input else log_for(like, np.float64(xc))
+            if log_target:
+                lt = np.float64(tc)
+                tt = exp_for(like, lt)
+            else:
+                tt = np.float64(tc)
+                lt = log_for(like, tt)
+            acc = radd(acc, 0.0 if tt == 0.0 else tt * (lt - lpx))
+        v[i] = acc
+
+
+@njit(**_POPTS)
+def kl(x, t, sw, log_input, log_target, clip_mode, cst, nan_omit, block_rows, out, lp, wp,
+       scale, g, h):
+    """Forward; with a non-empty ``g`` also the fused gradient (clip_mode is then 0)."""
+    n = x.shape[0]
+    nb = (n + block_rows - 1) // block_rows
+    want_g = g.shape[0] > 0
+    for bb in prange(nb):
+        b = np.int64(bb)  # the parfor index is unsigned: keep one helper specialisation
+        r0 = b * block_rows
+        r1 = min(n, r0 + block_rows)
+        nr = r1 - r0
+        v = np.empty(nr, x.dtype)
+        _kl_rows(x[r0:r1], t[r0:r1], log_input, log_target, clip_mode, cst, v)
+        _finish_rows(v, sw, nan_omit, r0, nr, out, lp, wp, b, block_rows)
+        if want_g:
+            _kl_grad_block(x[r0:r1], t[r0:r1], _view(sw, r0, r1), log_input, log_target, scale,
+                           g[r0:r1], _view(h, r0, r1), cst[3])
+
+
+# ------------------------------------------------------------------------------- MSE
+
+@njit(**_OPTS)
+def _mse_rows(xb, tb, ow, owsum, v):
+    nr, C = xb.shape
+    has_ow = ow.shape[0] > 0
+    for i in range(nr):
+        row = xb[i]
+        trow = tb[i]
+        acc = 0.0
+        if has_ow:
+            for j in range(C):
+                d = np.float64(row[j]) - np.float64(trow[j])
+                acc = radd(acc, d * d * ow[j])
+            v[i] = acc / owsum
+        else:
+            for j in range(C):
+                d = np.float64(row[j]) - np.float64(trow[j])
+                acc = radd(acc, d * d)
+            v[i] = acc / C
+
+
+@njit(**_POPTS)
+def mse(x, t, ow, owsum, sw, nan_omit, block_rows, out, lp, wp, scale, g, h):
+    """Forward; with a non-empty ``g`` also the fused gradient. ``owsum``: numpy's sum
+    of the output weights, or C without them."""
+    n = x.shape[0]
+    nb = (n + block_rows - 1) // block_rows
+    want_g = g.shape[0] > 0
+    for bb in prange(nb):
+        b = np.int64(bb)  # the parfor index is unsigned: keep one helper specialisation
+        r0 = b * block_rows
+        r1 = min(n, r0 + block_rows)
+        nr = r1 - r0
+        v = np.empty(nr, x.dtype)
+        _mse_rows(x[r0:r1], t[r0:r1], ow, owsum, v)
+        _finish_rows(v, sw, nan_omit, r0, nr, out, lp, wp, b, block_rows)
+        if want_g:
+            _mse_grad_block(x[r0:r1], t[r0:r1], ow, owsum, _view(sw, r0, r1), scale, g[r0:r1],
+                            _view(h, r0, r1))
+
+
+# ------------------------------------------------------------------------ gradients
+# Fused loss + gradient (+ diagonal Hessian): each block first runs the forward code
+# (the same helpers as the forward kernels, so lp/wp are the same bits), then writes
+# g (and h) = s_i * derivative, s_i = scale * w_i, in float64 rounded once.
+# Where the reference formula cancels (p - 1 for the top class of a confident row),
+# the float64 value is formed without the cancellation: for x_j equal to the row max,
+# p_j = 1 / (1 + st) and 1 - p_j = st / (1 + st) exactly as the forward sum has them.
+
+
+@njit(**_OPTS)
+def _sce_grad_block(xb, yb, swb, cw, ign_val, has_ignore, ls, z_loss, scale, shift, L, st, gb,
+                    hb, like):
+    nr, C = xb.shape
+    has_h = hb.shape[0] > 0
+    has_sw = swb.shape[0] > 0
+    has_cw = cw.shape[0] > 0
+    u = ls / C
+    for i in range(nr):
+        yi = yb[i]
+        ign = has_ignore and yi == ign_val
+        ys = 0 if ign else yi
+        s = scale
+        if has_sw:
+            s = s * swb[i]
+        if has_cw:
+            s = s * cw[ys]
+        if ign:
+            s = 0.0
+        row = xb[i]
+        gr = gb[i]
+        sh = shift[i]
+        Li = L[i]
+        sti = st[i]
+        fin = sti == sti  # the row max is finite
+        pm = 1.0 / (1.0 + sti)
+        qm = sti / (1.0 + sti)
+        k = 1.0 + 2.0 * z_loss * (sh + Li)
+        for j in range(C):
+            d = np.float64(row[j]) - sh
+            top = fin and d == 0.0
+            p = pm if top else exp_for(like, d - Li)
+            q = qm if top else 1.0 - p
+            gj = p * k - u
+            if j == ys:
+                gj = ((k - 1.0) - qm * k) + (ls - u) if top else gj - (1.0 - ls)
+            gr[j] = s * gj
+            if has_h:
+                hb[i, j] = s * (p * q * k + 2.0 * z_loss * p * p)
+
+
+@njit(**_OPTS)
+def _cce_grad_block(xb, tb, swb, cw, ls, scale, shift, L, st, gb, hb, like):
+    nr, C = xb.shape
+    has_h = hb.shape[0] > 0
+    has_sw = swb.shape[0] > 0
+    has_cw = cw.shape[0] > 0
+    u = ls / C
+    om = 1.0 - ls
+    for i in range(nr):
+        s = scale * swb[i] if has_sw else scale
+        row = xb[i]
+        trow = tb[i]
+        A = 0.0
+        for j in range(C):
+            tc = np.float64(trow[j])
+            if ls != 0.0:
+                tc = om * tc + u
+            if has_cw:
+                tc = tc * cw[j]
+            A = radd(A, tc)
+        sh = shift[i]
+        Li = L[i]
+        sti = st[i]
+        fin = sti == sti
+        pm = 1.0 / (1.0 + sti)
+        qm = sti / (1.0 + sti)
+        gr = gb[i]
+        for j in range(C):
+            tc = np.float64(trow[j])
+            if ls != 0.0:
+                tc = om * tc + u
+            if has_cw:
+                tc = tc * cw[j]
+            d = np.float64(row[j]) - sh
+            top = fin and d == 0.0
+            p = pm if top else exp_for(like, d - Li)
+            q = qm if top else 1.0 - p
+            gr[j] = s * ((A - tc) - A * qm if top else A * p - tc)
+            if has_h:
+                hb[i, j] = s * (A * p * q)
+
+
+@njit(**_OPTS)
+def _bce_grad_block(xb, zb, pwb, w, ls, scale, gb, hb, like):
+    """sigmoid-form derivative without cancellation: with e = exp(-|x|),
+    g = ((1-z') - pw z' e) / (1+e) for x >= 0 and ((1-z') e - pw z') / (1+e) below,
+    h = c e / (1+e)**2 (= c s (1-s)), c = pw z' + (1-z')."""
+    has_h = hb.shape[0] > 0
+    has_pw = pwb.shape[0] > 0
+    has_w = w.shape[0] > 0
+    for i in range(xb.shape[0]):
+        x64 = np.float64(xb[i])
+        zc = np.float64(zb[i])
+        if ls != 0.0:
+            zc = zc * (1.0 - ls) + 0.5 * ls
+        pwi = pwb[i] if has_pw else 1.0
+        e = exp_for(like, -abs(x64))
+        den = 1.0 + e
+        c = pwi * zc + (1.0 - zc)
+        a = pwi * zc
+        gi = ((1.0 - zc) - a * e) / den if x64 >= 0 else ((1.0 - zc) * e - a) / den
+        s = scale * w[i] if has_w else scale
+        gb[i] = s * gi
+        if has_h:
+            hb[i] = s * (c * e / (den * den))
+
+
+@njit(**_OPTS)
+def _kl_grad_block(xb, tb, swb, log_input, log_target, scale, gb, hb, like):
+    nr, C = xb.shape
+    has_h = hb.shape[0] > 0
+    has_sw = swb.shape[0] > 0
+    for i in range(nr):
+        s = scale * swb[i] if has_sw else scale
+        row = xb[i]
+        trow = tb[i]
+        gr = gb[i]
+        for j in range(C):
+            tt = np.float64(trow[j])
+            if log_target:
+                tt = exp_for(like, tt)
+            x64 = np.float64(row[j])
+            if log_input:
+                gj = -tt
+                hj = 0.0
+            else:
+                gj = 0.0 if tt == 0.0 else -tt / x64
+                hj = 0.0 if tt == 0.0 else tt / (x64 * x64)
+            gr[j] = s * gj
+            if has_h:
+                hb[i, j] = s * hj
+
+
+@njit(**_OPTS)
+def _mse_grad_block(xb, tb, ow, owsum, swb, scale, gb, hb):
+    nr, C = xb.shape
+    has_h = hb.shape[0] > 0
+    has_sw = swb.shape[0] > 0
+    has_ow = ow.shape[0] > 0
+    for i in range(nr):
+        s = scale * swb[i] if has_sw else scale
+        row = xb[i]
+        trow = tb[i]
+        gr = gb[i]
+        for j in range(C):
+            wj = ow[j] if has_ow else 1.0
+            d = np.float64(row[j]) - np.float64(trow[j])
+            gr[j] = s * (2.0 * wj * d / owsum)
+            if has_h:
+                hb[i, j] = s * (2.0 * wj / owsum)
+
+
+# -------------------------------------------------------------- logsumexp / softmax
+
+@njit(**_POPTS)
+def _row_lse(x, like, shift, L):
+    """shift[r], L[r] of every row; each row's sum is the ordered sum of SEG-long segment
+    partials, and the (row, segment) pieces are spread over the threads, so one long row
+    uses every thread and the bits never depend on how the work was split."""
+    N, C = x.shape
+    nseg = (C + SEG - 1) // SEG
+    tot = N * nseg
+    pm = np.empty(tot, x.dtype)
+    for k in prange(tot):
+        r = k // nseg
+        a = (k - r * nseg) * SEG
+        pm[k] = _row_max(x[r, a:min(C, a + SEG)])
+    m = np.empty(N, x.dtype)
+    for r in range(N):
+        mr = pm[r * nseg]
+        for q in range(1, nseg):
+            mr = fmaxnan(mr, pm[r * nseg + q])
+        m[r] = mr
+    ps = np.empty(tot)
+    pc = np.empty(tot, np.int64)
+    for k in prange(tot):
+        r = k // nseg
+        a = (k - r * nseg) * SEG
+        mr = m[r]
+        if mr - mr == 0:
+            ps[k], pc[k] = _sum_exp(x[r, a:min(C, a + SEG)], mr, like)
+    for r in prange(N):
+        mr = m[r]
+        if mr - mr == 0:
+            s = ps[r * nseg]
+            cnt = pc[r * nseg]
+            for q in range(1, nseg):
+                s = s + ps[r * nseg + q]
+                cnt += pc[r * nseg + q]
+            shift[r] = np.float64(mr)
+            L[r] = log1p64(s + np.float64(cnt - 1))
+        else:
+            shift[r] = 0.0
+            L[r] = _special_L(mr)
+
+
+@njit(**_POPTS)
+def logsumexp_rows(x, out, like):
+    N = x.shape[0]
+    shift = np.empty(N)
+    L = np.empty(N)
+    _row_lse(x, like, shift, L)
+    for r in prange(N):
+        out[r] = shift[r] + L[r]
+
+
+@njit(**_POPTS)
+def softmax_rows(x, out, log, like):
+    N, C = x.shape
+    shift = np.empty(N)
+    L = np.empty(N)
+    _row_lse(x, like, shift, L)
+    nseg = (C + SEG - 1) // SEG
+    for k in prange(N * nseg):
+        r = k // nseg
+        a = (k - r * nseg) * SEG
+        sr = shift[r]
+        lr = L[r]
+        row = x[r]
+        o = out[r]
+        if log:
+            for j in range(a, min(C, a + SEG)):
+                o[j] = (np.float64(row[j]) - sr) - lr
+        elif lr == INF:  # a row with +inf has no finite softmax: all NaN (SciPy, reference)
+            for j in range(a, min(C, a + SEG)):
+                o[j] = NAN
+        else:
+            for j in range(a, min(C, a + SEG)):
+                o[j] = exp_for(like, (np.float64(row[j]) - sr) - lr)
+
+
+# -------------------------------------------------------------------------- validation
+
+CHUNK = 1 << 14
+WAVE = 1 << 22
+
+
+@njit(**_OPTS)
+def _first_bad(xs):
+    bad = False
+    for i in range(xs.shape[0]):
+        xi = xs[i]
+        bad |= (xi < 0) | (xi > 1)
+    if not bad:
+        return -1
+    for i in range(xs.shape[0]):
+        xi = xs[i]
+        if xi < 0 or xi > 1:
+            return i
+    return -1
+
+
+@njit(**_POPTS)
+def first_outside_unit_interval(x):
+    n = x.shape[0]
+    for w0 in range(0, n, WAVE):
+        w1 = min(n, w0 + WAVE)
+        nc = (w1 - w0 + CHUNK - 1) // CHUNK
+        hit = np.empty(nc, np.int64)
+        for k in prange(nc):
+            a = w0 + k * CHUNK
+            hit[k] = _first_bad(x[a:min(w1, a + CHUNK)])
+        for k in range(nc):
+            if hit[k] >= 0:
+                return w0 + k * CHUNK + hit[k]
+    return -1

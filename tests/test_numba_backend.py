@@ -1,0 +1,797 @@
+"""The Numba backend against the NumPy reference backend (the oracle).
+
+* per-sample values (``out``): float32 within 1 ulp of the reference (which is the
+  float64 formula rounded once); float64 within a relative 1e-12 of it (the two
+  use different exp/log and summation orders; where the formula cancels, the
+  tolerance is relative to the sum of the magnitudes of its terms);
+  NaN and inf exactly where the reference has them;
+* block partials (``lp``/``wp``): bit for bit the contract's block sums of the
+  backend's own contributions, the same for n_threads 1, 2, 3 and for a call on
+  a prefix of whole blocks plus a call on the rest.
+"""
+
+import itertools
+
+import numpy as np
+import pytest
+
+from fastloss.kernels import numba as nb_backend
+from fastloss.kernels import reference as ref
+from fastloss.kernels._blocks import (
+    CLIP_EPS,
+    CLIP_KERAS2,
+    CLIP_NONE,
+    CLIP_TORCH,
+    block_rows_for,
+    block_sums,
+    n_blocks,
+)
+
+pytestmark = pytest.mark.skipif(not nb_backend.AVAILABLE, reason=nb_backend.WHY_UNAVAILABLE)
+
+E = np.zeros(0)
+DTYPES = (np.float32, np.float64)
+CLIPS = (CLIP_NONE, CLIP_EPS, CLIP_KERAS2, CLIP_TORCH)
+
+
+# ------------------------------------------------------------------------------ helpers
+
+def ulp_distance(a, b):
+    """Distance in units in the last place (0 for NaN vs NaN, huge for NaN vs a number)."""
+    a = np.asarray(a)
+    b = np.asarray(b)
+    assert a.dtype == b.dtype and a.shape == b.shape
+    it, big = (np.int32, 0x7FFFFFFF) if a.dtype == np.float32 else (np.int64, 0x7FFFFFFFFFFFFFFF)
+    ia = a.view(it).astype(np.int64)
+    ib = b.view(it).astype(np.int64)
+    ia = np.where(ia < 0, -(ia & big), ia)  # monotonic integer image of the float order
+    ib = np.where(ib < 0, -(ib & big), ib)
+    na, nb_ = np.isnan(a), np.isnan(b)
+    return np.where(na & nb_, 0, np.where(na | nb_, 1 << 62, np.abs(ia - ib)))
+
+
+def same_bits(a, b):
+    """Bitwise equality, except that any NaN equals any NaN (IEEE leaves a NaN's sign
+    and payload to the operand order of the hardware, which is not part of the contract)."""
+    a = np.asarray(a)
+    b = np.asarray(b)
+    if a.shape != b.shape or a.dtype != b.dtype:
+        return False
+    na, nb_ = np.isnan(a), np.isnan(b)
+    it = np.int32 if a.dtype == np.float32 else np.int64
+    return bool(np.array_equal(na, nb_) and np.array_equal(a[~na].view(it), b[~nb_].view(it)))
+
+
+def assert_close_to_reference(got, want, scale=None, what=""):
+    """float32: <= 1 ulp. float64: |got - want| <= 1e-12 * max(|want|, scale)."""
+    assert got.dtype == want.dtype
+    nan_g, nan_w = np.isnan(got), np.isnan(want)
+    assert np.array_equal(nan_g, nan_w), f"{what}: NaN at {np.flatnonzero(nan_g != nan_w)[:5]}"
+    inf_g, inf_w = np.isinf(got), np.isinf(want)
+    assert np.array_equal(got[inf_g | inf_w], want[inf_g | inf_w]), f"{what}: inf mismatch"
+    if got.dtype == np.float32:
+        d = ulp_distance(got, want)
+        i = int(np.argmax(d)) if d.size else 0
+        assert d.size == 0 or d.max() <= 1, (
+            f"{what}: {d.max()} ulp at {i}: {got.reshape(-1)[i]!r} vs {want.reshape(-1)[i]!r}")
+    else:
+        fin = np.isfinite(want)
+        g, w = got[fin].astype(np.float64), want[fin].astype(np.float64)
+        s = np.abs(w) if scale is None else np.maximum(np.abs(w), np.asarray(scale)[fin])
+        err = np.abs(g - w)
+        worst = np.max(err / np.maximum(s, 1e-300)) if err.size else 0.0
+        assert np.all(err <= 1e-12 * s), f"{what}: max relative error {worst}"
+
+
+def call(mod, fname, args, n_rows, block_rows, dtype, n_threads=2, want_out=True,
+         want_parts=True):
+    nb = n_blocks(n_rows, block_rows)
+    out = np.full(n_rows, -7, dtype) if want_out else np.zeros(0, dtype)
+    lp = np.full(nb, -7.0) if want_parts else E
+    wp = np.full(nb, -7.0) if want_parts else E
+    with np.errstate(all="ignore"):
+        getattr(mod, fname)(*args, block_rows, out, lp, wp, n_threads)
+    return out, lp, wp
+
+
+def logits_zoo(rng, n, c, dtype, adversarial=True):
+    """Random logits of mixed scales plus, when adversarial, rows and entries of
+    +-1e4, 88.7, -104, denormals, +-0, +-inf, NaN, 3e38, ties and all -inf."""
+    x = rng.standard_normal((n, c)) * rng.choice([0.01, 1.0, 5.0, 40.0], size=(n, 1))
+    if adversarial and n >= 8:
+        specials = [1e4, -1e4, 88.7, -88.7, -104.0, 1e-40, -1e-40, 0.0, -0.0, -np.inf, np.inf,
+                    np.nan, 3e38, -3e38]
+        k = max(1, x.size // 25)
+        x.reshape(-1)[rng.integers(0, x.size, k)] = rng.choice(specials, size=k)
+        x[0] = -np.inf
+        x[1] = 7.0
+        x[2] = -1e4
+        x[2, -1] = 1e4
+        x[3] = np.where(np.arange(c) % 2 == 0, 88.7, -104.0)
+        x[4] = 1e-40
+        x[5, 0] = np.inf
+        x[6] = -0.0
+        x[7] = np.where(np.arange(c) % 3 == 0, -np.inf, 2.0)
+    return np.ascontiguousarray(x.astype(dtype))
+
+
+def probs_zoo(rng, shape, dtype, adversarial=True):
+    p = rng.random(shape)
+    if adversarial:
+        f = p.reshape(-1)
+        k = max(1, f.size // 8)
+        f[rng.integers(0, f.size, k)] = rng.choice(
+            [0.0, 1.0, 1e-40, 1e-30, 1e-8, 1 - 1e-7, 1 - 1e-12, 0.5, np.nan, 1e-300], size=k)
+    return np.ascontiguousarray(p.astype(dtype))
+
+
+def targets(rng, shape, dtype):
+    t = rng.random(shape)
+    t[rng.random(shape) < 0.3] = 0.0
+    return np.ascontiguousarray(t.astype(dtype))
+
+
+# ------------------------------------------------------------------- per-sample values
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("C", [1, 2, 7, 32, 33, 300])
+def test_sparse_ce_logits(dtype, C):
+    rng = np.random.default_rng(C)
+    n = 157
+    x = logits_zoo(rng, n, C, dtype)
+    y = rng.integers(0, C, n)
+    br = block_rows_for(C)
+    for ls, zl, ign in itertools.product((0.0, 0.1, 1.0), (0.0, 1e-3), (False, True)):
+        args = (x, y, E, E, True, int(y[9]), ign, ls, zl, CLIP_NONE, 0.0, False)
+        got = call(nb_backend, "sparse_ce", args, n, br, dtype)[0]
+        want = call(ref, "sparse_ce", args, n, br, dtype)[0]
+        assert_close_to_reference(got, want, what=f"ls={ls} z={zl} ignore={ign}")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("C", [1, 3, 40])
+def test_sparse_ce_probabilities(dtype, C):
+    rng = np.random.default_rng(10 + C)
+    n = 131
+    p = probs_zoo(rng, (n, C), dtype)
+    y = rng.integers(0, C, n)
+    br = block_rows_for(C)
+    for mode, ls, eps in itertools.product(CLIPS, (0.0, 0.2), (1e-7, 1e-3)):
+        args = (p, y, E, E, False, 0, False, ls, 0.0, mode, eps, False)
+        got = call(nb_backend, "sparse_ce", args, n, br, dtype)[0]
+        want = call(ref, "sparse_ce", args, n, br, dtype)[0]
+        assert_close_to_reference(got, want, what=f"mode={mode} ls={ls} eps={eps}")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("C", [1, 5, 64])
+def test_categorical_ce(dtype, C):
+    rng = np.random.default_rng(20 + C)
+    n = 97
+    xl = logits_zoo(rng, n, C, dtype)
+    p = probs_zoo(rng, (n, C), dtype)
+    t = targets(rng, (n, C), dtype)
+    cw = rng.random(C) + 0.5
+    br = block_rows_for(C)
+    for logits, ls, use_cw, mode in itertools.product((True, False), (0.0, 0.1), (False, True),
+                                                      CLIPS):
+        if logits and mode != CLIP_NONE:
+            continue
+        args = (xl if logits else p, t, E, cw if use_cw else E, logits, ls, mode, 1e-7, False)
+        got = call(nb_backend, "categorical_ce", args, n, br, dtype)[0]
+        want = call(ref, "categorical_ce", args, n, br, dtype)[0]
+        assert_close_to_reference(got, want, what=f"logits={logits} ls={ls} cw={use_cw} {mode}")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_bce(dtype):
+    rng = np.random.default_rng(30)
+    xl = np.concatenate([logits_zoo(rng, 300, 11, dtype).reshape(-1),
+                         np.linspace(-120, 120, 2001), [-745.5, 745.5, 1e-310]]).astype(dtype)
+    m = xl.size
+    z = rng.random(m)
+    hard = rng.random(m) < 0.5
+    z[hard] = np.round(z[hard])
+    z = z.astype(dtype)
+    p = probs_zoo(rng, m, dtype)
+    br = block_rows_for(1)
+    for K, ls in itertools.product((0, 11), (0.0, 0.1)):
+        pw = rng.random(K) * 3
+        args = (xl, z, E, 1, pw, True, ls, CLIP_NONE, 0.0, False)
+        got = call(nb_backend, "bce", args, m, br, dtype)[0]
+        want = call(ref, "bce", args, m, br, dtype)[0]
+        assert_close_to_reference(got, want, what=f"logits K={K} ls={ls}")
+        for mode, eps in itertools.product(CLIPS, (1e-7, 1e-2)):
+            args = (p, z, E, 1, pw, False, ls, mode, eps, False)
+            got = call(nb_backend, "bce", args, m, br, dtype)[0]
+            want = call(ref, "bce", args, m, br, dtype)[0]
+            assert_close_to_reference(got, want, what=f"probs K={K} ls={ls} mode={mode}")
+
+
+def _kl_scale(x, t, log_input, log_target, clip):
+    """Sum over a row of |t (log t - log p)|: the size of the terms a KL row cancels."""
+    x = x.astype(np.float64)
+    t = t.astype(np.float64)
+    with np.errstate(all="ignore"):
+        if clip:
+            x, t = np.clip(x, 1e-7, 1), np.clip(t, 1e-7, 1)
+        lp = x if log_input else np.log(x)
+        lt, tt = (t, np.exp(t)) if log_target else (np.log(t), t)
+        terms = np.where(tt == 0, 0.0, tt * (lt - lp))
+        return np.nansum(np.where(np.isfinite(terms), np.abs(terms), 0.0), axis=1)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("C", [1, 6, 50])
+def test_kl(dtype, C):
+    rng = np.random.default_rng(40 + C)
+    n = 89
+    p = probs_zoo(rng, (n, C), dtype)
+    t = targets(rng, (n, C), dtype)
+    br = block_rows_for(C)
+    for li, lt, mode in itertools.product((False, True), (False, True), (CLIP_NONE, CLIP_EPS)):
+        if mode and (li or lt):
+            continue
+        with np.errstate(divide="ignore"):
+            xk = (np.log(p) if li else p).astype(dtype)
+            tk = (np.log(t) if lt else t).astype(dtype)
+        args = (xk, tk, E, li, lt, mode, 1e-7, False)
+        got = call(nb_backend, "kl", args, n, br, dtype)[0]
+        want = call(ref, "kl", args, n, br, dtype)[0]
+        assert_close_to_reference(got, want, _kl_scale(xk, tk, li, lt, mode),
+                                  what=f"log_input={li} log_target={lt} mode={mode}")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("C", [1, 4, 100])
+def test_mse(dtype, C):
+    rng = np.random.default_rng(50 + C)
+    n = 113
+    x = logits_zoo(rng, n, C, dtype)
+    t = probs_zoo(rng, (n, C), dtype)
+    br = block_rows_for(C)
+    for ow in (E, rng.random(C) + 0.1):
+        args = (x, t, ow, E, False)
+        got = call(nb_backend, "mse", args, n, br, dtype)[0]
+        want = call(ref, "mse", args, n, br, dtype)[0]
+        assert_close_to_reference(got, want, what=f"ow={ow.size}")
+
+
+def _lse_scale(x):
+    """max |x| + 1 per row: logsumexp = m + L cancels when m < 0 and L ~ -m."""
+    with np.errstate(invalid="ignore"):
+        a = np.abs(x.astype(np.float64))
+        return np.nanmax(np.where(np.isfinite(a), a, 0.0), axis=1) + 1.0
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("C", [1, 3, 32, 33, 500])
+def test_logsumexp_and_softmax(dtype, C):
+    rng = np.random.default_rng(60 + C)
+    n = 71
+    x = logits_zoo(rng, n, C, dtype)
+    got, want = np.empty(n, dtype), np.empty(n, dtype)
+    nb_backend.logsumexp_rows(x, got, 2)
+    with np.errstate(all="ignore"):
+        ref.logsumexp_rows(x, want, 2)
+    if dtype == np.float32:
+        # the result is m + L; when they cancel, 1 ulp of the float64 sum's inputs is
+        # what a float32-grade exp can promise, so compare in the float64 domain there
+        fin = np.isfinite(want)
+        err = np.abs(got[fin].astype(np.float64) - want[fin])
+        ulp_in = np.spacing(_lse_scale(x)[fin].astype(np.float32)).astype(np.float64)
+        assert np.all((ulp_distance(got, want)[fin] <= 1) | (err <= ulp_in))
+        assert np.array_equal(np.isnan(got), np.isnan(want))
+        assert np.array_equal(got[~fin & ~np.isnan(want)], want[~fin & ~np.isnan(want)])
+    else:
+        assert_close_to_reference(got, want, _lse_scale(x), what="logsumexp")
+    for log in (False, True):
+        got, want = np.empty((n, C), dtype), np.empty((n, C), dtype)
+        nb_backend.softmax_rows(x, got, log, 2)
+        with np.errstate(all="ignore"):
+            ref.softmax_rows(x, want, log, 2)
+        if dtype == np.float32 or log:
+            assert_close_to_reference(got, want, what=f"log={log}")
+        else:
+            # exp(d - L) amplifies the last-bit difference of L by |d - L|
+            with np.errstate(all="ignore"):
+                lw = np.log(want.astype(np.float64))
+            fin = np.isfinite(want)
+            rel = np.abs(got[fin] - want[fin]) / np.maximum(want[fin], 1e-300)
+            assert np.all(rel <= 1e-14 * (1 + np.abs(lw[fin])))
+            assert np.array_equal(np.isnan(got), np.isnan(want))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_logsumexp_long_row_is_split_without_changing_bits(dtype):
+    """A 1 x 200k row is cut into fixed segments spread over the threads."""
+    rng = np.random.default_rng(70)
+    x = (rng.standard_normal((1, 200_003)) * 3).astype(dtype)
+    outs = []
+    for nt in (1, 2, 3):
+        o = np.empty(1, dtype)
+        nb_backend.logsumexp_rows(x, o, nt)
+        outs.append(o)
+    assert all(same_bits(outs[0], o) for o in outs)
+    want = np.empty(1, dtype)
+    ref.logsumexp_rows(x, want, 1)
+    assert_close_to_reference(outs[0], want)
+    sm = [np.empty_like(x) for _ in range(2)]
+    nb_backend.softmax_rows(x, sm[0], False, 1)
+    nb_backend.softmax_rows(x, sm[1], False, 2)
+    assert same_bits(sm[0], sm[1])
+
+
+def test_hand_computed_values():
+    """Values worked out by hand, not by either backend."""
+    ln2 = 0.6931471805599453
+    for dt in DTYPES:
+        x = np.array([[0.0, 0.0], [1000.0, 0.0], [-np.inf, 3.0], [np.inf, 0.0]], dt)
+        y = np.array([0, 1, 1, 1])
+        out = call(nb_backend, "sparse_ce", (x, y, E, E, True, 0, False, 0.0, 0.0, 0, 0.0,
+                                             False), 4, 8, dt)[0]
+        assert out[0] == dt(ln2) and out[1] == dt(1000.0) and out[2] == 0.0
+        assert out[3] == np.inf
+        lse = np.empty(4, dt)
+        nb_backend.logsumexp_rows(x, lse, 1)
+        assert lse[0] == dt(ln2) and lse[1] == dt(1000.0) and lse[2] == dt(3.0)
+        assert lse[3] == np.inf
+        xb = np.array([0.0, 1000.0, -1000.0, np.nan], dt)
+        zb = np.array([1.0, 1.0, 1.0, 0.0], dt)
+        out = call(nb_backend, "bce", (xb, zb, E, 1, E, True, 0.0, 0, 0.0, False), 4, 8, dt)[0]
+        assert out[0] == dt(ln2) and out[1] == 0.0 and out[2] == dt(1000.0)
+        assert np.isnan(out[3])
+        pb = np.array([0.5, 0.0, 1.0, 0.0], dt)
+        zb = np.array([1.0, 1.0, 1.0, 0.0], dt)
+        out = call(nb_backend, "bce", (pb, zb, E, 1, E, False, 0.0, CLIP_NONE, 0.0, False), 4, 8,
+                   dt)[0]
+        assert out[0] == dt(ln2) and out[1] == np.inf and out[2] == 0.0 and out[3] == 0.0
+        out = call(nb_backend, "bce", (pb, zb, E, 1, E, False, 0.0, CLIP_TORCH, 0.0, False), 4,
+                   8, dt)[0]
+        assert out[1] == 100.0
+
+
+# ------------------------------------------------ weights, partials, threads and chunks
+
+def _cases(dtype):
+    """(name, args builder(sw, cw-like extras), n_rows, block_rows) of every kernel."""
+    rng = np.random.default_rng(80)
+    n, C = 1100, 13
+    x = logits_zoo(rng, n, C, dtype)
+    p = probs_zoo(rng, (n, C), dtype)
+    t = targets(rng, (n, C), dtype)
+    y = rng.integers(0, C, n)
+    cw = rng.random(C) + 0.5
+    br = 24  # small blocks: many of them, and a short last one
+    m = 5003
+    xf = logits_zoo(rng, m // 7 + 1, 7, dtype).reshape(-1)[:m].copy()
+    zf = rng.random(m).astype(dtype)
+    pf = probs_zoo(rng, m, dtype)
+    pw = rng.random(7) * 2
+    big = logits_zoo(rng, 40, 700, dtype)
+    ybig = rng.integers(0, 700, 40)
+    return [
+        ("sparse_ce", lambda sw: (x, y, sw, cw, True, int(y[3]), True, 0.1, 1e-3, 0, 0.0), n, br),
+        ("sparse_ce", lambda sw: (x, y, sw, E, True, 0, False, 0.0, 0.0, 0, 0.0), n, br),
+        ("sparse_ce", lambda sw: (big, ybig, sw, E, True, 0, False, 0.0, 0.0, 0, 0.0), 40, 8),
+        ("sparse_ce", lambda sw: (p, y, sw, cw, False, 0, False, 0.0, 0.0, CLIP_EPS, 1e-7), n, br),
+        ("categorical_ce", lambda sw: (x, t, sw, cw, True, 0.1, 0, 0.0), n, br),
+        ("categorical_ce", lambda sw: (p, t, sw, E, False, 0.0, CLIP_KERAS2, 1e-7), n, br),
+        ("kl", lambda sw: (p, t, sw, False, False, CLIP_NONE, 0.0), n, br),
+        ("mse", lambda sw: (x, t, E, sw), n, br),
+        ("mse", lambda sw: (x, t, cw, sw), n, 13),
+        ("bce", lambda sw: (xf, zf, sw, 1, pw, True, 0.05, 0, 0.0), m, 40),
+        ("bce", lambda sw: (pf, zf, sw, 1, E, False, 0.0, CLIP_TORCH, 0.0), m, 40),
+    ]
+
+
+def _weights(rng, n, with_zeros=True):
+    sw = rng.random(n) * 2
+    if with_zeros:
+        sw[rng.random(n) < 0.2] = 0.0
+    return sw
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_partials_are_the_block_sums_of_the_contributions(dtype):
+    """lp/wp == block_sums of c = float64(v) * w (0 where w == 0), bit for bit, with
+    nan_omit dropping NaN losses; v itself is read from an unweighted run."""
+    rng = np.random.default_rng(81)
+    for name, make, n, br in _cases(dtype):
+        v = call(nb_backend, name, _unweighted(name, make(E)), n, br, dtype,
+                 want_parts=False)[0]
+        sw = _weights(rng, n)
+        args = make(sw)
+        for nan_omit in (False, True):
+            out, lp, wp = call(nb_backend, name, args + (nan_omit,), n, br, dtype)
+            w = _expected_weights(name, args, sw, n)
+            with np.errstate(invalid="ignore"):
+                c = np.where(w == 0, 0.0, v.astype(np.float64) * np.where(w == 0, 0.0, w))
+            keep = ~np.isnan(v) if nan_omit else np.ones(n, bool)
+            with np.errstate(over="ignore"):
+                assert same_bits(out, c.astype(dtype)), name
+            want_lp = block_sums(np.where(keep, c, 0.0), br)
+            want_wp = block_sums(np.where(keep, w, 0.0), br)
+            assert same_bits(lp, want_lp), name
+            assert same_bits(wp, want_wp), name
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_bce_weights_per_leading_index(dtype):
+    """sw[i // sw_div]: one weight per row of a (rows, sw_div) array of elements."""
+    rng = np.random.default_rng(84)
+    m, div = 3001, 7
+    x = logits_zoo(rng, m // div + 1, div, dtype).reshape(-1)[:m].copy()
+    z = rng.random(m).astype(dtype)
+    sw = _weights(rng, -(-m // div))
+    for br in (40, 16384):
+        v = call(nb_backend, "bce", (x, z, E, 1, E, True, 0.0, 0, 0.0, False), m, br, dtype,
+                 want_parts=False)[0]
+        out, lp, wp = call(nb_backend, "bce", (x, z, sw, div, E, True, 0.0, 0, 0.0, False), m, br,
+                           dtype)
+        w = sw[np.arange(m) // div]
+        with np.errstate(invalid="ignore"):
+            c = np.where(w == 0, 0.0, v.astype(np.float64) * w)
+        assert same_bits(lp, block_sums(c, br)) and same_bits(wp, block_sums(w, br))
+        with np.errstate(over="ignore"):
+            assert same_bits(out, c.astype(dtype))
+
+
+def _unweighted(name, args):
+    """The call with every weight 1, so that out == v: sparse CE without class weights
+    and ignore_index (an ignored row's weight is 0, so its v never matters)."""
+    if name == "sparse_ce":
+        args = (args[0], args[1], E, E, args[4], 0, False) + args[7:]
+    return args + (False,)
+
+
+def _expected_weights(name, args, sw, n):
+    if name == "sparse_ce":
+        y, cw, ign_val, has_ign = args[1], args[3], args[5], args[6]
+        w = sw.copy()
+        ign = (y == ign_val) if has_ign else np.zeros(n, bool)
+        if cw.size:
+            w = w * cw[np.where(ign, 0, y)]
+        if has_ign:
+            w = w * np.where(ign, 0.0, 1.0)
+        return w
+    if name == "bce":
+        return sw[np.arange(n) // args[3]]
+    return sw
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_results_do_not_depend_on_threads_or_chunks(dtype):
+    rng = np.random.default_rng(82)
+    for name, make, n, br in _cases(dtype):
+        sw = _weights(rng, n)
+        args = make(sw) + (True,)
+        runs = [call(nb_backend, name, args, n, br, dtype, n_threads=k) for k in (1, 2, 3)]
+        for r in runs[1:]:
+            for a, b in zip(runs[0], r):
+                assert same_bits(a, b), name
+        # a prefix of whole blocks, then the rest, as fastloss's chunked driver calls it
+        out, lp, wp = runs[0]
+        nb_ = n_blocks(n, br)
+        # bce indexes pos_weight by the element index of the call: cut at multiples of K=7
+        cuts = (7, 63, 119) if name == "bce" else (1, nb_ // 2, nb_ - 1)
+        for cut_blocks in cuts:
+            cut = cut_blocks * br
+            o2 = np.empty(n, dtype)
+            lp2 = np.empty(nb_)
+            wp2 = np.empty(nb_)
+            for a, b, b0, b1 in ((0, cut, 0, cut_blocks), (cut, n, cut_blocks, nb_)):
+                sub = _slice_args(name, args, a, b, n)
+                with np.errstate(all="ignore"):
+                    getattr(nb_backend, name)(*sub, br, o2[a:b], lp2[b0:b1], wp2[b0:b1], 2)
+            assert same_bits(out, o2), name
+            assert same_bits(lp, lp2), name
+            assert same_bits(wp, wp2), name
+
+
+def _slice_args(name, args, a, b, n):
+    """Rows [a, b) of a call's row-aligned arrays (bce: elements)."""
+    def cut(v):
+        return v[a:b] if isinstance(v, np.ndarray) and v.shape[:1] == (n,) else v
+    return tuple(cut(v) for v in args)
+
+
+def test_zero_length_outputs_mean_not_requested():
+    rng = np.random.default_rng(83)
+    x = logits_zoo(rng, 50, 9, np.float32)
+    y = rng.integers(0, 9, 50)
+    args = (x, y, E, E, True, 0, False, 0.0, 0.0, 0, 0.0, False)
+    out_only = call(nb_backend, "sparse_ce", args, 50, 8, np.float32, want_parts=False)
+    parts_only = call(nb_backend, "sparse_ce", args, 50, 8, np.float32, want_out=False)
+    both = call(nb_backend, "sparse_ce", args, 50, 8, np.float32)
+    assert out_only[1].size == 0 and parts_only[0].size == 0
+    assert np.array_equal(out_only[0], both[0], equal_nan=True)
+    assert np.array_equal(parts_only[1], both[1], equal_nan=True)
+    # the contract's absent array is a zero-length float64 one, whatever x's dtype
+    lp, wp = np.zeros(7), np.zeros(7)
+    nb_backend.sparse_ce(*args, 8, np.zeros(0), lp, wp, 1)
+    assert np.array_equal(lp, both[1], equal_nan=True)
+
+
+# --------------------------------------------------------------------------- validation
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_first_outside_unit_interval(dtype):
+    rng = np.random.default_rng(90)
+    n = 3_000_017
+    x = rng.random(n).astype(dtype)
+    x[::1000] = np.nan  # NaN is not outside
+    assert nb_backend.first_outside_unit_interval(x) == -1 == ref.first_outside_unit_interval(x)
+    for pos in (0, 1, 16383, 16384, 2_500_001, n - 1):
+        for bad in (-1e-30, 1.0000001, np.inf, -np.inf, -0.5):
+            y = x.copy()
+            y[pos] = bad
+            y[min(n - 1, pos + 5):] = 2.0  # later bad values must not win
+            assert nb_backend.first_outside_unit_interval(y) == pos
+            assert ref.first_outside_unit_interval(y) == pos
+    assert nb_backend.first_outside_unit_interval(np.zeros(0, dtype)) == -1
+    edge = np.array([0.0, -0.0, 1.0], dtype)
+    assert nb_backend.first_outside_unit_interval(edge) == -1
+
+
+def test_unavailable_backend_reports_why(monkeypatch):
+    """Importing the package never raises; without numba it says why."""
+    import importlib
+    import sys
+
+    monkeypatch.setitem(sys.modules, "numba", None)
+    for k in [k for k in sys.modules if k.startswith("fastloss.kernels.numba")]:
+        monkeypatch.delitem(sys.modules, k)
+    mod = importlib.import_module("fastloss.kernels.numba")
+    assert mod.AVAILABLE is False and "numba" in mod.WHY_UNAVAILABLE
+    with pytest.raises(RuntimeError, match="not available"):
+        mod.logsumexp_rows(np.zeros((1, 1)), np.zeros(1), 1)
+
+
+# ----------------------------------------------------------------------------- gradients
+# The Numba gradients are formed without the reference's cancellations (p - 1 of a
+# confident top class, 1 - sigmoid(x) for large x), so where those cancel the two
+# differ by the reference's own rounding: the tolerance is relative to the size of
+# the terms of the formula (`mag`), not to the (small) result.
+
+def _grad_call(mod, fname, args, shape, br, dtype, n_threads=2, hessian=True):
+    n = shape[0]
+    lp, wp = np.full(n_blocks(n, br), -7.0), np.full(n_blocks(n, br), -7.0)
+    g = np.full(shape, -7, dtype)
+    h = np.full(shape, -7, dtype) if hessian else np.zeros((0,) * len(shape), dtype)
+    with np.errstate(all="ignore"):
+        getattr(mod, fname)(*args, br, lp, wp, g, h, n_threads)
+    return lp, wp, g, h
+
+
+def assert_grad_close(got, want, mag, what=""):
+    assert np.array_equal(np.isnan(got), np.isnan(want)), what
+    inf = np.isinf(want)
+    assert np.array_equal(got[inf], want[inf]), what
+    fin = np.isfinite(want)
+    # degenerate rows (inf logits) can make the magnitude itself NaN: then |want| serves
+    mag = np.where(np.isfinite(mag), mag, np.abs(want.astype(np.float64)))
+    g, w, m = got[fin].astype(np.float64), want[fin].astype(np.float64), mag[fin]
+    err = np.abs(g - w)
+    if got.dtype == np.float32:
+        ok = (ulp_distance(got[fin], want[fin]) <= 1) | (err <= 2.0 ** -30 * m)
+    else:
+        ok = err <= 2.0 ** -44 * m  # exp(d - L) turns an ulp of L into |d - L| ulps of p
+    assert ok.all(), f"{what}: worst {err[~ok][:3]} at mag {m[~ok][:3]} ({got[fin][~ok][:3]})"
+
+
+def _softmax64(x):
+    p = np.empty(x.shape)
+    with np.errstate(all="ignore"):
+        ref.softmax_rows(x.astype(np.float64), p, False, 1)
+    return p
+
+
+def _forward_partials(fname, args, n, br, dtype):
+    return call(nb_backend, fname, args, n, br, dtype, want_out=False)[1:]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("C", [2, 9, 33, 120])
+def test_sparse_ce_grad(dtype, C):
+    rng = np.random.default_rng(100 + C)
+    n = 77
+    x = logits_zoo(rng, n, C, dtype)
+    x[20:30] = (np.arange(C) * 4.0).astype(dtype)  # confident rows: p(top) ~ 1
+    y = rng.integers(0, C, n)
+    y[20:25] = C - 1  # the top class is the label
+    sw, cw = rng.random(n) + 0.1, rng.random(C) + 0.5
+    br = block_rows_for(C)
+    p = _softmax64(x)
+    for ls, z, ign, hess in itertools.product((0.0, 0.1), (0.0, 1e-3), (False, True),
+                                              (True, False)):
+        args = (x, y, sw, cw, int(y[9]), ign, ls, z, 0.37)
+        lp, wp, g, h = _grad_call(nb_backend, "sparse_ce_grad", args, (n, C), br, dtype,
+                                  hessian=hess)
+        _, _, g_ref, h_ref = _grad_call(ref, "sparse_ce_grad", args, (n, C), br, dtype,
+                                        hessian=hess)
+        flp, fwp = _forward_partials("sparse_ce", (x, y, sw, cw, True, int(y[9]), ign, ls, z,
+                                                   0, 0.0, False), n, br, dtype)
+        assert same_bits(lp, flp) and same_bits(wp, fwp)
+        s = np.abs(0.37 * sw * cw[y])[:, None]
+        with np.errstate(all="ignore"):
+            lse = np.log(np.sum(np.exp(x.astype(np.float64)), axis=1))
+            k = np.abs(1 + 2 * z * lse)[:, None]
+        with np.errstate(invalid="ignore"):
+            mag_g = s * (p * k + ls / C + (1 - ls))
+            mag_h = s * (p * k + 2 * z * p * p)
+        what = f"ls={ls} z={z} ignore={ign}"
+        assert_grad_close(g, g_ref, mag_g, what)
+        if hess:
+            assert_grad_close(h, h_ref, mag_h, what + " (h)")
+        else:
+            assert h.size == 0
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("C", [3, 64])
+def test_categorical_ce_grad(dtype, C):
+    rng = np.random.default_rng(110 + C)
+    n = 61
+    x = logits_zoo(rng, n, C, dtype)
+    x[20:30] = (np.arange(C) * 4.0).astype(dtype)
+    t = targets(rng, (n, C), dtype)
+    t[20:25] = 0
+    t[20:25, -1] = 1  # one-hot on the confident top class
+    sw, cw = rng.random(n) + 0.1, rng.random(C) + 0.5
+    br = block_rows_for(C)
+    p = _softmax64(x)
+    for ls in (0.0, 0.2):
+        args = (x, t, sw, cw, ls, 2.0)
+        lp, wp, g, h = _grad_call(nb_backend, "categorical_ce_grad", args, (n, C), br, dtype)
+        _, _, g_ref, h_ref = _grad_call(ref, "categorical_ce_grad", args, (n, C), br, dtype)
+        flp, fwp = _forward_partials("categorical_ce", (x, t, sw, cw, True, ls, 0, 0.0, False),
+                                     n, br, dtype)
+        assert same_bits(lp, flp) and same_bits(wp, fwp)
+        coef = ((1 - ls) * t.astype(np.float64) + ls / C) * cw
+        A = coef.sum(axis=1, keepdims=True)
+        s = (2.0 * sw)[:, None]
+        assert_grad_close(g, g_ref, s * (A * p + coef), f"ls={ls}")
+        assert_grad_close(h, h_ref, s * A * p, f"ls={ls} (h)")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_bce_grad(dtype):
+    rng = np.random.default_rng(120)
+    x = np.concatenate([logits_zoo(rng, 200, 11, dtype).reshape(-1),
+                        np.linspace(-60, 60, 1201)]).astype(dtype)
+    m = x.size
+    z = rng.random(m)
+    z[rng.random(m) < 0.5] = 1.0
+    z = z.astype(dtype)
+    sw = rng.random(m // 3 + 1)
+    for K, ls, hess in itertools.product((0, 11), (0.0, 0.1), (True, False)):
+        pw = rng.random(K) * 3
+        args = (x, z, sw, 3, pw, ls, 0.5)
+        lp, wp, g, h = _grad_call(nb_backend, "bce_grad", args, (m,), 64, dtype, hessian=hess)
+        _, _, g_ref, h_ref = _grad_call(ref, "bce_grad", args, (m,), 64, dtype, hessian=hess)
+        flp, fwp = _forward_partials("bce", (x, z, sw, 3, pw, True, ls, 0, 0.0, False), m, 64,
+                                     dtype)
+        assert same_bits(lp, flp) and same_bits(wp, fwp)
+        zc = z.astype(np.float64) * (1 - ls) + 0.5 * ls
+        pwe = pw[np.arange(m) % K] if K else 1.0
+        with np.errstate(all="ignore"):
+            sig = 1 / (1 + np.exp(-x.astype(np.float64)))
+        c = pwe * zc + (1 - zc)
+        s = 0.5 * sw[np.arange(m) // 3]
+        assert_grad_close(g, g_ref, s * (c * sig + pwe * zc), f"K={K} ls={ls}")
+        if hess:
+            assert_grad_close(h, h_ref, s * c * sig, f"K={K} ls={ls} (h)")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_kl_and_mse_grad(dtype):
+    rng = np.random.default_rng(130)
+    n, C = 53, 17
+    p = probs_zoo(rng, (n, C), dtype)
+    t = targets(rng, (n, C), dtype)
+    sw = rng.random(n)
+    br = block_rows_for(C)
+    for li, lt in itertools.product((False, True), (False, True)):
+        with np.errstate(divide="ignore"):
+            xk = (np.log(p) if li else p).astype(dtype)
+            tk = (np.log(t) if lt else t).astype(dtype)
+        args = (xk, tk, sw, li, lt, 1.5)
+        lp, wp, g, h = _grad_call(nb_backend, "kl_grad", args, (n, C), br, dtype)
+        _, _, g_ref, h_ref = _grad_call(ref, "kl_grad", args, (n, C), br, dtype)
+        flp, fwp = _forward_partials("kl", (xk, tk, sw, li, lt, 0, 0.0, False), n, br, dtype)
+        assert same_bits(lp, flp) and same_bits(wp, fwp)
+        assert_grad_close(g, g_ref, np.abs(g_ref.astype(np.float64)), f"kl {li} {lt}")
+        assert_grad_close(h, h_ref, np.abs(h_ref.astype(np.float64)), f"kl {li} {lt} (h)")
+    x = logits_zoo(rng, n, C, dtype, adversarial=False)
+    for ow in (E, rng.random(C) + 0.1):
+        args = (x, t, ow, sw, 1.5)
+        lp, wp, g, h = _grad_call(nb_backend, "mse_grad", args, (n, C), br, dtype)
+        _, _, g_ref, h_ref = _grad_call(ref, "mse_grad", args, (n, C), br, dtype)
+        flp, fwp = _forward_partials("mse", (x, t, ow, sw, False), n, br, dtype)
+        assert same_bits(lp, flp) and same_bits(wp, fwp)
+        assert_grad_close(g, g_ref, np.abs(g_ref.astype(np.float64)), "mse")
+        assert_grad_close(h, h_ref, np.abs(h_ref.astype(np.float64)), "mse (h)")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_gradients_do_not_depend_on_threads_or_chunks(dtype):
+    rng = np.random.default_rng(140)
+    n, C = 300, 21
+    x = logits_zoo(rng, n, C, dtype)
+    y = rng.integers(0, C, n)
+    sw = rng.random(n)
+    br = 16
+    args = (x, y, sw, E, 0, False, 0.1, 1e-3, 0.25)
+    runs = [_grad_call(nb_backend, "sparse_ce_grad", args, (n, C), br, dtype, n_threads=k)
+            for k in (1, 2, 3)]
+    for r in runs[1:]:
+        assert all(same_bits(a, b) for a, b in zip(runs[0], r))
+    cut = 7 * br
+    lp, wp = np.empty(n_blocks(n, br)), np.empty(n_blocks(n, br))
+    g, h = np.empty((n, C), dtype), np.empty((n, C), dtype)
+    for a, b, b0, b1 in ((0, cut, 0, 7), (cut, n, 7, lp.size)):
+        nb_backend.sparse_ce_grad(x[a:b], y[a:b], sw[a:b], E, 0, False, 0.1, 1e-3, 0.25, br,
+                                  lp[b0:b1], wp[b0:b1], g[a:b], h[a:b], 2)
+    assert all(same_bits(a, b) for a, b in zip(runs[0], (lp, wp, g, h)))
+
+
+def test_lane_order_is_block_sum_bit_for_bit():
+    """The lane order, -0.0, the reference's zero padding and non-finite values, for
+    every short length and block sizes that are or are not multiples of 8."""
+    from fastloss.kernels.numba import _kernels as K
+
+    rng = np.random.default_rng(150)
+    for block_rows in (1, 5, 8, 13, 16, 24, 1030, 2048):
+        for n in list(range(1, min(block_rows, 40) + 1)) + [block_rows - 1, block_rows]:
+            if n < 1:
+                continue
+            for fill in ("mixed", "negzero"):
+                if fill == "negzero":
+                    c = np.full(n, -0.0)
+                else:
+                    # +-1e16 next to O(1) values: any change of order changes the bits
+                    c = rng.standard_normal(n) * 10.0 ** rng.choice([0, 16], n)
+                    c[rng.random(n) < 0.2] = -0.0
+                    if fill == "mixed" and rng.random() < 0.3:
+                        c[rng.random(n) < 0.05] = rng.choice([np.inf, -np.inf, np.nan])
+                lp, wp = np.zeros(1), np.zeros(1)
+                K._emit(c, E, False, 0, n, np.zeros(0), lp, wp, 0, block_rows)
+                assert same_bits(lp, block_sums(c, block_rows)), (block_rows, n, c)
+                assert same_bits(wp, block_sums(np.ones(n), block_rows))
+
+
+def test_gradient_of_a_confident_row_keeps_its_relative_precision():
+    """g(top) = p - 1 = -e/(1+e) with e = exp(-30): the reference's float64 p - 1 loses
+    ~10 bits here; the Numba kernel forms -st/(1+st) and stays within 1 ulp."""
+    e = np.exp(np.longdouble(-30))
+    exact = -e / (1 + e)
+    for dt in DTYPES:
+        x = np.array([[0.0, -30.0]], dt)
+        g = np.empty((1, 2), dt)
+        nb_backend.sparse_ce_grad(x, np.array([0]), E, E, 0, False, 0.0, 0.0, 1.0, 8,
+                                  np.zeros(1), np.zeros(1), g, np.zeros((0, 0), dt), 1)
+        assert abs(np.longdouble(g[0, 0]) - exact) <= abs(np.spacing(dt(exact)))
+        # exp(-30 - L) turns an ulp of its argument into ~16 ulps of p in float64
+        tol = max(2.0 ** -44 * abs(exact), abs(np.spacing(dt(exact))))
+        assert abs(np.longdouble(g[0, 1]) + exact) <= tol
+
+
+def test_strided_outputs_are_filled():
+    rng = np.random.default_rng(85)
+    x = logits_zoo(rng, 40, 6, np.float64)
+    y = rng.integers(0, 6, 40)
+    want = call(nb_backend, "sparse_ce", (x, y, E, E, True, 0, False, 0.0, 0.0, 0, 0.0, False),
+                40, 8, np.float64, want_parts=False)[0]
+    buf = np.full(80, 5.0)
+    nb_backend.sparse_ce(x, y, E, E, True, 0, False, 0.0, 0.0, 0, 0.0, False, 8, buf[::2], E, E,
+                         1)
+    assert same_bits(buf[::2], want) and np.all(buf[1::2] == 5.0)
+    g = np.full((40, 12), 5.0)
+    lp, wp = np.zeros(5), np.zeros(5)
+    nb_backend.sparse_ce_grad(x, y, E, E, 0, False, 0.0, 0.0, 1.0, 8, lp, wp, g[:, ::2],
+                              np.zeros((0, 0)), 1)
+    g2 = np.empty((40, 6))
+    nb_backend.sparse_ce_grad(x, y, E, E, 0, False, 0.0, 0.0, 1.0, 8, lp, wp, g2,
+                              np.zeros((0, 0)), 1)
+    assert same_bits(g[:, ::2], g2) and np.all(g[:, 1::2] == 5.0)
