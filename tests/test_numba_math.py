@@ -7,10 +7,12 @@ inputs per function) in the default run; every float32 input of the range in the
 ``slow`` tests. float64: error in ulps against ``np.longdouble`` (x87 extended)
 when the platform has it.
 
-Measured (this machine): float32 exp/log/log1p max error 0.50003 / 0.49999 /
-0.50007 ulp, i.e. at most 1 ulp from the correctly rounded result and equal to
-it for all but about 1 input in 150,000; float64 exp/log/log1p 0.75 / 0.70 /
-0.80 ulp (exp: 0.64 for normal results).
+Measured (this machine), every float32 input of the range (the ``slow`` tests):
+exp32 on [-104, 89]: max error 0.500042 ulp, 1404 of 2,239,889,410 results one ulp
+from the float64 value rounded to float32 (all others equal to it); log32 on all
+positive finite floats: 0.500153 ulp, 1807 of 2,139,095,039; log1p32 on (-1, inf):
+0.500167 ulp, 2904 of 3,204,448,256. float64 (sampled, vs long double):
+exp/log/log1p 0.75 / 0.70 / 0.80 ulp (exp: 0.64 ulp for normal results).
 """
 
 import numpy as np
