@@ -55,7 +55,9 @@ def _run_grad(job, reduction, hessian, out):
     br = job.block_rows
     scale = 1.0
     if reduction == "mean":
-        wsum = combine(block_sums(job.weights(), br))
+        w = job.weights()
+        # unit weights sum exactly to the row count: no need to build and sum them
+        wsum = float(job.n_rows) if w is None else combine(block_sums(w, br))
         scale = 1.0 / wsum if wsum > 0 else np.nan
     n = job.n_rows
     if job.rows is None:  # element-wise: gradient buffers are flat
