@@ -43,7 +43,9 @@ specifies (so every backend and every thread count give the same bits).
         clip_mode, clip_eps, nan_omit, block_rows, out, lp, wp, n_threads)
         flat elements; weight sw[i // sw_div]; pos_weight pw[i % K];
         z' = z*(1-ls) + 0.5*ls; logits: (1-z')*x + (pw*z' + (1-z')) * softplus(-x)
-        (= max(x,0) - x*z' + log1p(exp(-|x|)) when pw == 1);
+        (= max(x,0) - x*z' + log1p(exp(-|x|)) when pw == 1); the linear term is
+        (1-z')*x for x >= 0 and -pw*z'*x for x < 0, each 0 when its coefficient
+        is 0 (so x = +inf, z' = 1 and x = -inf, z' = 0 give 0, not NaN);
         probabilities: -(pw*z'*log(p) + (1-z')*log(1-p)) with the clip mode.
     kl(x[N, C], t[N, C], sw[N|0], log_input, log_target, clip_mode, clip_eps,
        nan_omit, block_rows, out, lp, wp, n_threads)
@@ -74,6 +76,23 @@ mean), in x's dtype; ignored rows get 0::
     mse_grad(x, t, ow, sw, scale, block_rows, lp, wp, g, h, n_threads)
         g = 2*ow*(x - t)/sum(ow), h = 2*ow/sum(ow)
 
+Row argmax (top-1 accuracy of the offline evaluation)::
+
+    argmax_rows(x[N, C], out[N] int64, n_threads)    # C >= 1; exactly np.argmax(x, 1):
+                                                      # first maximum, first NaN wins
+
+Element-wise functions of ``scipy.special`` (``x``, ``y``, ``out`` 1-D, one dtype,
+computed in float64, rounded once to the dtype)::
+
+    elementwise(op, x[M], y[M], out[M], n_threads)
+        EW_XLOGY:    x*log(y); 0 where x == 0 and y is not NaN
+        EW_REL_ENTR: x*L where x > 0 and y > 0, L = log1p((x-y)/y) if 0.5 < x/y < 2,
+                     log(x/y) if x/y is a normal number, log(x) - log(y) otherwise (SciPy
+                     1.15+: no overflow or underflow of x/y); 0 where x == 0 and y >= 0;
+                     NaN if x or y is NaN; +inf otherwise
+        EW_KL_DIV:   x*log(x/y) - x + y where x > 0 and y > 0; y where x == 0 and
+                     y >= 0; NaN if x or y is NaN; +inf otherwise
+
 Validation helper::
 
     first_outside_unit_interval(x[M]) -> int     # first flat index with x<0 or x>1
@@ -92,6 +111,9 @@ from ._blocks import (  # noqa: F401
     CLIP_KERAS2,
     CLIP_NONE,
     CLIP_TORCH,
+    EW_KL_DIV,
+    EW_REL_ENTR,
+    EW_XLOGY,
     LANES,
     block_rows_for,
     block_sum,

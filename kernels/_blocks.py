@@ -24,6 +24,11 @@ CLIP_EPS = 1
 CLIP_KERAS2 = 2
 CLIP_TORCH = 3
 
+# element-wise operations of ``elementwise`` (scipy.special semantics)
+EW_XLOGY = 0
+EW_REL_ENTR = 1
+EW_KL_DIV = 2
+
 
 def block_rows_for(n_cols):
     """Rows per block for rows of ``n_cols`` elements (a multiple of LANES)."""

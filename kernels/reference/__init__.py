@@ -3,8 +3,10 @@
 from ._kernels import (  # noqa: F401
     AVAILABLE,
     WHY_UNAVAILABLE,
+    argmax_rows,
     bce,
     categorical_ce,
+    elementwise,
     first_outside_unit_interval,
     kl,
     logsumexp_rows,

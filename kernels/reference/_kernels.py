@@ -7,7 +7,8 @@ temporary is larger than ``CHUNK_ELEMS`` elements whatever the input size.
 
 import numpy as np
 
-from .._blocks import CLIP_EPS, CLIP_KERAS2, CLIP_NONE, CLIP_TORCH, block_sums
+from .._blocks import (CLIP_EPS, CLIP_KERAS2, CLIP_NONE, CLIP_TORCH, EW_KL_DIV, EW_REL_ENTR,
+                       EW_XLOGY, block_sums)
 
 AVAILABLE = True
 WHY_UNAVAILABLE = ""
@@ -194,7 +195,8 @@ def bce(x, z, sw, sw_div, pw, from_logits, label_smoothing, clip_mode, clip_eps,
                 x64 = x[a:b].astype(np.float64)
                 g = np.log1p(np.exp(-np.abs(x64)))
                 c = p_w * zc + (1.0 - zc)  # = 1 + (pw-1)*z without cancellation
-                v = np.where(x64 >= 0, (1.0 - zc) * x64, -p_w * zc * x64) + c * g
+                # each linear term is 0 when its coefficient is (x = +-inf, z' = 1 / 0)
+                v = np.where(x64 >= 0, _xmul(1.0 - zc, x64), _xmul(-p_w * zc, x64)) + c * g
                 v = np.where(np.isnan(x64), np.nan, v)
             else:
                 xc = x[a:b]
@@ -246,3 +248,40 @@ def first_outside_unit_interval(x):
         if bad.any():
             return a + int(np.argmax(bad))
     return -1
+
+
+def argmax_rows(x, out, n_threads):
+    for a, b in _chunks(x.shape[0], x.shape[1], 1):
+        out[a:b] = np.argmax(x[a:b], axis=1)
+
+
+def elementwise(op, x, y, out, n_threads):
+    step = CHUNK_ELEMS
+    for a in range(0, x.shape[0], step):
+        x64 = x[a:a + step].astype(np.float64)
+        y64 = y[a:a + step].astype(np.float64)
+        with np.errstate(all="ignore"):
+            if op == EW_XLOGY:
+                r = np.where((x64 == 0) & ~np.isnan(y64), 0.0, x64 * np.log(y64))
+            else:
+                pos = (x64 > 0) & (y64 > 0)
+                zero = (x64 == 0) & (y64 >= 0)
+                if op == EW_REL_ENTR:
+                    r = np.where(pos, _rel_entr_pos(x64, y64), np.where(zero, 0.0, np.inf))
+                elif op == EW_KL_DIV:
+                    r = np.where(pos, x64 * np.log(x64 / y64) - x64 + y64,
+                                 np.where(zero, y64, np.inf))
+                else:
+                    raise ValueError(f"unknown element-wise op {op}")
+                r = np.where(np.isnan(x64) | np.isnan(y64), np.nan, r)
+        out[a:a + step] = r
+
+
+def _rel_entr_pos(x, y):
+    """x*log(x/y) for x, y > 0 as SciPy >= 1.15 computes it: log1p((x-y)/y) when x/y is
+    in (0.5, 2), log(x/y) when x/y is a normal number, else log(x) - log(y)."""
+    r = x / y
+    near = (r > 0.5) & (r < 2.0)
+    normal = (r > np.finfo(np.float64).tiny) & (r < np.inf)
+    return np.where(near, x * np.log1p((x - y) / y),
+                    np.where(normal, x * np.log(r), x * (np.log(x) - np.log(y))))
