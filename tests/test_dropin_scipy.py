@@ -153,3 +153,29 @@ def test_elementwise(special, dtype):
     assert FS.xlogy([0.0, 1.0, 2.0], [0.0, 1.0, 3.0], out=out) is out
     with pytest.raises(TypeError):
         FS.expit(np.array([1j]))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_elementwise_extreme_ratios_and_broadcasting(special, dtype):
+    # rel_entr's x/y overflows or underflows here: SciPy 1.15+ switches to log(x) - log(y)
+    v = np.array([1e-300, 1e-200, 1e-45, 1e-30, 0.5, 1.0, 1.0 + 1e-7, 2.0, 1e30, 1e200, 1e300])
+    with np.errstate(all="ignore"):
+        v = v.astype(dtype)
+        x, y = v[:, None], v[None, :]  # broadcast to a 2-D grid
+        for f, g in ((FS.xlogy, special.xlogy), (FS.rel_entr, special.rel_entr),
+                     (FS.kl_div, special.kl_div)):
+            got, ref = f(x, y), g(x, y)
+            assert got.shape == ref.shape == (v.size, v.size) and got.dtype == ref.dtype
+            assert np.array_equal(np.isinf(got), np.isinf(ref)), f.__name__
+            assert np.array_equal(np.isnan(got), np.isnan(ref)), f.__name__
+            fin = np.isfinite(ref)
+            if dtype == np.float32:
+                assert ulp_diff(got[fin], ref[fin]).max() <= 1, f.__name__
+            else:
+                scale = np.abs(np.broadcast_to(x, ref.shape)) + np.abs(np.broadcast_to(y, ref.shape))
+                if f is not FS.kl_div:
+                    scale = np.abs(ref)
+                assert np.all(np.abs(got[fin] - ref[fin]) <= 1e-13 * scale[fin]), f.__name__
+            # scalar operands broadcast; a 0-d result is a NumPy scalar
+            assert f(v, dtype(0.5)).shape == v.shape
+            assert np.ndim(f(dtype(2.0), dtype(3.0))) == 0

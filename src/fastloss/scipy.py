@@ -17,8 +17,11 @@ Semantics mirrored (scipy/special/_logsumexp.py, the xsf scalar kernels):
   of a row holding ``+inf`` is NaN at the ``+inf`` entries and ``-inf`` elsewhere,
   of an all ``-inf`` row NaN (SciPy's ``x - max`` with a non-finite max set to 0).
 * ``xlogy(x, y)`` is 0 where ``x == 0`` unless ``y`` is NaN; ``rel_entr`` is
-  ``x*log(x/y)`` for ``x, y > 0``, 0 for ``x == 0, y >= 0``, ``+inf`` otherwise, NaN
-  if either is NaN; ``kl_div`` adds ``- x + y`` (``y`` where ``x == 0``).
+  ``x*log(x/y)`` for ``x, y > 0`` (with SciPy 1.15+'s ``log1p((x-y)/y)`` near
+  ``x == y`` and ``log(x) - log(y)`` where ``x/y`` would overflow or underflow), 0 for
+  ``x == 0, y >= 0``, ``+inf`` otherwise, NaN if either is NaN; ``kl_div`` is
+  ``x*log(x/y) - x + y`` (``y`` where ``x == 0``). They run on the backend's
+  element-wise kernel (vectorised float64 log, multi-threaded).
   The dtype rule of these ufuncs holds: float32 inputs give float32, anything
   else (float16, integers, Python floats mixed with float32) float64. ``out=``
   is accepted.
@@ -40,6 +43,8 @@ Documented deviations (tested in tests/test_dropin_scipy.py):
 import numpy as np
 
 import fastloss._api as _api
+from fastloss._dispatch import resolve_backend, resolve_threads
+from fastloss.kernels import EW_KL_DIV, EW_REL_ENTR, EW_XLOGY
 
 __all__ = ["expit", "kl_div", "log_expit", "log_softmax", "logsumexp", "rel_entr", "softmax",
            "xlogy"]
@@ -193,36 +198,34 @@ def log_expit(x, out=None):
     return _finish(r, _ufunc_dtype(x), out)
 
 
+def _elementwise(op, name, x, y, out):
+    """One of the contract's element-wise kernels on broadcast, contiguous inputs."""
+    x, y = _real(x, name), _real(y, name)
+    dt = _ufunc_dtype(x, y)
+    xb, yb = np.broadcast_arrays(x, y)
+    shape = xb.shape
+    xf = np.ascontiguousarray(xb, dtype=dt).reshape(-1)  # copies only to broadcast / cast
+    yf = np.ascontiguousarray(yb, dtype=dt).reshape(-1)
+    res = np.empty(xf.shape[0], dt)
+    _, kern = resolve_backend(None)
+    kern.elementwise(op, xf, yf, res, resolve_threads(None))
+    res = res.reshape(shape)
+    if out is not None:
+        out[...] = res
+        return out
+    return res[()] if res.ndim == 0 else res
+
+
 def xlogy(x, y, out=None):
     """``x * log(y)``, 0 where ``x == 0`` (unless ``y`` is NaN)."""
-    x, y = _real(x, "xlogy"), _real(y, "xlogy")
-    x64, y64 = np.broadcast_arrays(x.astype(np.float64), y.astype(np.float64))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        r = np.log(y64)
-        r *= x64
-        zero = x64 == 0
-        if zero.any():
-            r[zero & ~np.isnan(y64)] = 0.0
-    return _finish(r, _ufunc_dtype(x, y), out)
+    return _elementwise(EW_XLOGY, "xlogy", x, y, out)
 
 
 def rel_entr(x, y, out=None):
     """Element-wise relative entropy ``x * log(x / y)`` (summing it gives the KL divergence)."""
-    x, y = _real(x, "rel_entr"), _real(y, "rel_entr")
-    x64, y64 = np.broadcast_arrays(x.astype(np.float64), y.astype(np.float64))
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        r = np.where((x64 > 0) & (y64 > 0), x64 * np.log(x64 / y64),
-                     np.where((x64 == 0) & (y64 >= 0), 0.0, np.inf))
-        r = np.where(np.isnan(x64) | np.isnan(y64), np.nan, r)
-    return _finish(r, _ufunc_dtype(x, y), out)
+    return _elementwise(EW_REL_ENTR, "rel_entr", x, y, out)
 
 
 def kl_div(x, y, out=None):
     """Element-wise ``x * log(x / y) - x + y`` (``y`` where ``x == 0``)."""
-    x, y = _real(x, "kl_div"), _real(y, "kl_div")
-    x64, y64 = np.broadcast_arrays(x.astype(np.float64), y.astype(np.float64))
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        r = np.where((x64 > 0) & (y64 > 0), x64 * np.log(x64 / y64) - x64 + y64,
-                     np.where((x64 == 0) & (y64 >= 0), y64, np.inf))
-        r = np.where(np.isnan(x64) | np.isnan(y64), np.nan, r)
-    return _finish(r, _ufunc_dtype(x, y), out)
+    return _elementwise(EW_KL_DIV, "kl_div", x, y, out)

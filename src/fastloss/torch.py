@@ -325,6 +325,11 @@ def _class_rows(x, cdim):
 
 
 def _check_labels(t, ignore_index, C, batch):
+    return _check_labels_range(t, ignore_index, C, batch)[0]
+
+
+def _check_labels_range(t, ignore_index, C, batch):
+    """The labels as flat int64, checked, with their min and max (None when empty)."""
     if t.dtype not in (np.int64, np.uint8):
         raise RuntimeError(f"expected target dtype to be Long or Byte, but got {_tname(t.dtype)}")
     if t.shape != tuple(batch):
@@ -333,10 +338,14 @@ def _check_labels(t, ignore_index, C, batch):
                              f"batch_size ({t.shape[0]}).")
         raise RuntimeError(f"Expected target size {list(batch)}, got {list(t.shape)}")
     y = np.ascontiguousarray(t, dtype=np.int64).reshape(-1)
-    bad = ((y < 0) | (y >= C)) & (y != ignore_index)
-    if bad.any():
-        raise IndexError(f"Target {int(y[np.argmax(bad)])} is out of bounds.")
-    return y
+    lo = hi = None
+    if y.size:
+        lo, hi = int(y.min()), int(y.max())
+        if lo < 0 or hi >= C:  # two fast passes; the mask only when something is outside
+            bad = ((y < 0) | (y >= C)) & (y != ignore_index)
+            if bad.any():
+                raise IndexError(f"Target {int(y[np.argmax(bad)])} is out of bounds.")
+    return y, lo, hi
 
 
 def _check_weight(w, C, dt):
@@ -538,18 +547,34 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
     cdim = 1 if x.ndim >= 2 else 0
     C = x.shape[cdim]
     x2, batch = _class_rows(x, cdim)
-    y = _check_labels(t, ignore_index, C, batch)
+    y, lo, hi = _check_labels_range(t, ignore_index, C, batch)
     cw = _check_weight(w, C, x.dtype if not io.half else np.float32)
-    valid = y != ignore_index
-    ys = np.where(valid, y, 0)
-    wy = np.ones(ys.shape[0]) if cw is None else cw[ys]
+    n = y.shape[0]
+    # ignored rows only if ignore_index can be among the labels (no full pass otherwise)
+    ignored = bool(n and C and lo <= ignore_index <= hi and np.any(y == ignore_index))
+    valid = (y != ignore_index) if ignored else None
+    ys = np.where(valid, y, 0) if ignored else y
+    flat = np.arange(n, dtype=np.int64)
+    flat *= C
+    flat += ys
+    picked = x2.reshape(-1).take(flat) if C else np.zeros(n, x2.dtype)
+    if ignored:
+        picked[~valid] = 0  # ignored rows add nothing (even where the input is NaN)
+    wy = None if cw is None else (np.where(valid, cw[ys], 0.0) if ignored else cw[ys])
     with np.errstate(invalid="ignore", over="ignore"):
-        v = np.where(valid, -(wy * x2[np.arange(x2.shape[0]), ys].astype(np.float64)), 0.0)
-    if reduction == "none":
-        return io.out(v.astype(x.dtype).reshape(batch))
-    wsum = float(np.sum(np.where(valid, wy, 0.0)))
-    with np.errstate(invalid="ignore", over="ignore"):
-        total = float(np.sum(v))
+        if reduction == "none":
+            v = np.negative(picked, dtype=np.float64)
+            if wy is not None:
+                v *= wy
+            if ignored:
+                v[~valid] = 0.0  # +0, as PyTorch
+            return io.out(v.astype(x.dtype).reshape(batch))
+        if wy is None:
+            total = -float(picked.sum(dtype=np.float64))
+            wsum = float(n - (np.count_nonzero(~valid) if ignored else 0))
+        else:
+            total = -float(np.dot(picked.astype(np.float64), wy))
+            wsum = float(np.sum(wy))
     return io.out(_mean_or_sum(total, wsum, reduction, x.dtype))
 
 
