@@ -431,3 +431,29 @@ def test_legacy_against_tf_keras(data):
             s = scale * data["sw"] if red == "none" else reduced_scale(
                 scale, per, data["sw"], "sum" if red == "sum" else "mean")
             check(ours, ref, s)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_bce_from_logits_infinite_logits_as_tensorflow(keras, dtype):
+    # TF's relu(x) - x*z + log1p(exp(-|x|)) is NaN at x=+inf and at x=-inf, z=0; the drop-in
+    # reproduces that (fastloss's public API gives the true losses 0 / inf instead)
+    inf = np.inf
+    x = np.array([[inf, -inf, inf, -inf, inf, -inf, 2.0, -3.0]], dtype).T
+    z = np.array([[1.0, 0.0, 0.0, 1.0, 0.5, 0.5, 1.0, 0.0]], dtype).T
+    want = np.asarray(keras.losses.binary_crossentropy(z, x, from_logits=True))
+    got = FK.binary_crossentropy(z, x, from_logits=True)
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    np.testing.assert_allclose(got, want, rtol=2e-7)
+    for red in ("sum", "sum_over_batch_size"):
+        loss = FK.BinaryCrossentropy(from_logits=True, reduction=red)
+        assert np.isnan(loss(z, x)) and np.isnan(np.asarray(keras.losses.BinaryCrossentropy(
+            from_logits=True, reduction=red)(z, x)))
+        # sample weights (the fused path when all are non-zero): NaN * w stays NaN in Keras
+        for sw in (np.full(x.shape[0], 0.5, dtype), np.where(np.isnan(want), 0.0, 1.0).astype(dtype)):
+            a = loss(z, x, sample_weight=sw)
+            b = np.asarray(keras.losses.BinaryCrossentropy(from_logits=True, reduction=red)(
+                z, x, sample_weight=sw))
+            assert np.isnan(a) and np.isnan(b)
+        # finite logits only: the drop-in is unchanged and finite
+        fin = np.isfinite(x[:, 0])
+        assert np.isfinite(loss(z[fin], x[fin]))

@@ -297,7 +297,11 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
         return io.out(_finish_elementwise(res, reduction, x.size, dt, x.shape))
     # non-finite logits or weights: PyTorch's IEEE results element by element
     v = _bce_kernel(x, t, True, CLIP_NONE, EMPTY, 1, pwa, "none").astype(np.float64)
-    v = np.where(np.isneginf(x).reshape(-1), np.nan, v)  # (1-t)*(-inf) - lw*(-inf)
+    xf = x.reshape(-1)
+    v = np.where(np.isneginf(xf), np.nan, v)  # (1-t)*(-inf) - lw*(-inf)
+    # x = +inf, t = 1: PyTorch's (1 - t) * x is 0 * inf = NaN (fastloss's kernel gives the
+    # true loss 0 there)
+    v = np.where(np.isposinf(xf) & (np.asarray(t, dt).reshape(-1) == 1), np.nan, v)
     v = v.reshape(x.shape)
     if w is not None:
         v = v * np.asarray(w).astype(dt).astype(np.float64)

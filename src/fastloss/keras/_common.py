@@ -142,7 +142,26 @@ def bce_elements(z, x, from_logits, clip_mode=CLIP_NONE, eps=0.0, weights=None, 
                  br, out, lp, wp, nt)
 
     res = run_kernel(call, xf.shape[0], 1, br, reduction, x.dtype, True)
+    if from_logits:
+        res = _tf_infinite_logits(xf, zf, sw, sw_div, reduction, res)
     return res.reshape(x.shape) if reduction == "none" else res
+
+
+def _tf_infinite_logits(xf, zf, sw, sw_div, reduction, res):
+    """TensorFlow's ``relu(x) - x*z + log1p(exp(-|x|))`` at infinite logits: NaN at
+    ``x = +inf`` (inf - inf*z, or 0*inf) and at ``x = -inf, z = 0`` (0*inf); fastloss's
+    kernel gives the true losses (0 or inf) there. One pass when every logit is finite."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        if xf.size == 0 or np.isfinite(np.add.reduce(xf, axis=None)):
+            return res
+    bad = np.isposinf(xf) | (np.isneginf(xf) & (zf == 0))
+    if not bad.any():
+        return res
+    if reduction == "none":
+        res = res.copy()
+        res[bad] = np.nan
+        return res
+    return np.nan, res[1]  # Keras multiplies by the weights: NaN * 0 is still NaN
 
 
 def sparse_rows(x2, y, from_logits, ignore=None, clip_mode=CLIP_NONE, eps=0.0):
