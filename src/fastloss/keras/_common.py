@@ -164,6 +164,19 @@ def _tf_infinite_logits(xf, zf, sw, sw_div, reduction, res):
     return np.nan, res[1]  # Keras multiplies by the weights: NaN * 0 is still NaN
 
 
+def mse_last(y_true, y_pred):
+    """``mean((y_pred - y_true)**2, axis=-1)`` after broadcasting (Keras 3 and tf.keras 2)."""
+    if y_true.shape != y_pred.shape:
+        y_true, y_pred = np.broadcast_arrays(y_true, y_pred)
+    if y_pred.ndim == 0:
+        return scalar_or_array((y_pred.astype(np.float64) - y_true) ** 2, y_pred.dtype)
+    x2, batch = rows(y_pred, -1)
+    t2, _ = rows(y_true, -1)
+    if x2.shape[1] == 0:
+        return np.full(batch, np.nan, dtype=y_pred.dtype)[()]
+    return mse_rows(x2, t2).reshape(batch)[()]
+
+
 def sparse_rows(x2, y, from_logits, ignore=None, clip_mode=CLIP_NONE, eps=0.0):
     """Per-row sparse cross-entropy of 2-D rows ``x2`` against int64 labels ``y``.
 
