@@ -3,7 +3,9 @@
 import importlib.util
 import json
 
-from fastloss import _bench_report, _bench_timing
+import pytest
+
+from fastloss import _bench_cli, _bench_report, _bench_tables, _bench_timing
 
 import accuracy as A
 import latency as L
@@ -11,7 +13,7 @@ import memory as M
 
 
 def test_report_renders_from_results(tmp_path):
-    libs = ["fastloss-numpy", "numpy"]
+    libs = ["fastloss-numpy", "fastloss-numba", "numpy"]
     results = {
         "meta": _bench_report.machine_info("fastloss bench (test)", "small", False),
         "seconds": {"total_measuring": 1.0}, "loadavg": {"start": 0.1},
@@ -30,3 +32,19 @@ def test_report_renders_from_results(tmp_path):
         for png in ("throughput_float32.png", "accuracy.png", "latency.png", "memory.png"):
             assert (tmp_path / png).stat().st_size > 1000
             assert f"]({png})" in md
+
+    # the README summary: the fastest compiled fastloss backend per case, written between
+    # the markers and nowhere else
+    summary = _bench_tables.summary_table(results)
+    assert "| bce_logits | 1e4 |" in summary and "(numba)" in summary
+    readme = tmp_path / "README.md"
+    readme.write_text(f"intro\n{_bench_tables.README_START}\nold table\n"
+                      f"{_bench_tables.README_END}\noutro\n")
+    _bench_cli._write_readme(readme, tmp_path)
+    text = readme.read_text()
+    assert "old table" not in text and summary in text
+    assert text.startswith("intro\n") and text.endswith(f"{_bench_tables.README_END}\noutro\n")
+    assert "(report.md)" in text
+    readme.write_text("no markers")
+    with pytest.raises(ValueError, match="no <!-- fastloss-bench-summary"):
+        _bench_cli._write_readme(readme, tmp_path)

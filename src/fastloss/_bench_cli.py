@@ -15,6 +15,8 @@ def _cmd_bench(args):
 
     if args.render:
         print(_bench_report.render(args.render))
+        if args.readme:
+            _write_readme(args.readme, args.render)
         return 0
     argv = sys.argv[1:]
     args_line = ("fastloss " + " ".join(argv) if "bench" in argv else
@@ -34,10 +36,31 @@ def _cmd_bench(args):
         ops=_csv(args.ops), libs=_csv(args.libs), threads=threads,
         keep_openblas_env=args.keep_openblas_env, args_line=args_line, echo=echo)
     print((out_dir / "report.md").read_text())
+    if args.readme:
+        _write_readme(args.readme, out_dir)
     print(f"wrote {out_dir}/results.json, report.md and "
           f"{len(list(out_dir.glob('*.png')))} PNG files in "
           f"{_bench_report.fmt_seconds(time.perf_counter() - t0)}")
     return 0
+
+
+def _write_readme(readme, out_dir):
+    """Rewrite the README's generated benchmark summary from ``out_dir/results.json``."""
+    import json
+    import os
+    from pathlib import Path
+
+    from fastloss import _bench_tables
+
+    out_dir, readme = Path(out_dir), Path(readme)
+    results = json.loads((out_dir / "results.json").read_text())
+    link = os.path.relpath(out_dir / "report.md", readme.resolve().parent)
+    text = _bench_tables.update_readme(readme.read_text(), _bench_tables.summary_table(results),
+                                       link)
+    tmp = readme.with_name(readme.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, readme)
+    print(f"updated the benchmark summary in {readme}", file=sys.stderr)
 
 
 def register(subparsers):
@@ -58,5 +81,8 @@ def register(subparsers):
                    help="keep OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE in the benchmark processes")
     p.add_argument("--render", metavar="DIR",
                    help="only rewrite DIR/report.md and its PNGs from DIR/results.json")
+    p.add_argument("--readme", metavar="FILE",
+                   help="also rewrite the generated summary table between the "
+                        "fastloss-bench-summary markers of FILE (e.g. README.md)")
     p.set_defaults(func=_cmd_bench)
     return p

@@ -339,3 +339,62 @@ def markdown(results, pngs=()):
     if nm:
         parts.append(nm)
     return "\n".join(parts).rstrip() + "\n"
+
+
+# --------------------------------------------------------------------------- summary
+
+
+def summary_table(results, dtype="float32"):
+    """One row per (operation, shape) at the most threads measured: the fastest fastloss
+    backend vs PyTorch and TensorFlow, and the float32 max ulp error of random inputs.
+
+    This is what ``fastloss bench --readme README.md`` writes into the README."""
+    recs = [r for r in throughput_records(results) if r["dtype"] == dtype]
+    if not recs:
+        return ""
+    threads = max(r["threads"] for r in recs)
+    cells = {}
+    for r in recs:
+        if r["threads"] == threads and "elements_per_s" in r and r.get("check", {}).get("ok"):
+            cells.setdefault((r["op"], r["label"]), {})[r["library"]] = r["elements_per_s"]
+    ulps = {}
+    for r in (results.get("accuracy") or {}).get("records", []):
+        e = r.get("elementwise") if r.get("input") == "random" else None
+        if e:
+            ulps[(r["op"], r["library"])] = e["max_ulp"]
+    body = []
+    for (op, label) in sorted(cells, key=lambda k: _case_key({"op": k[0], "label": k[1]})):
+        c = cells[(op, label)]
+        ours = {lib: v for lib, v in c.items() if lib.startswith("fastloss-")
+                and lib != "fastloss-numpy"}
+        if not ours:
+            continue
+        best = max(ours, key=ours.get)
+        row = [op, label, f"{fmt_rate(ours[best])} ({best[9:]})"]
+        for lib in ("torch", "tensorflow"):
+            v = c.get(lib)
+            row.append(f"{fmt_rate(v)} ({fmt_ratio(ours[best] / v)})" if v else "-")
+        row.append(" / ".join(fmt_ulp(ulps.get((op, lib))) for lib in (best, "torch",
+                                                                         "tensorflow")))
+        body.append(row)
+    m = results["meta"]
+    head = (f"{dtype}, {threads} threads, {m['cpu']} ({m['cores']} cores), "
+            f"`{m['command']}` ({m['profile']} profile), {m['date'][:10]}; in parentheses: "
+            "fastloss's speed-up over that library. Generated from `results.json` by "
+            "`fastloss bench`; the full report has every library, thread count and dtype.")
+    return head + "\n\n" + _table(
+        ["operation", "shape", "fastloss (best backend)", "PyTorch", "TensorFlow",
+         "max ulp (random): fastloss / torch / TF"], body) + "\n"
+
+
+README_START = "<!-- fastloss-bench-summary:start -->"
+README_END = "<!-- fastloss-bench-summary:end -->"
+
+
+def update_readme(text, summary, report_link):
+    """``text`` with the part between the summary markers replaced (markers must exist)."""
+    a, b = text.find(README_START), text.find(README_END)
+    if a < 0 or b < a:
+        raise ValueError(f"the README has no {README_START} ... {README_END} section")
+    block = f"{README_START}\n{summary}\nFull report: [{report_link}]({report_link}).\n"
+    return text[:a] + block + text[b:]
