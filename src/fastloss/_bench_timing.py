@@ -30,7 +30,7 @@ from fastloss import _bench_registry as R
 
 PROFILES = {  # target seconds per (case, library), minimum rounds, passes, cap in seconds
     "quick": dict(budget=0.08, min_rounds=3, passes=2, cap=0.6),
-    "full": dict(budget=1.0, min_rounds=5, passes=3, cap=30.0),
+    "full": dict(budget=0.5, min_rounds=3, passes=2, cap=10.0),
     "small": dict(budget=0.05, min_rounds=3, passes=1, cap=1.0),
 }
 # Skipped in the quick profile only (they run with --full), with the reason shown.
