@@ -795,3 +795,138 @@ def test_strided_outputs_are_filled():
     nb_backend.sparse_ce_grad(x, y, E, E, 0, False, 0.0, 0.0, 1.0, 8, lp, wp, g2,
                               np.zeros((0, 0)), 1)
     assert same_bits(g[:, ::2], g2) and np.all(g[:, 1::2] == 5.0)
+
+
+# ---------------------------------------------------------- vectorised fast paths
+# BCE / categorical CE on probabilities take one-log loops for labels 0 / 1 and a
+# nonzero-entries-only loop for one-hot rows; MSE has a flat loop for C == 1. Each must
+# give the bits of the general code (and the reference's values), for any thread count.
+
+SUB = 1024  # the BCE sub-chunk (kernels/numba/_kernels.py)
+
+
+def _bce_probs_case(rng, m, dtype):
+    p = probs_zoo(rng, m, dtype)
+    f = p.reshape(-1)
+    # p whose 1 - p is inexact in float64 (log1p's correction c != 0), p = 1, 0, > 1 / < 0
+    f[rng.integers(0, m, 40)] = rng.choice([1e-12, 3e-10, 2.0 ** -40, 1.0, 0.0, 1.5, -0.5], 40)
+    z = (rng.random(m) < 0.5).astype(dtype)
+    return p, z
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("mode", CLIPS)
+def test_bce_probs_hard_label_path_is_the_general_path_bit_for_bit(dtype, mode):
+    rng = np.random.default_rng(300 + mode)
+    m = 8 * SUB + 77
+    p, z = _bce_probs_case(rng, m, dtype)
+    br = block_rows_for(1)
+    for pw in (E, np.array([2.5, 0.0, 1.0]), np.array([np.inf])):
+        args = (p, z, E, 1, pw, False, 0.0, mode, 1e-7, False)
+        got, lp, wp = call(nb_backend, "bce", args, m, br, dtype)
+        # one soft label per sub-chunk sends every sub-chunk through the two-log loop;
+        # the hard-labelled elements must not change by a bit
+        zs = z.copy()
+        zs[5::SUB] = 0.25
+        gen = call(nb_backend, "bce", (p, zs, E, 1, pw, False, 0.0, mode, 1e-7, False), m, br,
+                   dtype)[0]
+        keep = np.ones(m, bool)
+        keep[5::SUB] = False
+        assert same_bits(got[keep], gen[keep]), f"pw={pw}"
+        want = call(ref, "bce", args, m, br, dtype)[0]
+        assert_close_to_reference(got, want, what=f"mode={mode} pw={pw}")
+        for t in (1, 3):
+            o2, lp2, wp2 = call(nb_backend, "bce", args, m, br, dtype, n_threads=t)
+            assert same_bits(got, o2) and same_bits(lp, lp2) and same_bits(wp, wp2)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_bce_probs_special_values_per_clip_mode(dtype):
+    nan, inf = np.nan, np.inf
+    p = np.array([0.0, 1.0, 0.0, 1.0, nan, nan, 0.5, 1e-45 if dtype == np.float32 else 5e-324],
+                 dtype)
+    z = np.array([1.0, 0.0, 0.0, 1.0, 0.0, 1.0, nan, 1.0], dtype)
+    br = block_rows_for(1)
+    for mode in CLIPS:
+        args = (p, z, E, 1, E, False, 0.0, mode, 1e-7, False)
+        got = call(nb_backend, "bce", args, p.size, br, dtype)[0]
+        want = call(ref, "bce", args, p.size, br, dtype)[0]
+        assert same_bits(got[:4], want[:4]), (mode, got, want)
+        assert np.isnan(got[4:7]).all()
+        if mode == CLIP_NONE:
+            assert got[0] == inf and got[1] == inf and got[2] == 0 and got[3] == 0
+        if mode == CLIP_TORCH:
+            assert got[0] == 100 and got[1] == 100
+        if mode in (CLIP_EPS, CLIP_KERAS2):
+            assert np.isfinite(got[:4]).all()
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("mode", CLIPS)
+def test_categorical_ce_probs_one_hot_and_dense_paths(dtype, mode):
+    rng = np.random.default_rng(400 + mode)
+    for n, C in ((517, 100), (300, 7), (64, 1000)):
+        p = probs_zoo(rng, (n, C), dtype)
+        t = np.zeros((n, C), dtype)
+        t[np.arange(n), rng.integers(0, C, n)] = 1
+        t[3, :] = 0           # an all-zero row: 0
+        t[4, :2] = 0.5        # two entries: still the sparse path when C >= 16
+        t[5, :] = 1.0 / C     # dense
+        t[6, 0] = np.nan      # a NaN target counts as nonzero
+        br = block_rows_for(C)
+        for cw in (E, rng.random(C)):
+            args = (p, t, E, cw, False, 0.0, mode, 1e-7, False)
+            got, lp, wp = call(nb_backend, "categorical_ce", args, n, br, dtype)
+            want = call(ref, "categorical_ce", args, n, br, dtype)[0]
+            assert_close_to_reference(got, want, what=f"C={C} mode={mode} cw={cw.size}")
+            assert got[3] == 0 and np.isnan(got[6])
+            # a one-hot row (sparse path) is its single term: the same bits as that
+            # entry alone as a one-column problem (which takes the dense loop)
+            rows = np.flatnonzero(np.count_nonzero(t, axis=1) == 1)
+            k = np.argmax(t[rows] != 0, axis=1)
+            p1 = np.ascontiguousarray(p[rows, k][:, None])
+            t1 = np.ascontiguousarray(t[rows, k][:, None])
+            cw1 = cw[k] if cw.size else E
+            one = np.empty(rows.size, dtype)
+            for i in range(rows.size):  # per row: a class weight per one-column call
+                a1 = (p1[i:i + 1], t1[i:i + 1], E, cw1[i:i + 1] if cw.size else E, False, 0.0,
+                      mode, 1e-7, False)
+                one[i] = call(nb_backend, "categorical_ce", a1, 1, block_rows_for(1), dtype)[0][0]
+            assert same_bits(got[rows], one)
+            for th in (1, 3):
+                o2, lp2, wp2 = call(nb_backend, "categorical_ce", args, n, br, dtype,
+                                    n_threads=th)
+                assert same_bits(got, o2) and same_bits(lp, lp2) and same_bits(wp, wp2)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_mse_single_column_is_the_reference_bit_for_bit(dtype):
+    rng = np.random.default_rng(500)
+    n = 3 * block_rows_for(1) + 11
+    x = logits_zoo(rng, n, 1, dtype)
+    t = probs_zoo(rng, (n, 1), dtype)
+    br = block_rows_for(1)
+    for ow, sw in itertools.product((E, np.array([0.7]), np.array([-2.0])), (E, rng.random(n))):
+        args = (x, t, ow, sw, False)
+        got, lp, wp = call(nb_backend, "mse", args, n, br, dtype)
+        want, wlp, wwp = call(ref, "mse", args, n, br, dtype)
+        # a one-term sum is exact: the same bits as the reference, partials included
+        assert same_bits(got, want), f"ow={ow} sw={sw.size}"
+        assert same_bits(lp, wlp) and same_bits(wp, wwp)
+        for th in (1, 3):
+            o2, lp2, wp2 = call(nb_backend, "mse", args, n, br, dtype, n_threads=th)
+            assert same_bits(got, o2) and same_bits(lp, lp2) and same_bits(wp, wp2)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_block_weights_without_sample_weights_are_counts(dtype):
+    """The emit shortcut (no weights, no nan_omit): wp is the row count, lp the lane sum."""
+    rng = np.random.default_rng(600)
+    for n in (1, 7, 8, 9, 1000, 16384 + 5):
+        x = rng.random(n).astype(dtype)
+        z = (rng.random(n) < 0.5).astype(dtype)
+        br = block_rows_for(1)
+        out, lp, wp = call(nb_backend, "bce", (x, z, E, 1, E, False, 0.0, CLIP_NONE, 0.0, False),
+                           n, br, dtype)
+        assert same_bits(lp, block_sums(out.astype(np.float64), br))
+        assert same_bits(wp, block_sums(np.ones(n), br))

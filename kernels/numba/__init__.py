@@ -35,10 +35,12 @@ else:
 __all__ = [
     "AVAILABLE",
     "WHY_UNAVAILABLE",
+    "argmax_rows",
     "bce",
     "bce_grad",
     "categorical_ce",
     "categorical_ce_grad",
+    "elementwise",
     "first_outside_unit_interval",
     "kl",
     "kl_grad",
@@ -92,6 +94,8 @@ if AVAILABLE:
         "logsumexp_rows": lambda d: (_ro(d, 2), _rw(d), d),
         "softmax_rows": lambda d: (_ro(d, 2), _rw(d, 2), _B, d),
         "first_outside_unit_interval": lambda d: (_ro(d),),
+        "argmax_rows": lambda d: (_ro(d, 2), _rw(_I)),
+        "elementwise": lambda d: (_I, _ro(d), _ro(d), _rw(d)),
     }
     _ready = set()
 
@@ -127,9 +131,10 @@ def _f64(a):
 
 
 def _cst(dtype, clip_eps):
-    """[lo, hi, 1, 0] in x's dtype: the clip bounds computed as the reference does."""
+    """[lo, hi, 1, 0, -inf, inf] in x's dtype: the clip bounds computed as the reference
+    does, and the constants the kernels need in that dtype."""
     lo = dtype.type(clip_eps)
-    return np.array([lo, dtype.type(1) - lo, 1, 0], dtype=dtype)
+    return np.array([lo, dtype.type(1) - lo, 1, 0, -np.inf, np.inf], dtype=dtype)
 
 
 def _out(out, dtype):
@@ -322,3 +327,22 @@ def first_outside_unit_interval(x):
     if x.shape[0] == 0:
         return -1
     return int(_kernel("first_outside_unit_interval", x.dtype)(x))
+
+
+def argmax_rows(x, out, n_threads):
+    _check()
+    x = _x(x)
+    if x.shape[0] == 0:
+        return
+    with _contiguous(out) as o, _threads(n_threads):
+        _kernel("argmax_rows", x.dtype)(x, o)
+
+
+def elementwise(op, x, y, out, n_threads):
+    _check()
+    x = _x(x).reshape(-1)
+    if x.shape[0] == 0:
+        return
+    with _contiguous(out) as o, _threads(n_threads):
+        _kernel("elementwise", x.dtype)(int(op), x, np.ascontiguousarray(y, dtype=x.dtype).reshape(-1),
+                                        o.reshape(-1))

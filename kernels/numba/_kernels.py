@@ -23,12 +23,15 @@ along rows too short for the vector units.
 """
 
 import numpy as np
-from numba import njit, prange
+from numba import njit, prange, types
+from numba.extending import overload
 
-from .._blocks import CLIP_EPS, CLIP_KERAS2, CLIP_NONE, CLIP_TORCH, LANES
+from .._blocks import (CLIP_EPS, CLIP_KERAS2, CLIP_NONE, CLIP_TORCH, EW_REL_ENTR, EW_XLOGY,
+                       LANES)
 from . import _cache  # noqa: F401  (before any cache=True: see _cache.py)
-from ._intrin import fmaxnan, radd
-from ._math import exp_for, exp_neg_for, log1p64, log1p_for, log1p_unit_for, log_for
+from ._intrin import bits32, bits64, fmaxnan, radd
+from ._math import (MIN_NORMAL, _log1p_fix, _log1p_red64, _log_reduce, _log_special, exp_for, exp_neg_for,
+                    log1p64, log1p_for, log1p_unit_for, log64, log_for)
 
 _OPTS = dict(cache=True, error_model="numpy", nogil=True)
 _POPTS = dict(cache=True, error_model="numpy", nogil=True, parallel=True)
@@ -74,14 +77,49 @@ def _emit(v, w, nan_omit, r0, nr, out, lp, wp, b, block_rows):
         return
     a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = -0.0
     b0 = b1 = b2 = b3 = b4 = b5 = b6 = b7 = -0.0
+    if not has_w and not nan_omit:
+        # c = float64(v) * 1 = float64(v), and every weight is 1: the lane sums of the
+        # weights are exact counts, so wp[b] = nr; the lanes read v directly
+        full = nr - nr % 8
+        for i in range(0, full, 8):
+            a0 += np.float64(v[i])
+            a1 += np.float64(v[i + 1])
+            a2 += np.float64(v[i + 2])
+            a3 += np.float64(v[i + 3])
+            a4 += np.float64(v[i + 4])
+            a5 += np.float64(v[i + 5])
+            a6 += np.float64(v[i + 6])
+            a7 += np.float64(v[i + 7])
+        rest = nr - full
+        if rest > 0:
+            a0 += np.float64(v[full])
+        if rest > 1:
+            a1 += np.float64(v[full + 1])
+        if rest > 2:
+            a2 += np.float64(v[full + 2])
+        if rest > 3:
+            a3 += np.float64(v[full + 3])
+        if rest > 4:
+            a4 += np.float64(v[full + 4])
+        if rest > 5:
+            a5 += np.float64(v[full + 5])
+        if rest > 6:
+            a6 += np.float64(v[full + 6])
+        lp[b] = _lanes_finish(a0, a1, a2, a3, a4, a5, a6, a7, nr, block_rows)
+        wp[b] = np.float64(nr)
+        return
     cb = np.empty(EMIT_SUB)
     kb = np.empty(EMIT_SUB)
     for s0 in range(0, nr, EMIT_SUB):  # sub-chunks: cb/kb stay in L1
         m = min(nr, s0 + EMIT_SUB) - s0
         vs = v[s0:s0 + m]
         ws = w[s0:s0 + m] if has_w else w
-        for i in range(m):
-            cb[i], kb[i] = _ck(vs[i], ws[i] if has_w else 1.0, has_w, nan_omit)
+        if has_w:
+            for i in range(m):
+                cb[i], kb[i] = _ck(vs[i], ws[i], True, nan_omit)
+        else:
+            for i in range(m):
+                cb[i], kb[i] = _ck(vs[i], 1.0, False, nan_omit)
         full = m - m % 8
         for i in range(0, full, 8):
             a0 += cb[i]
@@ -455,22 +493,57 @@ def _cce_logits_block(xb, tb, cw, ls, like, v, shift, L, st):
 
 @njit(**_OPTS)
 def _cce_probs_rows(xb, tb, cw, ls, mode, cst, v):
+    """Categorical CE on probabilities. The clip mode becomes constants of one branch-free
+    formula, -max(log(clip(p, plo, phi) + add), floor) (the unused pieces are exact
+    no-ops: a clip to [-inf, inf], adding 0, a floor at -inf), and a missing class weight
+    a row of ones, so the dense loop vectorises. A row whose targets are mostly zero
+    (one-hot) takes only its nonzero entries: a zero target adds exactly 0 whatever p
+    is, so this is the same value (the sum's order is free, as in the dense loop)."""
     nr, C = xb.shape
     has_cw = cw.shape[0] > 0
     u = ls / C
     om = 1.0 - ls
+    clip = mode == CLIP_EPS or mode == CLIP_KERAS2
+    plo = cst[0] if clip else cst[4]
+    phi = cst[1] if clip else cst[5]
+    add = cst[0] if mode == CLIP_KERAS2 else cst[3]
+    floor = -100.0 if mode == CLIP_TORCH else -INF
+    like = cst[3]
+    cwr = cw if has_cw else np.ones(C)
+    sparse_ok = ls == 0.0
     for i in range(nr):
         row = xb[i]
         trow = tb[i]
+        nnz = 0
+        first = C
+        if sparse_ok:  # one vectorised pass: the count and the first index of nonzeros
+            for j in range(C):
+                nz = trow[j] != 0
+                nnz += 1 if nz else 0
+                first = min(first, j if nz else C)
         acc = 0.0
-        for j in range(C):
-            tc = np.float64(trow[j])
-            if ls != 0.0:
-                tc = om * tc + u
-            if has_cw:
-                tc = tc * cw[j]
-            nll = _neglog(row[j], mode, cst)
-            acc = radd(acc, 0.0 if tc == 0.0 else tc * nll)
+        if sparse_ok and nnz * 8 <= C:
+            for j in range(first, C):
+                if trow[j] != 0:
+                    tc = (np.float64(trow[j]) * om + u) * cwr[j]
+                    p = row[j]
+                    pc = plo if p < plo else p
+                    pc = phi if pc > phi else pc
+                    lg = log_for(like, np.float64(pc + add))
+                    lg = floor if lg < floor else lg
+                    acc = radd(acc, 0.0 if tc == 0.0 else tc * -lg)
+                    nnz -= 1
+                    if nnz == 0:  # one-hot: done after its single entry
+                        break
+        else:
+            for j in range(C):
+                tc = (np.float64(trow[j]) * om + u) * cwr[j]
+                p = row[j]
+                pc = plo if p < plo else p
+                pc = phi if pc > phi else pc
+                lg = log_for(like, np.float64(pc + add))
+                lg = floor if lg < floor else lg
+                acc = radd(acc, 0.0 if tc == 0.0 else tc * -lg)
         v[i] = acc
 
 
@@ -541,25 +614,134 @@ def _bce_logits(xb, zb, pwb, ls, like, v, eb):
             pwi = ps[i] if has_pw else 1.0
             g = log1p_unit_for(like, eb[i])  # softplus(-|x|)
             c = pwi * zc + (1.0 - zc)  # = 1 + (pw-1)*z' without cancellation
-            lin = (1.0 - zc) * x64 if x64 >= 0 else -pwi * zc * x64
+            ca = 1.0 - zc
+            cb = -pwi * zc
+            # a zero coefficient removes its term (x = +inf, z' = 1 and x = -inf, z' = 0 give 0)
+            lin = (0.0 if ca == 0.0 else ca * x64) if x64 >= 0 else (0.0 if cb == 0.0 else cb * x64)
             val = lin + c * g
             vs[i] = x64 if x64 != x64 else val
 
 
 @njit(**_OPTS)
-def _bce_probs(xb, zb, pwb, ls, mode, cst, v):
-    has_pw = pwb.shape[0] > 0
-    for i in range(xb.shape[0]):
-        p = xb[i]
-        zc = np.float64(zb[i])
-        if ls != 0.0:
-            zc = zc * (1.0 - ls) + 0.5 * ls
-        pwi = pwb[i] if has_pw else 1.0
-        a = pwi * zc
+def _bce_probs_log1m(xs, zs, ps, oml, hls, floor, like, vs):
+    """CLIP_NONE / CLIP_TORCH (floor -inf / -100): -log(p) and -log1p(-p), each log
+    clamped at ``floor`` (a clamp at -inf changes nothing). Branch-free: vectorises."""
+    for i in range(xs.shape[0]):
+        p = xs[i]
+        p64 = np.float64(p)
+        zc = np.float64(zs[i]) * oml + hls  # = z exactly when ls == 0 (up to the sign of 0)
+        a = ps[i] * zc
         bq = 1.0 - zc
-        val = (0.0 if a == 0.0 else a * _neglog(p, mode, cst)) + (
-            0.0 if bq == 0.0 else bq * _neglog1m(p, mode, cst))
-        v[i] = NAN if p != p else val
+        l1 = log_for(like, p64)
+        l1 = floor if l1 < floor else l1
+        l2 = log1p_for(like, -p64)
+        l2 = floor if l2 < floor else l2
+        val = (0.0 if a == 0.0 else a * -l1) + (0.0 if bq == 0.0 else bq * -l2)
+        vs[i] = NAN if p != p else val
+
+
+@njit(**_OPTS)
+def _bce_probs_clip(xs, zs, ps, oml, hls, lo, hi, one, add, like, vs):
+    """CLIP_EPS (add 0) / CLIP_KERAS2 (add eps): p clipped to [lo, hi], then -log(p + add)
+    and -log((1 - p) + add), the clip and additions in x's dtype (adding 0 to the clipped
+    p, never -0, changes nothing). Branch-free: vectorises."""
+    for i in range(xs.shape[0]):
+        p = xs[i]
+        pc = lo if p < lo else p
+        pc = hi if pc > hi else pc
+        q = (one - pc) + add
+        pc = pc + add
+        zc = np.float64(zs[i]) * oml + hls
+        a = ps[i] * zc
+        bq = 1.0 - zc
+        l1 = log_for(like, np.float64(pc))
+        l2 = log_for(like, np.float64(q))
+        val = (0.0 if a == 0.0 else a * -l1) + (0.0 if bq == 0.0 else bq * -l2)
+        vs[i] = NAN if p != p else val
+
+
+@njit(**_OPTS)
+def _bce_probs_log1m_hard(xs, zs, ps, floor, like, vs):
+    """:func:`_bce_probs_log1m` for labels 0 / 1 with one log per element instead of two:
+    z' = 1 needs only log(p), z' = 0 only log1p(-p) = log(w) + c/w (w = 1 - p rounded, c
+    its rounding error), which is log(w) + 0 when c == 0 (every float32 p above ~2**-29,
+    most float64 ones). So one log of p or w, selected by the label, gives the bits of
+    the two-log loop. Returns False (and the chunk must be redone by the general loop)
+    if some element is outside that case: a soft or NaN label, c != 0, a pos_weight
+    that does not vanish times 0."""
+    ok = True
+    for i in range(xs.shape[0]):
+        p = xs[i]
+        p64 = np.float64(p)
+        zc = np.float64(zs[i])
+        z1 = zc == 1.0
+        a = ps[i] * zc
+        bq = 1.0 - zc
+        x = -p64
+        w = 1.0 + x
+        c = x - (w - 1.0)
+        ok &= z1 | ((zc == 0.0) & (a == 0.0) & (c == 0.0))
+        L = log_for(like, p64 if z1 else w)
+        t = L if z1 else _log1p_fix(x, L + 0.0)
+        t = floor if t < floor else t
+        # the two-term formula with one zero coefficient (bq = 1 - 1 or a = pw * 0 = 0),
+        # whose term adds +0.0: (0 if cf == 0 else cf * -t) + 0.0
+        cf = a if z1 else bq
+        val = (0.0 if cf == 0.0 else cf * -t) + 0.0
+        vs[i] = NAN if p != p else val
+    return ok
+
+
+@njit(**_OPTS)
+def _bce_probs_clip_hard(xs, zs, ps, lo, hi, one, add, like, vs):
+    """:func:`_bce_probs_clip` for labels 0 / 1: one log, of p or of 1 - p selected by the
+    label (the other term has a zero coefficient). False: redo with the general loop."""
+    ok = True
+    for i in range(xs.shape[0]):
+        p = xs[i]
+        pc = lo if p < lo else p
+        pc = hi if pc > hi else pc
+        q = (one - pc) + add
+        pc = pc + add
+        zc = np.float64(zs[i])
+        z1 = zc == 1.0
+        a = ps[i] * zc
+        bq = 1.0 - zc
+        ok &= z1 | ((zc == 0.0) & (a == 0.0))
+        L = log_for(like, np.float64(pc if z1 else q))
+        cf = a if z1 else bq
+        val = (0.0 if cf == 0.0 else cf * -L) + 0.0
+        vs[i] = NAN if p != p else val
+    return ok
+
+
+@njit(**_OPTS)
+def _bce_probs(xb, zb, pwb, ls, mode, cst, v):
+    """BCE on probabilities, in sub-chunks of SUB elements: the clip mode picks one of two
+    branch-free loops once (with its constants), and a missing pos_weight is a chunk of
+    ones, so the loops vectorise. Each value is the reference's formula term by term:
+    the same bits as the per-element evaluation with the mode tested inside."""
+    n = xb.shape[0]
+    has_pw = pwb.shape[0] > 0
+    like = cst[3]
+    ones = np.ones(0 if has_pw else min(n, SUB))
+    oml = 1.0 - ls
+    hls = 0.5 * ls
+    log1m = mode == CLIP_NONE or mode == CLIP_TORCH
+    floor = -100.0 if mode == CLIP_TORCH else -INF
+    add = cst[0] if mode == CLIP_KERAS2 else cst[3]
+    hard = ls == 0.0  # try the one-log loops (labels 0 / 1) first
+    for a in range(0, n, SUB):
+        b = min(n, a + SUB)
+        ps = pwb[a:b] if has_pw else ones[:b - a]
+        if log1m:
+            if not (hard and _bce_probs_log1m_hard(xb[a:b], zb[a:b], ps, floor, like, v[a:b])):
+                _bce_probs_log1m(xb[a:b], zb[a:b], ps, oml, hls, floor, like, v[a:b])
+        else:
+            if not (hard and _bce_probs_clip_hard(xb[a:b], zb[a:b], ps, cst[0], cst[1], cst[2],
+                                                  add, like, v[a:b])):
+                _bce_probs_clip(xb[a:b], zb[a:b], ps, oml, hls, cst[0], cst[1], cst[2], add,
+                                like, v[a:b])
 
 
 @njit(**_OPTS)
@@ -691,6 +873,19 @@ def kl(x, t, sw, log_input, log_target, clip_mode, cst, nan_omit, block_rows, ou
 def _mse_rows(xb, tb, ow, owsum, v):
     nr, C = xb.shape
     has_ow = ow.shape[0] > 0
+    if C == 1:  # one element per row (torch's mse_loss drop-in): one flat, vectorised loop
+        xf = xb.reshape(nr)
+        tf = tb.reshape(nr)
+        if has_ow:
+            o0 = ow[0]
+            for i in range(nr):
+                d = np.float64(xf[i]) - np.float64(tf[i])
+                v[i] = (0.0 + d * d * o0) / owsum
+        else:
+            for i in range(nr):  # (0 + d*d) / 1 is d*d: never -0, NaN stays NaN
+                d = np.float64(xf[i]) - np.float64(tf[i])
+                v[i] = d * d
+        return
     for i in range(nr):
         row = xb[i]
         trow = tb[i]
@@ -1003,3 +1198,198 @@ def first_outside_unit_interval(x):
             if hit[k] >= 0:
                 return w0 + k * CHUNK + hit[k]
     return -1
+
+
+# ----------------------------------------------------------------------- row argmax
+
+ARG_ROWS = 512   # rows per parallel task of argmax_rows
+ARG_SEG = 256    # elements per segment of a wide row
+
+
+@njit(**_OPTS)
+def _argmax_narrow(xb, out):
+    """First maximum of each short row, first NaN winning: a branch-free select chain per
+    row (no data-dependent branches). A block without NaN (checked first, vectorised
+    over the whole contiguous block) takes the chain without the NaN tests."""
+    nr, C = xb.shape
+    flat = xb.reshape(nr * C)
+    has_nan = False
+    for i in range(nr * C):
+        has_nan |= flat[i] != flat[i]
+    if has_nan:
+        for i in range(nr):
+            row = xb[i]
+            m = row[0]
+            k = 0
+            for j in range(1, C):
+                v = row[j]
+                better = (v > m) | ((v != v) & (m == m))
+                m = v if better else m
+                k = j if better else k
+            out[i] = k
+    else:
+        for i in range(nr):
+            row = xb[i]
+            m = row[0]
+            k = 0
+            for j in range(1, C):
+                v = row[j]
+                better = v > m
+                m = v if better else m
+                k = j if better else k
+            out[i] = k
+
+
+def _okey(v):
+    """A signed integer with the order of the float ``v`` (``-0.0`` first made ``+0.0``, so
+    that equal floats have equal keys); NaNs map outside [key(-inf), key(inf)]."""
+
+
+def _abits(v):
+    """The IEEE bits of ``|v|`` as a signed integer: above those of inf exactly for NaN."""
+
+
+@overload(_okey)
+def _okey_impl(v):
+    if v == types.float32:
+        def impl(v):
+            b = bits32(v + np.float32(0.0))
+            return b ^ ((b >> 31) & np.int32(0x7FFFFFFF))
+        return impl
+    if v == types.float64:
+        def impl(v):
+            b = bits64(v + 0.0)
+            return b ^ ((b >> 63) & np.int64(0x7FFFFFFFFFFFFFFF))
+        return impl
+    return None
+
+
+@overload(_abits)
+def _abits_impl(v):
+    if v == types.float32:
+        return lambda v: bits32(v) & np.int32(0x7FFFFFFF)
+    if v == types.float64:
+        return lambda v: bits64(v) & np.int64(0x7FFFFFFFFFFFFFFF)
+    return None
+
+
+@njit(**_OPTS)
+def _argmax_wide(row):
+    """First index of the maximum, or of the first NaN. One pass over the row in
+    segments, each reduced (vectorised integer maxima) to its largest order key and its
+    largest |bits| (above inf's exactly when it holds a NaN): the first segment with a
+    NaN ends the pass, otherwise the first segment reaching the largest key is kept;
+    then the first index of that segment holding the key (a min-index reduction)."""
+    C = row.shape[0]
+    inf_bits = _abits(row[0] - row[0] + INF)
+    best = _okey(row[0])
+    bs = 0
+    for a in range(0, C, ARG_SEG):
+        seg = row[a:min(C, a + ARG_SEG)]
+        km = _okey(seg[0])
+        am = _abits(seg[0])
+        for j in range(1, seg.shape[0]):
+            v = seg[j]
+            km = max(km, _okey(v))
+            am = max(am, _abits(v))
+        if am > inf_bits:  # the first NaN of the row is in this segment
+            first = seg.shape[0]
+            for j in range(seg.shape[0]):  # a vectorised min-index reduction
+                first = min(first, j if seg[j] != seg[j] else seg.shape[0])
+            return a + first
+        if km > best:
+            best = km
+            bs = a
+    seg = row[bs:min(C, bs + ARG_SEG)]
+    first = seg.shape[0]
+    for j in range(seg.shape[0]):  # a vectorised min-index reduction
+        first = min(first, j if _okey(seg[j]) == best else seg.shape[0])
+    return bs + first
+
+
+@njit(**_POPTS)
+def argmax_rows(x, out):
+    N, C = x.shape
+    nt = (N + ARG_ROWS - 1) // ARG_ROWS
+    for kk in prange(nt):
+        k = np.int64(kk)
+        r0 = k * ARG_ROWS
+        r1 = min(N, r0 + ARG_ROWS)
+        if C <= SMALL_C:
+            _argmax_narrow(x[r0:r1], out[r0:r1])
+        else:
+            for r in range(r0, r1):
+                out[r] = _argmax_wide(x[r])
+
+
+# ------------------------------------------------------------ scipy.special element-wise
+# Computed in float64 with the full-precision vectorised log, rounded once to x's dtype.
+
+EW_CHUNK = 4096
+
+
+@njit(**_OPTS)
+def _xlogy_chunk(xs, ys, os):
+    for i in range(xs.shape[0]):
+        x = np.float64(xs[i])
+        y = np.float64(ys[i])
+        r = x * log64(y)
+        os[i] = 0.0 if (x == 0.0) & (y == y) else r
+
+
+@njit(**_OPTS)
+def _kl_div_chunk(xs, ys, os):
+    for i in range(xs.shape[0]):
+        x = np.float64(xs[i])
+        y = np.float64(ys[i])
+        r = x * log64(x / y) - x + y
+        res = r if (x > 0.0) & (y > 0.0) else (y if (x == 0.0) & (y >= 0.0) else INF)
+        os[i] = NAN if (x != x) | (y != y) else res
+
+
+@njit(**_OPTS)
+def _rel_entr_chunk(xs, ys, os):
+    """x log(x/y) as SciPy >= 1.15: log1p((x-y)/y) for x/y in (0.5, 2), log(x/y) when
+    x/y is normal; both share one log evaluation (log1p is log(w) + c/w with w = 1 + d
+    rounded and c its rounding error, as :func:`_math.log1p64`). The rare x/y that
+    under- or overflows takes log(x) - log(y) in a scalar fix-up pass."""
+    bad = False
+    for i in range(xs.shape[0]):
+        x = np.float64(xs[i])
+        y = np.float64(ys[i])
+        r = x / y
+        near = (r > 0.5) & (r < 2.0)
+        normal = (r > MIN_NORMAL) & (r < INF)
+        d = (x - y) / y
+        w = 1.0 + d
+        c = d - (w - 1.0)
+        u = w if near else r
+        f, kd = _log_reduce(u)
+        L = _log_special(u, _log1p_red64(f, kd, c / w if near else 0.0))
+        pos = (x > 0.0) & (y > 0.0)
+        bad |= pos & ~(near | normal)
+        res = x * L if pos else (0.0 if (x == 0.0) & (y >= 0.0) else INF)
+        os[i] = NAN if (x != x) | (y != y) else res
+    if bad:
+        for i in range(xs.shape[0]):
+            x = np.float64(xs[i])
+            y = np.float64(ys[i])
+            if x > 0.0 and y > 0.0:
+                r = x / y
+                if not ((r > 0.5 and r < 2.0) or (r > MIN_NORMAL and r < INF)):
+                    os[i] = x * (log64(x) - log64(y))
+
+
+@njit(**_POPTS)
+def elementwise(op, x, y, out):
+    n = x.shape[0]
+    nc = (n + EW_CHUNK - 1) // EW_CHUNK
+    for kk in prange(nc):
+        a = np.int64(kk) * EW_CHUNK
+        b = min(n, a + EW_CHUNK)
+        if op == EW_XLOGY:
+            _xlogy_chunk(x[a:b], y[a:b], out[a:b])
+        elif op == EW_REL_ENTR:
+            _rel_entr_chunk(x[a:b], y[a:b], out[a:b])
+        else:
+            _kl_div_chunk(x[a:b], y[a:b], out[a:b])

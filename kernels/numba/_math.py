@@ -241,6 +241,9 @@ def _log1p_special(x, res):
     return x if x == 0.0 else res  # keeps the sign of zero (and NaN fails every test)
 
 
+_log1p_fix = _log1p_special  # for kernels that evaluate log1p as log(1 + x) themselves
+
+
 @njit(cache=True, error_model="numpy")
 def log1p64(x):
     """log1p(x), float64: log(w) + c/w with w = 1 + x rounded and c its exact rounding
