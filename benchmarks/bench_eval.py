@@ -7,12 +7,15 @@ it once so it sits in the page cache, then times, interleaved, the best of ``--r
 
 * ``in-memory loss``: ``fastloss.sparse_categorical_cross_entropy`` on arrays already in
   memory (the baseline of the throughput requirement);
-* ``in-memory loss + argmax``: the same plus the top-1 pass the default evaluation adds;
+* ``in-memory loss + argmax``: the same plus NumPy's top-1 pass (``x.argmax(axis=1)``);
+* ``in-memory loss + argmax_rows``: the same plus the backend's multi-threaded top-1 kernel
+  (``argmax_rows``), the pass the default evaluation adds;
 * ``evaluate, loss only``: streamed from the file, accuracy / per-class / diagnostics off;
 * ``evaluate, no top-1``: streamed with the per-class losses and diagnostics, no accuracy;
 * ``evaluate, default``: streamed with accuracy, per-class table and diagnostics.
 
-Results are checked bitwise equal first. Then one streamed run in a subprocess reports
+Results are checked bitwise equal first (the loss, and the accuracy against NumPy's argmax).
+Narrow dumps: ``--rows 5000000 --classes 10``. Then one streamed run in a subprocess reports
 its peak RSS (VmHWM). Timings on a shared machine vary: compare runs of one invocation.
 """
 
@@ -122,18 +125,29 @@ def main(argv=None):
     x, y = np.load(xp), np.load(yp)  # the in-memory copy (not timed)
     gb = x.nbytes / 1e9
     kw = dict(from_logits=True, n_threads=args.threads, backend=args.backend)
+    from fastloss._dispatch import resolve_backend, resolve_threads
+
+    kern, nt = resolve_backend(args.backend)[1], resolve_threads(args.threads)
+    top = np.empty(x.shape[0], np.int64)
     ev = dict(labels=yp, loss=SCE, progress=False, chunk_rows=args.chunk_rows, **kw)
     cases = {
         "in-memory loss": lambda: fastloss.sparse_categorical_cross_entropy(y, x, **kw),
         "in-memory loss + argmax": lambda: (fastloss.sparse_categorical_cross_entropy(y, x, **kw),
                                             x.argmax(axis=1)),
+        "in-memory loss + argmax_rows": lambda: (
+            fastloss.sparse_categorical_cross_entropy(y, x, **kw), kern.argmax_rows(x, top, nt)),
         "evaluate, loss only": lambda: evaluate(xp, per_class=False, accuracy=False,
                                                 diagnostics=False, **ev),
         "evaluate, no top-1": lambda: evaluate(xp, accuracy=False, **ev),
         "evaluate, default": lambda: evaluate(xp, **ev),
     }
     want = fastloss.sparse_categorical_cross_entropy(y, x, **kw)  # also the JIT warm-up
-    assert evaluate(xp, **ev)[SCE].tobytes() == want.tobytes()
+    got = evaluate(xp, **ev)
+    assert got[SCE].tobytes() == want.tobytes()
+    assert got.accuracy == float(np.count_nonzero(x.argmax(axis=1) == y)) / x.shape[0]
+    assert evaluate(xp, per_class=False, accuracy=False, diagnostics=False,
+                    **ev)[SCE].tobytes() == want.tobytes()
+    load0 = os.getloadavg()
     times = {k: [] for k in cases}
     cpu = {k: [] for k in cases}
     for _ in range(args.repeat):
@@ -145,14 +159,14 @@ def main(argv=None):
     base, cbase = min(times["in-memory loss"]), min(cpu["in-memory loss"])
     print(f"{args.rows} x {args.classes} float32 logits ({gb:.2f} GB) in the page cache, "
           f"backend {args.backend or fastloss.info()['default_backend']}, threads "
-          f"{args.threads or 'default'}, best of {args.repeat}, load average "
-          f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs, {huge:.0%} of the cached dump "
-          "maps as 2 MiB pages")
-    print(f"{'':26s} {'wall s':>7s} {'GB/s':>6s} {'ratio':>6s} {'CPU s':>7s} {'ratio':>6s}"
+          f"{args.threads or 'default'} ({nt}), best of {args.repeat}, load average "
+          f"{load0[0]:.1f} before / {os.getloadavg()[0]:.1f} after on {os.cpu_count()} CPUs, "
+          f"{huge:.0%} of the cached dump maps as 2 MiB pages")
+    print(f"{'':30s} {'wall s':>7s} {'GB/s':>6s} {'ratio':>6s} {'CPU s':>7s} {'ratio':>6s}"
           "   wall times of all runs")
     for k, v in times.items():
         c = min(cpu[k])
-        print(f"{k:26s} {min(v):7.3f} {gb / min(v):6.2f} {base / min(v):6.0%} {c:7.3f} "
+        print(f"{k:30s} {min(v):7.3f} {gb / min(v):6.2f} {base / min(v):6.0%} {c:7.3f} "
               f"{cbase / c:6.0%}   " + " ".join(f"{t:.3f}" for t in v))
     print("ratio: throughput relative to the in-memory loss (wall clock, and CPU time = "
           "user + sys of this process, which other users' load disturbs much less)")

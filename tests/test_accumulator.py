@@ -293,3 +293,17 @@ def test_merge_ignores_backend_and_threads():
     b.update(y[200:], x[200:])
     assert same(a.merge(b).result(),
                 fastloss.sparse_categorical_cross_entropy(y, x, from_logits=True))
+
+
+def test_one_place_turns_options_into_kernel_calls():
+    """The accumulator runs the public functions' jobs (``_api._JOBS``), not a copy."""
+    from fastloss import _api
+    from fastloss._accumulate import LOSS_NAMES, _prepare, loss_options
+
+    assert set(_api._JOBS) == set(LOSS_NAMES)
+    x = np.random.default_rng(0).random((40, 3)).astype(np.float32)
+    y = np.arange(40) % 3
+    p = _prepare("sparse_categorical_cross_entropy",
+                 loss_options("sparse_categorical_cross_entropy", {}), y, x, None)
+    assert p.call.__qualname__.startswith("_sparse_job")
+    assert not p.weighted and (p.weights() == 1).all()

@@ -452,3 +452,65 @@ def test_in_memory_arrays_and_result_api(data):
     table = r.format_table()
     assert SCE in table and "accuracy (top-1)" in table
     assert os.linesep not in table or True
+
+
+def _backends():
+    from fastloss._dispatch import available_backends
+
+    return [b for b, (ok, _) in available_backends().items() if ok]
+
+
+@pytest.mark.parametrize("backend", _backends())
+@pytest.mark.parametrize("ls,zl", [(0.0, 0.0), (0.1, 0.0), (0.0, 1e-3)])
+def test_nan_or_posinf_logit_gives_a_nonfinite_loss(backend, ls, zl):
+    """The premise of the evaluation's NaN / inf screen on logits (``_nonfinite_fast``):
+    with a non-zero weight, a row with a NaN or +inf logit anywhere (label or not) has a
+    NaN or inf sparse cross-entropy, on every backend."""
+    r = np.random.default_rng(5)
+    for dt in (np.float32, np.float64):
+        for c in (2, 10, 300):
+            x = (r.standard_normal((4 * c, c)) * 3).astype(dt)
+            y = r.integers(0, c, 4 * c)
+            rows = np.arange(4 * c)
+            cols = np.where(rows % 2 == 0, y, (y + 1 + rows % (c - 1 or 1)) % c)
+            x[rows, cols] = np.where(rows % 4 < 2, np.nan, np.inf)
+            x[rows[::3], (cols[::3] + 1) % c] = -np.inf  # -inf elsewhere changes nothing
+            out = fastloss.sparse_categorical_cross_entropy(
+                y, x, from_logits=True, label_smoothing=ls, z_loss=zl, reduction="none",
+                backend=backend)
+            assert not np.isfinite(out).any()
+
+
+@pytest.mark.parametrize("c", [10, 100])  # the (true, predicted) bincount, and per class
+def test_counts_with_nan_rows_and_any_chunking(c):
+    """Accuracy and per-class counts (the confusion path up to 64 classes, the per-class
+    path above), NaN rows never right, the same for every chunk size and the array."""
+    r = np.random.default_rng(c)
+    n = 5000
+    x = (r.standard_normal((n, c)) * 2).astype(np.float32)
+    y = r.integers(0, c, n)
+    x[::97, 0] = np.nan  # argmax picks the NaN: class 0 predicted, never right
+    y[::194] = 0
+    x[5::89, 7] = np.inf
+    x[3::61, 1] = -np.inf
+    pred = x.argmax(axis=1)
+    nanrow = np.isnan(x).any(axis=1)
+    ok = (pred == y) & ~nanrow
+    docs = [evaluate(x, labels=y, loss=SCE, from_logits=True, chunk_rows=k).to_dict()
+            for k in (256, 1000, 4096, None)]
+    for d in docs[1:]:
+        assert d == docs[0]
+    d = docs[0]
+    assert d["accuracy"]["correct"] == int(ok.sum()) and d["accuracy"]["rows"] == n
+    pc = d["per_class"]
+    assert [p["rows"] for p in pc] == np.bincount(y, minlength=c).tolist()
+    assert [p["predicted"] for p in pc] == np.bincount(pred, minlength=c).tolist()
+    assert [p["correct"] for p in pc] == np.bincount(y[ok], minlength=c).tolist()
+    dg = d["diagnostics"]
+    assert dg["nan_values"] == int(np.isnan(x).sum())
+    assert dg["posinf_values"] == int(np.isposinf(x).sum())
+    per = fastloss.sparse_categorical_cross_entropy(y, x, from_logits=True, reduction="none")
+    assert dg["losses"][SCE]["nan_losses"] == int(np.isnan(per).sum())
+    assert dg["losses"][SCE]["inf_losses"] == int(np.isinf(per).sum())
+    assert same(evaluate(x, labels=y, loss=SCE, from_logits=True, chunk_rows=1000)[SCE],
+                fastloss.sparse_categorical_cross_entropy(y, x, from_logits=True))

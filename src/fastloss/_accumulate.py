@@ -36,22 +36,15 @@ import json
 import numpy as np
 
 from fastloss import _api
-from fastloss._reduce import EMPTY, contiguous_rows, finish
+from fastloss._reduce import EMPTY, finish
 from fastloss._validation import (
     as_float_array,
-    as_like,
-    check_fraction,
-    check_labels,
     check_nan_policy,
-    check_same_shape,
     check_threads,
-    check_unit_interval,
-    check_weights,
-    resolve_clip,
 )
-from fastloss.kernels import block_rows_for, block_sum
+from fastloss.kernels import block_sum
 
-__all__ = ["ExactSums", "LossAccumulator", "LOSS_NAMES"]
+__all__ = ["LOSS_NAMES", "ExactSums", "LossAccumulator"]
 
 # --------------------------------------------------------------------------- exact sums
 
@@ -258,13 +251,24 @@ def options_json(opts):
 class _Prepared:
     """One validated chunk of one loss, ready for kernel calls on any sub-range of rows.
 
-    ``call(a, b, block_rows, out, lp, wp)`` runs the kernel on kernel rows ``[a, b)`` of
+    ``call(a, b, out, lp, wp, block_rows=B)`` runs the kernel on kernel rows ``[a, b)`` of
     the chunk (kernel rows are flat elements for binary cross-entropy) with the given
-    block size; ``weights()`` are the kernel's float64 per-row weights ``w_i``.
+    block size (the job's ``call``); ``weights()`` are the kernel's float64 per-row
+    weights ``w_i``.
     """
 
-    __slots__ = ("call", "n", "n_lead", "row_mult", "block_rows", "dtype", "rdt", "tail",
-                 "weights", "weighted")
+    __slots__ = (
+        "block_rows",
+        "call",
+        "dtype",
+        "n",
+        "n_lead",
+        "rdt",
+        "row_mult",
+        "tail",
+        "weighted",
+        "weights",
+    )
 
     def __init__(self, **kw):
         for k, v in kw.items():
@@ -281,176 +285,29 @@ def _rows_and_lead(x, axis):
 
 
 def _prepare(name, o, y_true, y_pred, sample_weight, check_inputs=True):
-    kern, nt = _api._common("sum", o["nan_policy"], o["n_threads"], o["backend"])
-    omit = o["nan_policy"] == "omit"
+    """The public function's job (``_api._JOBS``) for one chunk, with its streaming layout.
+
+    ``check_inputs=False`` (``fastloss.evaluate``, which checks and counts bad rows itself)
+    skips the [0, 1] checks of probabilities and targets and takes int64 labels as they are.
+    """
     x, rdt = as_float_array(y_pred, "y_pred")
     tail = tuple(int(s) for s in x.shape[1:])
     if name == "binary_cross_entropy":
-        return _prepare_bce(o, kern, nt, omit, x, rdt, tail, y_true, sample_weight, check_inputs)
-    rows, mult = _rows_and_lead(x, o["axis"])
-    C = rows.n_cols
-    x2 = rows.x2
-    br = block_rows_for(C)
-    common = dict(n=rows.n_rows, n_lead=int(x.shape[0]), row_mult=mult, block_rows=br,
-                  dtype=x.dtype, rdt=rdt, tail=tail)
-    if name == "sparse_categorical_cross_entropy":
-        if C == 0:
-            raise ValueError(f"y_pred has no classes along axis {o['axis']} (shape {x.shape})")
-        ii = o["ignore_index"]
-        if ii is not None and (isinstance(ii, bool) or not isinstance(ii, (int, np.integer))):
-            raise TypeError(f"ignore_index must be an integer or None, got {ii!r}")
-        if (not check_inputs and isinstance(y_true, np.ndarray) and y_true.dtype == np.int64
-                and y_true.shape == rows.batch_shape and y_true.flags.c_contiguous):
-            y = y_true  # already checked by the caller (fastloss.evaluate)
-        else:
-            y = check_labels(y_true, "y_true", rows.batch_shape, C, ii)
-        cw, _ = check_weights(o["class_weight"], "class_weight", (C,), allow_scalar=False)
-        sw = _api._sample_weight(sample_weight, rows.batch_shape)
-        ls = check_fraction(o["label_smoothing"], "label_smoothing")
-        zl = float(o["z_loss"])
-        from_logits = bool(o["from_logits"])
-        if not (zl >= 0 and np.isfinite(zl)):
-            raise ValueError(f"z_loss={o['z_loss']!r} must be finite and non-negative")
-        if zl and not from_logits:
-            raise ValueError("z_loss needs logits (from_logits=True): it penalises "
-                             "logsumexp(row)**2")
-        mode, eps = resolve_clip(o["clip"], x.dtype, from_logits)
-        if check_inputs and not from_logits:
-            check_unit_interval(x2, "y_pred", kern, "from_logits=False")
-        _api._raise_on_nan(o["nan_policy"], [("y_pred", x)])
-        cw = EMPTY if cw is None else cw
-        has_ii, iiv = ii is not None, int(ii or 0)
-
-        def call(a, b, block_rows, out, lp, wp):
-            kern.sparse_ce(contiguous_rows(x2, a, b), y[a:b], sw[a:b] if sw.size else sw, cw,
-                           from_logits, iiv, has_ii, ls, zl, mode, eps, omit, block_rows, out,
-                           lp, wp, nt)
-
+        if x.ndim == 0:
+            raise ValueError("y_pred must have a leading row axis; got a 0-d array")
+        mult = int(np.prod(x.shape[1:], dtype=np.int64))
+    else:
+        _, mult = _rows_and_lead(x, o["axis"])
+    job = _api._JOBS[name](y_true=y_true, y_pred=x, sample_weight=sample_weight,
+                           check=check_inputs, **o)
+    if job.weighted:
+        weights = job.weights
+    else:
         def weights():
-            ign = (y == iiv) if has_ii else None
-            w = sw.copy() if sw.size else np.ones(y.shape[0])
-            if cw.size:
-                w = w * cw[np.where(ign, 0, y) if has_ii else y]
-            return w * np.where(ign, 0.0, 1.0) if has_ii else w
-
-        return _Prepared(call=call, weights=weights, weighted=bool(sw.size or cw.size or has_ii),
-                         **common)
-
-    t = as_like(y_true, "y_true", x.dtype)
-    check_same_shape(t, x, "y_true", "y_pred")
-    t2 = rows.partner(t)
-    sw = _api._sample_weight(sample_weight, rows.batch_shape)
-
-    def weights():
-        return sw.copy() if sw.size else np.ones(rows.n_rows)
-
-    if name == "categorical_cross_entropy":
-        from_logits = bool(o["from_logits"])
-        if check_inputs:
-            check_unit_interval(t2, "y_true", kern, "categorical targets")
-        cw, _ = check_weights(o["class_weight"], "class_weight", (C,), allow_scalar=False)
-        ls = check_fraction(o["label_smoothing"], "label_smoothing")
-        mode, eps = resolve_clip(o["clip"], x.dtype, from_logits)
-        if check_inputs and not from_logits:
-            check_unit_interval(x2, "y_pred", kern, "from_logits=False")
-        _api._raise_on_nan(o["nan_policy"], [("y_pred", x), ("y_true", t)])
-        cw = EMPTY if cw is None else cw
-
-        def call(a, b, block_rows, out, lp, wp):
-            kern.categorical_ce(contiguous_rows(x2, a, b), contiguous_rows(t2, a, b),
-                                sw[a:b] if sw.size else sw, cw, from_logits, ls, mode, eps, omit,
-                                block_rows, out, lp, wp, nt)
-
-    elif name == "kl_divergence":
-        clip, li, lt = o["clip"], bool(o["log_input"]), bool(o["log_target"])
-        if clip is not None and clip != "keras" and not isinstance(clip, (float, int)):
-            raise ValueError(f"clip={clip!r}: kl_divergence supports None, 'keras' or a float eps")
-        if clip is not None and (li or lt):
-            raise ValueError("clip applies to probabilities; it cannot be combined with "
-                             "log_input=True or log_target=True")
-        mode, eps = resolve_clip(clip, x.dtype, False)
-        if check_inputs and not lt:
-            check_unit_interval(t2, "y_true", kern, "log_target=False")
-        if check_inputs and not li:
-            check_unit_interval(x2, "y_pred", kern, "log_input=False")
-        _api._raise_on_nan(o["nan_policy"], [("y_pred", x), ("y_true", t)])
-
-        def call(a, b, block_rows, out, lp, wp):
-            kern.kl(contiguous_rows(x2, a, b), contiguous_rows(t2, a, b),
-                    sw[a:b] if sw.size else sw, li, lt, mode, eps, omit, block_rows, out, lp, wp,
-                    nt)
-
-    elif name == "mean_squared_error":
-        ow, _ = check_weights(o["output_weight"], "output_weight", (C,), allow_scalar=False)
-        if ow is not None and not ow.sum() > 0:
-            raise ValueError("output_weight must have a positive sum")
-        ow = EMPTY if ow is None else ow
-        _api._raise_on_nan(o["nan_policy"], [("y_pred", x), ("y_true", t)])
-
-        def call(a, b, block_rows, out, lp, wp):
-            kern.mse(contiguous_rows(x2, a, b), contiguous_rows(t2, a, b), ow,
-                     sw[a:b] if sw.size else sw, omit, block_rows, out, lp, wp, nt)
-
-    else:  # pragma: no cover - loss_name() rejects the rest
-        raise AssertionError(name)
-    return _Prepared(call=call, weights=weights, weighted=bool(sw.size), **common)
-
-
-def _prepare_bce(o, kern, nt, omit, x, rdt, tail, y_true, sample_weight, check_inputs):
-    if x.ndim == 0:
-        raise ValueError("y_pred must have a leading row axis; got a 0-d array")
-    from_logits = bool(o["from_logits"])
-    z = as_like(y_true, "y_true", x.dtype)
-    check_same_shape(z, x, "y_true", "y_pred")
-    shape = x.shape
-    xf = np.ascontiguousarray(x).reshape(-1)
-    zf = np.ascontiguousarray(z).reshape(-1)
-    if check_inputs:
-        check_unit_interval(zf, "y_true", kern, "binary targets")
-        if not from_logits:
-            check_unit_interval(xf, "y_pred", kern, "from_logits=False")
-    ls = check_fraction(o["label_smoothing"], "label_smoothing")
-    mode, eps = resolve_clip(o["clip"], x.dtype, from_logits)
-    sw, sw_nd = check_weights(sample_weight, "sample_weight", shape, allow_prefix=True)
-    if sw is None:
-        sw, sw_div = EMPTY, 1
-    else:
-        sw_div = int(np.prod(shape[sw_nd:])) if sw_nd < len(shape) else 1
-        sw = sw.reshape(-1)
-    pos_weight = o["pos_weight"]
-    K = int(shape[-1])
-    if pos_weight is not None:
-        pw, _ = check_weights(pos_weight, "pos_weight", shape[-1:])
-        if pw.shape[0] != K:
-            pw = np.full(K, float(pw))
-        if K == 0:
-            pw = EMPTY
-    else:
-        pw = EMPTY
-    _api._raise_on_nan(o["nan_policy"], [("y_pred", x), ("y_true", z)])
-    mult = int(np.prod(shape[1:], dtype=np.int64))
-
-    def call(a, b, block_rows, out, lp, wp):
-        # The kernel indexes weights by i // sw_div and pos_weight by i % K with i
-        # counted from the start of the call: shift both to element a.
-        if not sw.size or sw_div == 1:
-            sws, div = (sw[a:b] if sw.size else sw), 1
-        elif a % sw_div == 0:
-            sws, div = sw[a // sw_div:-(-b // sw_div)], sw_div
-        else:
-            r = a % sw_div
-            sws, div = np.repeat(sw[a // sw_div:-(-b // sw_div)], sw_div)[r:r + b - a], 1
-        pws = np.roll(pw, -(a % K)) if pw.size and a % K else pw
-        kern.bce(xf[a:b], zf[a:b], sws, div, pws, from_logits, ls, mode, eps, omit, block_rows,
-                 out, lp, wp, nt)
-
-    def weights():
-        return np.repeat(sw, sw_div) if sw.size else np.ones(xf.shape[0])
-
-    return _Prepared(call=call, weights=weights, weighted=bool(sw.size), n=int(xf.shape[0]),
-                     n_lead=int(shape[0]),
-                     row_mult=mult, block_rows=block_rows_for(1), dtype=x.dtype, rdt=rdt,
-                     tail=tail)
+            return np.ones(job.n_rows)
+    return _Prepared(call=job.call, weights=weights, weighted=job.weighted, n=job.n_rows,
+                     n_lead=int(x.shape[0]), row_mult=mult, block_rows=job.block_rows,
+                     dtype=x.dtype, rdt=rdt, tail=tail)
 
 
 # --------------------------------------------------------------------------- accumulator
@@ -530,7 +387,9 @@ class LossAccumulator:
         return self
 
     def _update(self, y_true, y_pred, sample_weight, row_offset, want_out=False,
-                check_inputs=True):
+                check_inputs=True, out=None):
+        """Feed one chunk (``out``: a reused buffer for the per-row values, from
+        ``fastloss.evaluate``)."""
         r0 = self._next if row_offset is None else _as_row(row_offset, "row_offset")
         try:
             p = _prepare(self.loss, self.options, y_true, y_pred, sample_weight, check_inputs)
@@ -538,7 +397,10 @@ class LossAccumulator:
             raise type(exc)(f"{exc} (in the chunk of rows starting at row {r0})") from None
         self._check_layout(p)
         self._claim(r0, r0 + p.n_lead)
-        out = np.empty(p.n, dtype=p.dtype) if want_out else EMPTY.astype(p.dtype)
+        if not want_out:
+            out = EMPTY.astype(p.dtype)
+        elif out is None or out.shape != (p.n,) or out.dtype != p.dtype:
+            out = np.empty(p.n, dtype=p.dtype)
         n, B = p.n, p.block_rows
         g = r0 * p.row_mult
         if n:
@@ -549,7 +411,7 @@ class LossAccumulator:
             if t > h:
                 nb = (t - h) // B
                 lp, wp = np.zeros(nb), np.zeros(nb)
-                p.call(h, t, B, out[h:t] if want_out else out, lp, wp)
+                p.call(h, t, out[h:t] if want_out else out, lp, wp, block_rows=B)
                 self._sums.add(np.concatenate([lp, wp]), np.repeat(np.array([0, 1]), nb))
             if t < n:
                 self._fragment(p, t, n, g, out)
@@ -558,7 +420,7 @@ class LossAccumulator:
 
     def _fragment(self, p, a, b, g, out):
         c, w = np.zeros(b - a), np.zeros(b - a)
-        p.call(a, b, 1, out[a:b] if out.shape[0] else out, c, w)
+        p.call(a, b, out[a:b] if out.shape[0] else out, c, w, block_rows=1)
         B = p.block_rows
         self._add_fragment((g + a) // B, (g + a) % B, c, w)
 

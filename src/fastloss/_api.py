@@ -238,16 +238,24 @@ def log_softmax(x, axis=-1, *, backend=None, n_threads=None):
 
 
 class _Job:
-    """A validated loss evaluation, ready to run on a backend."""
+    """A validated loss evaluation, ready to run on a backend.
+
+    ``call(a, b, out, lp, wp, block_rows=self.block_rows)`` runs the forward kernel on
+    kernel rows ``[a, b)`` (flat elements for binary cross-entropy) with any block size:
+    the public functions run it over all rows, :class:`fastloss.LossAccumulator` over
+    sub-ranges with ``block_rows=1`` for partial blocks. ``weights()`` gives the float64
+    per-row weights ``w_i`` (``None``: all 1), ``weighted`` is False when they are all 1.
+    """
 
     def __init__(self, *, kern, nt, x, rdt, n_rows, width, block_rows, contiguous, batch_shape,
-                 call, grad_call=None, weights=None, rows=None):
+                 call, grad_call=None, weights=None, rows=None, weighted=True):
         self.kern, self.nt, self.x, self.rdt = kern, nt, x, rdt
         self.n_rows, self.width, self.block_rows = n_rows, width, block_rows
         self.contiguous, self.batch_shape = contiguous, batch_shape
         self.call, self.grad_call = call, grad_call
         self.weights = weights  # () -> float64 per-row weights (for the mean's scale)
         self.rows = rows  # _Rows for losses with a class axis, None for element-wise
+        self.weighted = weighted
 
     def run(self, reduction):
         res = run_kernel(self.call, self.n_rows, self.width, self.block_rows, reduction,
@@ -261,7 +269,8 @@ def _row_weights(n, sw, factor=None):
 
 
 def _sparse_job(y_true, y_pred, from_logits, axis, ignore_index, class_weight, label_smoothing,
-                z_loss, sample_weight, clip, reduction, nan_policy, backend, n_threads):
+                z_loss, sample_weight, clip, reduction, nan_policy, backend, n_threads,
+                check=True):
     kern, nt = _common(reduction, nan_policy, n_threads, backend)
     x, rdt = as_float_array(y_pred, "y_pred")
     rows = _Rows(x, axis)
@@ -269,7 +278,11 @@ def _sparse_job(y_true, y_pred, from_logits, axis, ignore_index, class_weight, l
     if ignore_index is not None and (isinstance(ignore_index, bool)
                                      or not isinstance(ignore_index, (int, np.integer))):
         raise TypeError(f"ignore_index must be an integer or None, got {ignore_index!r}")
-    y = check_labels(y_true, "y_true", rows.batch_shape, C, ignore_index)
+    if (not check and isinstance(y_true, np.ndarray) and y_true.dtype == np.int64
+            and y_true.shape == rows.batch_shape and y_true.flags.c_contiguous):
+        y = y_true  # already checked by the caller (fastloss.evaluate)
+    else:
+        y = check_labels(y_true, "y_true", rows.batch_shape, C, ignore_index)
     cw, _ = check_weights(class_weight, "class_weight", (C,), allow_scalar=False)
     sw = _sample_weight(sample_weight, rows.batch_shape)
     ls = check_fraction(label_smoothing, "label_smoothing")
@@ -279,18 +292,18 @@ def _sparse_job(y_true, y_pred, from_logits, axis, ignore_index, class_weight, l
     if zl and not from_logits:
         raise ValueError("z_loss needs logits (from_logits=True): it penalises logsumexp(row)**2")
     mode, eps = resolve_clip(clip, x.dtype, from_logits)
-    if not from_logits:
+    if check and not from_logits:
         check_unit_interval(x, "y_pred", kern, "from_logits=False")
     _raise_on_nan(nan_policy, [("y_pred", x)])
     br = block_rows_for(C)
     cw = EMPTY if cw is None else cw
     x2 = rows.x2
     ii, has_ii, omit = int(ignore_index or 0), ignore_index is not None, nan_policy == "omit"
+    fl = bool(from_logits)
 
-    def call(a, b, out, lp, wp):
+    def call(a, b, out, lp, wp, block_rows=br):
         kern.sparse_ce(contiguous_rows(x2, a, b), y[a:b], sw[a:b] if sw.size else sw, cw,
-                       bool(from_logits), ii, has_ii, ls, zl, mode, eps, omit, br, out, lp, wp,
-                       nt)
+                       fl, ii, has_ii, ls, zl, mode, eps, omit, block_rows, out, lp, wp, nt)
 
     def grad_call(a, b, g, h, lp, wp, scale):
         kern.sparse_ce_grad(contiguous_rows(x2, a, b), y[a:b], sw[a:b] if sw.size else sw, cw,
@@ -303,7 +316,8 @@ def _sparse_job(y_true, y_pred, from_logits, axis, ignore_index, class_weight, l
 
     return _Job(kern=kern, nt=nt, x=x, rdt=rdt, n_rows=rows.n_rows, width=C, block_rows=br,
                 contiguous=x2.flags.c_contiguous, batch_shape=rows.batch_shape, call=call,
-                grad_call=grad_call, weights=weights, rows=rows)
+                grad_call=grad_call, weights=weights, rows=rows,
+                weighted=bool(sw.size or cw.size or has_ii))
 
 
 def sparse_categorical_cross_entropy(y_true, y_pred, *, from_logits=False, axis=-1,
@@ -339,7 +353,7 @@ def sparse_categorical_cross_entropy(y_true, y_pred, *, from_logits=False, axis=
 
 
 def _categorical_job(y_true, y_pred, from_logits, axis, class_weight, label_smoothing,
-                     sample_weight, clip, reduction, nan_policy, backend, n_threads):
+                     sample_weight, clip, reduction, nan_policy, backend, n_threads, check=True):
     kern, nt = _common(reduction, nan_policy, n_threads, backend)
     x, rdt = as_float_array(y_pred, "y_pred")
     t = as_like(y_true, "y_true", x.dtype)
@@ -347,12 +361,13 @@ def _categorical_job(y_true, y_pred, from_logits, axis, class_weight, label_smoo
     rows = _Rows(x, axis)
     C = rows.n_cols
     t2 = rows.partner(t)
-    check_unit_interval(t, "y_true", kern, "categorical targets")
+    if check:
+        check_unit_interval(t, "y_true", kern, "categorical targets")
     cw, _ = check_weights(class_weight, "class_weight", (C,), allow_scalar=False)
     sw = _sample_weight(sample_weight, rows.batch_shape)
     ls = check_fraction(label_smoothing, "label_smoothing")
     mode, eps = resolve_clip(clip, x.dtype, from_logits)
-    if not from_logits:
+    if check and not from_logits:
         check_unit_interval(x, "y_pred", kern, "from_logits=False")
     _raise_on_nan(nan_policy, [("y_pred", x), ("y_true", t)])
     br = block_rows_for(C)
@@ -360,10 +375,10 @@ def _categorical_job(y_true, y_pred, from_logits, axis, class_weight, label_smoo
     x2 = rows.x2
     omit = nan_policy == "omit"
 
-    def call(a, b, out, lp, wp):
+    def call(a, b, out, lp, wp, block_rows=br):
         kern.categorical_ce(contiguous_rows(x2, a, b), contiguous_rows(t2, a, b),
                             sw[a:b] if sw.size else sw, cw, bool(from_logits), ls, mode, eps,
-                            omit, br, out, lp, wp, nt)
+                            omit, block_rows, out, lp, wp, nt)
 
     def grad_call(a, b, g, h, lp, wp, scale):
         kern.categorical_ce_grad(contiguous_rows(x2, a, b), contiguous_rows(t2, a, b),
@@ -372,7 +387,8 @@ def _categorical_job(y_true, y_pred, from_logits, axis, class_weight, label_smoo
     return _Job(kern=kern, nt=nt, x=x, rdt=rdt, n_rows=rows.n_rows, width=2 * C, block_rows=br,
                 contiguous=x2.flags.c_contiguous and t2.flags.c_contiguous,
                 batch_shape=rows.batch_shape, call=call, grad_call=grad_call,
-                weights=lambda: _row_weights(rows.n_rows, sw), rows=rows)
+                weights=lambda: _row_weights(rows.n_rows, sw), rows=rows,
+                weighted=bool(sw.size))
 
 
 def categorical_cross_entropy(y_true, y_pred, *, from_logits=False, axis=-1, class_weight=None,
@@ -394,7 +410,7 @@ def categorical_cross_entropy(y_true, y_pred, *, from_logits=False, axis=-1, cla
 
 
 def _bce_job(y_true, y_pred, from_logits, pos_weight, label_smoothing, sample_weight, clip,
-             reduction, nan_policy, backend, n_threads):
+             reduction, nan_policy, backend, n_threads, check=True):
     kern, nt = _common(reduction, nan_policy, n_threads, backend)
     x, rdt = as_float_array(y_pred, "y_pred")
     z = as_like(y_true, "y_true", x.dtype)
@@ -402,9 +418,10 @@ def _bce_job(y_true, y_pred, from_logits, pos_weight, label_smoothing, sample_we
     shape = x.shape
     xf = np.ascontiguousarray(x).reshape(-1)  # one copy only for non-contiguous input
     zf = np.ascontiguousarray(z).reshape(-1)
-    check_unit_interval(z, "y_true", kern, "binary targets")
-    if not from_logits:
-        check_unit_interval(x, "y_pred", kern, "from_logits=False")
+    if check:
+        check_unit_interval(z, "y_true", kern, "binary targets")
+        if not from_logits:
+            check_unit_interval(x, "y_pred", kern, "from_logits=False")
     ls = check_fraction(label_smoothing, "label_smoothing")
     mode, eps = resolve_clip(clip, x.dtype, from_logits)
     sw, sw_nd = check_weights(sample_weight, "sample_weight", shape, allow_prefix=True)
@@ -427,9 +444,22 @@ def _bce_job(y_true, y_pred, from_logits, pos_weight, label_smoothing, sample_we
     br = block_rows_for(1)
     omit = nan_policy == "omit"
 
-    def call(a, b, out, lp, wp):
-        kern.bce(xf, zf, sw, sw_div, pw, bool(from_logits), ls, mode, eps, omit, br, out, lp, wp,
-                 nt)
+    K = int(shape[-1]) if x.ndim else 1
+    fl = bool(from_logits)
+
+    def call(a, b, out, lp, wp, block_rows=br):
+        # The kernel indexes weights by i // sw_div and pos_weight by i % K with i
+        # counted from the start of the call: shift both to element a.
+        if not sw.size or sw_div == 1:
+            sws, div = (sw[a:b] if sw.size else sw), 1
+        elif a % sw_div == 0:
+            sws, div = sw[a // sw_div:-(-b // sw_div)], sw_div
+        else:
+            r = a % sw_div
+            sws, div = np.repeat(sw[a // sw_div:-(-b // sw_div)], sw_div)[r:r + b - a], 1
+        pws = np.roll(pw, -(a % K)) if pw.size and a % K else pw
+        kern.bce(xf[a:b], zf[a:b], sws, div, pws, fl, ls, mode, eps, omit, block_rows, out, lp,
+                 wp, nt)
 
     def grad_call(a, b, g, h, lp, wp, scale):
         kern.bce_grad(xf, zf, sw, sw_div, pw, ls, scale, br, lp, wp, g, h, nt)
@@ -439,7 +469,7 @@ def _bce_job(y_true, y_pred, from_logits, pos_weight, label_smoothing, sample_we
 
     return _Job(kern=kern, nt=nt, x=x, rdt=rdt, n_rows=xf.shape[0], width=1, block_rows=br,
                 contiguous=True, batch_shape=shape, call=call, grad_call=grad_call,
-                weights=weights)
+                weights=weights, weighted=bool(sw.size))
 
 
 def binary_cross_entropy(y_true, y_pred, *, from_logits=False, pos_weight=None,
@@ -448,7 +478,10 @@ def binary_cross_entropy(y_true, y_pred, *, from_logits=False, pos_weight=None,
     r"""Element-wise binary cross-entropy, on probabilities or on logits.
 
     Logits: ``(1-z)*x + (1 + (pw-1)*z) * softplus(-x)``, i.e. the stable
-    ``max(x,0) - x*z + log1p(exp(-|x|))`` when ``pos_weight`` is 1.
+    ``max(x,0) - x*z + log1p(exp(-|x|))`` when ``pos_weight`` is 1. Infinite
+    logits give the true loss: 0 for ``x = +inf, z = 1`` and ``x = -inf, z = 0``,
+    ``+inf`` when the label disagrees (PyTorch and TensorFlow give NaN there; the
+    drop-ins ``fastloss.torch`` / ``fastloss.keras`` reproduce their NaN).
     Probabilities: ``-(pw*z*log(p) + (1-z)*log(1-p))`` with ``clip`` (``None``:
     exact, ``+inf`` where the loss is infinite; ``"keras"``, ``"keras2"``,
     ``"torch"``, ``"sklearn"`` or a float eps). Labels are smoothed to
@@ -471,7 +504,7 @@ def binary_cross_entropy(y_true, y_pred, *, from_logits=False, pos_weight=None,
 
 
 def _kl_job(y_true, y_pred, log_input, log_target, axis, sample_weight, clip, reduction,
-            nan_policy, backend, n_threads):
+            nan_policy, backend, n_threads, check=True):
     kern, nt = _common(reduction, nan_policy, n_threads, backend)
     x, rdt = as_float_array(y_pred, "y_pred")
     t = as_like(y_true, "y_true", x.dtype)
@@ -484,9 +517,9 @@ def _kl_job(y_true, y_pred, log_input, log_target, axis, sample_weight, clip, re
         raise ValueError("clip applies to probabilities; it cannot be combined with "
                          "log_input=True or log_target=True")
     mode, eps = resolve_clip(clip, x.dtype, False)
-    if not log_target:
+    if check and not log_target:
         check_unit_interval(t, "y_true", kern, "log_target=False")
-    if not log_input:
+    if check and not log_input:
         check_unit_interval(x, "y_pred", kern, "log_input=False")
     sw = _sample_weight(sample_weight, rows.batch_shape)
     _raise_on_nan(nan_policy, [("y_pred", x), ("y_true", t)])
@@ -495,9 +528,9 @@ def _kl_job(y_true, y_pred, log_input, log_target, axis, sample_weight, clip, re
     x2 = rows.x2
     omit = nan_policy == "omit"
 
-    def call(a, b, out, lp, wp):
+    def call(a, b, out, lp, wp, block_rows=br):
         kern.kl(contiguous_rows(x2, a, b), contiguous_rows(t2, a, b), sw[a:b] if sw.size else sw,
-                bool(log_input), bool(log_target), mode, eps, omit, br, out, lp, wp, nt)
+                bool(log_input), bool(log_target), mode, eps, omit, block_rows, out, lp, wp, nt)
 
     def grad_call(a, b, g, h, lp, wp, scale):
         kern.kl_grad(contiguous_rows(x2, a, b), contiguous_rows(t2, a, b),
@@ -507,7 +540,8 @@ def _kl_job(y_true, y_pred, log_input, log_target, axis, sample_weight, clip, re
     return _Job(kern=kern, nt=nt, x=x, rdt=rdt, n_rows=rows.n_rows, width=2 * C, block_rows=br,
                 contiguous=x2.flags.c_contiguous and t2.flags.c_contiguous,
                 batch_shape=rows.batch_shape, call=call, grad_call=grad_call,
-                weights=lambda: _row_weights(rows.n_rows, sw), rows=rows)
+                weights=lambda: _row_weights(rows.n_rows, sw), rows=rows,
+                weighted=bool(sw.size))
 
 
 def kl_divergence(y_true, y_pred, *, log_input=False, log_target=False, axis=-1,
@@ -527,7 +561,7 @@ def kl_divergence(y_true, y_pred, *, log_input=False, log_target=False, axis=-1,
 
 
 def _mse_job(y_true, y_pred, output_weight, axis, sample_weight, reduction, nan_policy, backend,
-             n_threads):
+             n_threads, check=True):
     kern, nt = _common(reduction, nan_policy, n_threads, backend)
     x, rdt = as_float_array(y_pred, "y_pred")
     t = as_like(y_true, "y_true", x.dtype)
@@ -545,9 +579,9 @@ def _mse_job(y_true, y_pred, output_weight, axis, sample_weight, reduction, nan_
     x2 = rows.x2
     omit = nan_policy == "omit"
 
-    def call(a, b, out, lp, wp):
+    def call(a, b, out, lp, wp, block_rows=br):
         kern.mse(contiguous_rows(x2, a, b), contiguous_rows(t2, a, b), ow,
-                 sw[a:b] if sw.size else sw, omit, br, out, lp, wp, nt)
+                 sw[a:b] if sw.size else sw, omit, block_rows, out, lp, wp, nt)
 
     def grad_call(a, b, g, h, lp, wp, scale):
         kern.mse_grad(contiguous_rows(x2, a, b), contiguous_rows(t2, a, b), ow,
@@ -556,7 +590,8 @@ def _mse_job(y_true, y_pred, output_weight, axis, sample_weight, reduction, nan_
     return _Job(kern=kern, nt=nt, x=x, rdt=rdt, n_rows=rows.n_rows, width=2 * C, block_rows=br,
                 contiguous=x2.flags.c_contiguous and t2.flags.c_contiguous,
                 batch_shape=rows.batch_shape, call=call, grad_call=grad_call,
-                weights=lambda: _row_weights(rows.n_rows, sw), rows=rows)
+                weights=lambda: _row_weights(rows.n_rows, sw), rows=rows,
+                weighted=bool(sw.size))
 
 
 def mean_squared_error(y_true, y_pred, *, output_weight=None, axis=-1, sample_weight=None,
@@ -571,3 +606,14 @@ def mean_squared_error(y_true, y_pred, *, output_weight=None, axis=-1, sample_we
     """
     return _mse_job(y_true, y_pred, output_weight, axis, sample_weight, reduction, nan_policy,
                     backend, n_threads).run(reduction)
+
+
+# The one place that turns a loss's options into kernel calls, by public name (the public
+# functions above, ``fastloss.<loss>_grad`` and :class:`fastloss.LossAccumulator` use it).
+_JOBS = {
+    "sparse_categorical_cross_entropy": _sparse_job,
+    "categorical_cross_entropy": _categorical_job,
+    "binary_cross_entropy": _bce_job,
+    "kl_divergence": _kl_job,
+    "mean_squared_error": _mse_job,
+}

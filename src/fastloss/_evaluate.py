@@ -36,7 +36,7 @@ from fastloss._accumulate import (
     loss_options,
     options_json,
 )
-from fastloss._dispatch import resolve_backend
+from fastloss._dispatch import resolve_backend, resolve_threads
 from fastloss._io import InputError, Inputs, _is_list
 from fastloss._validation import resolve_clip
 from fastloss.kernels import CLIP_NONE, CLIP_TORCH
@@ -44,6 +44,7 @@ from fastloss.kernels import CLIP_NONE, CLIP_TORCH
 __all__ = ["EvalResult", "evaluate", "segment_rows", "write_json_atomic"]
 
 SEGMENT_ROWS = 256  # per-class / per-group sums: row-order sums over segments, then exact
+_CONFUSION_MAX = 64  # up to this many classes, one bincount of (true, predicted) pairs
 CHUNK_ELEMS = 1 << 25  # default chunk: 32M values (128 MB of float32 predictions)
 _STATE_FORMAT = "fastloss.evaluate.state"
 _STATE_VERSION = 1
@@ -354,6 +355,13 @@ class _Evaluator:
         self.prob = [_prob_mode(n, o) for n, o in specs]
         backend = specs[0][1]["backend"]
         self.kern = resolve_backend(backend)[1]
+        self._threads = resolve_threads(specs[0][1]["n_threads"])
+        # the NaN / inf screen may use the loss values instead of the top-1 values
+        # (see _nonfinite_fast): sparse cross-entropy on logits, all row weights non-zero
+        self._fast_screen = self.ndim == 2 and self.C > 1 and all(
+            n == "sparse_categorical_cross_entropy" and o["from_logits"]
+            and o["class_weight"] is None and o["ignore_index"] is None for n, o in specs)
+        self._bufs = {}
         # state
         self.accs = {n: LossAccumulator(n, **o) for n, o in specs}
         self.class_sums = {n: ExactSums(2 * self.K) for n in self.names} if self.per_class else {}
@@ -444,6 +452,20 @@ class _Evaluator:
         keep = None if excluded is None else ~excluded  # None: every row counts
 
         # ---- losses
+        want_top = self.classification and self.want_acc and self.ndim == 2 and self.C > 1
+        pred_cls = None
+        if want_top:
+            pred_cls = self._buf("pred", n, np.int64)
+            argmax = getattr(self.kern, "argmax_rows", None)
+            x2 = np.ascontiguousarray(x)
+            nt = self._threads
+            if argmax is None:  # a backend without the kernel (it is in the contract)
+                def top1(a, b):
+                    np.argmax(x2[a:b], axis=1, out=pred_cls[a:b])
+            else:
+                def top1(a, b):
+                    argmax(x2[a:b], pred_cls[a:b], nt)
+        fast = self._fast_screen and sw is None and ignored is None and bad is None
         outs = {}
         onehot = None
         for (name, o), prob in zip(self.specs, self.prob):
@@ -461,22 +483,36 @@ class _Evaluator:
                     w_l[ignored] = 0.0
             else:
                 yt = t
-            out, prep = acc._update(yt, x, w_l, start, want_out=True, check_inputs=False)
-            outs[name] = (out, prep)
+            # (one kernel call per chunk: on a busy machine every parallel region waits for
+            # its slowest thread, so pieces small enough to stay in the cache for the top-1
+            # pass cost more than the second read of the chunk)
+            out, prep = acc._update(yt, x, w_l, start, want_out=True, check_inputs=False,
+                                    out=self._buf("out_" + name, x.size if name ==
+                                                  "binary_cross_entropy" else n, x.dtype))
+            fin = None
+            if self.want_diag or fast:
+                with np.errstate(invalid="ignore"):
+                    fin = np.isfinite(np.add.reduce(out)) if out.size else True
+                nf = None if fin else ~np.isfinite(out)
+            outs[name] = (out, prep, nf if fast or self.want_diag else None)
             if self.want_diag:
                 ld = self.loss_diag[name]
-                ld["nan_losses"] += int(np.count_nonzero(np.isnan(out)))
-                ld["inf_losses"] += int(np.count_nonzero(np.isinf(out)))
+                if nf is not None:
+                    bad_vals = out[nf]
+                    ld["nan_losses"] += int(np.count_nonzero(np.isnan(bad_vals)))
+                    ld["inf_losses"] += int(np.count_nonzero(np.isinf(bad_vals)))
                 if prob and o.get("clip") is not None:
                     ld["clipped"] += self._clipped(name, o, x, y, excluded)
 
         # ---- predicted class: one argmax pass, which is also the NaN / +inf screen
         # (argmax returns the first NaN of a row, else the first +inf)
-        pred_cls = top = None
+        top = None
+        if want_top:  # the top-1 kernel (multi-threaded)
+            top1(0, n)
         if self.classification and self.want_acc:
             if self.ndim == 2 and self.C > 1:
-                pred_cls = np.argmax(x, axis=1)
-                top = np.take_along_axis(x, pred_cls[:, None], axis=1)[:, 0]
+                if not fast:
+                    top = np.take_along_axis(x, pred_cls[:, None], axis=1)[:, 0]
             else:
                 thr = 0.0 if self.logits else 0.5
                 pred_cls = (x.reshape(n) > thr).view(np.int8)
@@ -488,7 +524,12 @@ class _Evaluator:
             nanrow = None
 
         # ---- diagnostics
-        if self.want_diag and x.size:
+        if fast and pred_cls is not None and self.ndim == 2:
+            # sparse cross-entropy on logits with every weight non-zero: a row with a NaN
+            # or +inf logit has a NaN or inf loss, so the rows to look at are those of the
+            # non-finite losses (the same rows the top-1 value would flag, and no pass more)
+            nanrow = self._nonfinite_fast(x, n, outs)
+        elif self.want_diag and x.size:
             nanrow = self._nonfinite(x, n, top, outs, excluded, nanrow)
 
         # ---- accuracy and per-class
@@ -500,7 +541,28 @@ class _Evaluator:
                 true_cls = np.argmax(t, axis=1) if not self.multilabel else None
             else:
                 true_cls = (np.asarray(t).reshape(n) >= 0.5).view(np.int8)
-            if true_cls is not None and pred_cls is not None:
+            counts = None  # rows per class in this chunk (kept rows)
+            if (true_cls is not None and pred_cls is not None and keep is None
+                    and self.per_class and self.K <= _CONFUSION_MAX
+                    and ch.get("group") is None and true_cls.dtype == np.int64):
+                # one bincount of (true, predicted) pairs gives every count
+                key = self._buf("key", n, np.int64)
+                np.multiply(true_cls, self.K, out=key)
+                np.add(key, pred_cls, out=key)
+                conf = np.bincount(key, minlength=self.K * self.K).reshape(self.K, self.K)
+                ok = conf.diagonal().copy()
+                if nanrow is not None:  # a row with a NaN prediction is never right
+                    hit = np.flatnonzero(nanrow)
+                    hit = hit[pred_cls[hit] == true_cls[hit]]
+                    if hit.size:
+                        ok -= np.bincount(true_cls[hit], minlength=self.K)
+                self.diag["accuracy_rows"] += n
+                self.diag["correct"] += int(ok.sum())
+                self.class_correct += ok
+                self.class_predicted += conf.sum(axis=0)
+                counts = conf.sum(axis=1)
+                self.class_rows += counts
+            elif true_cls is not None and pred_cls is not None:
                 correct = pred_cls == true_cls
                 if keep is not None:
                     correct &= keep
@@ -513,19 +575,47 @@ class _Evaluator:
                     pk = pred_cls if keep is None else pred_cls[keep]
                     self.class_correct += np.bincount(true_cls[correct], minlength=self.K)
                     self.class_predicted += np.bincount(pk, minlength=self.K)
-            if true_cls is not None and self.per_class:
+            if true_cls is not None and self.per_class and counts is None:
                 tk = true_cls if keep is None else true_cls[keep]
-                self.class_rows += np.bincount(tk, minlength=self.K)
+                counts = np.bincount(tk, minlength=self.K)
+                self.class_rows += counts
             if self.per_class and self.multilabel:
                 self.class_rows += n if keep is None else int(np.count_nonzero(keep))
             if self.per_class:
                 for name in self.names:
-                    out, prep = outs[name]
+                    out, prep, _ = outs[name]
                     self._keyed_sums(self.class_sums[name], name, n, out, prep, keep,
-                                     true_cls, self.K, per_column=true_cls is None)
+                                     true_cls, self.K, per_column=true_cls is None,
+                                     counts=counts)
         if ch.get("group") is not None:
             self._groups(ch["group"], n, outs, keep, correct)
         self.next_row = ch["stop"]
+
+    def _buf(self, name, n, dtype):
+        """A reused work array of ``n`` items (no fresh pages to fault in every chunk)."""
+        b = self._bufs.get(name)
+        if b is None or b.shape[0] < n or b.dtype != dtype:
+            b = self._bufs[name] = np.empty(n, dtype)
+        return b[:n]
+
+    def _nonfinite_fast(self, x, n, outs):
+        """NaN / inf counts when every row with a NaN or +inf has a non-finite loss (sparse
+        cross-entropy on logits, no zero weight); returns the NaN rows (or None)."""
+        flag = None
+        for _, _, nf in outs.values():
+            if nf is not None:
+                flag = nf if flag is None else flag | nf
+        if flag is None or not flag.any():
+            return None
+        xs = x[flag]
+        if self.want_diag:
+            self.diag["nan_values"] += int(np.count_nonzero(np.isnan(xs)))
+            self.diag["posinf_values"] += int(np.count_nonzero(np.isposinf(xs)))
+            self.diag["neginf_values"] += int(np.count_nonzero(np.isneginf(xs)))
+            self.diag["nonfinite_rows"] += int(np.count_nonzero(~np.isfinite(xs).all(axis=1)))
+        nanrow = np.zeros(n, bool)
+        nanrow[flag] = np.isnan(xs).any(axis=1)
+        return nanrow
 
     def _labels(self, lab, x, reasons):
         """(class indices, targets, ignored-rows mask) of a chunk; bad rows into reasons."""
@@ -609,7 +699,7 @@ class _Evaluator:
             flag = np.zeros(n, bool) if top is None else ~np.isfinite(top)
             if rowsum is not None:  # non-finite exactly for rows with a NaN / inf (or overflow)
                 flag |= ~np.isfinite(rowsum)
-            for out, prep in outs.values():
+            for out, prep, _ in outs.values():
                 bad_out = ~np.isfinite(out)
                 flag |= bad_out.reshape(n, -1).any(axis=1) if prep.row_mult > 1 else bad_out
         if flag.any():
@@ -715,16 +805,33 @@ class _Evaluator:
 
     def _seg_offsets(self, n, K):
         """``(row // 256) * K`` for rows 0..n-1 (chunks start at a segment boundary)."""
-        key = (n, K)
-        if self._seg_cache.get("key") != key:
-            self._seg_cache = {"key": key,
-                               "off": (np.arange(n, dtype=np.int64) >> 8) * K}
-        return self._seg_cache["off"]
+        c = self._seg_cache.get(K)
+        if c is None or c.shape[0] < n:
+            c = self._seg_cache[K] = (np.arange(n, dtype=np.int64) >> 8) * K
+        return c[:n]
 
-    def _keyed_sums(self, sums, name, n, out, prep, keep, keys, K, per_column=False):
+    def _cell_keys(self, span, K):
+        """``arange(span) % K``: the key of each (segment, key) cell (cached)."""
+        c = self._seg_cache.get(("cells", K))
+        if c is None or c.shape[0] < span:
+            c = self._seg_cache[("cells", K)] = np.arange(span, dtype=np.int64) % K
+        return c[:span]
+
+    def _keyed_sums(self, sums, name, n, out, prep, keep, keys, K, per_column=False,
+                    counts=None):
         """Add per-key (value, weight) sums: row-order float64 sums within each segment of
-        256 rows, then exactly. ``sums`` has keys 2k (values) and 2k+1 (weights)."""
+        256 rows, then exactly. ``sums`` has keys 2k (values) and 2k+1 (weights).
+        ``counts``: the rows per key of this chunk, when known (with every weight 1, they
+        are the weight sums: exact integers, whatever the segments)."""
         omit = self.accs[name].options["nan_policy"] == "omit"
+        if (counts is not None and not per_column and prep.row_mult == 1 and keep is None
+                and not omit and not prep.weighted and keys.dtype == np.int64):
+            if n == 0:
+                return
+            lin = self._buf("lin", n, np.int64)
+            np.add(self._seg_offsets(n, K), keys, out=lin)
+            self._segment_add(sums, lin, out, None, K, counts=counts)
+            return
         if per_column:  # multi-label: one key per column, every element
             m = prep.row_mult
             v = out.reshape(n, m)
@@ -747,25 +854,31 @@ class _Evaluator:
             w = None if w is None else w[sel]
         self._segment_add(sums, lin, v, w, K)
 
-    @staticmethod
-    def _segment_add(sums, lin, v, w, K):
-        """Sum ``v`` and ``w`` (None: 1) per (segment, key) in row order, then add exactly."""
+    def _segment_add(self, sums, lin, v, w, K, counts=None):
+        """Sum ``v`` and ``w`` (None: 1) per (segment, key) in row order, then add exactly.
+        ``counts`` (rows per key, with ``w`` None): the weight sums, no second bincount."""
         if lin.size == 0:
             return
         span = int(lin[-1] // K + 1) * K
         if span <= max(4 * lin.size, 1 << 16):
             idx, size = lin, span
-            keys = np.arange(span, dtype=np.int64) % K
+            keys = self._cell_keys(span, K)
         else:  # many keys (groups): only the (segment, key) pairs present
             uniq, idx = np.unique(lin, return_inverse=True)
             size, keys = uniq.size, uniq % K
         sv = np.bincount(idx, weights=v, minlength=size)
-        swt = np.bincount(idx, weights=w, minlength=size)
-        if w is None:
-            swt = swt.astype(np.float64)
-        nzv, nzw = sv != 0, swt != 0
-        sums.add(np.concatenate([sv[nzv], swt[nzw]]),
-                 np.concatenate([2 * keys[nzv], 2 * keys[nzw] + 1]))
+        nzv = sv != 0
+        if counts is not None:
+            kw = np.flatnonzero(counts)
+            swt, wkeys = counts[kw].astype(np.float64), kw
+        else:
+            swt = np.bincount(idx, weights=w, minlength=size)
+            if w is None:
+                swt = swt.astype(np.float64)
+            nzw = swt != 0
+            swt, wkeys = swt[nzw], keys[nzw]
+        sums.add(np.concatenate([sv[nzv], swt]),
+                 np.concatenate([2 * keys[nzv], 2 * wkeys + 1]))
 
     def _groups(self, g, n, outs, keep, correct):
         self.has_groups = True
@@ -781,7 +894,7 @@ class _Evaluator:
         for name in self.names:
             sums = self.group_sums[name]
             sums.grow(2 * Kg)
-            out, prep = outs[name]
+            out, prep, _ = outs[name]
             self._keyed_sums(sums, name, n, out, prep, keep, codes, Kg)
 
     def _group_codes(self, g, n):
