@@ -895,3 +895,255 @@ def test_forked_child_does_not_hang():
         "print(os.waitstatus_to_exitcode(status))\n")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert res.returncode == 0 and res.stdout.strip() == "0", (res.stdout, res.stderr)
+
+
+# --------------------------------------------------------------------------- vectorised fast paths
+#
+# The probability-input kernels (BCE, categorical CE), narrow-row MSE and softmax were
+# restructured so their loops vectorise. The tests below emulate the scalar formulas the
+# kernels used before, with the module's own exp / log functions (CORE._math), and demand
+# the same bits: the restructuring must not change a single result.
+
+def _fl(which, a):
+    """CORE._math: 1 log64, 2 log1p64, 4 log32, 5 log1p32 (float64 in and out)."""
+    a = np.ascontiguousarray(a, dtype=np.float64).ravel()
+    out = np.empty_like(a)
+    CORE._math(which, a, out)
+    return out
+
+
+def _xmul_np(coef, term):
+    with np.errstate(invalid="ignore"):
+        return np.where(coef == 0, 0.0, coef * term)
+
+
+def _neglog_emul(p, dtype, mode, eps, one_minus):
+    """_neglog / _neglog1m of the kernels: -log(p) or -log(1 - p) under a clip mode."""
+    f32 = dtype == np.float32
+    LOG, LOG1P = (4, 5) if f32 else (1, 2)
+    with np.errstate(all="ignore"):
+        if mode in (CLIP_NONE, CLIP_TORCH):
+            l = _fl(LOG1P, -p.astype(np.float64)) if one_minus else _fl(LOG, p)
+            if mode == CLIP_TORCH:
+                l = np.where(l < -100.0, -100.0, l)
+            return -l
+        lo = dtype(eps)
+        hi = dtype(1) - lo
+        pc = np.clip(p, lo, hi)
+        q = (dtype(1) - pc) if one_minus else pc
+        if mode == CLIP_KERAS2:
+            q = (q + lo).astype(dtype)
+        return -_fl(LOG, q)
+
+
+def _bce_probs_emul(p, z, pw, ls, mode, eps, dtype):
+    zd = z.astype(np.float64)
+    if ls:
+        zd = zd * (1.0 - ls) + 0.5 * ls
+    pwv = pw[np.arange(p.size) % pw.size] if pw.size else 1.0
+    v = (_xmul_np(pwv * zd, _neglog_emul(p, dtype, mode, eps, False))
+         + _xmul_np(1.0 - zd, _neglog_emul(p, dtype, mode, eps, True)))
+    return np.where(np.isnan(p), np.nan, v).astype(dtype)
+
+
+def _acc16_rows(e):
+    """Row sums in the kernels' 16 lanes (column j to lane j % 16, lanes from -0.0, added
+    left to right), exactly."""
+    n, C = e.shape
+    pad = (-C) % 16
+    ep = np.concatenate([e, np.full((n, pad), -0.0)], axis=1).reshape(n, -1, 16)
+    lanes = np.add.accumulate(ep, axis=1)[:, -1, :] if ep.shape[1] else np.full((n, 16), -0.0)
+    s = lanes[:, 0].copy()
+    for k in range(1, 16):
+        s = s + lanes[:, k]
+    return s
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("clip", CLIPS)
+@pytest.mark.parametrize("labels_kind", ["hard", "soft", "mixed"])
+@pytest.mark.parametrize("opts", [dict(), dict(pw=True), dict(ls=0.1), dict(pw=True, zero_pw=True)])
+def test_bce_probabilities_vectorised_is_bitwise_the_scalar_formula(rng, dtype, clip, labels_kind,
+                                                                    opts):
+    m = 5000
+    p, _ = bce_inputs(rng, m, dtype, False)
+    with np.errstate(invalid="ignore"):
+        p[100:110] = np.array([np.inf, -np.inf, -0.0, 2.0, -1.0, 1e-45, 1.0, 0.0, np.nan, 0.9999999],
+                              dtype=dtype)
+    if labels_kind == "hard":
+        z = (rng.random(m) < 0.5).astype(dtype)
+    elif labels_kind == "soft":
+        z = rng.random(m).astype(dtype)
+        z[::7] = 0.0
+        z[1::7] = 1.0
+    else:  # hard chunks with a few soft labels in some (chunks are 512 elements)
+        z = (rng.random(m) < 0.5).astype(dtype)
+        z[700] = 0.25
+        z[3000:3010] = 0.5
+        z[4000] = np.nan
+    pw = rng.uniform(0.2, 4, 7) if opts.get("pw") else E
+    if opts.get("zero_pw"):
+        pw[::2] = 0.0
+    ls = opts.get("ls", 0.0)
+    exp = _bce_probs_emul(p, z, pw, ls, clip[0], clip[1], dtype)
+    for nt in (1, 2, 3):
+        out, lp, wp = run_fwd(cy, "bce", (p, z, E, 1, pw, False, ls, clip[0], clip[1], False),
+                              m, 256, dtype, n_threads=nt)
+        assert out.tobytes() == exp.tobytes(), (
+            f"{int((out.view(np.uint8) != exp.view(np.uint8)).sum())} bytes differ")
+        lp_e, wp_e = contract_partials(exp, np.ones(m), False, 256)
+        np.testing.assert_array_equal(lp, lp_e)
+        np.testing.assert_array_equal(wp, wp_e)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("clip", CLIPS)
+@pytest.mark.parametrize("C", [1, 5, 16, 100, 2100])
+@pytest.mark.parametrize("kind", ["one-hot", "soft", "smoothed", "weighted"])
+def test_categorical_probabilities_vectorised_is_bitwise_the_scalar_formula(rng, dtype, clip, C,
+                                                                            kind):
+    n = 64 if C < 1000 else 8
+    p = probs_zoo(rng, n, C, dtype)
+    with np.errstate(invalid="ignore"):
+        p[n - 1, :min(C, 4)] = np.array([np.inf, -0.0, 1.0, np.nan][:min(C, 4)], dtype=dtype)
+    if kind == "soft":
+        t = targets(rng, n, C, dtype)
+    else:
+        t = np.zeros((n, C), dtype)
+        t[np.arange(n), rng.integers(0, C, n)] = 1.0
+        t[3, :] = 0.0  # an all-zero row
+        t[4, 0] = -0.0
+        if C > 3:
+            t[5, [0, C - 1]] = 0.5  # two nonzero, far apart
+            t[6, 1] = np.nan
+    ls = 0.1 if kind == "smoothed" else 0.0
+    cw = rng.uniform(0.5, 2, C) if kind == "weighted" else E
+    if cw.size:
+        cw[0] = 0.0
+    tc = t.astype(np.float64)
+    if ls:
+        tc = (1.0 - ls) * tc + ls / C
+    if cw.size:
+        tc = tc * cw[None, :]
+    e = _xmul_np(tc, _neglog_emul(p, dtype, clip[0], clip[1], False).reshape(n, C))
+    exp = _acc16_rows(e).astype(dtype)
+    for nt in (1, 2, 3):
+        out, _, _ = run_fwd(cy, "categorical_ce", (p, t, E, cw, False, ls, clip[0], clip[1], False),
+                            n, 8, dtype, n_threads=nt)
+        assert out.tobytes() == exp.tobytes()
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("C", [1, 2, 7, 16, 17, 40])
+@pytest.mark.parametrize("ow", [False, True])
+def test_mse_narrow_rows_bitwise(rng, dtype, C, ow):
+    n = 3000
+    x = logits_zoo(rng, n, C, dtype)
+    t = rng.standard_normal((n, C)).astype(dtype)
+    with np.errstate(invalid="ignore"):
+        t[50, 0] = np.inf
+        t[51, 0] = np.nan
+    owv = rng.uniform(0, 2, C) if ow else E
+    d = x.astype(np.float64) - t.astype(np.float64)
+    with np.errstate(all="ignore"):
+        e = d * d * owv[None, :] if ow else d * d
+        S = (0.0 + owv.sum()) if ow else float(C)
+        if ow:  # the kernel's sum of ow: left to right from 0.0
+            S = 0.0
+            for v in owv:
+                S += v
+        exp = (_acc16_rows(e) / S).astype(dtype)
+    sw = rng.uniform(0, 2, n)
+    for nt in (1, 2, 3):
+        v, _, _ = run_fwd(cy, "mse", (x, t, owv, E, False), n, 64, dtype, n_threads=nt,
+                          want_lp=False)
+        assert v.tobytes() == exp.tobytes()
+        out, lp, wp = run_fwd(cy, "mse", (x, t, owv, sw, True), n, 64, dtype, n_threads=nt)
+        lp_e, wp_e = contract_partials(exp, sw, True, 64)
+        np.testing.assert_array_equal(lp, lp_e)
+        np.testing.assert_array_equal(wp, wp_e)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("C", [1, 3, 10, 32, 33])
+def test_softmax_narrow_rows_thread_counts(rng, dtype, C):
+    n = 5000
+    x = logits_zoo(rng, n, C, dtype)
+    for log in (False, True):
+        s_r = np.empty_like(x)
+        ref.softmax_rows(x, s_r, log, 1)
+        outs = []
+        for nt in (1, 2, 3):
+            s_c = np.empty_like(x)
+            cy.softmax_rows(x, s_c, log, nt)
+            outs.append(s_c.tobytes())
+        assert outs[0] == outs[1] == outs[2]
+        if dtype == np.float32:
+            assert_close_values(s_c, s_r, dtype, what=f"softmax log={log}")
+
+
+@pytest.mark.parametrize("mod", VARIANTS, ids=VARIANT_IDS)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_argmax_rows_every_variant(mod, dtype):
+    """The AVX-512 build uses masked vector compares, the others the portable code."""
+    rng = np.random.default_rng(9)
+    for n, C in [(1, 1), (37, 3), (100, 10), (50, 16), (40, 17), (33, 32), (20, 33), (5, 1000)]:
+        x = rng.standard_normal((n, C)).astype(dtype)
+        x[::4, rng.integers(0, C)] = np.nan
+        x[1::5, :] = -np.inf
+        x[2::6, rng.integers(0, C)] = np.inf
+        x[3::7, :] = 0.0
+        x[3::7, -1] = -0.0
+        for nt in (1, 2, 3):
+            out = np.full(n, -1, np.int64)
+            mod.argmax_rows(x, out, nt)
+            np.testing.assert_array_equal(out, np.argmax(x, axis=1))
+
+
+@pytest.mark.parametrize("mod", VARIANTS, ids=VARIANT_IDS)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_elementwise_every_variant_and_thread_count(mod, dtype):
+    sp = pytest.importorskip("scipy.special")
+    rng = np.random.default_rng(11)
+    n = 70_001
+    x = np.exp(rng.uniform(-700, 700, n)).astype(dtype)
+    y = np.exp(rng.uniform(-700, 700, n)).astype(dtype)
+    x[::31] = 0.0
+    y[::37] = np.nan
+    for op, fn in enumerate((sp.xlogy, sp.rel_entr, sp.kl_div)):
+        with np.errstate(all="ignore"):
+            exp = fn(x.astype(np.float64), y.astype(np.float64)).astype(dtype)
+        outs = []
+        for nt in (1, 2, 3):
+            out = np.empty_like(x)
+            mod.elementwise(op, x, y, out, nt)
+            outs.append(out.tobytes())
+        assert outs[0] == outs[1] == outs[2]
+        assert np.array_equal(np.isnan(out), np.isnan(exp))
+        fin = np.isfinite(exp)
+        assert np.array_equal(out[~fin], exp[~fin], equal_nan=True)
+        d = ulp_diff(out[fin], exp[fin])
+        ok = d <= (1 if dtype == np.float32 else 4)
+        if op == 2 and dtype == np.float64:  # x*log(x/y) - x + y cancels: relative to |x| + |y|
+            mag = np.abs(x[fin].astype(np.float64)) + np.abs(y[fin].astype(np.float64))
+            ok |= np.abs(out[fin] - exp[fin]) <= 2.0 ** -50 * mag
+        assert ok.all(), (op, int(d[~ok].max()))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_bce_logits_infinite_logits_forward_and_grad(dtype):
+    inf = np.inf
+    x = np.array([inf, -inf, inf, -inf, np.nan, 0.0] * 100, dtype)
+    z = np.array([1.0, 0.0, 0.0, 1.0, 1.0, 0.5] * 100, dtype)
+    exp = np.tile(np.array([0.0, 0.0, inf, inf, np.nan, np.log(2.0)], dtype), 100)
+    for pw in (E, np.array([2.0, 0.5, 3.0])):
+        out, lp, wp = run_fwd(cy, "bce", (x, z, E, 1, pw, True, 0.0, CLIP_NONE, 0.0, False),
+                              x.size, 64, dtype)
+        if pw.size == 0:
+            assert_close_values(out, exp, dtype, what="bce at +-inf")
+        assert (out[0::6] == 0).all() and (out[1::6] == 0).all()
+        g = np.empty_like(x)
+        lp2, wp2 = np.zeros(lp.size), np.zeros(wp.size)
+        cy.bce_grad(x, z, E, 1, pw, 0.0, 1.0, 64, lp2, wp2, g, np.zeros(0, dtype), 2)
+        assert lp2.tobytes() == lp.tobytes() and wp2.tobytes() == wp.tobytes()
+        assert (g[0::6] == 0).all() and (g[1::6] == 0).all()

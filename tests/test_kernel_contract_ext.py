@@ -145,7 +145,9 @@ def test_bce_logits_infinite_logit_with_matching_label_is_zero(backend, dtype):
     out = np.empty(n, dtype)
     lp, wp = np.empty(1), np.empty(1)
     kern.bce(x, z, EMPTY, 1, EMPTY, True, 0.0, CLIP_NONE, 0.0, False, br, out, lp, wp, 1)
-    np.testing.assert_array_equal(out, want)
+    np.testing.assert_array_equal(out[:6], want[:6])  # the infinite-logit cases: exact
+    # the finite one: within the compiled log1p's error (<= 1.44 ulp in float64)
+    np.testing.assert_allclose(out[6], want[6], rtol=4 * np.finfo(dtype).eps, atol=0)
     # pos_weight and label smoothing keep the zero where the coefficient is exactly 0
     out2 = np.empty(2, dtype)
     kern.bce(x[:2], z[:2], EMPTY, 1, np.array([3.0]), True, 0.0, CLIP_NONE, 0.0, False, br,

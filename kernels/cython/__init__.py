@@ -29,10 +29,12 @@ __all__ = [
     "AVAILABLE",
     "BUILD_INFO",
     "WHY_UNAVAILABLE",
+    "argmax_rows",
     "bce",
     "bce_grad",
     "categorical_ce",
     "categorical_ce_grad",
+    "elementwise",
     "first_outside_unit_interval",
     "kl",
     "kl_grad",
@@ -104,10 +106,12 @@ else:
     AVAILABLE = True
 
 if AVAILABLE:
+    argmax_rows = _core.argmax_rows
     bce = _core.bce
     bce_grad = _core.bce_grad
     categorical_ce = _core.categorical_ce
     categorical_ce_grad = _core.categorical_ce_grad
+    elementwise = _core.elementwise
     kl = _core.kl
     kl_grad = _core.kl_grad
     logsumexp_rows = _core.logsumexp_rows
@@ -131,4 +135,4 @@ else:
 
     bce = bce_grad = categorical_ce = categorical_ce_grad = kl = kl_grad = _unavailable
     logsumexp_rows = mse = mse_grad = softmax_rows = sparse_ce = sparse_ce_grad = _unavailable
-    first_outside_unit_interval = _unavailable
+    first_outside_unit_interval = argmax_rows = elementwise = _unavailable

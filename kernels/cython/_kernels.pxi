@@ -52,6 +52,10 @@ cdef extern from "fastloss_math.h" nogil:
     int fl_cpu_level() noexcept
     int fl_threads(int n_threads) noexcept
     void fl_install_fork_guard() noexcept
+    int FL_HAVE_ARGMAX_SIMD
+    void fl_prefetch(const void *p) noexcept
+    int64_t fl_argmax_f32(const float *x, int64_t n) noexcept
+    int64_t fl_argmax_f64(const double *x, int64_t n) noexcept
 
 fl_install_fork_guard()
 
@@ -114,6 +118,7 @@ cdef struct Args:
 
 cdef struct Work:
     double e[BUF]            # exp work of a row group
+    double e2[BUF]           # second buffer (softmax of narrow rows)
     double sh[FIN]           # row shift (the max, or 0)
     double L[FIN]            # lse - shift
     double mf[FIN]           # row max (x's dtype, exact as a double)
@@ -214,6 +219,49 @@ cdef inline double _clip_lo(const floating *tag, double eps) noexcept nogil:
 cdef inline double _clip_hi(const floating *tag, double eps) noexcept nogil:
     """dtype(1) - dtype(eps), computed in the dtype (float32: 1 - 1e-7 is 0.99999988)."""
     return <double>(<floating>1 - <floating>eps)
+
+
+cdef inline double _plog_none(const floating *tag, double p, bint q) noexcept nogil:
+    """log(p) (q false) or log1p(-p) (q true), exactly as _log / _log1p compute them, with
+    selects only (q may vary per element: one log serves either side)."""
+    cdef double u, c, l, lq
+    u = (1.0 + (-p)) if q else p  # log1p(x) is log(u) + a correction, u = 1 + x
+    l = _log(tag, u)
+    c = (-p) - (u - 1.0)
+    if floating is float:
+        lq = l + c * ((2.0 - u) if u < 2.0 else 0.0)
+    else:
+        lq = l + c / u
+    lq = FL_INF if -p == FL_INF else lq  # fl_log1p_special
+    lq = -FL_INF if -p == -1.0 else lq
+    return lq if q else l
+
+
+cdef inline double _plog_clip(const floating *tag, double p, bint q, double lo, double hi,
+                              floating add) noexcept nogil:
+    """log(clip(p) + add) (q false) or log((1 - clip(p)) + add) (q true), the clip, the
+    subtraction and the addition done in x's dtype; add = 0 (CLIP_EPS: adding +0.0 to a
+    value >= 0 or NaN changes nothing log can see) or dtype(eps) (CLIP_KERAS2)."""
+    cdef floating pf, qf
+    pf = <floating>(lo if p < lo else (hi if p > hi else p))  # NaN passes, as np.clip
+    qf = <floating>1 - pf
+    pf = pf + add
+    qf = qf + add
+    return _log(tag, <double>qf if q else <double>pf)
+
+
+cdef inline double _plog(const floating *tag, double p, bint q, int mode, double lo,
+                         double hi) noexcept nogil:
+    """log(p) (q false) or log(1 - p) (q true) under a clip mode: exactly -_neglog /
+    -_neglog1m, bit for bit (scalar use; the hot loops call _plog_none / _plog_clip with
+    the mode switch outside the loop, which is what lets them vectorise)."""
+    cdef double l
+    if mode == CLIP_NONE or mode == CLIP_TORCH:
+        l = _plog_none(tag, p, q)
+        if mode == CLIP_TORCH:
+            l = -100.0 if l < -100.0 else l  # NaN stays NaN, as np.maximum
+        return l
+    return _plog_clip(tag, p, q, lo, hi, <floating>lo if mode == CLIP_KERAS2 else <floating>0)
 
 
 # --------------------------------------------------------------------------- lane sums
@@ -548,6 +596,96 @@ cdef inline double _cat_coef(const Args *a, double t, Py_ssize_t j) noexcept nog
     return t
 
 
+cdef inline Py_ssize_t _cat_coefs(const Args *a, const floating *tr, Py_ssize_t start,
+                                  Py_ssize_t nn, double *e) noexcept nogil:
+    """e[j] = _cat_coef(t[start + j]) for j < nn, +0.0 where it is 0 (as _xmul gives);
+    vectorised (the options are hoisted). Returns the number of nonzero (or NaN)
+    coefficients."""
+    cdef Py_ssize_t j, nz = 0
+    cdef double ls = a.ls
+    cdef double lsC = a.ls / a.C
+    cdef double cf
+    cdef const double *cw = a.cw
+    if cw != NULL:
+        for j in range(nn):
+            cf = <double>tr[start + j]
+            cf = ((1.0 - ls) * cf + lsC) if ls != 0.0 else cf
+            cf = cf * cw[start + j]
+            e[j] = 0.0 if cf == 0.0 else cf
+            nz += cf != 0.0
+    else:
+        for j in range(nn):
+            cf = <double>tr[start + j]
+            cf = ((1.0 - ls) * cf + lsC) if ls != 0.0 else cf
+            e[j] = 0.0 if cf == 0.0 else cf
+            nz += cf != 0.0
+    return nz
+
+
+cdef void _cat_probs(const Args *a, const floating *x, Py_ssize_t r0, Py_ssize_t nr,
+                     Work *wk) noexcept nogil:
+    """Categorical CE on probabilities, v = sum_c _xmul(t'_c, -log(clip(p_c))) summed in
+    the 16 row lanes. Rows whose coefficients are mostly 0 (one-hot targets) take the log
+    only where the coefficient is not 0 (the others are already +0.0, as _xmul gives);
+    the rest run one vectorised loop per clip-mode family (switch outside the loop). Both
+    give the same element values, so the row sums are the same bits."""
+    cdef Py_ssize_t C = a.C
+    cdef Py_ssize_t r, j, k, jb, jb_q, start_q, start, nn, nz
+    cdef int hit
+    cdef const floating *t = <const floating *>a.t
+    cdef const floating *xr
+    cdef double *e = wk.e
+    cdef double cf, l
+    cdef double acc[RL]
+    cdef double lo = _clip_lo(x, a.eps)
+    cdef double hi = _clip_hi(x, a.eps)
+    cdef int mode = a.clip
+    cdef double fl = -100.0 if mode == CLIP_TORCH else -FL_INF
+    cdef floating add = <floating>lo if mode == CLIP_KERAS2 else <floating>0
+    cdef bint clip = mode == CLIP_EPS or mode == CLIP_KERAS2
+    for r in range(nr):
+        xr = x + (r0 + r) * C
+        _acc16_zero(acc)
+        for start_q in range((C + BUF - 1) // BUF):
+            start = start_q * BUF
+            nn = min(<Py_ssize_t>BUF, C - start)
+            nz = _cat_coefs(a, t + (r0 + r) * C, start, nn, e)
+            if nz * 8 <= nn:
+                # few nonzero coefficients (one-hot rows): find them 8 at a time, stop
+                # after the last one (the others already hold +0.0). Only a few p are read
+                # per row, which the hardware prefetcher does not see coming: prefetch the
+                # row 4 ahead (a miss per row would cost more than the row's work)
+                if C * <Py_ssize_t>sizeof(floating) <= 8192:
+                    for k in range(0, C * <Py_ssize_t>sizeof(floating), 64):
+                        fl_prefetch(<const char *>(xr + 4 * C) + k)
+                k = 0
+                for jb_q in range((nn + 7) // 8):
+                    jb = jb_q * 8
+                    if jb + 8 <= nn:
+                        hit = 0
+                        for j in range(8):  # constant trip count: one vector compare
+                            hit |= e[jb + j] != 0.0
+                        if not hit:
+                            continue
+                    for j in range(jb, min(jb + 8, nn)):
+                        cf = e[j]
+                        if cf != 0.0:
+                            e[j] = cf * -_plog(x, <double>xr[start + j], False, mode, lo, hi)
+                            k += 1
+                    if k == nz:
+                        break
+            elif clip:
+                for j in range(nn):
+                    l = _plog_clip(x, <double>xr[start + j], False, lo, hi, add)
+                    e[j] = _xmul(e[j], -l)
+            else:
+                for j in range(nn):
+                    l = _plog_none(x, <double>xr[start + j], False)
+                    e[j] = _xmul(e[j], -(fl if l < fl else l))
+            _acc16_add(acc, e, nn)
+        wk.v[r] = <double>(<floating>_acc16_total(acc))
+
+
 cdef void _chunk_cat(const Args *a, const floating *x, Py_ssize_t r0, Py_ssize_t nr,
                      Work *wk) noexcept nogil:
     cdef Py_ssize_t C = a.C
@@ -565,28 +703,25 @@ cdef void _chunk_cat(const Args *a, const floating *x, Py_ssize_t r0, Py_ssize_t
     cdef floating *hr_
     for r in range(nr):
         wk.w[r] = a.sw[r0 + r] if a.sw != NULL else 1.0
+    if not a.logits:
+        _cat_probs(a, x, r0, nr, wk)
     if a.logits:
         _lse_chunk(x, r0, nr, C, wk)
-    for r in range(nr):
-        i = r0 + r
-        xr = x + i * C
-        tr = t + i * C
-        sh = wk.sh[r]
-        L = wk.L[r]
-        _acc16_zero(acc)
-        for start_q in range((C + BUF - 1) // BUF):
-            start = start_q * BUF
-            nn = min(<Py_ssize_t>BUF, C - start)
-            if a.logits:
+        for r in range(nr):
+            i = r0 + r
+            xr = x + i * C
+            tr = t + i * C
+            sh = wk.sh[r]
+            L = wk.L[r]
+            _acc16_zero(acc)
+            for start_q in range((C + BUF - 1) // BUF):
+                start = start_q * BUF
+                nn = min(<Py_ssize_t>BUF, C - start)
                 for j in range(nn):
                     wk.e[j] = _xmul(_cat_coef(a, <double>tr[start + j], start + j),
                                     (sh - <double>xr[start + j]) + L)
-            else:
-                for j in range(nn):
-                    wk.e[j] = _xmul(_cat_coef(a, <double>tr[start + j], start + j),
-                                    _neglog(x, <double>xr[start + j], a.clip, lo, hi))
-            _acc16_add(acc, wk.e, nn)
-        wk.v[r] = <double>(<floating>_acc16_total(acc))
+                _acc16_add(acc, wk.e, nn)
+            wk.v[r] = <double>(<floating>_acc16_total(acc))
     if g != NULL:
         for r in range(nr):
             i = r0 + r
@@ -613,6 +748,80 @@ cdef void _chunk_cat(const Args *a, const floating *x, Py_ssize_t r0, Py_ssize_t
                 gr_[j] = <floating>(s * (A * p - cf))
                 if hr_ != NULL:
                     hr_[j] = <floating>(s * (A * p * (1.0 - p)))
+
+
+cdef void _bce_probs(const Args *a, const floating *x, const floating *z, Py_ssize_t i0,
+                     Py_ssize_t n, Work *wk) noexcept nogil:
+    """v = -(pw*z'*log(p) + (1-z')*log(1-p)) under the clip mode, as _neglog / _neglog1m.
+
+    The clip-mode switch is outside the loops (inside, it kept them scalar): CLIP_NONE and
+    CLIP_TORCH share a loop with a floor on the logs (-inf, which never applies, or -100),
+    CLIP_EPS and CLIP_KERAS2 one with the Keras-2 addend (+0.0 or eps). A chunk of hard
+    labels (at most one of pw*z' and 1-z' nonzero per element) takes one log per element,
+    on the side that counts: _xmul gives 0.0 for the other side whatever its log.
+
+    Every loop here must stay vectorised (check with gcc -fopt-info-vec-missed): GCC's
+    if-conversion of the selects is fragile, and a loop it gives up on runs scalar with
+    a data-dependent branch per element (6-10x slower on random hard labels)."""
+    cdef Py_ssize_t j
+    cdef double zd, ca, cb, p, t, la, lb, v
+    cdef double ls = a.ls
+    cdef double lo = _clip_lo(x, a.eps)
+    cdef double hi = _clip_hi(x, a.eps)
+    cdef double fl = -100.0 if a.clip == CLIP_TORCH else -FL_INF
+    cdef floating add = <floating>lo if a.clip == CLIP_KERAS2 else <floating>0
+    cdef bint clip = a.clip == CLIP_EPS or a.clip == CLIP_KERAS2
+    cdef int soft = 0
+    cdef const floating *xs = x + i0
+    cdef const floating *zs = z + i0
+    cdef double *ca_ = wk.sh
+    cdef double *cb_ = wk.L
+    cdef double *vv = wk.v
+    for j in range(n):
+        zd = <double>zs[j]
+        zd = (zd * (1.0 - ls) + 0.5 * ls) if ls != 0.0 else zd
+        ca = wk.aux[j] * zd
+        cb = 1.0 - zd
+        ca_[j] = ca
+        cb_[j] = cb
+        soft |= (ca != 0.0) & (cb != 0.0)
+    if soft:
+        if clip:
+            for j in range(n):
+                p = <double>xs[j]
+                la = _plog_clip(x, p, False, lo, hi, add)
+                lb = _plog_clip(x, p, True, lo, hi, add)
+                v = _xmul(ca_[j], -la) + _xmul(cb_[j], -lb)
+                v = FL_NAN if p != p else v
+                vv[j] = <double>(<floating>v)
+        else:
+            for j in range(n):
+                p = <double>xs[j]
+                la = _plog_none(x, p, False)
+                lb = _plog_none(x, p, True)
+                la = fl if la < fl else la
+                lb = fl if lb < fl else lb
+                v = _xmul(ca_[j], -la) + _xmul(cb_[j], -lb)
+                v = FL_NAN if p != p else v
+                vv[j] = <double>(<floating>v)
+    else:
+        if clip:
+            for j in range(n):
+                p = <double>xs[j]
+                ca = ca_[j]
+                t = -_plog_clip(x, p, ca == 0.0, lo, hi, add)
+                v = _xmul(ca, t) + _xmul(cb_[j], t)
+                v = FL_NAN if p != p else v
+                vv[j] = <double>(<floating>v)
+        else:
+            for j in range(n):
+                p = <double>xs[j]
+                ca = ca_[j]
+                t = _plog_none(x, p, ca == 0.0)
+                t = -(fl if t < fl else t)
+                v = _xmul(ca, t) + _xmul(cb_[j], t)
+                v = FL_NAN if p != p else v
+                vv[j] = <double>(<floating>v)
 
 
 cdef void _chunk_bce(const Args *a, const floating *x, Py_ssize_t i0, Py_ssize_t n,
@@ -664,19 +873,14 @@ cdef void _chunk_bce(const Args *a, const floating *x, Py_ssize_t i0, Py_ssize_t
             pwv = wk.aux[j]
             gg = _softplus_neg_abs(x, xd)
             cc = pwv * zd + (1.0 - zd)
-            v = ((1.0 - zd) * xd if xd >= 0.0 else -pwv * zd * xd) + cc * gg
+            # the linear term's coefficient; a zero one removes the term (x = +-inf with a
+            # matching label gives 0, not inf * 0): selects, so the loop stays vectorised
+            lc = (1.0 - zd) if xd >= 0.0 else -pwv * zd
+            v = (0.0 if lc == 0.0 else lc * xd) + cc * gg
             v = xd if xd != xd else v
             wk.v[j] = <double>(<floating>v)
     else:
-        for j in range(n):
-            zd = <double>z[i0 + j]
-            if ls != 0.0:
-                zd = zd * (1.0 - ls) + 0.5 * ls
-            pwv = wk.aux[j]
-            v = (_xmul(pwv * zd, _neglog(x, <double>x[i0 + j], a.clip, lo, hi))
-                 + _xmul(1.0 - zd, _neglog1m(x, <double>x[i0 + j], a.clip, lo, hi)))
-            v = FL_NAN if x[i0 + j] != x[i0 + j] else v
-            wk.v[j] = <double>(<floating>v)
+        _bce_probs(a, x, z, i0, n, wk)
     if g != NULL:
         for j in range(n):
             xd = <double>x[i0 + j]
@@ -704,6 +908,8 @@ cdef void _chunk_kl(const Args *a, const floating *x, Py_ssize_t r0, Py_ssize_t 
     cdef double xc, tc, lpv, lt, tt, s
     cdef double acc[RL]
     cdef bint clip = a.clip == CLIP_EPS
+    cdef bint li = a.log_input
+    cdef bint ltg = a.log_target
     cdef floating *g = <floating *>a.g
     cdef floating *h = <floating *>a.h
     for r in range(nr):
@@ -715,20 +921,23 @@ cdef void _chunk_kl(const Args *a, const floating *x, Py_ssize_t r0, Py_ssize_t 
         for start_q in range((C + BUF - 1) // BUF):
             start = start_q * BUF
             nn = min(<Py_ssize_t>BUF, C - start)
-            for j in range(nn):
-                xc = <double>xr[start + j]
-                tc = <double>tr[start + j]
-                if clip:  # in double: the bounds dtype(eps) and 1 are exact
-                    xc = lo if xc < lo else (1.0 if xc > 1.0 else xc)
-                    tc = lo if tc < lo else (1.0 if tc > 1.0 else tc)
-                lpv = xc if a.log_input else _log(x, xc)
-                if a.log_target:
-                    lt = tc
-                    tt = _exp(x, lt)
-                else:
-                    tt = tc
-                    lt = _log(x, tt)
-                wk.e[j] = _xmul(tt, lt - lpv)
+            if not ltg:  # the options in locals: the loop vectorises
+                for j in range(nn):
+                    xc = <double>xr[start + j]
+                    tc = <double>tr[start + j]
+                    # in double: the bounds dtype(eps) and 1 are exact
+                    xc = (lo if xc < lo else (1.0 if xc > 1.0 else xc)) if clip else xc
+                    tc = (lo if tc < lo else (1.0 if tc > 1.0 else tc)) if clip else tc
+                    lpv = xc if li else _log(x, xc)
+                    wk.e[j] = _xmul(tc, _log(x, tc) - lpv)
+            else:
+                for j in range(nn):
+                    xc = <double>xr[start + j]
+                    tc = <double>tr[start + j]
+                    xc = (lo if xc < lo else (1.0 if xc > 1.0 else xc)) if clip else xc
+                    tc = (lo if tc < lo else (1.0 if tc > 1.0 else tc)) if clip else tc
+                    lpv = xc if li else _log(x, xc)
+                    wk.e[j] = _xmul(_exp(x, tc), tc - lpv)
             _acc16_add(acc, wk.e, nn)
         wk.v[r] = <double>(<floating>_acc16_total(acc))
         if g != NULL:
@@ -758,6 +967,41 @@ cdef void _chunk_mse(const Args *a, const floating *x, Py_ssize_t r0, Py_ssize_t
     cdef double S = a.ow_sum if a.ow != NULL else <double>C
     cdef floating *g = <floating *>a.g
     cdef floating *h = <floating *>a.h
+    cdef double ow0
+    if g == NULL and 1 <= C <= RL:
+        # narrow rows (the torch mse_loss drop-in runs (M, 1)): for C <= 16 every lane of
+        # the 16-lane row sum holds one element (-0.0 + e == e) and the lanes are added left
+        # to right (e + -0.0 == e), so the row sum is e_0 + e_1 + ... in order: same bits
+        # without the per-row lane set-up. C == 1 is one vectorised loop.
+        if a.sw != NULL:
+            for r in range(nr):
+                wk.w[r] = a.sw[r0 + r]
+        else:
+            for r in range(nr):
+                wk.w[r] = 1.0
+        if C == 1:
+            xr = x + r0
+            tr = t + r0
+            if a.ow != NULL:
+                ow0 = a.ow[0]
+                for r in range(nr):
+                    d = <double>xr[r] - <double>tr[r]
+                    wk.v[r] = <double>(<floating>((d * d * ow0) / S))
+            else:
+                for r in range(nr):
+                    d = <double>xr[r] - <double>tr[r]
+                    wk.v[r] = <double>(<floating>((d * d) / S))
+            return
+        for r in range(nr):
+            xr = x + (r0 + r) * C
+            tr = t + (r0 + r) * C
+            d = <double>xr[0] - <double>tr[0]
+            s = d * d * a.ow[0] if a.ow != NULL else d * d
+            for j in range(1, C):
+                d = <double>xr[j] - <double>tr[j]
+                s = s + (d * d * a.ow[j] if a.ow != NULL else d * d)
+            wk.v[r] = <double>(<floating>(s / S))
+        return
     for r in range(nr):
         i = r0 + r
         wk.w[r] = a.sw[i] if a.sw != NULL else 1.0
@@ -791,7 +1035,7 @@ cdef void _chunk_rows_out(const Args *a, const floating *x, Py_ssize_t r0, Py_ss
                           Work *wk) noexcept nogil:
     """logsumexp_rows / softmax_rows."""
     cdef Py_ssize_t C = a.C
-    cdef Py_ssize_t r, j
+    cdef Py_ssize_t r, j, k, gr, g0_q, g0, gn
     cdef double sh, L
     cdef const floating *xr
     cdef floating *out = <floating *>a.out
@@ -800,6 +1044,31 @@ cdef void _chunk_rows_out(const Args *a, const floating *x, Py_ssize_t r0, Py_ss
     if a.kind == K_LSE:
         for r in range(nr):
             out[r0 + r] = <floating>(wk.sh[r] + wk.L[r])
+        return
+    if 1 <= C <= SMALL_C and not a.log:
+        # narrow rows, softmax: the row's shift and L spread over its elements (wk.e /
+        # wk.e2), then one flat loop over a row group, so the exp vectorises across rows
+        # (per-row loops of a few elements do not); the same expression per element, so
+        # the same bits. (log_softmax has no exp: its per-row loop is faster.)
+        gr = <Py_ssize_t>BUF // C
+        for g0_q in range((nr + gr - 1) // gr):
+            g0 = g0_q * gr
+            gn = min(gr, nr - g0)
+            for r in range(gn):
+                sh = wk.sh[g0 + r]
+                L = wk.L[g0 + r]
+                for j in range(C):
+                    wk.e[r * C + j] = sh
+                    wk.e2[r * C + j] = L
+            xr = x + (r0 + g0) * C
+            orow = out + (r0 + g0) * C
+            for k in range(gn * C):
+                orow[k] = <floating>_expneg(x, (<double>xr[k] - wk.e[k]) - wk.e2[k])
+        for r in range(nr):
+            if wk.mf[r] == FL_INF:  # no finite softmax with a +inf: all NaN
+                orow = out + (r0 + r) * C
+                for j in range(C):
+                    orow[j] = <floating>FL_NAN
         return
     for r in range(nr):
         xr = x + (r0 + r) * C
@@ -1214,6 +1483,238 @@ def mse(x, t, ow, sw, nan_omit, block_rows, out, lp, wp, n_threads):
 
 def mse_grad(x, t, ow, sw, scale, block_rows, lp, wp, g, h, n_threads):
     _mse(x, t, ow, sw, False, block_rows, None, lp, wp, g, h, scale, n_threads)
+
+
+# --------------------------------------------------------------------------- row argmax
+
+cdef inline bint _am_take(floating v, floating b) noexcept nogil:
+    """v replaces the running best b: larger, or the first NaN (np.argmax)."""
+    return (v > b) | ((v != v) & (b == b))
+
+
+cdef void _argmax_small(const floating *x, Py_ssize_t nr, Py_ssize_t C,
+                        int64_t *out) noexcept nogil:
+    """argmax of rows with C <= SMALL_C: 16 rows at a time, transposed into a tile so the
+    compare-and-select runs across the 16 rows (the index kept in x's dtype: exact)."""
+    cdef floating tile[16 * SMALL_C]
+    cdef floating best[16]
+    cdef floating bi[16]
+    cdef Py_ssize_t off[16]
+    cdef const floating *xg
+    cdef floating v, b
+    cdef bint tk
+    cdef Py_ssize_t g0_q, g0, gn, r, j
+    for g0_q in range((nr + 15) // 16):
+        g0 = g0_q * 16
+        gn = min(<Py_ssize_t>16, nr - g0)
+        xg = x + g0 * C
+        for r in range(16):
+            off[r] = min(r, gn - 1) * C
+        for j in range(C):
+            for r in range(16):
+                tile[j * 16 + r] = xg[off[r] + j]
+        for r in range(16):
+            best[r] = tile[r]
+            bi[r] = 0
+        for j in range(1, C):
+            for r in range(16):
+                v = tile[j * 16 + r]
+                b = best[r]
+                tk = _am_take(v, b)
+                best[r] = v if tk else b
+                bi[r] = <floating>j if tk else bi[r]
+        for r in range(gn):
+            out[g0 + r] = <int64_t>bi[r]
+
+
+cdef Py_ssize_t _argmax_wide(const floating *x, Py_ssize_t n) noexcept nogil:
+    """argmax of one row: a vectorised pass for the max (NaN ignored) and whether there is
+    a NaN, then the first element equal to the max (or the first NaN), searched 64 at a
+    time with a vectorised test."""
+    cdef floating mv[2 * RL]
+    cdef floating nv[2 * RL]
+    cdef floating m = -FL_INF
+    cdef floating v
+    cdef Py_ssize_t q, j = 0, start_q, start, nn
+    cdef int k, hit
+    cdef bint has_nan = False
+    if n >= 2 * RL:
+        for k in range(2 * RL):
+            mv[k] = -FL_INF
+            nv[k] = 0
+        for q in range(n // (2 * RL)):
+            for k in range(2 * RL):
+                v = x[q * 2 * RL + k]
+                mv[k] = v if v > mv[k] else mv[k]
+                nv[k] = 1 if v != v else nv[k]
+        for k in range(2 * RL):
+            m = mv[k] if mv[k] > m else m
+            has_nan |= nv[k] != 0
+        j = n - n % (2 * RL)
+    for q in range(j, n):
+        v = x[q]
+        m = v if v > m else m
+        has_nan |= v != v
+    for start_q in range((n + 63) // 64):
+        start = start_q * 64
+        nn = min(<Py_ssize_t>64, n - start)
+        hit = 0
+        if has_nan:
+            for j in range(nn):
+                v = x[start + j]
+                hit |= v != v
+        else:
+            for j in range(nn):
+                hit |= x[start + j] == m
+        if hit:
+            for j in range(nn):
+                v = x[start + j]
+                if (v != v) if has_nan else (v == m):
+                    return start + j
+    return 0
+
+
+cdef void _argmax_block(const floating *x, Py_ssize_t r0, Py_ssize_t nr, Py_ssize_t C,
+                        int64_t *out) noexcept nogil:
+    cdef Py_ssize_t r
+    if FL_HAVE_ARGMAX_SIMD:  # AVX-512 build: masked vector compares, any width
+        for r in range(nr):
+            if floating is float:
+                out[r0 + r] = fl_argmax_f32(x + (r0 + r) * C, C)
+            else:
+                out[r0 + r] = fl_argmax_f64(x + (r0 + r) * C, C)
+    elif C <= SMALL_C:
+        _argmax_small(x + r0 * C, nr, C, out + r0)
+    else:
+        for r in range(nr):
+            out[r0 + r] = _argmax_wide(x + (r0 + r) * C, C)
+
+
+def argmax_rows(const floating[:, ::1] x, int64_t[::1] out, int n_threads):
+    """out[i] = np.argmax(x[i]) (first maximum, first NaN wins), parallel over rows."""
+    cdef Py_ssize_t N = x.shape[0], C = x.shape[1]
+    cdef Py_ssize_t rows, nb, b, r0
+    cdef const floating *p
+    if out.shape[0] != N:
+        raise ValueError(f"out has length {out.shape[0]}, expected {N}")
+    if N == 0:
+        return
+    if C == 0:
+        raise ValueError("argmax of rows with no columns")
+    p = &x[0, 0]
+    rows = max(<Py_ssize_t>16, (<Py_ssize_t>65536 // C) // 16 * 16)
+    nb = (N + rows - 1) // rows
+    n_threads = fl_threads(n_threads) if nb > 1 else 1
+    with nogil:
+        if n_threads <= 1:
+            for b in range(nb):
+                r0 = b * rows
+                _argmax_block(p, r0, min(rows, N - r0), C, &out[0])
+        else:
+            for b in prange(nb, schedule='static', num_threads=n_threads):
+                r0 = b * rows
+                _argmax_block(p, r0, min(rows, N - r0), C, &out[0])
+
+
+# --------------------------------------------------------------------------- scipy.special element-wise
+
+cdef enum:
+    EW_XLOGY = 0
+    EW_REL_ENTR = 1
+    EW_KL_DIV = 2
+    EW_CHUNK = 1024
+    EW_BLOCK = 16384  # elements per parallel work item
+
+
+cdef void _ew_chunk(int op, const floating *x, const floating *y, floating *out,
+                    Py_ssize_t n) noexcept nogil:
+    """The element-wise functions in float64, rounded once to the dtype (n <= EW_CHUNK).
+    Branch-free loops (selects) around the vectorised fl_log64 / log1p."""
+    cdef Py_ssize_t j
+    cdef double xd, yd, r, rr, u, l, aa, res
+    cdef bint pos, zero, near, normal
+    cdef int bad = 0
+    if op == EW_XLOGY:
+        for j in range(n):
+            xd = <double>x[j]
+            yd = <double>y[j]
+            res = xd * fl_log64(yd)
+            out[j] = <floating>(0.0 if (xd == 0.0) & (yd == yd) else res)
+    elif op == EW_KL_DIV:
+        for j in range(n):
+            xd = <double>x[j]
+            yd = <double>y[j]
+            pos = (xd > 0.0) & (yd > 0.0)
+            zero = (xd == 0.0) & (yd >= 0.0)
+            res = xd * fl_log64(xd / yd) - xd + yd
+            res = res if pos else (yd if zero else FL_INF)
+            res = FL_NAN if (xd != xd) | (yd != yd) else res
+            out[j] = <floating>res
+    else:
+        # rel_entr as SciPy >= 1.15: L = log1p((x-y)/y) for 0.5 < x/y < 2, log(x/y) if x/y
+        # is normal, log(x) - log(y) otherwise. One log per element (log1p is log(1 + a)
+        # plus the fl_log1p64 correction); the rare third case is redone after the loop.
+        for j in range(n):
+            xd = <double>x[j]
+            yd = <double>y[j]
+            pos = (xd > 0.0) & (yd > 0.0)
+            zero = (xd == 0.0) & (yd >= 0.0)
+            rr = xd / yd
+            near = (rr > 0.5) & (rr < 2.0)
+            normal = (rr > 2.2250738585072014e-308) & (rr < FL_INF)
+            aa = (xd - yd) / yd
+            u = (1.0 + aa) if near else rr
+            l = fl_log64(u)
+            l = (l + (aa - (u - 1.0)) / u) if near else l
+            bad |= pos & (not (near | normal))
+            res = xd * l
+            res = res if pos else (0.0 if zero else FL_INF)
+            res = FL_NAN if (xd != xd) | (yd != yd) else res
+            out[j] = <floating>res
+        if bad:
+            for j in range(n):
+                xd = <double>x[j]
+                yd = <double>y[j]
+                if xd > 0.0 and yd > 0.0:
+                    rr = xd / yd
+                    if not ((rr > 0.5 and rr < 2.0) or
+                            (rr > 2.2250738585072014e-308 and rr < FL_INF)):
+                        out[j] = <floating>(xd * (fl_log64(xd) - fl_log64(yd)))
+
+
+cdef void _ew_block(int op, const floating *x, const floating *y, floating *out,
+                    Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t q, s
+    for q in range((n + EW_CHUNK - 1) // EW_CHUNK):
+        s = q * EW_CHUNK
+        _ew_chunk(op, x + s, y + s, out + s, min(<Py_ssize_t>EW_CHUNK, n - s))
+
+
+def elementwise(int op, const floating[::1] x, const floating[::1] y, floating[::1] out,
+                int n_threads):
+    """scipy.special's xlogy (op 0) / rel_entr (1) / kl_div (2) in float64, rounded once."""
+    cdef Py_ssize_t n = x.shape[0], nb, b, s
+    cdef const floating *px
+    cdef const floating *py
+    cdef floating *po
+    if op < EW_XLOGY or op > EW_KL_DIV:
+        raise ValueError(f"unknown element-wise op {op}")
+    if y.shape[0] != n or out.shape[0] != n:
+        raise ValueError(f"x, y, out have lengths {n}, {y.shape[0]}, {out.shape[0]}")
+    if n == 0:
+        return
+    px = &x[0]
+    py = &y[0]
+    po = &out[0]
+    nb = (n + EW_BLOCK - 1) // EW_BLOCK
+    n_threads = fl_threads(n_threads) if nb > 1 else 1
+    with nogil:
+        if n_threads <= 1:
+            _ew_block(op, px, py, po, n)
+        else:
+            for b in prange(nb, schedule='static', num_threads=n_threads):
+                s = b * EW_BLOCK
+                _ew_block(op, px + s, py + s, po + s, min(<Py_ssize_t>EW_BLOCK, n - s))
 
 
 # --------------------------------------------------------------------------- validation helper

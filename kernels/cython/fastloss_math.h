@@ -245,6 +245,88 @@ static inline double fl_log1p01_32(double x)
     return kd * FL_LN2HI - ((hfsq - FL_FMA(s, hfsq + R, kd * FL_LN2LO)) - f);
 }
 
+/* Prefetch for reading (never faults, whatever the address). */
+#if defined(__GNUC__)
+#define fl_prefetch(p) __builtin_prefetch((const void *)(p), 0, 3)
+#else
+#define fl_prefetch(p) ((void)(p))
+#endif
+
+/* ------------------------------------------------------------------- row argmax */
+
+/* np.argmax of one row (first maximum; the first NaN wins over everything): AVX-512
+ * masked loads and compares, one pass for the max (returning at the first NaN), one for
+ * the first element equal to it. Only in the AVX-512 build (FL_HAVE_ARGMAX_SIMD = 1); the
+ * Cython code has a portable fallback. -0.0 == +0.0 for the compare, as for np.argmax. */
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#define FL_HAVE_ARGMAX_SIMD 1
+static inline int64_t fl_argmax_f32(const float *x, int64_t n)
+{
+    __m512 mx = _mm512_set1_ps(-INFINITY);
+    int64_t j = 0;
+    for (; j + 16 <= n; j += 16) {
+        __m512 v = _mm512_loadu_ps(x + j);
+        __mmask16 un = _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+        if (un) return j + __builtin_ctz((unsigned)un);
+        mx = _mm512_max_ps(mx, v);
+    }
+    if (j < n) {
+        __mmask16 k = (__mmask16)((1u << (n - j)) - 1u);
+        __m512 v = _mm512_mask_loadu_ps(_mm512_set1_ps(-INFINITY), k, x + j);
+        __mmask16 un = _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+        if (un) return j + __builtin_ctz((unsigned)un);
+        mx = _mm512_max_ps(mx, v);
+    }
+    __m512 m = _mm512_set1_ps(_mm512_reduce_max_ps(mx));
+    for (j = 0; j + 16 <= n; j += 16) {
+        __mmask16 eq = _mm512_cmp_ps_mask(_mm512_loadu_ps(x + j), m, _CMP_EQ_OQ);
+        if (eq) return j + __builtin_ctz((unsigned)eq);
+    }
+    if (j < n) {
+        __mmask16 k = (__mmask16)((1u << (n - j)) - 1u);
+        __mmask16 eq = _mm512_mask_cmp_ps_mask(k, _mm512_maskz_loadu_ps(k, x + j), m,
+                                               _CMP_EQ_OQ);
+        if (eq) return j + __builtin_ctz((unsigned)eq);
+    }
+    return 0;
+}
+static inline int64_t fl_argmax_f64(const double *x, int64_t n)
+{
+    __m512d mx = _mm512_set1_pd(-INFINITY);
+    int64_t j = 0;
+    for (; j + 8 <= n; j += 8) {
+        __m512d v = _mm512_loadu_pd(x + j);
+        __mmask8 un = _mm512_cmp_pd_mask(v, v, _CMP_UNORD_Q);
+        if (un) return j + __builtin_ctz((unsigned)un);
+        mx = _mm512_max_pd(mx, v);
+    }
+    if (j < n) {
+        __mmask8 k = (__mmask8)((1u << (n - j)) - 1u);
+        __m512d v = _mm512_mask_loadu_pd(_mm512_set1_pd(-INFINITY), k, x + j);
+        __mmask8 un = _mm512_cmp_pd_mask(v, v, _CMP_UNORD_Q);
+        if (un) return j + __builtin_ctz((unsigned)un);
+        mx = _mm512_max_pd(mx, v);
+    }
+    __m512d m = _mm512_set1_pd(_mm512_reduce_max_pd(mx));
+    for (j = 0; j + 8 <= n; j += 8) {
+        __mmask8 eq = _mm512_cmp_pd_mask(_mm512_loadu_pd(x + j), m, _CMP_EQ_OQ);
+        if (eq) return j + __builtin_ctz((unsigned)eq);
+    }
+    if (j < n) {
+        __mmask8 k = (__mmask8)((1u << (n - j)) - 1u);
+        __mmask8 eq = _mm512_mask_cmp_pd_mask(k, _mm512_maskz_loadu_pd(k, x + j), m,
+                                              _CMP_EQ_OQ);
+        if (eq) return j + __builtin_ctz((unsigned)eq);
+    }
+    return 0;
+}
+#else
+#define FL_HAVE_ARGMAX_SIMD 0
+static inline int64_t fl_argmax_f32(const float *x, int64_t n) { (void)x; (void)n; return 0; }
+static inline int64_t fl_argmax_f64(const double *x, int64_t n) { (void)x; (void)n; return 0; }
+#endif
+
 /* ------------------------------------------------------------------ build facts */
 
 #if defined(__AVX512F__)
