@@ -170,6 +170,25 @@ def bench_torch(r):
                 lambda: ft.logsumexp(x, 1))
         compare("torch", "log_softmax(x, 1)", tag, lambda: F.log_softmax(tx, 1),
                 lambda: ft.log_softmax(x, 1))
+        compare("torch", "softmax(x, 1)", tag, lambda: F.softmax(tx, 1),
+                lambda: ft.softmax(x, 1))
+        compare("torch", "cross_entropy(x, probs)", tag, lambda: F.cross_entropy(tx, tp),
+                lambda: ft.cross_entropy(x, p))
+        loss, tloss = ft.CrossEntropyLoss(), torch.nn.CrossEntropyLoss()
+        compare("torch", "CrossEntropyLoss()(x, y)", tag, lambda: tloss(tx, ty),
+                lambda: loss(x, y))
+        # tall-skinny: many short rows
+        N2, C2 = n(1_000_000), 10
+        x2 = (r.standard_normal((N2, C2)) * 3).astype(np.float32)
+        y2 = r.integers(0, C2, N2)
+        tx2, ty2 = torch.from_numpy(x2), torch.from_numpy(y2)
+        tag2 = f"{N2}x{C2} float32"
+        compare("torch", "cross_entropy(x, y)", tag2, lambda: F.cross_entropy(tx2, ty2),
+                lambda: ft.cross_entropy(x2, y2))
+        compare("torch", "log_softmax(x, 1)", tag2, lambda: F.log_softmax(tx2, 1),
+                lambda: ft.log_softmax(x2, 1))
+        compare("torch", "softmax(x, 1)", tag2, lambda: F.softmax(tx2, 1),
+                lambda: ft.softmax(x2, 1))
 
 
 def bench_keras(r):
