@@ -155,6 +155,31 @@ def test_arrays_equal_local(chunks, data, da, fd, sync):
     assert got.to_dict()["inputs"]["pred"].startswith("dask.array<shape=(6000, 10)")
 
 
+def _zarr_stores(data, da, tmp_path):
+    """Logits and labels written to Zarr stores with chunks that cut the 256-row segments,
+    and the local result they must reproduce."""
+    require("zarr")
+    x, y = data["logits"], data["y"]
+    xz, yz = str(tmp_path / "logits.zarr"), str(tmp_path / "labels.zarr")
+    da.from_array(x, chunks=(1300, C)).to_zarr(xz)
+    da.from_array(y, chunks=2100).to_zarr(yz)
+    return xz, yz, local_evaluate(x, labels=y, loss=SCE, from_logits=True)
+
+
+def test_zarr_arrays_equal_local(data, da, fd, sync, tmp_path):
+    # Zarr as the README shows it: dask arrays read from Zarr stores
+    xz, yz, want = _zarr_stores(data, da, tmp_path)
+    got = fd.evaluate(da.from_zarr(yz), da.from_zarr(xz), loss=SCE, from_logits=True)
+    assert_same_result(got, want)
+
+
+def test_cluster_zarr_paths_equal_local(client, data, da, fd, tmp_path):
+    # the same stores given by path, the CLI's route: the workers open them
+    xz, yz, want = _zarr_stores(data, da, tmp_path)
+    got = fd.evaluate_files(xz, labels=yz, loss=SCE, from_logits=True, client=client)
+    assert_same_result(got, want)
+
+
 def test_probabilities_with_clipping_and_diagnostics(data, da, fd, sync):
     x = data["probs"].copy()
     x[17, 3] = np.nan
