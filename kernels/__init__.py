@@ -119,3 +119,10 @@ from ._blocks import (  # noqa: F401
     block_sum,
     n_blocks,
 )
+
+# The function names of the contract above: every backend defines all of them.
+CONTRACT = (
+    "argmax_rows", "bce", "bce_grad", "categorical_ce", "categorical_ce_grad", "elementwise",
+    "first_outside_unit_interval", "kl", "kl_grad", "logsumexp_rows", "mse", "mse_grad",
+    "softmax_rows", "sparse_ce", "sparse_ce_grad",
+)

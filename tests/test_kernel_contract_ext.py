@@ -159,3 +159,13 @@ def test_bce_logits_infinite_logit_with_matching_label_is_zero(backend, dtype):
     kern.bce_grad(x[:2], z[:2], EMPTY, 1, EMPTY, 0.0, 1.0, br, lp2, wp2, g, np.zeros(0, dtype), 1)
     assert lp2[0] == 0.0 and wp2[0] == 2.0
     np.testing.assert_array_equal(g, [0.0, 0.0])
+
+
+def test_every_backend_implements_the_whole_contract(backend):
+    from fastloss.kernels import CONTRACT
+
+    kern = _kernel(backend)
+    missing = [name for name in CONTRACT if not callable(getattr(kern, name, None))]
+    assert not missing, f"{backend} lacks {missing}"
+    if hasattr(kern, "__all__"):
+        assert set(CONTRACT) <= set(kern.__all__)

@@ -25,26 +25,9 @@ import glob
 import importlib
 import os
 
-__all__ = [
-    "AVAILABLE",
-    "BUILD_INFO",
-    "WHY_UNAVAILABLE",
-    "argmax_rows",
-    "bce",
-    "bce_grad",
-    "categorical_ce",
-    "categorical_ce_grad",
-    "elementwise",
-    "first_outside_unit_interval",
-    "kl",
-    "kl_grad",
-    "logsumexp_rows",
-    "mse",
-    "mse_grad",
-    "softmax_rows",
-    "sparse_ce",
-    "sparse_ce_grad",
-]
+from .. import CONTRACT
+
+__all__ = ["AVAILABLE", "BUILD_INFO", "WHY_UNAVAILABLE", *CONTRACT]
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 _VARIANTS = (("avx512", "_core_avx512", 4), ("avx2", "_core_avx2", 3))  # best first

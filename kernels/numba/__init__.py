@@ -19,6 +19,8 @@ from contextlib import contextmanager
 
 import numpy as np
 
+from .. import CONTRACT
+
 AVAILABLE = False
 WHY_UNAVAILABLE = ""
 
@@ -32,25 +34,7 @@ except Exception as exc:  # numba missing or broken: the backend says why, impor
 else:
     AVAILABLE = True
 
-__all__ = [
-    "AVAILABLE",
-    "WHY_UNAVAILABLE",
-    "argmax_rows",
-    "bce",
-    "bce_grad",
-    "categorical_ce",
-    "categorical_ce_grad",
-    "elementwise",
-    "first_outside_unit_interval",
-    "kl",
-    "kl_grad",
-    "logsumexp_rows",
-    "mse",
-    "mse_grad",
-    "softmax_rows",
-    "sparse_ce",
-    "sparse_ce_grad",
-]
+__all__ = ["AVAILABLE", "WHY_UNAVAILABLE", *CONTRACT]
 
 _EMPTY = {np.dtype(np.float32): np.zeros(0, np.float32), np.dtype(np.float64): np.zeros(0)}
 _compile_lock = threading.Lock()
