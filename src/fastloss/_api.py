@@ -40,7 +40,7 @@ class _Rows:
         if x.ndim == 0:
             raise ValueError(f"{name} must have a class axis; got a 0-d array")
         ax = check_axis(axis, x.ndim, name, x.shape)
-        moved = np.moveaxis(x, ax, -1)
+        moved = x if ax == x.ndim - 1 else np.moveaxis(x, ax, -1)
         self.axis = ax
         self.batch_shape = moved.shape[:-1]
         self.n_cols = moved.shape[-1]
@@ -54,7 +54,7 @@ class _Rows:
 
     def partner(self, t):
         """A same-shaped array (targets) arranged like ``y_pred``."""
-        moved = np.moveaxis(t, self.axis, -1)
+        moved = t if self.axis == t.ndim - 1 else np.moveaxis(t, self.axis, -1)
         try:
             return np.reshape(moved, (-1, self.n_cols), copy=False)
         except ValueError:

@@ -163,11 +163,15 @@ def check_labels(y, name, batch_shape, n_classes, ignore_index):
         if over.any():
             i = _index(np.argmax(over), arr.shape)
             raise ValueError(f"{name}{list(i)}={int(arr[i])} is out of range [0, {n_classes})")
-    flat = flat.astype(np.int64)
-    bad = (flat < 0) | (flat >= n_classes)
-    if ignore_index is not None:
-        bad &= flat != ignore_index
-    if bad.any():
+    flat = flat.astype(np.int64, copy=False)
+    # two fast reductions; the element-wise mask only when some label is outside [0, C)
+    if flat.size and (flat.min() < 0 or flat.max() >= n_classes):
+        bad = (flat < 0) | (flat >= n_classes)
+        if ignore_index is not None:
+            bad &= flat != ignore_index
+    else:
+        bad = None
+    if bad is not None and bad.any():
         k = int(np.argmax(bad))
         raise ValueError(f"{name}{list(_index(k, arr.shape))}={int(flat[k])} is out of range "
                          f"[0, {n_classes})" + ("" if ignore_index is None
