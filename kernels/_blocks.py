@@ -64,10 +64,11 @@ def block_sums(c, block_rows):
     tail = c[full * block_rows:]
     if tail.size:
         buf[full, : tail.size] = tail
-    acc = np.add.accumulate(buf.reshape(nb, per // LANES, LANES), axis=1)[:, -1, :]
-    s = acc[:, 0].copy()
-    for k in range(1, LANES):
-        s = s + acc[:, k]
+    with np.errstate(invalid="ignore"):  # inf + -inf is NaN: IEEE, as in every backend
+        acc = np.add.accumulate(buf.reshape(nb, per // LANES, LANES), axis=1)[:, -1, :]
+        s = acc[:, 0].copy()
+        for k in range(1, LANES):
+            s = s + acc[:, k]
     return s
 
 
