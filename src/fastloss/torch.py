@@ -539,6 +539,23 @@ def _ce_probs(x, t, w, x2, batch, cdim, C, ls, reduction):
     return _scalar(np.float64(total) / n_mean, dt)
 
 
+_ROW_STARTS = {}  # the last (n, C) -> read-only arange(0, n*C, C), if n <= 2**20
+
+
+def _row_starts(n, C):
+    """Flat offsets of the rows of an (n, C) array; the last one is reused by the next call
+    (a loop over same-shaped batches skips rebuilding it; at most 8 MB kept)."""
+    key = (n, C)
+    starts = _ROW_STARTS.get(key)
+    if starts is None:
+        starts = np.arange(0, n * C, C, dtype=np.int64)
+        starts.flags.writeable = False
+        if n <= 1 << 20:
+            _ROW_STARTS.clear()
+            _ROW_STARTS[key] = starts
+    return starts
+
+
 def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None,
              reduction="mean"):
     """``F.nll_loss``: ``-w_y * input[y]`` (log-probabilities in), PyTorch's weighted mean."""
@@ -558,8 +575,7 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
     ignored = bool(n and C and lo <= ignore_index <= hi and np.any(y == ignore_index))
     valid = (y != ignore_index) if ignored else None
     ys = np.where(valid, y, 0) if ignored else y
-    flat = np.arange(0, n * C, C, dtype=np.int64)
-    flat += ys
+    flat = _row_starts(n, C) + ys
     # every index is in range (labels checked, ignored rows point at class 0): "clip" skips
     # take's per-element bounds check, which costs as much as the gather itself
     picked = x2.reshape(-1).take(flat, mode="clip") if C else np.zeros(n, x2.dtype)
