@@ -456,15 +456,6 @@ class _Evaluator:
         pred_cls = None
         if want_top:
             pred_cls = self._buf("pred", n, np.int64)
-            argmax = getattr(self.kern, "argmax_rows", None)
-            x2 = np.ascontiguousarray(x)
-            nt = self._threads
-            if argmax is None:  # a backend without the kernel (it is in the contract)
-                def top1(a, b):
-                    np.argmax(x2[a:b], axis=1, out=pred_cls[a:b])
-            else:
-                def top1(a, b):
-                    argmax(x2[a:b], pred_cls[a:b], nt)
         fast = self._fast_screen and sw is None and ignored is None and bad is None
         outs = {}
         onehot = None
@@ -507,8 +498,8 @@ class _Evaluator:
         # ---- predicted class: one argmax pass, which is also the NaN / +inf screen
         # (argmax returns the first NaN of a row, else the first +inf)
         top = None
-        if want_top:  # the top-1 kernel (multi-threaded)
-            top1(0, n)
+        if want_top:  # the top-1 kernel (multi-threaded; every backend has it)
+            self.kern.argmax_rows(np.ascontiguousarray(x), pred_cls, self._threads)
         if self.classification and self.want_acc:
             if self.ndim == 2 and self.C > 1:
                 if not fast:
