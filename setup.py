@@ -38,6 +38,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+import time
 import warnings
 
 from setuptools import Extension, setup
@@ -54,6 +55,10 @@ QUIET_FLAGS = ["-Wno-unused-function", "-Wno-maybe-uninitialized", "-Wno-unreach
 # (module, -march) of the dispatch build; None: the compiler's default target
 DISPATCH = [("_core", None), ("_core_avx2", "x86-64-v3"), ("_core_avx512", "x86-64-v4")]
 VARIANT_NAMES = {"_core": "baseline", "_core_avx2": "avx2", "_core_avx512": "avx512"}
+# SIMD builds get an import guard (_guard.c, compiled for the default target): the x86-64
+# level the CPU must have, and the instructions named in the ImportError otherwise
+GUARDS = {"x86-64-v3": (3, "AVX2, FMA, BMI2"), "x86-64-v4": (4, "AVX-512 F/BW/CD/DQ/VL")}
+GUARD_SOURCE = os.path.join(CYDIR, "_guard.c")
 
 OPENMP_PROBE = textwrap.dedent("""\
     #include <omp.h>
@@ -131,7 +136,7 @@ def _plan():
 def _build_id(plan):
     h = hashlib.sha256()
     for name in sorted(os.listdir(CYDIR)):
-        if name.endswith((".pyx", ".pxi", ".h")):
+        if name.endswith((".pyx", ".pxi", ".h")) or name == os.path.basename(GUARD_SOURCE):
             with open(os.path.join(CYDIR, name), "rb") as f:
                 h.update(name.encode() + b"\0" + f.read())
     h.update(json.dumps([MARCH, plan, BASE_FLAGS]).encode())
@@ -193,13 +198,25 @@ class BuildExt(build_ext):
                 ("FL_VARIANT", _c_string(variant)),
                 ("FL_BUILD_ID", _c_string(build_id)),
             ]
+            ext.fl_variant = variant
+            ext.fl_guard = None
+            if simd and march in GUARDS and X86_64:
+                # the module's own init is renamed; _guard.c's checks the CPU, then calls it
+                ext.define_macros.append((f"PyInit_{mod}", f"fl_simd_PyInit_{mod}"))
+                ext.fl_guard = (mod, *GUARDS[march], flags + quiet)
             keep.append(ext)
         self.extensions = keep
         super().build_extensions()
 
     def build_extension(self, ext):
+        t0 = time.monotonic()
+        # one line per variant, shown by `pip install -v` (the compile takes 20-40 s each)
+        print(f"fastloss: compiling {ext.name} ({getattr(ext, 'fl_variant', '?')}) ...", flush=True)
         try:
+            if getattr(ext, "fl_guard", None):
+                ext.extra_objects = list(ext.extra_objects or []) + [self._compile_guard(ext)]
             super().build_extension(ext)
+            print(f"fastloss: {ext.name} built in {time.monotonic() - t0:.0f} s", flush=True)
         except CythonBackendRequired:
             raise
         except Exception as exc:
@@ -208,6 +225,18 @@ class BuildExt(build_ext):
             else:  # an optional faster variant: the baseline still serves
                 print(f"WARNING: fastloss: {ext.name} was not built ({type(exc).__name__}: "
                       f"{exc}); the baseline build serves", file=sys.stderr)
+
+
+    def _compile_guard(self, ext):
+        """Compile _guard.c for the default target (no -march) as the module's PyInit."""
+        mod, level, isa, flags = ext.fl_guard
+        out = os.path.join(self.build_temp, "guard_" + mod)  # one folder each: parallel builds
+        objs = self.compiler.compile(
+            [GUARD_SOURCE], output_dir=out, include_dirs=[CYDIR],
+            macros=[("FL_GUARD_MODULE", mod), ("FL_GUARD_LEVEL", str(level)),
+                    ("FL_GUARD_ISA", _c_string(isa))],
+            extra_postargs=list(flags))
+        return objs[0]
 
 
 def _extensions():
@@ -219,7 +248,8 @@ def _extensions():
     exts = [Extension(f"{PKG}.{mod}", sources=[os.path.join(CYDIR, f"{mod}.pyx")],
                       include_dirs=[CYDIR],
                       depends=[os.path.join(CYDIR, "_kernels.pxi"),
-                               os.path.join(CYDIR, "fastloss_math.h")])
+                               os.path.join(CYDIR, "fastloss_math.h"),
+                               os.path.join(CYDIR, "fastloss_cpu.h"), GUARD_SOURCE])
             for mod, _ in _plan()]
     try:
         return cythonize(exts, compiler_directives={"language_level": 3}, quiet=True,

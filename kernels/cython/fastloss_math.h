@@ -396,31 +396,8 @@ static inline int fl_threads(int n_threads)
     return n_threads;
 }
 
-/* x86-64 micro-architecture level this CPU (and OS) supports: 4 = x86-64-v4 (AVX-512
- * F/BW/CD/DQ/VL), 3 = x86-64-v3 (AVX2, FMA, BMI2, ...), 2, 1; 0 elsewhere. Runs in the
- * baseline module, which is compiled for the compiler's default target. */
-static int fl_cpu_level(void)
-{
-#if (defined(__x86_64__) || defined(_M_X64)) && defined(__GNUC__)
-    __builtin_cpu_init();
-#if !defined(__clang__) && __GNUC__ >= 12
-    if (__builtin_cpu_supports("x86-64-v4")) return 4;
-    if (__builtin_cpu_supports("x86-64-v3")) return 3;
-    if (__builtin_cpu_supports("x86-64-v2")) return 2;
-    return 1;
-#else
-    int v3 = __builtin_cpu_supports("avx") && __builtin_cpu_supports("avx2")
-             && __builtin_cpu_supports("fma") && __builtin_cpu_supports("bmi")
-             && __builtin_cpu_supports("bmi2");
-    int v4 = v3 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq")
-             && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl")
-             && __builtin_cpu_supports("avx512cd");
-    return v4 ? 4 : v3 ? 3 : 1;
-#endif
-#else
-    return 0;
-#endif
-}
+#include "fastloss_cpu.h"  /* fl_cpu_level(), shared with the import guard */
+
 static int fl_openmp_version(void) { return FL_OPENMP; }
 static int fl_have_fma(void) { return FL_HAVE_FMA; }
 
