@@ -201,8 +201,9 @@ class BuildExt(build_ext):
             ext.fl_variant = variant
             ext.fl_guard = None
             if simd and march in GUARDS and X86_64:
-                # the module's own init is renamed; _guard.c's checks the CPU, then calls it
-                ext.define_macros.append((f"PyInit_{mod}", f"fl_simd_PyInit_{mod}"))
+                # the Cython init (of _core.c) is renamed; _guard.c's PyInit_<mod> checks the
+                # CPU, then calls it
+                ext.define_macros.append(("PyInit__core", "fl_simd_PyInit__core"))
                 ext.fl_guard = (mod, *GUARDS[march], flags + quiet)
             keep.append(ext)
         self.extensions = keep
@@ -240,25 +241,38 @@ class BuildExt(build_ext):
 
 
 def _extensions():
+    """The Cython module, cythonized once; every SIMD build compiles the same C code.
+
+    The generated ``_core.c`` is copied to ``<variant>.c`` (distinct object files for the
+    parallel compiles); a SIMD build's init is renamed and reached through _guard.c. The
+    functions of every build say ``__module__ == "fastloss.kernels.cython._core"``."""
     try:
         from Cython.Build import cythonize
     except Exception as exc:
         _skip(f"Cython is not importable: {type(exc).__name__}: {exc}")
         return []
-    exts = [Extension(f"{PKG}.{mod}", sources=[os.path.join(CYDIR, f"{mod}.pyx")],
-                      include_dirs=[CYDIR],
-                      depends=[os.path.join(CYDIR, "_kernels.pxi"),
-                               os.path.join(CYDIR, "fastloss_math.h"),
-                               os.path.join(CYDIR, "fastloss_cpu.h"), GUARD_SOURCE])
-            for mod, _ in _plan()]
+    depends = [os.path.join(CYDIR, name) for name in ("_kernels.pxi", "fastloss_math.h",
+                                                      "fastloss_cpu.h", "_guard.c")]
+    core = Extension(f"{PKG}._core", sources=[os.path.join(CYDIR, "_core.pyx")],
+                     include_dirs=[CYDIR], depends=depends)
     try:
-        return cythonize(exts, compiler_directives={"language_level": 3}, quiet=True,
-                         nthreads=len(exts) if len(exts) > 1 else 0)
+        [core] = cythonize([core], compiler_directives={"language_level": 3}, quiet=True)
     except BaseException as exc:  # Cython reports compile errors with SystemExit / CompileError
         if isinstance(exc, (KeyboardInterrupt, CythonBackendRequired)):
             raise
         _skip(f"cythonize failed: {type(exc).__name__}: {exc}")
         return []
+    exts = [core]
+    core_c = core.sources[0]
+    for mod, _ in _plan():
+        if mod == "_core":
+            continue
+        copy = os.path.join(os.path.dirname(core_c), f"{mod}.c")
+        if not (os.path.exists(copy) and os.path.getmtime(copy) >= os.path.getmtime(core_c)):
+            shutil.copyfile(core_c, copy)
+        exts.append(Extension(f"{PKG}.{mod}", sources=[copy], include_dirs=[CYDIR],
+                              depends=depends + [core_c]))
+    return exts
 
 
 setup(

@@ -4,7 +4,13 @@ The kernels are in ``_kernels.pxi`` (the vectorisable exp / log / log1p in
 ``fastloss_math.h``). ``setup.py`` compiles them into ``_core`` (the compiler's default
 target, or the ``FASTLOSS_MARCH`` one) and, on x86-64, also into ``_core_avx2``
 (x86-64-v3) and ``_core_avx512`` (x86-64-v4); this package imports the best one the CPU
-supports (``FASTLOSS_CYTHON_VARIANT=baseline|avx2|avx512`` forces one).
+supports (``FASTLOSS_CYTHON_VARIANT=baseline|avx2|avx512`` forces one). Every build gives
+the same bits (tests/test_variants.py).
+
+Importing a SIMD build directly is safe on any CPU: its module init is reached through
+``_guard.c``, compiled for the baseline target, which raises ImportError on a CPU without
+the build's instructions before any of them runs. ``FASTLOSS_MAX_CPU_LEVEL=1..4`` makes the
+choice and the guards see an older CPU (testing).
 
 Without the extension (no compiler or no Cython at install time) importing this package
 still works: ``AVAILABLE`` is False, ``WHY_UNAVAILABLE`` says why and the contract

@@ -1,10 +1,11 @@
 /* Import guard of a SIMD build of the Cython kernels (_core_avx2, _core_avx512).
  *
- * setup.py compiles the Cython module of a SIMD build with its -march flags, renaming
- * its init function to fl_simd_PyInit_<module> (-DPyInit_<module>=...), and links in this
- * file, compiled for the compiler's default target, as the real PyInit_<module>. It checks
- * the CPU first: on a CPU without the build's instructions the import raises ImportError
- * instead of dying with SIGILL somewhere in the module's initialisation.
+ * Every build compiles the same Cython output, _core.c. For a SIMD build setup.py
+ * compiles it with the build's -march flags and its init function renamed to
+ * fl_simd_PyInit__core (-DPyInit__core=...), and links in this file, compiled for the
+ * compiler's default target, as the real PyInit_<module>. It checks the CPU first: on a
+ * CPU without the build's instructions the import raises ImportError instead of dying
+ * with SIGILL somewhere in the module's initialisation.
  *
  * Defined by setup.py: FL_GUARD_MODULE (e.g. _core_avx2), FL_GUARD_LEVEL (3 or 4) and
  * FL_GUARD_ISA (a description of the instructions, for the message).
@@ -19,7 +20,7 @@
 #define FL_STR_(a) #a
 #define FL_STR(a) FL_STR_(a)
 
-PyMODINIT_FUNC FL_CAT(fl_simd_PyInit_, FL_GUARD_MODULE)(void);
+PyMODINIT_FUNC fl_simd_PyInit__core(void);
 
 PyMODINIT_FUNC FL_CAT(PyInit_, FL_GUARD_MODULE)(void)
 {
@@ -33,5 +34,5 @@ PyMODINIT_FUNC FL_CAT(PyInit_, FL_GUARD_MODULE)(void)
                      "portable one).", FL_GUARD_LEVEL, level);
         return NULL;
     }
-    return FL_CAT(fl_simd_PyInit_, FL_GUARD_MODULE)();
+    return fl_simd_PyInit__core();
 }
