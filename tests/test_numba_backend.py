@@ -15,6 +15,9 @@ import itertools
 import numpy as np
 import pytest
 
+from _zoo import (CLIP_MODES, DTYPES, E, logits_zoo, probs_zoo, run_forward, same_bits, targets,
+                  ulp_distance)
+
 from fastloss.kernels import numba as nb_backend
 from fastloss.kernels import reference as ref
 from fastloss.kernels._blocks import (
@@ -29,38 +32,8 @@ from fastloss.kernels._blocks import (
 
 pytestmark = pytest.mark.skipif(not nb_backend.AVAILABLE, reason=nb_backend.WHY_UNAVAILABLE)
 
-E = np.zeros(0)
-DTYPES = (np.float32, np.float64)
-CLIPS = (CLIP_NONE, CLIP_EPS, CLIP_KERAS2, CLIP_TORCH)
-
 
 # ------------------------------------------------------------------------------ helpers
-
-def ulp_distance(a, b):
-    """Distance in units in the last place (0 for NaN vs NaN, huge for NaN vs a number)."""
-    a = np.asarray(a)
-    b = np.asarray(b)
-    assert a.dtype == b.dtype and a.shape == b.shape
-    it, big = (np.int32, 0x7FFFFFFF) if a.dtype == np.float32 else (np.int64, 0x7FFFFFFFFFFFFFFF)
-    ia = a.view(it).astype(np.int64)
-    ib = b.view(it).astype(np.int64)
-    ia = np.where(ia < 0, -(ia & big), ia)  # monotonic integer image of the float order
-    ib = np.where(ib < 0, -(ib & big), ib)
-    na, nb_ = np.isnan(a), np.isnan(b)
-    return np.where(na & nb_, 0, np.where(na | nb_, 1 << 62, np.abs(ia - ib)))
-
-
-def same_bits(a, b):
-    """Bitwise equality, except that any NaN equals any NaN (IEEE leaves a NaN's sign
-    and payload to the operand order of the hardware, which is not part of the contract)."""
-    a = np.asarray(a)
-    b = np.asarray(b)
-    if a.shape != b.shape or a.dtype != b.dtype:
-        return False
-    na, nb_ = np.isnan(a), np.isnan(b)
-    it = np.int32 if a.dtype == np.float32 else np.int64
-    return bool(np.array_equal(na, nb_) and np.array_equal(a[~na].view(it), b[~nb_].view(it)))
-
 
 def assert_close_to_reference(got, want, scale=None, what=""):
     """float32: <= 1 ulp. float64: |got - want| <= 1e-12 * max(|want|, scale)."""
@@ -83,54 +56,6 @@ def assert_close_to_reference(got, want, scale=None, what=""):
         assert np.all(err <= 1e-12 * s), f"{what}: max relative error {worst}"
 
 
-def call(mod, fname, args, n_rows, block_rows, dtype, n_threads=2, want_out=True,
-         want_parts=True):
-    nb = n_blocks(n_rows, block_rows)
-    out = np.full(n_rows, -7, dtype) if want_out else np.zeros(0, dtype)
-    lp = np.full(nb, -7.0) if want_parts else E
-    wp = np.full(nb, -7.0) if want_parts else E
-    with np.errstate(all="ignore"):
-        getattr(mod, fname)(*args, block_rows, out, lp, wp, n_threads)
-    return out, lp, wp
-
-
-def logits_zoo(rng, n, c, dtype, adversarial=True):
-    """Random logits of mixed scales plus, when adversarial, rows and entries of
-    +-1e4, 88.7, -104, denormals, +-0, +-inf, NaN, 3e38, ties and all -inf."""
-    x = rng.standard_normal((n, c)) * rng.choice([0.01, 1.0, 5.0, 40.0], size=(n, 1))
-    if adversarial and n >= 8:
-        specials = [1e4, -1e4, 88.7, -88.7, -104.0, 1e-40, -1e-40, 0.0, -0.0, -np.inf, np.inf,
-                    np.nan, 3e38, -3e38]
-        k = max(1, x.size // 25)
-        x.reshape(-1)[rng.integers(0, x.size, k)] = rng.choice(specials, size=k)
-        x[0] = -np.inf
-        x[1] = 7.0
-        x[2] = -1e4
-        x[2, -1] = 1e4
-        x[3] = np.where(np.arange(c) % 2 == 0, 88.7, -104.0)
-        x[4] = 1e-40
-        x[5, 0] = np.inf
-        x[6] = -0.0
-        x[7] = np.where(np.arange(c) % 3 == 0, -np.inf, 2.0)
-    return np.ascontiguousarray(x.astype(dtype))
-
-
-def probs_zoo(rng, shape, dtype, adversarial=True):
-    p = rng.random(shape)
-    if adversarial:
-        f = p.reshape(-1)
-        k = max(1, f.size // 8)
-        f[rng.integers(0, f.size, k)] = rng.choice(
-            [0.0, 1.0, 1e-40, 1e-30, 1e-8, 1 - 1e-7, 1 - 1e-12, 0.5, np.nan, 1e-300], size=k)
-    return np.ascontiguousarray(p.astype(dtype))
-
-
-def targets(rng, shape, dtype):
-    t = rng.random(shape)
-    t[rng.random(shape) < 0.3] = 0.0
-    return np.ascontiguousarray(t.astype(dtype))
-
-
 # ------------------------------------------------------------------- per-sample values
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -143,8 +68,8 @@ def test_sparse_ce_logits(dtype, C):
     br = block_rows_for(C)
     for ls, zl, ign in itertools.product((0.0, 0.1, 1.0), (0.0, 1e-3), (False, True)):
         args = (x, y, E, E, True, int(y[9]), ign, ls, zl, CLIP_NONE, 0.0, False)
-        got = call(nb_backend, "sparse_ce", args, n, br, dtype)[0]
-        want = call(ref, "sparse_ce", args, n, br, dtype)[0]
+        got = run_forward(nb_backend, "sparse_ce", args, n, br, dtype)[0]
+        want = run_forward(ref, "sparse_ce", args, n, br, dtype)[0]
         assert_close_to_reference(got, want, what=f"ls={ls} z={zl} ignore={ign}")
 
 
@@ -156,10 +81,10 @@ def test_sparse_ce_probabilities(dtype, C):
     p = probs_zoo(rng, (n, C), dtype)
     y = rng.integers(0, C, n)
     br = block_rows_for(C)
-    for mode, ls, eps in itertools.product(CLIPS, (0.0, 0.2), (1e-7, 1e-3)):
+    for mode, ls, eps in itertools.product(CLIP_MODES, (0.0, 0.2), (1e-7, 1e-3)):
         args = (p, y, E, E, False, 0, False, ls, 0.0, mode, eps, False)
-        got = call(nb_backend, "sparse_ce", args, n, br, dtype)[0]
-        want = call(ref, "sparse_ce", args, n, br, dtype)[0]
+        got = run_forward(nb_backend, "sparse_ce", args, n, br, dtype)[0]
+        want = run_forward(ref, "sparse_ce", args, n, br, dtype)[0]
         assert_close_to_reference(got, want, what=f"mode={mode} ls={ls} eps={eps}")
 
 
@@ -174,12 +99,12 @@ def test_categorical_ce(dtype, C):
     cw = rng.random(C) + 0.5
     br = block_rows_for(C)
     for logits, ls, use_cw, mode in itertools.product((True, False), (0.0, 0.1), (False, True),
-                                                      CLIPS):
+                                                      CLIP_MODES):
         if logits and mode != CLIP_NONE:
             continue
         args = (xl if logits else p, t, E, cw if use_cw else E, logits, ls, mode, 1e-7, False)
-        got = call(nb_backend, "categorical_ce", args, n, br, dtype)[0]
-        want = call(ref, "categorical_ce", args, n, br, dtype)[0]
+        got = run_forward(nb_backend, "categorical_ce", args, n, br, dtype)[0]
+        want = run_forward(ref, "categorical_ce", args, n, br, dtype)[0]
         assert_close_to_reference(got, want, what=f"logits={logits} ls={ls} cw={use_cw} {mode}")
 
 
@@ -198,13 +123,13 @@ def test_bce(dtype):
     for K, ls in itertools.product((0, 11), (0.0, 0.1)):
         pw = rng.random(K) * 3
         args = (xl, z, E, 1, pw, True, ls, CLIP_NONE, 0.0, False)
-        got = call(nb_backend, "bce", args, m, br, dtype)[0]
-        want = call(ref, "bce", args, m, br, dtype)[0]
+        got = run_forward(nb_backend, "bce", args, m, br, dtype)[0]
+        want = run_forward(ref, "bce", args, m, br, dtype)[0]
         assert_close_to_reference(got, want, what=f"logits K={K} ls={ls}")
-        for mode, eps in itertools.product(CLIPS, (1e-7, 1e-2)):
+        for mode, eps in itertools.product(CLIP_MODES, (1e-7, 1e-2)):
             args = (p, z, E, 1, pw, False, ls, mode, eps, False)
-            got = call(nb_backend, "bce", args, m, br, dtype)[0]
-            want = call(ref, "bce", args, m, br, dtype)[0]
+            got = run_forward(nb_backend, "bce", args, m, br, dtype)[0]
+            want = run_forward(ref, "bce", args, m, br, dtype)[0]
             assert_close_to_reference(got, want, what=f"probs K={K} ls={ls} mode={mode}")
 
 
@@ -236,8 +161,8 @@ def test_kl(dtype, C):
             xk = (np.log(p) if li else p).astype(dtype)
             tk = (np.log(t) if lt else t).astype(dtype)
         args = (xk, tk, E, li, lt, mode, 1e-7, False)
-        got = call(nb_backend, "kl", args, n, br, dtype)[0]
-        want = call(ref, "kl", args, n, br, dtype)[0]
+        got = run_forward(nb_backend, "kl", args, n, br, dtype)[0]
+        want = run_forward(ref, "kl", args, n, br, dtype)[0]
         assert_close_to_reference(got, want, _kl_scale(xk, tk, li, lt, mode),
                                   what=f"log_input={li} log_target={lt} mode={mode}")
 
@@ -252,8 +177,8 @@ def test_mse(dtype, C):
     br = block_rows_for(C)
     for ow in (E, rng.random(C) + 0.1):
         args = (x, t, ow, E, False)
-        got = call(nb_backend, "mse", args, n, br, dtype)[0]
-        want = call(ref, "mse", args, n, br, dtype)[0]
+        got = run_forward(nb_backend, "mse", args, n, br, dtype)[0]
+        want = run_forward(ref, "mse", args, n, br, dtype)[0]
         assert_close_to_reference(got, want, what=f"ow={ow.size}")
 
 
@@ -328,7 +253,7 @@ def test_hand_computed_values():
     for dt in DTYPES:
         x = np.array([[0.0, 0.0], [1000.0, 0.0], [-np.inf, 3.0], [np.inf, 0.0]], dt)
         y = np.array([0, 1, 1, 1])
-        out = call(nb_backend, "sparse_ce", (x, y, E, E, True, 0, False, 0.0, 0.0, 0, 0.0,
+        out = run_forward(nb_backend, "sparse_ce", (x, y, E, E, True, 0, False, 0.0, 0.0, 0, 0.0,
                                              False), 4, 8, dt)[0]
         assert out[0] == dt(ln2) and out[1] == dt(1000.0) and out[2] == 0.0
         assert out[3] == np.inf
@@ -338,15 +263,15 @@ def test_hand_computed_values():
         assert lse[3] == np.inf
         xb = np.array([0.0, 1000.0, -1000.0, np.nan], dt)
         zb = np.array([1.0, 1.0, 1.0, 0.0], dt)
-        out = call(nb_backend, "bce", (xb, zb, E, 1, E, True, 0.0, 0, 0.0, False), 4, 8, dt)[0]
+        out = run_forward(nb_backend, "bce", (xb, zb, E, 1, E, True, 0.0, 0, 0.0, False), 4, 8, dt)[0]
         assert out[0] == dt(ln2) and out[1] == 0.0 and out[2] == dt(1000.0)
         assert np.isnan(out[3])
         pb = np.array([0.5, 0.0, 1.0, 0.0], dt)
         zb = np.array([1.0, 1.0, 1.0, 0.0], dt)
-        out = call(nb_backend, "bce", (pb, zb, E, 1, E, False, 0.0, CLIP_NONE, 0.0, False), 4, 8,
+        out = run_forward(nb_backend, "bce", (pb, zb, E, 1, E, False, 0.0, CLIP_NONE, 0.0, False), 4, 8,
                    dt)[0]
         assert out[0] == dt(ln2) and out[1] == np.inf and out[2] == 0.0 and out[3] == 0.0
-        out = call(nb_backend, "bce", (pb, zb, E, 1, E, False, 0.0, CLIP_TORCH, 0.0, False), 4,
+        out = run_forward(nb_backend, "bce", (pb, zb, E, 1, E, False, 0.0, CLIP_TORCH, 0.0, False), 4,
                    8, dt)[0]
         assert out[1] == 100.0
 
@@ -398,12 +323,12 @@ def test_partials_are_the_block_sums_of_the_contributions(dtype):
     nan_omit dropping NaN losses; v itself is read from an unweighted run."""
     rng = np.random.default_rng(81)
     for name, make, n, br in _cases(dtype):
-        v = call(nb_backend, name, _unweighted(name, make(E)), n, br, dtype,
-                 want_parts=False)[0]
+        v = run_forward(nb_backend, name, _unweighted(name, make(E)), n, br, dtype,
+                 want_partials=False)[0]
         sw = _weights(rng, n)
         args = make(sw)
         for nan_omit in (False, True):
-            out, lp, wp = call(nb_backend, name, args + (nan_omit,), n, br, dtype)
+            out, lp, wp = run_forward(nb_backend, name, args + (nan_omit,), n, br, dtype)
             w = _expected_weights(name, args, sw, n)
             with np.errstate(invalid="ignore"):
                 c = np.where(w == 0, 0.0, v.astype(np.float64) * np.where(w == 0, 0.0, w))
@@ -425,9 +350,9 @@ def test_bce_weights_per_leading_index(dtype):
     z = rng.random(m).astype(dtype)
     sw = _weights(rng, -(-m // div))
     for br in (40, 16384):
-        v = call(nb_backend, "bce", (x, z, E, 1, E, True, 0.0, 0, 0.0, False), m, br, dtype,
-                 want_parts=False)[0]
-        out, lp, wp = call(nb_backend, "bce", (x, z, sw, div, E, True, 0.0, 0, 0.0, False), m, br,
+        v = run_forward(nb_backend, "bce", (x, z, E, 1, E, True, 0.0, 0, 0.0, False), m, br, dtype,
+                 want_partials=False)[0]
+        out, lp, wp = run_forward(nb_backend, "bce", (x, z, sw, div, E, True, 0.0, 0, 0.0, False), m, br,
                            dtype)
         w = sw[np.arange(m) // div]
         with np.errstate(invalid="ignore"):
@@ -466,7 +391,7 @@ def test_results_do_not_depend_on_threads_or_chunks(dtype):
     for name, make, n, br in _cases(dtype):
         sw = _weights(rng, n)
         args = make(sw) + (True,)
-        runs = [call(nb_backend, name, args, n, br, dtype, n_threads=k) for k in (1, 2, 3)]
+        runs = [run_forward(nb_backend, name, args, n, br, dtype, n_threads=k) for k in (1, 2, 3)]
         for r in runs[1:]:
             for a, b in zip(runs[0], r):
                 assert same_bits(a, b), name
@@ -501,9 +426,9 @@ def test_zero_length_outputs_mean_not_requested():
     x = logits_zoo(rng, 50, 9, np.float32)
     y = rng.integers(0, 9, 50)
     args = (x, y, E, E, True, 0, False, 0.0, 0.0, 0, 0.0, False)
-    out_only = call(nb_backend, "sparse_ce", args, 50, 8, np.float32, want_parts=False)
-    parts_only = call(nb_backend, "sparse_ce", args, 50, 8, np.float32, want_out=False)
-    both = call(nb_backend, "sparse_ce", args, 50, 8, np.float32)
+    out_only = run_forward(nb_backend, "sparse_ce", args, 50, 8, np.float32, want_partials=False)
+    parts_only = run_forward(nb_backend, "sparse_ce", args, 50, 8, np.float32, want_out=False)
+    both = run_forward(nb_backend, "sparse_ce", args, 50, 8, np.float32)
     assert out_only[1].size == 0 and parts_only[0].size == 0
     assert np.array_equal(out_only[0], both[0], equal_nan=True)
     assert np.array_equal(parts_only[1], both[1], equal_nan=True)
@@ -588,7 +513,7 @@ def _softmax64(x):
 
 
 def _forward_partials(fname, args, n, br, dtype):
-    return call(nb_backend, fname, args, n, br, dtype, want_out=False)[1:]
+    return run_forward(nb_backend, fname, args, n, br, dtype, want_out=False)[1:]
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -781,8 +706,8 @@ def test_strided_outputs_are_filled():
     rng = np.random.default_rng(85)
     x = logits_zoo(rng, 40, 6, np.float64)
     y = rng.integers(0, 6, 40)
-    want = call(nb_backend, "sparse_ce", (x, y, E, E, True, 0, False, 0.0, 0.0, 0, 0.0, False),
-                40, 8, np.float64, want_parts=False)[0]
+    want = run_forward(nb_backend, "sparse_ce", (x, y, E, E, True, 0, False, 0.0, 0.0, 0, 0.0, False),
+                40, 8, np.float64, want_partials=False)[0]
     buf = np.full(80, 5.0)
     nb_backend.sparse_ce(x, y, E, E, True, 0, False, 0.0, 0.0, 0, 0.0, False, 8, buf[::2], E, E,
                          1)
@@ -815,7 +740,7 @@ def _bce_probs_case(rng, m, dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("mode", CLIPS)
+@pytest.mark.parametrize("mode", CLIP_MODES)
 def test_bce_probs_hard_label_path_is_the_general_path_bit_for_bit(dtype, mode):
     rng = np.random.default_rng(300 + mode)
     m = 8 * SUB + 77
@@ -823,20 +748,20 @@ def test_bce_probs_hard_label_path_is_the_general_path_bit_for_bit(dtype, mode):
     br = block_rows_for(1)
     for pw in (E, np.array([2.5, 0.0, 1.0]), np.array([np.inf])):
         args = (p, z, E, 1, pw, False, 0.0, mode, 1e-7, False)
-        got, lp, wp = call(nb_backend, "bce", args, m, br, dtype)
+        got, lp, wp = run_forward(nb_backend, "bce", args, m, br, dtype)
         # one soft label per sub-chunk sends every sub-chunk through the two-log loop;
         # the hard-labelled elements must not change by a bit
         zs = z.copy()
         zs[5::SUB] = 0.25
-        gen = call(nb_backend, "bce", (p, zs, E, 1, pw, False, 0.0, mode, 1e-7, False), m, br,
+        gen = run_forward(nb_backend, "bce", (p, zs, E, 1, pw, False, 0.0, mode, 1e-7, False), m, br,
                    dtype)[0]
         keep = np.ones(m, bool)
         keep[5::SUB] = False
         assert same_bits(got[keep], gen[keep]), f"pw={pw}"
-        want = call(ref, "bce", args, m, br, dtype)[0]
+        want = run_forward(ref, "bce", args, m, br, dtype)[0]
         assert_close_to_reference(got, want, what=f"mode={mode} pw={pw}")
         for t in (1, 3):
-            o2, lp2, wp2 = call(nb_backend, "bce", args, m, br, dtype, n_threads=t)
+            o2, lp2, wp2 = run_forward(nb_backend, "bce", args, m, br, dtype, n_threads=t)
             assert same_bits(got, o2) and same_bits(lp, lp2) and same_bits(wp, wp2)
 
 
@@ -847,10 +772,10 @@ def test_bce_probs_special_values_per_clip_mode(dtype):
                  dtype)
     z = np.array([1.0, 0.0, 0.0, 1.0, 0.0, 1.0, nan, 1.0], dtype)
     br = block_rows_for(1)
-    for mode in CLIPS:
+    for mode in CLIP_MODES:
         args = (p, z, E, 1, E, False, 0.0, mode, 1e-7, False)
-        got = call(nb_backend, "bce", args, p.size, br, dtype)[0]
-        want = call(ref, "bce", args, p.size, br, dtype)[0]
+        got = run_forward(nb_backend, "bce", args, p.size, br, dtype)[0]
+        want = run_forward(ref, "bce", args, p.size, br, dtype)[0]
         assert same_bits(got[:4], want[:4]), (mode, got, want)
         assert np.isnan(got[4:7]).all()
         if mode == CLIP_NONE:
@@ -862,7 +787,7 @@ def test_bce_probs_special_values_per_clip_mode(dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("mode", CLIPS)
+@pytest.mark.parametrize("mode", CLIP_MODES)
 def test_categorical_ce_probs_one_hot_and_dense_paths(dtype, mode):
     rng = np.random.default_rng(400 + mode)
     for n, C in ((517, 100), (300, 7), (64, 1000)):
@@ -876,8 +801,8 @@ def test_categorical_ce_probs_one_hot_and_dense_paths(dtype, mode):
         br = block_rows_for(C)
         for cw in (E, rng.random(C)):
             args = (p, t, E, cw, False, 0.0, mode, 1e-7, False)
-            got, lp, wp = call(nb_backend, "categorical_ce", args, n, br, dtype)
-            want = call(ref, "categorical_ce", args, n, br, dtype)[0]
+            got, lp, wp = run_forward(nb_backend, "categorical_ce", args, n, br, dtype)
+            want = run_forward(ref, "categorical_ce", args, n, br, dtype)[0]
             assert_close_to_reference(got, want, what=f"C={C} mode={mode} cw={cw.size}")
             assert got[3] == 0 and np.isnan(got[6])
             # a one-hot row (sparse path) is its single term: the same bits as that
@@ -891,10 +816,10 @@ def test_categorical_ce_probs_one_hot_and_dense_paths(dtype, mode):
             for i in range(rows.size):  # per row: a class weight per one-column call
                 a1 = (p1[i:i + 1], t1[i:i + 1], E, cw1[i:i + 1] if cw.size else E, False, 0.0,
                       mode, 1e-7, False)
-                one[i] = call(nb_backend, "categorical_ce", a1, 1, block_rows_for(1), dtype)[0][0]
+                one[i] = run_forward(nb_backend, "categorical_ce", a1, 1, block_rows_for(1), dtype)[0][0]
             assert same_bits(got[rows], one)
             for th in (1, 3):
-                o2, lp2, wp2 = call(nb_backend, "categorical_ce", args, n, br, dtype,
+                o2, lp2, wp2 = run_forward(nb_backend, "categorical_ce", args, n, br, dtype,
                                     n_threads=th)
                 assert same_bits(got, o2) and same_bits(lp, lp2) and same_bits(wp, wp2)
 
@@ -908,13 +833,13 @@ def test_mse_single_column_is_the_reference_bit_for_bit(dtype):
     br = block_rows_for(1)
     for ow, sw in itertools.product((E, np.array([0.7]), np.array([-2.0])), (E, rng.random(n))):
         args = (x, t, ow, sw, False)
-        got, lp, wp = call(nb_backend, "mse", args, n, br, dtype)
-        want, wlp, wwp = call(ref, "mse", args, n, br, dtype)
+        got, lp, wp = run_forward(nb_backend, "mse", args, n, br, dtype)
+        want, wlp, wwp = run_forward(ref, "mse", args, n, br, dtype)
         # a one-term sum is exact: the same bits as the reference, partials included
         assert same_bits(got, want), f"ow={ow} sw={sw.size}"
         assert same_bits(lp, wlp) and same_bits(wp, wwp)
         for th in (1, 3):
-            o2, lp2, wp2 = call(nb_backend, "mse", args, n, br, dtype, n_threads=th)
+            o2, lp2, wp2 = run_forward(nb_backend, "mse", args, n, br, dtype, n_threads=th)
             assert same_bits(got, o2) and same_bits(lp, lp2) and same_bits(wp, wp2)
 
 
@@ -926,7 +851,7 @@ def test_block_weights_without_sample_weights_are_counts(dtype):
         x = rng.random(n).astype(dtype)
         z = (rng.random(n) < 0.5).astype(dtype)
         br = block_rows_for(1)
-        out, lp, wp = call(nb_backend, "bce", (x, z, E, 1, E, False, 0.0, CLIP_NONE, 0.0, False),
+        out, lp, wp = run_forward(nb_backend, "bce", (x, z, E, 1, E, False, 0.0, CLIP_NONE, 0.0, False),
                            n, br, dtype)
         assert same_bits(lp, block_sums(out.astype(np.float64), br))
         assert same_bits(wp, block_sums(np.ones(n), br))
