@@ -61,8 +61,9 @@ def probability_rows(rng, x):
     p /= p.sum(axis=1, keepdims=True)
     p = p.astype(dtype)
     f = np.finfo(dtype)
-    edges = np.array([0.0, 1.0, f.smallest_subnormal, f.tiny, 1 - f.eps, np.nan, 0.5, 1e-7],
-                     dtype=dtype)
+    # in the domain and out of it (kernels assume valid input, but must not differ by build)
+    edges = np.array([0.0, 1.0, f.smallest_subnormal, f.tiny, 1 - f.eps, np.nan, 0.5, 1e-7,
+                      -np.nan, -0.0, 1.5, -0.5, np.inf, -np.inf], dtype=dtype)
     k = min(n, len(edges))
     p[np.arange(k), rng.integers(0, C, k)] = edges[:k]
     return np.ascontiguousarray(p)
@@ -75,6 +76,8 @@ def soft_targets(rng, shape, dtype):
     t[np.arange(n), rng.integers(0, C, n)] = 1
     smooth = rng.random((n // 2, C)).astype(dtype)
     t[: n // 2] = smooth / smooth.sum(axis=1, keepdims=True)
+    t[-1, 0], t[-2, 0] = np.nan, -np.nan   # NaN targets of both signs
+    t[-3, :] = -0.0
     return t
 
 
@@ -84,6 +87,11 @@ def flat_values(rng, dtype, n=300):
     x = (rng.standard_normal(n) * 10).astype(dtype)
     x[: len(sv)] = sv
     return x
+
+
+def _hessian_out(x, wanted):
+    """The Hessian output: x-shaped, or zero-length (not requested) of x's rank."""
+    return np.zeros_like(x) if wanted else np.zeros((0,) * x.ndim, x.dtype)
 
 
 def _outs(dtype, n, nblocks, want_out=True):
@@ -151,13 +159,13 @@ def contract_cases(dtype, C, seed=0):
             return out, lp, wp
         add(f"logits={logits},ls={ls},z={zl},ign={ign},clip={clip}", "sparse_ce", run)
 
-    for ls, zl in [(0.0, 0.0), (0.1, 1e-3)]:
-        def run(m, nt, ls=ls, zl=zl):
+    for ls, zl, hess in [(0.0, 0.0, True), (0.1, 1e-3, True), (0.1, 1e-3, False)]:
+        def run(m, nt, ls=ls, zl=zl, hess=hess):
             lp, wp = np.zeros(nb), np.zeros(nb)
-            g, h = np.zeros_like(x), np.zeros_like(x)
+            g, h = np.zeros_like(x), _hessian_out(x, hess)
             m.sparse_ce_grad(x, y, sw, cw, -100, True, ls, zl, 0.5, br, lp, wp, g, h, nt)
             return lp, wp, g, h
-        add(f"ls={ls},z={zl}", "sparse_ce_grad", run)
+        add(f"ls={ls},z={zl},hessian={hess}", "sparse_ce_grad", run)
 
     for logits, ls, clip, omit in [(True, 0.0, 0, False), (True, 0.1, 0, True),
                                    (False, 0.0, 0, False), (False, 0.1, 1, True),
@@ -169,12 +177,13 @@ def contract_cases(dtype, C, seed=0):
             return out, lp, wp
         add(f"logits={logits},ls={ls},clip={clip}", "categorical_ce", run)
 
-    def run_cat_grad(m, nt):
-        lp, wp = np.zeros(nb), np.zeros(nb)
-        g, h = np.zeros_like(x), np.zeros_like(x)
-        m.categorical_ce_grad(x, t, sw, cw, 0.1, 0.5, br, lp, wp, g, h, nt)
-        return lp, wp, g, h
-    add("ls=0.1", "categorical_ce_grad", run_cat_grad)
+    for hess in (True, False):
+        def run_cat_grad(m, nt, hess=hess):
+            lp, wp = np.zeros(nb), np.zeros(nb)
+            g, h = np.zeros_like(x), _hessian_out(x, hess)
+            m.categorical_ce_grad(x, t, sw, cw, 0.1, 0.5, br, lp, wp, g, h, nt)
+            return lp, wp, g, h
+        add(f"ls=0.1,hessian={hess}", "categorical_ce_grad", run_cat_grad)
 
     for log_input, log_target, clip, omit in [(False, False, 0, False), (False, False, 1, True),
                                               (True, False, 0, False), (True, True, 0, False)]:
@@ -227,12 +236,13 @@ def contract_cases(dtype, C, seed=0):
             return out, lp, wp
         add(f"logits={logits},ls={ls},clip={clip},pw={use_pw}", "bce", run)
 
-    def run_bce_grad(m, nt):
-        lp, wp = np.zeros(nbf), np.zeros(nbf)
-        g, h = np.zeros_like(xf), np.zeros_like(xf)
-        m.bce_grad(xf, zf, swf, 3, pw, 0.1, 0.5, 64, lp, wp, g, h, nt)
-        return lp, wp, g, h
-    add("pw", "bce_grad", run_bce_grad)
+    for hess in (True, False):
+        def run_bce_grad(m, nt, hess=hess):
+            lp, wp = np.zeros(nbf), np.zeros(nbf)
+            g, h = np.zeros_like(xf), _hessian_out(xf, hess)
+            m.bce_grad(xf, zf, swf, 3, pw, 0.1, 0.5, 64, lp, wp, g, h, nt)
+            return lp, wp, g, h
+        add(f"pw,hessian={hess}", "bce_grad", run_bce_grad)
 
     yf = np.abs(flat_values(rng, dtype))[::-1].copy()
     xa = np.concatenate([np.abs(xf[: M // 2]), xf[M // 2:]]).astype(dtype)
