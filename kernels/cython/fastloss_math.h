@@ -6,7 +6,8 @@
  * branch-free C (range reduction + polynomial, selects instead of branches, bit
  * manipulation through memcpy), so `gcc -O3` vectorises every loop that calls them,
  * and a vectorised call gives the same bits as a scalar one (the file is compiled
- * with -ffp-contract=off; fused multiply-adds are explicit FL_FMA).
+ * with -ffp-contract=off and uses no fused multiply-add, so every SIMD build of the
+ * kernels gives the same bits).
  *
  * Every function takes and returns a double. Two accuracy grades:
  *   fl_exp64 / fl_log64 / fl_log1p64  about 1 ulp of double (float64 kernels);
@@ -42,16 +43,13 @@
 #include <stdint.h>
 #include <string.h>
 
-/* A real fused multiply-add only where the hardware has one; otherwise a*b + c
- * (two roundings: the error bounds above still hold; the bits differ between the
- * two kinds of build, but never between threads or calls of one build). */
-#if defined(__FP_FAST_FMA) || defined(__FMA__) || defined(__ARM_FEATURE_FMA)
-#define FL_FMA(a, b, c) fma((a), (b), (c))
-#define FL_HAVE_FMA 1
-#else
+/* No fused multiply-add in any build: the baseline x86-64 build has no FMA instruction
+ * (glibc's software fma() is ~100x slower), and the kernels must return the same bits on
+ * every SIMD build (a mixed cluster must reproduce the single-machine result). So
+ * FL_FMA(a, b, c) is a*b + c with two roundings everywhere (-ffp-contract=off keeps the
+ * compiler from fusing it); the error bounds above are those measured without FMA. */
 #define FL_FMA(a, b, c) ((a) * (b) + (c))
 #define FL_HAVE_FMA 0
-#endif
 
 static inline uint64_t fl_asu64(double x) { uint64_t u; memcpy(&u, &x, 8); return u; }
 static inline double fl_asf64(uint64_t u) { double x; memcpy(&x, &u, 8); return x; }
@@ -205,6 +203,10 @@ static inline double fl_log32(double x)
 static inline double fl_log1p_special(double x, double res)
 {
     res = x == FL_INF ? x : res;
+    /* x < -1 (-inf too) selects its NaN: log(u) and the correction may both be NaNs of
+     * opposite signs there, and which one an addition returns depends on the operand
+     * order the compiler picked (it differs between vector and scalar code) */
+    res = x < -1.0 ? FL_NAN : res;
     return x == -1.0 ? -FL_INF : res;
 }
 
