@@ -743,6 +743,9 @@ def test_build_info():
     assert "-ffp-contract=off" in info["compile_flags"]
     assert "fast-math" not in info["compile_flags"]
     assert isinstance(info["openmp"], bool)
+    # "fma": whether exp / log use fused multiply-adds. Never, in any build: the baseline
+    # build has no FMA instruction, and every build must give the same bits.
+    assert all(m.build_info()["fma"] is False for m in VARIANTS)
 
 
 # --------------------------------------------------------------------------- the math (ulps)

@@ -13,13 +13,13 @@
  *   fl_exp64 / fl_log64 / fl_log1p64  about 1 ulp of double (float64 kernels);
  *   fl_exp32 / fl_log32 / fl_log1p32  relative error < 1e-10 (~2^-33): enough for a
  *       result rounded to float32 to be within 1 ulp of the correctly rounded one.
- *       Used by the float32 kernels, where they save 4-5 FMAs per call.
+ *       Used by the float32 kernels, where they save 4-5 multiply-adds per call.
  *   fl_expneg32 (x <= 0) and fl_log1p01_32 (0 <= x <= 1): float32-grade variants for
  *       the hot loops, without the special-value handling their domain does not need.
  * Measured by tests/test_cython_backend.py (the float32 grade exhaustively over every
- * float32 input of its domain, slow run; the same with and without FMA): float32 grade
- * max 1 ulp after rounding to float32, correctly rounded for all but 0.6-1.1 per
- * million inputs; float64 grade max 0.97 (exp), 0.81 (log), 1.44 (log1p) ulp.
+ * float32 input of its domain, slow run; no FMA): float32 grade max 1 ulp after
+ * rounding to float32, correctly rounded for all but 0.6-1.1 per million inputs;
+ * float64 grade max 0.97 (exp), 0.81 (log), 1.44 (log1p) ulp.
  *
  * Special values follow C99 / NumPy: exp(-inf) = 0, exp(+inf) = inf, exp overflows to
  * inf above 709.78 and returns correctly rounded subnormals below -708.4; log(0) = -inf,
