@@ -930,3 +930,99 @@ def test_block_weights_without_sample_weights_are_counts(dtype):
                            n, br, dtype)
         assert same_bits(lp, block_sums(out.astype(np.float64), br))
         assert same_bits(wp, block_sums(np.ones(n), br))
+
+
+# ------------------------------------------------------------------ fork and Python threads
+
+_FORK_SCRIPT = r"""
+import multiprocessing as mp, os, signal, sys
+import numpy as np
+import fastloss as fl
+from fastloss.kernels import numba as nb
+
+@fl.elementwise_loss
+def sq(t, p):
+    return (p - t) * (p - t)
+
+def work(i):
+    x, y, t = DATA[i]
+    return (fl.softmax(x), fl.sparse_categorical_cross_entropy(y, x, from_logits=True,
+            reduction="none"), sq(t, x, reduction="none"))
+
+rng = np.random.default_rng(0)
+DATA = []
+for dt in (np.float32, np.float64):
+    x = (rng.standard_normal((3000, 37)) * 5).astype(dt)
+    x[3, 4] = np.nan
+    DATA.append((x, rng.integers(0, 37, 3000), rng.random((3000, 37)).astype(dt)))
+parent = [work(i) for i in range(len(DATA))]  # starts Numba's threads (GNU OpenMP)
+# a plain fork() child, and its own fork() child, on the backend directly
+lse = np.empty(3000, np.float32)
+nb.logsumexp_rows(DATA[0][0], lse, 2)
+pid = os.fork()
+if pid == 0:
+    signal.alarm(200)  # a hung child must not outlive the test
+    pid2 = os.fork()
+    if pid2 == 0:
+        b = np.empty_like(lse)
+        nb.logsumexp_rows(DATA[0][0], b, 2)
+        os._exit(0 if b.tobytes() == lse.tobytes() else 3)
+    _, st = os.waitpid(pid2, 0)
+    b = np.empty_like(lse)
+    nb.logsumexp_rows(DATA[0][0], b, 2)
+    os._exit(os.waitstatus_to_exitcode(st) or (0 if b.tobytes() == lse.tobytes() else 4))
+_, status = os.waitpid(pid, 0)
+print("child", os.waitstatus_to_exitcode(status))
+# multiprocessing's default start method on Linux
+with mp.get_context("fork").Pool(2) as pool:
+    got = pool.map(work, range(len(DATA)))
+same = all(a.tobytes() == b.tobytes() for pa, pb in zip(parent, got) for a, b in zip(pa, pb))
+print("pool", same)
+"""
+
+
+def test_forked_children_do_not_hang_and_give_the_parents_bits():
+    """Numba's GNU OpenMP layer kills (pool: hangs) a fork() child that launches threads
+    after the parent did; the backend runs serial copies there, with the same bits."""
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, FASTLOSS_BACKEND="numba")
+    res = subprocess.run([sys.executable, "-c", _FORK_SCRIPT], capture_output=True, text=True,
+                         timeout=600, env=env)
+    assert res.returncode == 0, (res.stdout, res.stderr)
+    assert res.stdout.split() == ["child", "0", "pool", "True"], (res.stdout, res.stderr)
+    assert "GNU OpenMP" not in res.stderr, res.stderr
+
+
+def test_concurrent_python_threads_match_serial():
+    """Calls from several Python threads at once (the kernels release the GIL) give the
+    bits of one call at a time."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    rng = np.random.default_rng(5)
+    jobs = []
+    for k in range(8):
+        dt = DTYPES[k % 2]
+        x = logits_zoo(rng, 700 + 37 * k, 3 + 5 * k, dt)
+        jobs.append((x, rng.integers(0, x.shape[1], x.shape[0])))
+
+    def run(job):
+        x, y = job
+        n = x.shape[0]
+        br = block_rows_for(x.shape[1])
+        args = (x, y, E, E, True, -100, False, 0.1, 0.0, CLIP_NONE, 1e-7, False)
+        out, lp, wp = call(nb_backend, "sparse_ce", args, n, br, x.dtype, n_threads=2)
+        lse = np.empty(n, x.dtype)
+        with np.errstate(all="ignore"):
+            nb_backend.logsumexp_rows(x, lse, 2)
+        return out, lp, wp, lse
+
+    serial = [run(j) for j in jobs]
+    for _ in range(3):
+        with ThreadPoolExecutor(4) as ex:
+            conc = list(ex.map(run, jobs))
+        for s, c in zip(serial, conc):
+            for a, b in zip(s, c):
+                assert a.tobytes() == b.tobytes()
