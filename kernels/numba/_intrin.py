@@ -3,9 +3,10 @@
 Each one lowers to a single LLVM instruction (or intrinsic call) that the loop
 vectoriser maps to packed code: bit casts between floats and integers (for the
 exponent tricks of exp/log), a fused multiply-add (``llvm.fma``, exact
-contraction chosen explicitly, never by a fast-math flag), an addition that may be
-reassociated (used *only* for the private per-row sums of exp, never for the
-contract's block sums) and the NaN-propagating maximum ``llvm.maximum``.
+contraction chosen explicitly, never by a fast-math flag: the same bits on every
+target) and the NaN-propagating maximum ``llvm.maximum``. There is deliberately no
+reassociating addition: the order of a vectorised reassociated sum follows the
+target's vector width (see the fixed-order lanes of ``_kernels``).
 """
 
 from llvmlite import ir
@@ -59,21 +60,6 @@ def fma(typingctx, a, b, c):
             fn = builder.module.declare_intrinsic("llvm.fma", [t], ir.FunctionType(t, [t, t, t]))
             return builder.call(fn, args)
         return a(a, a, a), codegen
-    return None
-
-
-@intrinsic
-def radd(typingctx, a, b):
-    """``a + b`` carrying the ``reassoc`` flag, so that a loop summing with it vectorises.
-
-    Only for private partial sums whose order is not part of the contract (the
-    per-row sum of exponentials); the result is deterministic for a given
-    compiled loop and input, whatever the thread count.
-    """
-    if a == b and a in (types.float32, types.float64):
-        def codegen(context, builder, sig, args):
-            return builder.fadd(args[0], args[1], flags=("reassoc",))
-        return a(a, a), codegen
     return None
 
 
