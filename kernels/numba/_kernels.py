@@ -35,7 +35,7 @@ from numba.extending import overload
 from .._blocks import (CLIP_EPS, CLIP_KERAS2, CLIP_NONE, CLIP_TORCH, EW_REL_ENTR, EW_XLOGY,
                        LANES)
 from . import _cache  # noqa: F401  (before any cache=True: see _cache.py)
-from ._intrin import bits32, bits64, fmaxnan
+from ._intrin import bits32, bits64, fmaxnan, lanes_add8
 from ._math import (MIN_NORMAL, _log1p_fix, _log1p_red64, _log_reduce, _log_special, exp_for, exp_neg_for,
                     log1p64, log1p_for, log1p_unit_for, log64, log_for)
 
@@ -222,17 +222,8 @@ def _z8():
 def _lanes_add(t, buf, m):
     """The lanes ``t`` plus ``buf[0:m]`` (as float64), element k into lane k % 8. Callers
     pass chunks whose start is a multiple of 8 in the row, so lane k % 8 is lane j % 8."""
-    a0, a1, a2, a3, a4, a5, a6, a7 = t
+    a0, a1, a2, a3, a4, a5, a6, a7 = lanes_add8(t, buf, m)
     full = m - m % 8
-    for i in range(0, full, 8):
-        a0 += np.float64(buf[i])
-        a1 += np.float64(buf[i + 1])
-        a2 += np.float64(buf[i + 2])
-        a3 += np.float64(buf[i + 3])
-        a4 += np.float64(buf[i + 4])
-        a5 += np.float64(buf[i + 5])
-        a6 += np.float64(buf[i + 6])
-        a7 += np.float64(buf[i + 7])
     rest = m - full
     if rest > 0:
         a0 += np.float64(buf[full])
