@@ -71,7 +71,8 @@ def _emit(v, w, nan_omit, r0, nr, out, lp, wp, b, block_rows):
 
     ``w`` of length 0 means every weight is 1. The block sums follow
     :func:`_blocks.block_sum` bit for bit: lane k takes samples k, k+8, k+16, ... left
-    to right (plain float64 adds: no FMA, no reassociation), in L1-sized sub-chunks;
+    to right (plain float64 adds: no FMA, no reassociation; one explicit 8-lane vector
+    add per 8 samples, :func:`_intrin.lanes_add8`), in L1-sized sub-chunks;
     lanes start at -0.0, the identity of IEEE addition, which is the same bits as
     starting from the lane's first value.
     """
@@ -88,16 +89,8 @@ def _emit(v, w, nan_omit, r0, nr, out, lp, wp, b, block_rows):
     if not has_w and not nan_omit:
         # c = float64(v) * 1 = float64(v), and every weight is 1: the lane sums of the
         # weights are exact counts, so wp[b] = nr; the lanes read v directly
+        a0, a1, a2, a3, a4, a5, a6, a7 = lanes_add8((a0, a1, a2, a3, a4, a5, a6, a7), v, nr)
         full = nr - nr % 8
-        for i in range(0, full, 8):
-            a0 += np.float64(v[i])
-            a1 += np.float64(v[i + 1])
-            a2 += np.float64(v[i + 2])
-            a3 += np.float64(v[i + 3])
-            a4 += np.float64(v[i + 4])
-            a5 += np.float64(v[i + 5])
-            a6 += np.float64(v[i + 6])
-            a7 += np.float64(v[i + 7])
         rest = nr - full
         if rest > 0:
             a0 += np.float64(v[full])
@@ -128,24 +121,9 @@ def _emit(v, w, nan_omit, r0, nr, out, lp, wp, b, block_rows):
         else:
             for i in range(m):
                 cb[i], kb[i] = _ck(vs[i], 1.0, False, nan_omit)
+        a0, a1, a2, a3, a4, a5, a6, a7 = lanes_add8((a0, a1, a2, a3, a4, a5, a6, a7), cb, m)
+        b0, b1, b2, b3, b4, b5, b6, b7 = lanes_add8((b0, b1, b2, b3, b4, b5, b6, b7), kb, m)
         full = m - m % 8
-        for i in range(0, full, 8):
-            a0 += cb[i]
-            a1 += cb[i + 1]
-            a2 += cb[i + 2]
-            a3 += cb[i + 3]
-            a4 += cb[i + 4]
-            a5 += cb[i + 5]
-            a6 += cb[i + 6]
-            a7 += cb[i + 7]
-            b0 += kb[i]
-            b1 += kb[i + 1]
-            b2 += kb[i + 2]
-            b3 += kb[i + 3]
-            b4 += kb[i + 4]
-            b5 += kb[i + 5]
-            b6 += kb[i + 6]
-            b7 += kb[i + 7]
         rest = m - full  # only in the last sub-chunk (EMIT_SUB is a multiple of 8)
         if rest > 0:
             a0 += cb[full]
@@ -361,10 +339,11 @@ def _transpose(xb, xt):
     """xt[j, i] = xb[i, j]: columns of a block become contiguous (LLVM does not
     vectorise the strided loads of a column, it only versions the loop for stride 1)."""
     nr, C = xb.shape
-    for i in range(nr):
-        row = xb[i]
-        for j in range(C):
-            xt[j, i] = row[j]
+    flat = xb.reshape(nr * C)
+    for j in range(C):  # contiguous stores, strided loads: faster than row by row
+        dst = xt[j]
+        for i in range(nr):
+            dst[i] = flat[i * C + j]
 
 
 @njit(**_OPTS)
@@ -398,15 +377,15 @@ def _cols_lse(xt, like, need_sx, m, shift, L, sx, st, cnt):
             col = xt[j]
             for i in range(nr):
                 sx[i] += np.float64(col[i])
-    for i in range(nr):
+    for i in range(nr):  # branch-free (selects), so the per-row log1p vectorises across rows
         mi = m[i]
-        if mi - mi == 0:
-            st[i] = st[i] + (cnt[i] - 1.0)
-            L[i] = log1p64(st[i])
-        else:
-            shift[i] = 0.0
-            L[i] = _special_L(mi)
-            st[i] = NAN
+        fin = mi - mi == 0
+        sti = st[i] + (cnt[i] - 1.0)
+        Lf = log1p64(sti)
+        Ls = NAN if mi != mi else (INF if mi > 0 else -INF)  # _special_L
+        shift[i] = shift[i] if fin else 0.0
+        L[i] = Lf if fin else Ls
+        st[i] = sti if fin else NAN
 
 
 @njit(**_OPTS)
