@@ -24,6 +24,7 @@ import pytest
 from _zoo import CLIPS, DTYPES, E, labels, logits_zoo, probs_zoo, run_forward, targets
 from testutil import ulp_diff
 from fastloss.kernels import CLIP_EPS, CLIP_KERAS2, CLIP_NONE, CLIP_TORCH, block_rows_for, n_blocks
+from fastloss.kernels import EW_KL_DIV, EW_REL_ENTR, EW_XLOGY
 from fastloss.kernels import reference as ref
 from fastloss.kernels._blocks import block_sums
 
@@ -670,6 +671,9 @@ def test_build_info():
     assert "-ffp-contract=off" in info["compile_flags"]
     assert "fast-math" not in info["compile_flags"]
     assert isinstance(info["openmp"], bool)
+    # "fma": whether exp / log use fused multiply-adds. Never, in any build: the baseline
+    # build has no FMA instruction, and every build must give the same bits.
+    assert all(m.build_info()["fma"] is False for m in VARIANTS)
 
 
 # --------------------------------------------------------------------------- the math (ulps)
@@ -874,6 +878,12 @@ def _bce_probs_emul(p, z, pw, ls, mode, eps, dtype):
     return np.where(np.isnan(p), np.nan, v).astype(dtype)
 
 
+def _canon_nan(a):
+    """a with every NaN the canonical quiet NaN: the kernels store no other (see _cn in
+    _kernels.pxi; which NaN an operation on two NaNs returns is the compiler's choice)."""
+    return np.where(np.isnan(a), a.dtype.type(np.nan), a)
+
+
 def _acc16_rows(e):
     """Row sums in the kernels' 16 lanes (column j to lane j % 16, lanes from -0.0, added
     left to right), exactly."""
@@ -915,7 +925,7 @@ def test_bce_probabilities_vectorised_is_bitwise_the_scalar_formula(rng, dtype, 
     if opts.get("zero_pw"):
         pw[::2] = 0.0
     ls = opts.get("ls", 0.0)
-    exp = _bce_probs_emul(p, z, pw, ls, clip[0], clip[1], dtype)
+    exp = _canon_nan(_bce_probs_emul(p, z, pw, ls, clip[0], clip[1], dtype))
     for nt in (1, 2, 3):
         out, lp, wp = run_forward(cy, "bce", (p, z, E, 1, pw, False, ls, clip[0], clip[1], False),
                               m, 256, dtype, n_threads=nt)
@@ -956,7 +966,7 @@ def test_categorical_probabilities_vectorised_is_bitwise_the_scalar_formula(rng,
     if cw.size:
         tc = tc * cw[None, :]
     e = _xmul_np(tc, _neglog_emul(p, dtype, clip[0], clip[1], False).reshape(n, C))
-    exp = _acc16_rows(e).astype(dtype)
+    exp = _canon_nan(_acc16_rows(e).astype(dtype))
     for nt in (1, 2, 3):
         out, _, _ = run_forward(cy, "categorical_ce", (p, t, E, cw, False, ls, clip[0], clip[1], False),
                             n, 8, dtype, n_threads=nt)
@@ -982,7 +992,7 @@ def test_mse_narrow_rows_bitwise(rng, dtype, C, ow):
             S = 0.0
             for v in owv:
                 S += v
-        exp = (_acc16_rows(e) / S).astype(dtype)
+        exp = _canon_nan((_acc16_rows(e) / S).astype(dtype))
     sw = rng.uniform(0, 2, n)
     for nt in (1, 2, 3):
         v, _, _ = run_forward(cy, "mse", (x, t, owv, E, False), n, 64, dtype, n_threads=nt,
@@ -1078,3 +1088,128 @@ def test_bce_logits_infinite_logits_forward_and_grad(dtype):
         cy.bce_grad(x, z, E, 1, pw, 0.0, 1.0, 64, lp2, wp2, g, np.zeros(0, dtype), 2)
         assert lp2.tobytes() == lp.tobytes() and wp2.tobytes() == wp.tobytes()
         assert (g[0::6] == 0).all() and (g[1::6] == 0).all()
+
+
+# --------------------------------------------------------------------------- same bits on every build
+#
+# A mixed cluster (AVX-512, AVX2-only and SSE2-only machines) must reproduce the
+# single-machine result: every contract function returns the same bits in every built
+# SIMD variant and for every thread count, NaN signs included (no FMA anywhere, and no
+# result may depend on which of two NaNs an addition returns).
+
+def _zoo_logits(rng, n, C, dtype):
+    x = logits_zoo(rng, n, C, dtype).astype(np.float64)
+    x.ravel()[5::11] = -x.ravel()[5::11] * 1e-310  # float64 denormals (float32: 0)
+    x.ravel()[7::97] = -np.nan  # NaNs of both signs
+    x.ravel()[9::89] = np.nan
+    x.ravel()[4::53] = -88.7
+    x.ravel()[6::59] = 88.7
+    return x.astype(dtype)
+
+
+def _zoo_probs(rng, n, C, dtype):
+    p = probs_zoo(rng, n, C, dtype).astype(np.float64)
+    with np.errstate(invalid="ignore"):
+        p.ravel()[3::41] = -np.nan
+        p.ravel()[8::43] = np.inf
+        p.ravel()[10::47] = -np.inf
+        p.ravel()[11::61] = 1.5
+        p.ravel()[12::67] = -0.5
+        p.ravel()[13::71] = 1e-310
+    return p.astype(dtype)
+
+
+def _run_all(mod, dtype, C, nt):
+    """Every contract function of mod on the zoo: a list of output arrays."""
+    rng = np.random.default_rng(C)
+    n = 3 if C == 50257 else (40 if C == 1000 else 300)
+    x = _zoo_logits(rng, n, C, dtype)
+    p = _zoo_probs(rng, n, C, dtype)
+    t = targets(rng, n, C, dtype)
+    with np.errstate(invalid="ignore"):
+        t.ravel()[5::37] = np.nan
+        t.ravel()[6::39] = -0.0
+    y = labels(rng, n, C)
+    y[::7] = -100
+    sw = rng.uniform(0, 2, n)
+    sw[::9] = 0.0
+    cw = rng.uniform(0, 2, C)
+    m = n * C
+    zb = (rng.random(m) < 0.5).astype(dtype)
+    zb[::5] = t.ravel()[::5]
+    pw = rng.uniform(0, 3, 5)
+    br = max(1, min(block_rows_for(C), 64))
+    res = []
+
+    def fwd(name, args, rows, brr):
+        out = np.full(rows, 7.0, dtype)
+        lp = np.full(n_blocks(rows, brr), 7.0)
+        wp = np.full(n_blocks(rows, brr), 7.0)
+        getattr(mod, name)(*args, brr, out, lp, wp, nt)
+        res.extend([(name, out), (name, lp), (name, wp)])
+
+    def grad(name, args, shape, rows, brr, hess):
+        lp = np.full(n_blocks(rows, brr), 7.0)
+        wp = np.full(n_blocks(rows, brr), 7.0)
+        g = np.full(shape, 7.0, dtype)
+        h = np.full(shape, 7.0, dtype) if hess else np.zeros((0,) * len(shape), dtype)
+        getattr(mod, name)(*args, brr, lp, wp, g, h, nt)
+        res.extend([(name, lp), (name, wp), (name, g), (name, h)])
+
+    for logits in (True, False):
+        xx = x if logits else p
+        for ls, zl, clip in ((0.0, 0.0, CLIP_NONE), (0.1, 1e-3, CLIP_EPS), (0.0, 0.0, CLIP_KERAS2),
+                             (0.05, 0.0, CLIP_TORCH)):
+            for omit in (False, True):
+                fwd("sparse_ce", (xx, y, sw if omit else E, cw, logits, -100, True, ls,
+                                  zl if logits else 0.0, clip, 1e-7, omit), n, br)
+                fwd("categorical_ce", (xx, t, sw, cw if omit else E, logits, ls, clip, 1e-7, omit),
+                    n, br)
+                fwd("bce", (xx.ravel(), t.ravel() if omit else zb, sw, C, pw if omit else E,
+                            logits, ls, clip, 1e-7, omit), m, 64)
+    for li in (False, True):
+        for lt in (False, True):
+            fwd("kl", (x if li else p, x if lt else t, sw, li, lt, 0, 0.0, False), n, br)
+    fwd("kl", (p, t, E, False, False, CLIP_EPS, 1e-7, True), n, br)
+    fwd("mse", (x, t, cw, sw, False), n, br)
+    fwd("mse", (x, t, E, E, True), n, br)
+    for hess in (False, True):
+        grad("sparse_ce_grad", (x, y, sw, cw, -100, True, 0.1, 1e-3, 0.5), (n, C), n, br, hess)
+        grad("categorical_ce_grad", (x, t, sw, cw, 0.1, 0.5), (n, C), n, br, hess)
+        grad("bce_grad", (x.ravel(), zb, sw, C, pw, 0.1, 0.5), (m,), m, 64, hess)
+        grad("kl_grad", (p, t, sw, False, False, 0.5), (n, C), n, br, hess)
+        grad("kl_grad", (x, x, E, True, True, 0.5), (n, C), n, br, hess)
+        grad("mse_grad", (x, t, cw, sw, 0.5), (n, C), n, br, hess)
+    out = np.full(n, 7.0, dtype)
+    mod.logsumexp_rows(x, out, nt)
+    res.append(("logsumexp_rows", out))
+    for log in (False, True):
+        out = np.full((n, C), 7.0, dtype)
+        mod.softmax_rows(x, out, log, nt)
+        res.append(("softmax_rows", out))
+    am = np.full(n, -7, np.int64)
+    mod.argmax_rows(x, am, nt)
+    res.append(("argmax_rows", am))
+    xe = np.concatenate([x.ravel(), p.ravel()])
+    ye = np.concatenate([p.ravel(), x.ravel()])
+    for op in (EW_XLOGY, EW_REL_ENTR, EW_KL_DIV):
+        out = np.full(xe.size, 7.0, dtype)
+        mod.elementwise(op, xe, ye, out, nt)
+        res.append(("elementwise", out))
+    res.append(("first_outside_unit_interval", np.array([mod.first_outside_unit_interval(p.ravel(), nt),
+                                                         mod.first_outside_unit_interval(t.ravel(), nt)])))
+    return res
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("C", [1, 2, 3, 7, 8, 9, 1000, 50257])
+def test_every_variant_and_thread_count_gives_the_same_bits(dtype, C):
+    runs = [(mod.build_info()["variant"], nt, _run_all(mod, dtype, C, nt))
+            for mod in VARIANTS for nt in (1, 2, 3)]
+    v0, nt0, first = runs[0]
+    for v, nt, res in runs[1:]:
+        assert len(res) == len(first)
+        for k, ((name, a), (_, b)) in enumerate(zip(first, res)):
+            assert a.dtype == b.dtype and a.tobytes() == b.tobytes(), (
+                f"{name} (result {k}) differs: {v0}/{nt0} threads vs {v}/{nt} threads at "
+                f"{np.nonzero(a.view(np.uint8).ravel() != b.view(np.uint8).ravel())[0][:8] // a.itemsize}")

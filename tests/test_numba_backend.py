@@ -855,3 +855,309 @@ def test_block_weights_without_sample_weights_are_counts(dtype):
                            n, br, dtype)
         assert same_bits(lp, block_sums(out.astype(np.float64), br))
         assert same_bits(wp, block_sums(np.ones(n), br))
+
+
+# ------------------------------------------------------------------ fork and Python threads
+
+_FORK_SCRIPT = r"""
+import multiprocessing as mp, os, signal, sys
+import numpy as np
+import fastloss as fl
+from fastloss.kernels import numba as nb
+
+@fl.elementwise_loss
+def sq(t, p):
+    return (p - t) * (p - t)
+
+def work(i):
+    x, y, t = DATA[i]
+    return (fl.softmax(x), fl.sparse_categorical_cross_entropy(y, x, from_logits=True,
+            reduction="none"), sq(t, x, reduction="none"))
+
+rng = np.random.default_rng(0)
+DATA = []
+for dt in (np.float32, np.float64):
+    x = (rng.standard_normal((3000, 37)) * 5).astype(dt)
+    x[3, 4] = np.nan
+    DATA.append((x, rng.integers(0, 37, 3000), rng.random((3000, 37)).astype(dt)))
+parent = [work(i) for i in range(len(DATA))]  # starts Numba's threads (GNU OpenMP)
+# a plain fork() child, and its own fork() child, on the backend directly
+lse = np.empty(3000, np.float32)
+nb.logsumexp_rows(DATA[0][0], lse, 2)
+pid = os.fork()
+if pid == 0:
+    signal.alarm(200)  # a hung child must not outlive the test
+    pid2 = os.fork()
+    if pid2 == 0:
+        b = np.empty_like(lse)
+        nb.logsumexp_rows(DATA[0][0], b, 2)
+        os._exit(0 if b.tobytes() == lse.tobytes() else 3)
+    _, st = os.waitpid(pid2, 0)
+    b = np.empty_like(lse)
+    nb.logsumexp_rows(DATA[0][0], b, 2)
+    os._exit(os.waitstatus_to_exitcode(st) or (0 if b.tobytes() == lse.tobytes() else 4))
+_, status = os.waitpid(pid, 0)
+print("child", os.waitstatus_to_exitcode(status))
+# multiprocessing's default start method on Linux
+with mp.get_context("fork").Pool(2) as pool:
+    got = pool.map(work, range(len(DATA)))
+same = all(a.tobytes() == b.tobytes() for pa, pb in zip(parent, got) for a, b in zip(pa, pb))
+print("pool", same)
+"""
+
+
+def test_forked_children_do_not_hang_and_give_the_parents_bits():
+    """Numba's GNU OpenMP layer kills (pool: hangs) a fork() child that launches threads
+    after the parent did; the backend runs serial copies there, with the same bits."""
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, FASTLOSS_BACKEND="numba")
+    res = subprocess.run([sys.executable, "-c", _FORK_SCRIPT], capture_output=True, text=True,
+                         timeout=600, env=env)
+    assert res.returncode == 0, (res.stdout, res.stderr)
+    assert res.stdout.split() == ["child", "0", "pool", "True"], (res.stdout, res.stderr)
+    assert "GNU OpenMP" not in res.stderr, res.stderr
+
+
+def test_concurrent_python_threads_match_serial():
+    """Calls from several Python threads at once (the kernels release the GIL) give the
+    bits of one call at a time."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    rng = np.random.default_rng(5)
+    jobs = []
+    for k in range(8):
+        dt = DTYPES[k % 2]
+        x = logits_zoo(rng, 700 + 37 * k, 3 + 5 * k, dt)
+        jobs.append((x, rng.integers(0, x.shape[1], x.shape[0])))
+
+    def run(job):
+        x, y = job
+        n = x.shape[0]
+        br = block_rows_for(x.shape[1])
+        args = (x, y, E, E, True, -100, False, 0.1, 0.0, CLIP_NONE, 1e-7, False)
+        out, lp, wp = call(nb_backend, "sparse_ce", args, n, br, x.dtype, n_threads=2)
+        lse = np.empty(n, x.dtype)
+        with np.errstate(all="ignore"):
+            nb_backend.logsumexp_rows(x, lse, 2)
+        return out, lp, wp, lse
+
+    serial = [run(j) for j in jobs]
+    for _ in range(3):
+        with ThreadPoolExecutor(4) as ex:
+            conc = list(ex.map(run, jobs))
+        for s, c in zip(serial, conc):
+            for a, b in zip(s, c):
+                assert a.tobytes() == b.tobytes()
+
+
+# ------------------------------------------------------------ the same bits on every SIMD target
+# LLVM compiles the kernels for the CPU it runs on (SSE2 / AVX2 / AVX-512 registers of
+# different widths). Nothing may depend on that: no reassociated sums (the lanes of a
+# row sum are explicit), no contraction chosen by the compiler, every written NaN the
+# same NaN. Each target runs the zoo below in a subprocess (NUMBA_CPU_NAME /
+# NUMBA_CPU_FEATURES), saving every output; the files must match byte for byte.
+
+_ZOO_SCRIPT = r'''
+import sys
+import numpy as np
+from fastloss.kernels import numba as nb
+from fastloss.kernels._blocks import block_rows_for, n_blocks
+
+DEST, CS, DTS = sys.argv[1], [int(c) for c in sys.argv[2].split(",")], sys.argv[3].split(",")
+E = np.zeros(0)
+res = {}
+SPEC = [1e4, -1e4, 88.7, -88.7, 88.72, -103.9, 1e-40, -1e-40, 5e-324, 0.0, -0.0, -np.inf,
+        np.inf, np.nan, -np.nan, 3e38, -3e38, 1.5, 1.5]
+PSPEC = [0.0, 1.0, 1e-40, 1e-45, 1e-30, 1e-8, 1 - 1e-7, 0.5, np.nan, -0.0, 5e-324]
+
+
+def zoo(rng, n, c, dt):
+    x = rng.standard_normal((n, c)) * rng.choice([1e-3, 1.0, 7.0, 60.0], size=(n, 1))
+    f = x.reshape(-1)
+    k = max(1, f.size // 20)
+    f[rng.integers(0, f.size, k)] = rng.choice(SPEC, size=k)
+    for r, v in enumerate([-np.inf, 88.7, -88.7, 1e-40, np.nan, -0.0, np.inf]):
+        if r + 8 < n:
+            x[r + 8] = v  # rows of one special value
+    if n > 3:
+        x[1] = np.where(np.arange(c) % 2 == 0, 88.7, -104.0)
+        x[2] = 3.0  # all ties
+    return np.ascontiguousarray(x.astype(dt))
+
+
+def probs(rng, shape, dt):
+    p = rng.random(shape)
+    f = p.reshape(-1)
+    k = max(1, f.size // 8)
+    f[rng.integers(0, f.size, k)] = rng.choice(PSPEC, size=k)
+    return np.ascontiguousarray(p.astype(dt))
+
+
+def run(tag, fn, n, br, dt, *args):
+    for nt in (1, 2):
+        out = np.full(n, -7, dt)
+        lp = np.full(n_blocks(n, br), -7.0)
+        wp = np.full(n_blocks(n, br), -7.0)
+        fn(*args, br, out, lp, wp, nt)
+        res.update({f"{tag}.out.t{nt}": out, f"{tag}.lp.t{nt}": lp, f"{tag}.wp.t{nt}": wp})
+
+
+def grad(tag, fn, shape, br, dt, *args):
+    n = shape[0]
+    for nt in (1, 2):
+        lp = np.full(n_blocks(n, br), -7.0)
+        wp = np.full(n_blocks(n, br), -7.0)
+        g = np.full(shape, -7, dt)
+        h = np.full(shape, -7, dt)
+        fn(*args, br, lp, wp, g, h, nt)
+        res.update({f"{tag}.lp.t{nt}": lp, f"{tag}.wp.t{nt}": wp, f"{tag}.g.t{nt}": g,
+                    f"{tag}.h.t{nt}": h})
+
+
+np.seterr(all="ignore")
+for dt in map(np.dtype, DTS):
+    for C in CS:
+        rng = np.random.default_rng(C)
+        n = 5 if C > 10000 else (40 if C >= 1000 else 301)
+        T = f"{dt.name}.C{C}"
+        x = zoo(rng, n, C, dt)
+        p = probs(rng, (n, C), dt)
+        t = probs(rng, (n, C), dt)
+        t[np.isnan(t)] = 0.25
+        y = rng.integers(0, C, n)
+        yi = y.copy()
+        yi[::7] = -100
+        sw = rng.random(n)
+        sw[::5] = 0.0
+        cw = rng.random(C) + 0.5
+        ow = rng.random(C)
+        for br in sorted({block_rows_for(C), 16}):
+            B = f"{T}.br{br}"
+            for nt in (1, 2):
+                o = np.empty(n, dt)
+                nb.logsumexp_rows(x, o, nt)
+                res[f"{B}.lse.t{nt}"] = o
+                for log in (False, True):
+                    o = np.empty((n, C), dt)
+                    nb.softmax_rows(x, o, log, nt)
+                    res[f"{B}.softmax{log}.t{nt}"] = o
+                o = np.empty(n, np.int64)
+                nb.argmax_rows(x, o, nt)
+                res[f"{B}.argmax.t{nt}"] = o
+            run(f"{B}.sce", nb.sparse_ce, n, br, dt, x, y, E, E, True, -100, False, 0.0, 0.0, 0,
+                1e-7, False)
+            run(f"{B}.sce_w", nb.sparse_ce, n, br, dt, x, yi, sw, cw, True, -100, True, 0.1,
+                1e-4, 0, 1e-7, True)
+            for mode in range(4):
+                run(f"{B}.sce_p{mode}", nb.sparse_ce, n, br, dt, p, yi, sw, E, False, -100, True,
+                    0.1 if mode == 1 else 0.0, 0.0, mode, 1e-7, False)
+                run(f"{B}.cce_p{mode}", nb.categorical_ce, n, br, dt, p, t, sw, E, False,
+                    0.05 if mode == 2 else 0.0, mode, 1e-7, False)
+                run(f"{B}.bce_p{mode}", nb.bce, n * C, br * 4, dt, p.reshape(-1), t.reshape(-1),
+                    sw, C, E, False, 0.0, mode, 1e-7, False)
+                run(f"{B}.bce_hard{mode}", nb.bce, n * C, br * 4, dt, p.reshape(-1),
+                    np.round(t.reshape(-1)), E, 1, E, False, 0.0, mode, 1e-7, False)
+            run(f"{B}.cce", nb.categorical_ce, n, br, dt, x, t, sw, cw, True, 0.1, 0, 1e-7, True)
+            run(f"{B}.bce", nb.bce, n * C, br * 4, dt, x.reshape(-1), t.reshape(-1), sw, C, cw,
+                True, 0.1, 0, 1e-7, False)
+            run(f"{B}.bce0", nb.bce, n * C, br * 4, dt, x.reshape(-1), np.round(t.reshape(-1)),
+                E, 1, E, True, 0.0, 0, 1e-7, False)
+            for li, lt in ((False, False), (True, False), (True, True)):
+                tt = np.ascontiguousarray(x[:, ::-1]) if lt else t
+                run(f"{B}.kl{li}{lt}", nb.kl, n, br, dt, x if li else p, tt, sw, li, lt, 0, 1e-7,
+                    False)
+            run(f"{B}.kl_clip", nb.kl, n, br, dt, p, t, E, False, False, 1, 1e-7, True)
+            run(f"{B}.mse", nb.mse, n, br, dt, x, p, ow, sw, False)
+            run(f"{B}.mse0", nb.mse, n, br, dt, x, p, E, E, True)
+            grad(f"{B}.g_sce", nb.sparse_ce_grad, (n, C), br, dt, x, yi, sw, cw, -100, True, 0.1,
+                 1e-4, 0.01)
+            grad(f"{B}.g_cce", nb.categorical_ce_grad, (n, C), br, dt, x, t, sw, cw, 0.1, 0.01)
+            grad(f"{B}.g_bce", nb.bce_grad, (n * C,), br * 4, dt, x.reshape(-1), t.reshape(-1),
+                 sw, C, cw, 0.1, 0.5)
+            grad(f"{B}.g_kl", nb.kl_grad, (n, C), br, dt, p, t, sw, False, False, 1.0)
+            grad(f"{B}.g_kl2", nb.kl_grad, (n, C), br, dt, x, x, sw, True, True, 1.0)
+            grad(f"{B}.g_mse", nb.mse_grad, (n, C), br, dt, x, p, ow, sw, 1.0)
+        res[f"{T}.first"] = np.array([nb.first_outside_unit_interval(p),
+                                      nb.first_outside_unit_interval(x)])
+        for op in range(3):
+            for nt in (1, 2):
+                o = np.empty(n * C, dt)
+                nb.elementwise(op, p.reshape(-1), t.reshape(-1)[::-1].copy(), o, nt)
+                res[f"{T}.ew{op}.t{nt}"] = o
+                o = np.empty(n * C, dt)
+                nb.elementwise(op, np.abs(x).reshape(-1), p.reshape(-1), o, nt)
+                res[f"{T}.ewx{op}.t{nt}"] = o
+    x = zoo(np.random.default_rng(1), 1, 200_003, dt)  # one huge row: the long-row split
+    xf = np.where(np.isfinite(x), x, 0).astype(dt)
+    for nt in (1, 2):
+        for k, a in (("inf", x), ("fin", xf)):
+            o = np.empty(1, dt)
+            nb.logsumexp_rows(a, o, nt)
+            res[f"{dt.name}.huge.lse_{k}.t{nt}"] = o
+            s = np.empty_like(a)
+            nb.softmax_rows(a, s, False, nt)
+            res[f"{dt.name}.huge.softmax_{k}.t{nt}"] = s
+np.savez(DEST, **res)
+print(len(res))
+'''
+
+ZOO_CLASSES = "1,2,3,7,8,9,1000,50257"
+HOST = None
+BASELINE = {"NUMBA_CPU_NAME": "generic", "NUMBA_CPU_FEATURES": ""}  # x86-64: SSE2, no FMA
+HASWELL = {"NUMBA_CPU_NAME": "haswell", "NUMBA_CPU_FEATURES": ""}   # AVX2 + FMA
+SKX = {"NUMBA_CPU_NAME": "skylake-avx512", "NUMBA_CPU_FEATURES": ""}
+
+
+def _zoo_run(tmp_path, name, target, dtypes):
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("NUMBA_CPU_NAME", "NUMBA_CPU_FEATURES")}
+    env.update(target or {})
+    dest = tmp_path / f"{name}.npz"
+    res = subprocess.run([sys.executable, "-c", _ZOO_SCRIPT, str(dest), ZOO_CLASSES, dtypes],
+                         capture_output=True, text=True, timeout=1800, env=env)
+    assert res.returncode == 0, res.stderr[-3000:]
+    return np.load(dest)
+
+
+def _assert_same_files(a, b, what):
+    assert sorted(a.files) == sorted(b.files)
+    bad = [k for k in a.files if a[k].dtype != b[k].dtype or a[k].tobytes() != b[k].tobytes()]
+    assert not bad, f"{what}: {len(bad)} of {len(a.files)} outputs differ, e.g. {bad[:5]}"
+    # and within one target: one thread or two, the same bits
+    for f in (a, b):
+        diff = [k for k in f.files if k.endswith(".t1") and f[k].tobytes() != f[k[:-1] + "2"].tobytes()]
+        assert not diff, f"{what}: thread count changes {diff[:5]}"
+
+
+def _host_is_x86():
+    import platform
+
+    return platform.machine() in ("x86_64", "AMD64")
+
+
+@pytest.mark.skipif(not _host_is_x86(), reason="the simulated targets are x86-64 CPUs")
+def test_same_bits_on_baseline_x86_64_and_the_host_target(tmp_path):
+    """float32 zoo: generic x86-64 code (SSE2, fma in software) vs the host's own target
+    (AVX-512 here), NaN bits included."""
+    host = _zoo_run(tmp_path, "host", HOST, "float32")
+    base = _zoo_run(tmp_path, "base", BASELINE, "float32")
+    n_nan = sum(int(np.isnan(host[k]).sum()) for k in host.files if host[k].dtype.kind == "f")
+    assert n_nan > 1000  # the zoo does exercise NaN outputs
+    _assert_same_files(host, base, "baseline vs host")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not _host_is_x86(), reason="the simulated targets are x86-64 CPUs")
+@pytest.mark.parametrize("dtypes", ["float32", "float64"])
+def test_same_bits_on_every_x86_target(tmp_path, dtypes):
+    """Baseline, AVX2 (haswell), AVX-512 (skylake-avx512) and the host: float32 and float64."""
+    host = _zoo_run(tmp_path, "host", HOST, dtypes)
+    for name, target in (("base", BASELINE), ("haswell", HASWELL), ("skx", SKX)):
+        _assert_same_files(host, _zoo_run(tmp_path, name, target, dtypes), f"{name} vs host")

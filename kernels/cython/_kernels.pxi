@@ -174,6 +174,14 @@ cdef inline bint _finite(double m) noexcept nogil:
     return m - m == 0.0  # false for +-inf and NaN
 
 
+cdef inline double _cn(double v) noexcept nogil:
+    """v with any NaN replaced by the one canonical quiet NaN (+, zero payload). Every value
+    a kernel stores goes through this: when two NaNs of different signs meet in an addition
+    or a product, x86 returns the first operand's, and which operand is first is the
+    compiler's choice (it differs between vector and scalar code, and between builds)."""
+    return FL_NAN if v != v else v
+
+
 cdef inline double _xmul(double coef, double term) noexcept nogil:
     """coef * term, with a zero coefficient removing the term (even an inf or NaN one)."""
     return 0.0 if coef == 0.0 else coef * term
@@ -233,6 +241,7 @@ cdef inline double _plog_none(const floating *tag, double p, bint q) noexcept no
     else:
         lq = l + c / u
     lq = FL_INF if -p == FL_INF else lq  # fl_log1p_special
+    lq = FL_NAN if -p < -1.0 else lq
     lq = -FL_INF if -p == -1.0 else lq
     return lq if q else l
 
@@ -563,14 +572,14 @@ cdef void _chunk_sparse(const Args *a, const floating *x, Py_ssize_t r0, Py_ssiz
                 if hr_ != NULL:
                     for j in range(C):
                         p = _expneg(x, (<double>xr[j] - sh) - L)
-                        gr_[j] = <floating>(s * (p * k2 - lsC))
-                        hr_[j] = <floating>(s * (p * (1.0 - p) * k2 + 2.0 * a.z * p * p))
+                        gr_[j] = <floating>_cn(s * (p * k2 - lsC))
+                        hr_[j] = <floating>_cn(s * (p * (1.0 - p) * k2 + 2.0 * a.z * p * p))
                 else:
                     for j in range(C):
                         p = _expneg(x, (<double>xr[j] - sh) - L)
-                        gr_[j] = <floating>(s * (p * k2 - lsC))
+                        gr_[j] = <floating>_cn(s * (p * k2 - lsC))
                 p = _expneg(x, (<double>xr[ys] - sh) - L)
-                gr_[ys] = <floating>(s * ((p * k2 - lsC) - (1.0 - a.ls)))
+                gr_[ys] = <floating>_cn(s * ((p * k2 - lsC) - (1.0 - a.ls)))
     else:
         for r in range(nr):
             xr = x + (r0 + r) * C
@@ -745,9 +754,9 @@ cdef void _chunk_cat(const Args *a, const floating *x, Py_ssize_t r0, Py_ssize_t
             for j in range(C):
                 cf = _cat_coef(a, <double>tr[j], j)
                 p = _expneg(x, (<double>xr[j] - sh) - L)
-                gr_[j] = <floating>(s * (A * p - cf))
+                gr_[j] = <floating>_cn(s * (A * p - cf))
                 if hr_ != NULL:
-                    hr_[j] = <floating>(s * (A * p * (1.0 - p)))
+                    hr_[j] = <floating>_cn(s * (A * p * (1.0 - p)))
 
 
 cdef void _bce_probs(const Args *a, const floating *x, const floating *z, Py_ssize_t i0,
@@ -892,9 +901,9 @@ cdef void _chunk_bce(const Args *a, const floating *x, Py_ssize_t i0, Py_ssize_t
             e = _expneg(x, -fabs(xd))
             sig = 1.0 / (1.0 + e) if xd >= 0.0 else e / (1.0 + e)
             cc = pwv * zd + (1.0 - zd)
-            g[i0 + j] = <floating>(s * (cc * sig - pwv * zd))
+            g[i0 + j] = <floating>_cn(s * (cc * sig - pwv * zd))
             if h != NULL:
-                h[i0 + j] = <floating>(s * (cc * sig * (1.0 - sig)))
+                h[i0 + j] = <floating>_cn(s * (cc * sig * (1.0 - sig)))
 
 
 cdef void _chunk_kl(const Args *a, const floating *x, Py_ssize_t r0, Py_ssize_t nr,
@@ -945,14 +954,15 @@ cdef void _chunk_kl(const Args *a, const floating *x, Py_ssize_t r0, Py_ssize_t 
             for j in range(C):
                 tt = _exp(x, <double>tr[j]) if a.log_target else <double>tr[j]
                 if a.log_input:
-                    g[i * C + j] = <floating>(s * -tt)
+                    g[i * C + j] = <floating>_cn(s * -tt)
                     if h != NULL:
-                        h[i * C + j] = <floating>(s * 0.0)
+                        h[i * C + j] = <floating>_cn(s * 0.0)
                 else:
                     lpv = <double>xr[j]
-                    g[i * C + j] = <floating>(s * (0.0 if tt == 0.0 else -tt / lpv))
+                    g[i * C + j] = <floating>_cn(s * (0.0 if tt == 0.0 else -tt / lpv))
                     if h != NULL:
-                        h[i * C + j] = <floating>(s * (0.0 if tt == 0.0 else tt / (lpv * lpv)))
+                        h[i * C + j] = <floating>_cn(
+                            s * (0.0 if tt == 0.0 else tt / (lpv * lpv)))
 
 
 cdef void _chunk_mse(const Args *a, const floating *x, Py_ssize_t r0, Py_ssize_t nr,
@@ -1026,9 +1036,9 @@ cdef void _chunk_mse(const Args *a, const floating *x, Py_ssize_t r0, Py_ssize_t
             for j in range(C):
                 wt = a.ow[j] if a.ow != NULL else 1.0
                 d = <double>xr[j] - <double>tr[j]
-                g[i * C + j] = <floating>(s * (2.0 * wt * d / S))
+                g[i * C + j] = <floating>_cn(s * (2.0 * wt * d / S))
                 if h != NULL:
-                    h[i * C + j] = <floating>(s * (2.0 * wt / S))
+                    h[i * C + j] = <floating>_cn(s * (2.0 * wt / S))
 
 
 cdef void _chunk_rows_out(const Args *a, const floating *x, Py_ssize_t r0, Py_ssize_t nr,
@@ -1043,7 +1053,7 @@ cdef void _chunk_rows_out(const Args *a, const floating *x, Py_ssize_t r0, Py_ss
     _lse_chunk(x, r0, nr, C, wk)
     if a.kind == K_LSE:
         for r in range(nr):
-            out[r0 + r] = <floating>(wk.sh[r] + wk.L[r])
+            out[r0 + r] = <floating>_cn(wk.sh[r] + wk.L[r])
         return
     if 1 <= C <= SMALL_C and not a.log:
         # narrow rows, softmax: the row's shift and L spread over its elements (wk.e /
@@ -1063,7 +1073,7 @@ cdef void _chunk_rows_out(const Args *a, const floating *x, Py_ssize_t r0, Py_ss
             xr = x + (r0 + g0) * C
             orow = out + (r0 + g0) * C
             for k in range(gn * C):
-                orow[k] = <floating>_expneg(x, (<double>xr[k] - wk.e[k]) - wk.e2[k])
+                orow[k] = <floating>_cn(_expneg(x, (<double>xr[k] - wk.e[k]) - wk.e2[k]))
         for r in range(nr):
             if wk.mf[r] == FL_INF:  # no finite softmax with a +inf: all NaN
                 orow = out + (r0 + r) * C
@@ -1077,13 +1087,13 @@ cdef void _chunk_rows_out(const Args *a, const floating *x, Py_ssize_t r0, Py_ss
         L = wk.L[r]
         if a.log:
             for j in range(C):
-                orow[j] = <floating>((<double>xr[j] - sh) - L)
+                orow[j] = <floating>_cn((<double>xr[j] - sh) - L)
         elif wk.mf[r] == FL_INF:  # no finite softmax with a +inf: all NaN (the reference)
             for j in range(C):
                 orow[j] = <floating>FL_NAN
         else:
             for j in range(C):
-                orow[j] = <floating>_expneg(x, (<double>xr[j] - sh) - L)
+                orow[j] = <floating>_cn(_expneg(x, (<double>xr[j] - sh) - L))
 
 
 # --------------------------------------------------------------------------- block driver
@@ -1097,7 +1107,7 @@ cdef inline void _finish(const Args *a, Work *wk, Py_ssize_t i0, Py_ssize_t n, P
     cdef floating *out = <floating *>a.out
     for j in range(n):
         w = wk.w[j]
-        wk.c[j] = 0.0 if w == 0.0 else wk.v[j] * w
+        wk.c[j] = 0.0 if w == 0.0 else _cn(wk.v[j] * w)
     if out != NULL:
         for j in range(n):
             out[i0 + j] = <floating>wk.c[j]
@@ -1143,8 +1153,8 @@ cdef void _block(const Args *a, Py_ssize_t b, const floating *x) noexcept nogil:
             continue
         _finish(a, &wk, c0, nr, c0 - r_begin, x, accl, accw)
     if a.lp != NULL and a.kind != K_LSE and a.kind != K_SOFTMAX:
-        a.lp[b] = _lanes8_total(accl, r_end - r_begin, a.block_rows)
-        a.wp[b] = _lanes8_total(accw, r_end - r_begin, a.block_rows)
+        a.lp[b] = _cn(_lanes8_total(accl, r_end - r_begin, a.block_rows))
+        a.wp[b] = _cn(_lanes8_total(accw, r_end - r_begin, a.block_rows))
 
 
 cdef void _run(Args *a, const floating *x, int n_threads) noexcept nogil:
@@ -1639,7 +1649,7 @@ cdef void _ew_chunk(int op, const floating *x, const floating *y, floating *out,
             xd = <double>x[j]
             yd = <double>y[j]
             res = xd * fl_log64(yd)
-            out[j] = <floating>(0.0 if (xd == 0.0) & (yd == yd) else res)
+            out[j] = <floating>_cn(0.0 if (xd == 0.0) & (yd == yd) else res)
     elif op == EW_KL_DIV:
         for j in range(n):
             xd = <double>x[j]
@@ -1649,7 +1659,7 @@ cdef void _ew_chunk(int op, const floating *x, const floating *y, floating *out,
             res = xd * fl_log64(xd / yd) - xd + yd
             res = res if pos else (yd if zero else FL_INF)
             res = FL_NAN if (xd != xd) | (yd != yd) else res
-            out[j] = <floating>res
+            out[j] = <floating>_cn(res)
     else:
         # rel_entr as SciPy >= 1.15: L = log1p((x-y)/y) for 0.5 < x/y < 2, log(x/y) if x/y
         # is normal, log(x) - log(y) otherwise. One log per element (log1p is log(1 + a)
@@ -1670,7 +1680,7 @@ cdef void _ew_chunk(int op, const floating *x, const floating *y, floating *out,
             res = xd * l
             res = res if pos else (0.0 if zero else FL_INF)
             res = FL_NAN if (xd != xd) | (yd != yd) else res
-            out[j] = <floating>res
+            out[j] = <floating>_cn(res)
         if bad:
             for j in range(n):
                 xd = <double>x[j]
@@ -1679,7 +1689,7 @@ cdef void _ew_chunk(int op, const floating *x, const floating *y, floating *out,
                     rr = xd / yd
                     if not ((rr > 0.5 and rr < 2.0) or
                             (rr > 2.2250738585072014e-308 and rr < FL_INF)):
-                        out[j] = <floating>(xd * (fl_log64(xd) - fl_log64(yd)))
+                        out[j] = <floating>_cn(xd * (fl_log64(xd) - fl_log64(yd)))
 
 
 cdef void _ew_block(int op, const floating *x, const floating *y, floating *out,

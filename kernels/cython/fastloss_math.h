@@ -6,19 +6,20 @@
  * branch-free C (range reduction + polynomial, selects instead of branches, bit
  * manipulation through memcpy), so `gcc -O3` vectorises every loop that calls them,
  * and a vectorised call gives the same bits as a scalar one (the file is compiled
- * with -ffp-contract=off; fused multiply-adds are explicit FL_FMA).
+ * with -ffp-contract=off and uses no fused multiply-add, so every SIMD build of the
+ * kernels gives the same bits).
  *
  * Every function takes and returns a double. Two accuracy grades:
  *   fl_exp64 / fl_log64 / fl_log1p64  about 1 ulp of double (float64 kernels);
  *   fl_exp32 / fl_log32 / fl_log1p32  relative error < 1e-10 (~2^-33): enough for a
  *       result rounded to float32 to be within 1 ulp of the correctly rounded one.
- *       Used by the float32 kernels, where they save 4-5 FMAs per call.
+ *       Used by the float32 kernels, where they save 4-5 multiply-adds per call.
  *   fl_expneg32 (x <= 0) and fl_log1p01_32 (0 <= x <= 1): float32-grade variants for
  *       the hot loops, without the special-value handling their domain does not need.
  * Measured by tests/test_cython_backend.py (the float32 grade exhaustively over every
- * float32 input of its domain, slow run; the same with and without FMA): float32 grade
- * max 1 ulp after rounding to float32, correctly rounded for all but 0.6-1.1 per
- * million inputs; float64 grade max 0.97 (exp), 0.81 (log), 1.44 (log1p) ulp.
+ * float32 input of its domain, slow run; no FMA): float32 grade max 1 ulp after
+ * rounding to float32, correctly rounded for all but 0.6-1.1 per million inputs;
+ * float64 grade max 0.97 (exp), 0.81 (log), 1.44 (log1p) ulp.
  *
  * Special values follow C99 / NumPy: exp(-inf) = 0, exp(+inf) = inf, exp overflows to
  * inf above 709.78 and returns correctly rounded subnormals below -708.4; log(0) = -inf,
@@ -42,16 +43,13 @@
 #include <stdint.h>
 #include <string.h>
 
-/* A real fused multiply-add only where the hardware has one; otherwise a*b + c
- * (two roundings: the error bounds above still hold; the bits differ between the
- * two kinds of build, but never between threads or calls of one build). */
-#if defined(__FP_FAST_FMA) || defined(__FMA__) || defined(__ARM_FEATURE_FMA)
-#define FL_FMA(a, b, c) fma((a), (b), (c))
-#define FL_HAVE_FMA 1
-#else
+/* No fused multiply-add in any build: the baseline x86-64 build has no FMA instruction
+ * (glibc's software fma() is ~100x slower), and the kernels must return the same bits on
+ * every SIMD build (a mixed cluster must reproduce the single-machine result). So
+ * FL_FMA(a, b, c) is a*b + c with two roundings everywhere (-ffp-contract=off keeps the
+ * compiler from fusing it); the error bounds above are those measured without FMA. */
 #define FL_FMA(a, b, c) ((a) * (b) + (c))
 #define FL_HAVE_FMA 0
-#endif
 
 static inline uint64_t fl_asu64(double x) { uint64_t u; memcpy(&u, &x, 8); return u; }
 static inline double fl_asf64(uint64_t u) { double x; memcpy(&x, &u, 8); return x; }
@@ -105,9 +103,20 @@ static inline double fl_exp64(double x)
     return fl_scale2k(e, t, kd);
 }
 
+/* The float32 grade reduces with one ln2 constant: r = x - k*ln2 then carries an
+ * absolute error below 2^-53 * 746 + 1077 * 2^-54 < 1.6e-13, far inside its 1e-10 bound,
+ * and saves a multiply and an add over the two-constant (exact) reduction. */
+#define FL_LN2 6.93147180559945286227e-01
+#define FL_EXP32_REDUCE(x, xc, t, kd, r)                                 \
+    double xc = (x) < -746.0 ? -746.0 : (x);  /* NaN passes through */   \
+    xc = xc > 710.0 ? 710.0 : xc;                                       \
+    double t = FL_FMA(xc, FL_LOG2E, FL_SHIFTER);                        \
+    double kd = t - FL_SHIFTER;                                         \
+    double r = FL_FMA(kd, -FL_LN2, xc);
+
 static inline double fl_exp32(double x)
 {
-    FL_EXP_REDUCE(x, xc, t, kd, r)
+    FL_EXP32_REDUCE(x, xc, t, kd, r)
     double p = 2.48595783333601e-05;
     p = FL_FMA(p, r, 1.9899274069434545e-04);
     p = FL_FMA(p, r, 1.3888854049481818e-03);
@@ -126,8 +135,7 @@ static inline double fl_expneg32(double x)
 {
     double t = FL_FMA(x, FL_LOG2E, FL_SHIFTER);
     double kd = t - FL_SHIFTER;
-    double r = FL_FMA(kd, -FL_LN2HI, x);
-    r = FL_FMA(kd, -FL_LN2LO, r);
+    double r = FL_FMA(kd, -FL_LN2, x);  /* one constant, as fl_exp32 */
     double p = 2.48595783333601e-05;
     p = FL_FMA(p, r, 1.9899274069434545e-04);
     p = FL_FMA(p, r, 1.3888854049481818e-03);
@@ -205,6 +213,10 @@ static inline double fl_log32(double x)
 static inline double fl_log1p_special(double x, double res)
 {
     res = x == FL_INF ? x : res;
+    /* x < -1 (-inf too) selects its NaN: log(u) and the correction may both be NaNs of
+     * opposite signs there, and which one an addition returns depends on the operand
+     * order the compiler picked (it differs between vector and scalar code) */
+    res = x < -1.0 ? FL_NAN : res;
     return x == -1.0 ? -FL_INF : res;
 }
 
@@ -236,13 +248,15 @@ static inline double fl_log1p01_32(double x)
     uint64_t big = -(uint64_t)(x > 0.41421356237309503);
     double f = fl_asf64((fl_asu64((x - 1.0) * 0.5) & big) | (fl_asu64(x) & ~big));
     double kd = fl_asf64(fl_asu64(1.0) & big);
-    double hfsq = 0.5 * f * f;
     double s = f / (2.0 + f);
     double z = s * s;
     double R = z * FL_FMA(z, FL_FMA(z, FL_FMA(z, 0.233304683103737, 0.28550820775753505),
                                     0.4000012184016053),
                           0.6666666655449666);
-    return kd * FL_LN2HI - ((hfsq - FL_FMA(s, hfsq + R, kd * FL_LN2LO)) - f);
+    /* log(1+f) = 2s + s*R directly: fdlibm's f - hfsq + s*(hfsq + R) only buys
+     * double-grade rounding; here a few ulps of double are far inside 1e-10, and k*ln2
+     * (k = 0 or 1) needs no split constant */
+    return FL_FMA(kd, FL_LN2, s * (2.0 + R));
 }
 
 /* Prefetch for reading (never faults, whatever the address). */

@@ -12,6 +12,13 @@ nothing is compiled at import.
 
 ``n_threads`` is applied with ``numba.set_num_threads`` (thread-local, restored
 afterwards) and clipped to ``NUMBA_NUM_THREADS``; results never depend on it.
+Calls from several Python threads run concurrently (the kernels release the GIL).
+
+Fork safety: in a ``fork()`` child of a process that had started Numba's GNU
+OpenMP threading layer (multiprocessing's default start method on Linux), where
+a parallel launch would kill the child, every kernel runs as a ``parallel=False``
+copy of itself (compiled, or loaded from the cache, on first use in the child):
+the same bits, one thread. See ``_fork.py``; no environment variable is needed.
 """
 
 import threading
@@ -28,6 +35,7 @@ try:
     import numba
     from numba import types as _t
 
+    from . import _fork
     from . import _kernels as _k
 except Exception as exc:  # numba missing or broken: the backend says why, import never fails
     WHY_UNAVAILABLE = f"numba is not usable: {type(exc).__name__}: {exc}"
@@ -82,11 +90,25 @@ if AVAILABLE:
         "elementwise": lambda d: (_I, _ro(d), _ro(d), _rw(d)),
     }
     _ready = set()
+    _serial = {}
+
+    def _new_lock():  # a fork() child must not inherit a lock held by another thread
+        global _compile_lock
+        _compile_lock = threading.Lock()
+
+    _fork._hooks.append(_new_lock)
 
     def _kernel(name, dtype):
-        """The dispatcher of ``name`` with its ``dtype`` signature compiled (or cache-loaded)."""
+        """The dispatcher of ``name`` with its ``dtype`` signature compiled (or cache-loaded);
+        its serial copy in a fork() child where parallel launches are unsafe."""
         disp = getattr(_k, name)
         key = (name, dtype)
+        if _fork.serial:
+            with _compile_lock:
+                if name not in _serial:
+                    _serial[name] = _fork.serial_copy(disp)
+            disp = _serial[name]
+            key = (name, dtype, "serial")
         if key not in _ready:
             with _compile_lock:
                 if key not in _ready:
@@ -102,6 +124,9 @@ if AVAILABLE:
 
     @contextmanager
     def _threads(n_threads):
+        if _fork.serial:  # no thread pool to configure (see _fork.py)
+            yield
+            return
         prev = numba.get_num_threads()
         numba.set_num_threads(max(1, min(int(n_threads), _MAX_THREADS)))
         try:

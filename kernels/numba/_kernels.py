@@ -17,6 +17,12 @@ far closer than half a float32 ulp, and rounding it once gives the reference's
 float32 result to within 1 ulp); float64 inputs use the full-precision ones;
 ``L`` itself always uses the full-precision log1p.
 
+Every result is the same bits on every SIMD target LLVM compiles for (SSE2, AVX2,
+AVX-512), for any thread count: sums along a row use 8 explicit lanes in a fixed
+order (no reassociation flag, see "fixed-order row sums"), multiply-adds are
+explicit ``llvm.fma`` calls (never a compiler-chosen contraction), and every NaN
+written is the positive quiet NaN (:func:`_cn`).
+
 Rows of at most ``SMALL_C`` classes go through a "column" path: the block is
 transposed once and every loop then runs across rows, vectorised, instead of
 along rows too short for the vector units.
@@ -29,7 +35,7 @@ from numba.extending import overload
 from .._blocks import (CLIP_EPS, CLIP_KERAS2, CLIP_NONE, CLIP_TORCH, EW_REL_ENTR, EW_XLOGY,
                        LANES)
 from . import _cache  # noqa: F401  (before any cache=True: see _cache.py)
-from ._intrin import bits32, bits64, fmaxnan, radd
+from ._intrin import bits32, bits64, fmaxnan, lanes_add8
 from ._math import (MIN_NORMAL, _log1p_fix, _log1p_red64, _log_reduce, _log_special, exp_for, exp_neg_for,
                     log1p64, log1p_for, log1p_unit_for, log64, log_for)
 
@@ -43,6 +49,8 @@ SUB = 1024       # elements per two-pass sub-chunk of BCE (its buffers stay in L
 EMIT_SUB = 1024  # samples per sub-chunk of the block sums (a multiple of 8)
 SEG = 1 << 16     # logsumexp / softmax: a row's sum of exponentials is a fixed sequence of
                   # segment partials, so splitting a long row across threads changes no bit
+LSE_TASK = 8192   # logsumexp / softmax: elements per parallel task of short rows
+RCH = 512         # elements per chunk of a row reduction (a multiple of 8): its buffer stays in L1
 assert LANES == 8
 
 
@@ -63,7 +71,8 @@ def _emit(v, w, nan_omit, r0, nr, out, lp, wp, b, block_rows):
 
     ``w`` of length 0 means every weight is 1. The block sums follow
     :func:`_blocks.block_sum` bit for bit: lane k takes samples k, k+8, k+16, ... left
-    to right (plain float64 adds: no FMA, no reassociation), in L1-sized sub-chunks;
+    to right (plain float64 adds: no FMA, no reassociation; one explicit 8-lane vector
+    add per 8 samples, :func:`_intrin.lanes_add8`), in L1-sized sub-chunks;
     lanes start at -0.0, the identity of IEEE addition, which is the same bits as
     starting from the lane's first value.
     """
@@ -72,7 +81,7 @@ def _emit(v, w, nan_omit, r0, nr, out, lp, wp, b, block_rows):
         ob = out[r0:r0 + nr]
         for i in range(nr):
             wi = w[i] if has_w else 1.0
-            ob[i] = 0.0 if wi == 0.0 else np.float64(v[i]) * wi
+            ob[i] = _cn(0.0 if wi == 0.0 else np.float64(v[i]) * wi)
     if lp.shape[0] == 0:
         return
     a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = -0.0
@@ -80,16 +89,8 @@ def _emit(v, w, nan_omit, r0, nr, out, lp, wp, b, block_rows):
     if not has_w and not nan_omit:
         # c = float64(v) * 1 = float64(v), and every weight is 1: the lane sums of the
         # weights are exact counts, so wp[b] = nr; the lanes read v directly
+        a0, a1, a2, a3, a4, a5, a6, a7 = lanes_add8((a0, a1, a2, a3, a4, a5, a6, a7), v, nr)
         full = nr - nr % 8
-        for i in range(0, full, 8):
-            a0 += np.float64(v[i])
-            a1 += np.float64(v[i + 1])
-            a2 += np.float64(v[i + 2])
-            a3 += np.float64(v[i + 3])
-            a4 += np.float64(v[i + 4])
-            a5 += np.float64(v[i + 5])
-            a6 += np.float64(v[i + 6])
-            a7 += np.float64(v[i + 7])
         rest = nr - full
         if rest > 0:
             a0 += np.float64(v[full])
@@ -105,7 +106,7 @@ def _emit(v, w, nan_omit, r0, nr, out, lp, wp, b, block_rows):
             a5 += np.float64(v[full + 5])
         if rest > 6:
             a6 += np.float64(v[full + 6])
-        lp[b] = _lanes_finish(a0, a1, a2, a3, a4, a5, a6, a7, nr, block_rows)
+        lp[b] = _cn(_lanes_finish(a0, a1, a2, a3, a4, a5, a6, a7, nr, block_rows))
         wp[b] = np.float64(nr)
         return
     cb = np.empty(EMIT_SUB)
@@ -120,24 +121,9 @@ def _emit(v, w, nan_omit, r0, nr, out, lp, wp, b, block_rows):
         else:
             for i in range(m):
                 cb[i], kb[i] = _ck(vs[i], 1.0, False, nan_omit)
+        a0, a1, a2, a3, a4, a5, a6, a7 = lanes_add8((a0, a1, a2, a3, a4, a5, a6, a7), cb, m)
+        b0, b1, b2, b3, b4, b5, b6, b7 = lanes_add8((b0, b1, b2, b3, b4, b5, b6, b7), kb, m)
         full = m - m % 8
-        for i in range(0, full, 8):
-            a0 += cb[i]
-            a1 += cb[i + 1]
-            a2 += cb[i + 2]
-            a3 += cb[i + 3]
-            a4 += cb[i + 4]
-            a5 += cb[i + 5]
-            a6 += cb[i + 6]
-            a7 += cb[i + 7]
-            b0 += kb[i]
-            b1 += kb[i + 1]
-            b2 += kb[i + 2]
-            b3 += kb[i + 3]
-            b4 += kb[i + 4]
-            b5 += kb[i + 5]
-            b6 += kb[i + 6]
-            b7 += kb[i + 7]
         rest = m - full  # only in the last sub-chunk (EMIT_SUB is a multiple of 8)
         if rest > 0:
             a0 += cb[full]
@@ -160,8 +146,8 @@ def _emit(v, w, nan_omit, r0, nr, out, lp, wp, b, block_rows):
         if rest > 6:
             a6 += cb[full + 6]
             b6 += kb[full + 6]
-    lp[b] = _lanes_finish(a0, a1, a2, a3, a4, a5, a6, a7, nr, block_rows)
-    wp[b] = _lanes_finish(b0, b1, b2, b3, b4, b5, b6, b7, nr, block_rows)
+    lp[b] = _cn(_lanes_finish(a0, a1, a2, a3, a4, a5, a6, a7, nr, block_rows))
+    wp[b] = _cn(_lanes_finish(b0, b1, b2, b3, b4, b5, b6, b7, nr, block_rows))
 
 
 @njit(**_OPTS)
@@ -188,6 +174,64 @@ def _lanes_finish(a0, a1, a2, a3, a4, a5, a6, a7, n, block_rows):
     return ((((((a0 + a1) + a2) + a3) + a4) + a5) + a6) + a7
 
 
+# ------------------------------------------------------------- fixed-order row sums
+# Every sum along a row has 8 explicit lanes: element j goes to lane j % 8, each lane
+# adds left to right with plain float64 adds, and the lanes are combined in one fixed
+# tree. A reassociation flag would instead let the vectoriser pick the order from the
+# target's vector width (SSE, AVX2 and AVX-512 code would then give different bits);
+# 8 explicit lanes are one zmm, two ymm or four xmm registers, the same sums in each.
+# Terms are computed into an L1 buffer first (a map: vectorised for any width), then
+# added lane by lane.
+
+@njit(**_OPTS)
+def _cn(v):
+    """``v``, or the positive quiet NaN when ``v`` is a NaN. A computed NaN's sign and
+    payload depend on the operand order the compiler chose, which differs between SIMD
+    targets: every NaN the kernels write is this one, so NaNs have the same bits too."""
+    return NAN if v != v else v
+
+
+@njit(**_OPTS)
+def _z8():
+    return (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+
+
+@njit(**_OPTS)
+def _lanes_add(t, buf, m):
+    """The lanes ``t`` plus ``buf[0:m]`` (as float64), element k into lane k % 8. Callers
+    pass chunks whose start is a multiple of 8 in the row, so lane k % 8 is lane j % 8."""
+    a0, a1, a2, a3, a4, a5, a6, a7 = lanes_add8(t, buf, m)
+    full = m - m % 8
+    rest = m - full
+    if rest > 0:
+        a0 += np.float64(buf[full])
+    if rest > 1:
+        a1 += np.float64(buf[full + 1])
+    if rest > 2:
+        a2 += np.float64(buf[full + 2])
+    if rest > 3:
+        a3 += np.float64(buf[full + 3])
+    if rest > 4:
+        a4 += np.float64(buf[full + 4])
+    if rest > 5:
+        a5 += np.float64(buf[full + 5])
+    if rest > 6:
+        a6 += np.float64(buf[full + 6])
+    return (a0, a1, a2, a3, a4, a5, a6, a7)
+
+
+@njit(**_OPTS)
+def _lanes_sum(t):
+    a0, a1, a2, a3, a4, a5, a6, a7 = t
+    return ((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7))
+
+
+@njit(**_OPTS)
+def _lanes_sum_arr(lz):
+    """:func:`_lanes_sum` of lanes kept in an array (the same tree)."""
+    return ((lz[0] + lz[1]) + (lz[2] + lz[3])) + ((lz[4] + lz[5]) + (lz[6] + lz[7]))
+
+
 # ------------------------------------------------------------------------ row pieces
 
 @njit(**_OPTS)
@@ -200,26 +244,29 @@ def _row_max(row):
 
 
 @njit(**_OPTS)
-def _sum_exp(row, m, like):
-    """``(sum_{x_j != m} exp(x_j - m), #{x_j == m})`` for a finite m."""
+def _sum_exp(row, m, like, buf):
+    """``(sum_{x_j != m} exp(x_j - m), #{x_j == m})`` for a finite m (fixed-order lanes;
+    ``buf``: at least min(len(row), RCH) float64)."""
     mm = np.float64(m)
-    s = 0.0
+    n = row.shape[0]
+    t = _z8()
     cnt = 0
-    for j in range(row.shape[0]):
-        xj = row[j]
-        eq = xj == m
-        e = exp_neg_for(like, np.float64(xj) - mm)
-        s = radd(s, 0.0 if eq else e)
-        cnt += 1 if eq else 0
-    return s, cnt
+    for a in range(0, n, RCH):
+        k = min(n, a + RCH) - a
+        seg = row[a:a + k]
+        for j in range(k):
+            xj = seg[j]
+            eq = xj == m
+            e = exp_neg_for(like, np.float64(xj) - mm)
+            buf[j] = 0.0 if eq else e
+            cnt += 1 if eq else 0
+        t = _lanes_add(t, buf, k)
+    return _lanes_sum(t), cnt
 
 
 @njit(**_OPTS)
 def _row_sum(row):
-    s = 0.0
-    for j in range(row.shape[0]):
-        s = radd(s, np.float64(row[j]))
-    return s
+    return _lanes_sum(_lanes_add(_z8(), row, row.shape[0]))
 
 
 @njit(**_OPTS)
@@ -231,7 +278,7 @@ def _special_L(m):
 
 
 @njit(**_OPTS)
-def _lse_parts(row, like, need_sx):
+def _lse_parts(row, like, need_sx, buf):
     """``(shift, L, row_sum, st)``: lse = shift + L, L = log1p(st) with
     ``st = sum_{x_j != max} exp(x_j - max) + (#max - 1)`` (NaN when the max is not
     finite); row_sum only when need_sx."""
@@ -239,7 +286,7 @@ def _lse_parts(row, like, need_sx):
         return 0.0, -INF, 0.0, NAN
     m = _row_max(row)
     if m - m == 0:  # finite
-        s, cnt = _sum_exp(row, m, like)
+        s, cnt = _sum_exp(row, m, like, buf)
         sx = _row_sum(row) if need_sx else 0.0  # a third pass, over a row in L1/L2
         st = s + np.float64(cnt - 1)
         return np.float64(m), log1p64(st), sx, st
@@ -292,10 +339,11 @@ def _transpose(xb, xt):
     """xt[j, i] = xb[i, j]: columns of a block become contiguous (LLVM does not
     vectorise the strided loads of a column, it only versions the loop for stride 1)."""
     nr, C = xb.shape
-    for i in range(nr):
-        row = xb[i]
-        for j in range(C):
-            xt[j, i] = row[j]
+    flat = xb.reshape(nr * C)
+    for j in range(C):  # contiguous stores, strided loads: faster than row by row
+        dst = xt[j]
+        for i in range(nr):
+            dst[i] = flat[i * C + j]
 
 
 @njit(**_OPTS)
@@ -329,15 +377,15 @@ def _cols_lse(xt, like, need_sx, m, shift, L, sx, st, cnt):
             col = xt[j]
             for i in range(nr):
                 sx[i] += np.float64(col[i])
-    for i in range(nr):
+    for i in range(nr):  # branch-free (selects), so the per-row log1p vectorises across rows
         mi = m[i]
-        if mi - mi == 0:
-            st[i] = st[i] + (cnt[i] - 1.0)
-            L[i] = log1p64(st[i])
-        else:
-            shift[i] = 0.0
-            L[i] = _special_L(mi)
-            st[i] = NAN
+        fin = mi - mi == 0
+        sti = st[i] + (cnt[i] - 1.0)
+        Lf = log1p64(sti)
+        Ls = NAN if mi != mi else (INF if mi > 0 else -INF)  # _special_L
+        shift[i] = shift[i] if fin else 0.0
+        L[i] = Lf if fin else Ls
+        st[i] = sti if fin else NAN
 
 
 @njit(**_OPTS)
@@ -351,8 +399,9 @@ def _block_lse(xb, like, need_sx, shift, L, sx, st):
         _transpose(xb, xt)
         _cols_lse(xt, like, need_sx, np.empty(nr, xb.dtype), shift, L, sx, st, np.empty(nr))
     else:
+        buf = np.empty(min(C, RCH))
         for i in range(nr):
-            shift[i], L[i], sx[i], st[i] = _lse_parts(xb[i], like, need_sx)
+            shift[i], L[i], sx[i], st[i] = _lse_parts(xb[i], like, need_sx, buf)
 
 
 @njit(**_OPTS)
@@ -376,16 +425,20 @@ def _sce_logits_block(xb, yb, ls, z_loss, ign_val, has_ignore, like, v, shift, L
 @njit(**_OPTS)
 def _sce_probs_rows(xb, yb, ls, mode, cst, ign_val, has_ignore, v):
     nr, C = xb.shape
+    buf = np.empty(min(C, RCH) if ls != 0.0 else 0)
     for i in range(nr):
         yi = yb[i]
         ys = 0 if (has_ignore and yi == ign_val) else yi
         row = xb[i]
         val = _neglog(row[ys], mode, cst)
         if ls != 0.0:
-            acc = 0.0
-            for j in range(C):
-                acc = radd(acc, _neglog(row[j], mode, cst))
-            val = (1.0 - ls) * val + ls * (acc / C)
+            t = _z8()
+            for a in range(0, C, RCH):
+                k = min(C, a + RCH) - a
+                for j in range(k):
+                    buf[j] = _neglog(row[a + j], mode, cst)
+                t = _lanes_add(t, buf, k)
+            val = (1.0 - ls) * val + ls * (_lanes_sum(t) / C)
         v[i] = val
 
 
@@ -474,21 +527,25 @@ def _cce_logits_block(xb, tb, cw, ls, like, v, shift, L, st):
     om = 1.0 - ls
     # need_sx is a runtime False (nr < 0): a literal False would compile another specialisation
     _block_lse(xb, like, nr < 0, shift, L, np.empty(nr), st)
+    buf = np.empty(min(C, RCH))
     for i in range(nr):
         row = xb[i]
         trow = tb[i]
         sh = shift[i]
         Li = L[i]
-        acc = 0.0
-        for j in range(C):
-            tc = np.float64(trow[j])
-            if ls != 0.0:
-                tc = om * tc + u
-            if has_cw:
-                tc = tc * cw[j]
-            nll = (sh - np.float64(row[j])) + Li
-            acc = radd(acc, 0.0 if tc == 0.0 else tc * nll)
-        v[i] = acc
+        t = _z8()
+        for a in range(0, C, RCH):
+            k = min(C, a + RCH) - a
+            for j in range(k):
+                tc = np.float64(trow[a + j])
+                if ls != 0.0:
+                    tc = om * tc + u
+                if has_cw:
+                    tc = tc * cw[a + j]
+                nll = (sh - np.float64(row[a + j])) + Li
+                buf[j] = 0.0 if tc == 0.0 else tc * nll
+            t = _lanes_add(t, buf, k)
+        v[i] = _lanes_sum(t)
 
 
 @njit(**_OPTS)
@@ -497,8 +554,9 @@ def _cce_probs_rows(xb, tb, cw, ls, mode, cst, v):
     formula, -max(log(clip(p, plo, phi) + add), floor) (the unused pieces are exact
     no-ops: a clip to [-inf, inf], adding 0, a floor at -inf), and a missing class weight
     a row of ones, so the dense loop vectorises. A row whose targets are mostly zero
-    (one-hot) takes only its nonzero entries: a zero target adds exactly 0 whatever p
-    is, so this is the same value (the sum's order is free, as in the dense loop)."""
+    (one-hot) takes only its nonzero entries into the same lanes: a zero target adds
+    exactly +0 whatever p is (a no-op on a lane, which is never -0), so this is the same
+    value, bit for bit."""
     nr, C = xb.shape
     has_cw = cw.shape[0] > 0
     u = ls / C
@@ -511,6 +569,8 @@ def _cce_probs_rows(xb, tb, cw, ls, mode, cst, v):
     like = cst[3]
     cwr = cw if has_cw else np.ones(C)
     sparse_ok = ls == 0.0
+    buf = np.empty(min(C, RCH))
+    lz = np.empty(8)
     for i in range(nr):
         row = xb[i]
         trow = tb[i]
@@ -521,8 +581,8 @@ def _cce_probs_rows(xb, tb, cw, ls, mode, cst, v):
                 nz = trow[j] != 0
                 nnz += 1 if nz else 0
                 first = min(first, j if nz else C)
-        acc = 0.0
         if sparse_ok and nnz * 8 <= C:
+            lz[:] = 0.0
             for j in range(first, C):
                 if trow[j] != 0:
                     tc = (np.float64(trow[j]) * om + u) * cwr[j]
@@ -531,20 +591,25 @@ def _cce_probs_rows(xb, tb, cw, ls, mode, cst, v):
                     pc = phi if pc > phi else pc
                     lg = log_for(like, np.float64(pc + add))
                     lg = floor if lg < floor else lg
-                    acc = radd(acc, 0.0 if tc == 0.0 else tc * -lg)
+                    lz[j & 7] += 0.0 if tc == 0.0 else tc * -lg
                     nnz -= 1
                     if nnz == 0:  # one-hot: done after its single entry
                         break
+            v[i] = _lanes_sum_arr(lz)
         else:
-            for j in range(C):
-                tc = (np.float64(trow[j]) * om + u) * cwr[j]
-                p = row[j]
-                pc = plo if p < plo else p
-                pc = phi if pc > phi else pc
-                lg = log_for(like, np.float64(pc + add))
-                lg = floor if lg < floor else lg
-                acc = radd(acc, 0.0 if tc == 0.0 else tc * -lg)
-        v[i] = acc
+            t = _z8()
+            for a in range(0, C, RCH):
+                k = min(C, a + RCH) - a
+                for j in range(k):
+                    tc = (np.float64(trow[a + j]) * om + u) * cwr[a + j]
+                    p = row[a + j]
+                    pc = plo if p < plo else p
+                    pc = phi if pc > phi else pc
+                    lg = log_for(like, np.float64(pc + add))
+                    lg = floor if lg < floor else lg
+                    buf[j] = 0.0 if tc == 0.0 else tc * -lg
+                t = _lanes_add(t, buf, k)
+            v[i] = _lanes_sum(t)
 
 
 @njit(**_OPTS)
@@ -818,33 +883,42 @@ def bce_probs(x, z, sw, sw_div, pw, label_smoothing, clip_mode, cst, nan_omit, b
 # -------------------------------------------------------------------------------- KL
 
 @njit(**_OPTS)
+def _kl_terms(rs, ts, log_input, log_target, clip, lo, one, like, buf):
+    """buf[j] = t_j (log t_j - log p_j) of a row chunk (0 where t_j == 0)."""
+    for j in range(rs.shape[0]):
+        xc = rs[j]
+        tc = ts[j]
+        if clip:
+            xc = lo if xc < lo else xc
+            xc = one if xc > one else xc
+            tc = lo if tc < lo else tc
+            tc = one if tc > one else tc
+        lpx = np.float64(xc) if log_input else log_for(like, np.float64(xc))
+        if log_target:
+            lt = np.float64(tc)
+            tt = exp_for(like, lt)
+        else:
+            tt = np.float64(tc)
+            lt = log_for(like, tt)
+        buf[j] = 0.0 if tt == 0.0 else tt * (lt - lpx)
+
+
+@njit(**_OPTS)
 def _kl_rows(xb, tb, log_input, log_target, mode, cst, v):
     nr, C = xb.shape
     like = cst[3]
-    lo = cst[0]
-    one = cst[2]
     clip = mode == CLIP_EPS
+    buf = np.empty(min(C, RCH))
     for i in range(nr):
         row = xb[i]
         trow = tb[i]
-        acc = 0.0
-        for j in range(C):
-            xc = row[j]
-            tc = trow[j]
-            if clip:
-                xc = lo if xc < lo else xc
-                xc = one if xc > one else xc
-                tc = lo if tc < lo else tc
-                tc = one if tc > one else tc
-            lpx = np.float64(xc) if log_input else log_for(like, np.float64(xc))
-            if log_target:
-                lt = np.float64(tc)
-                tt = exp_for(like, lt)
-            else:
-                tt = np.float64(tc)
-                lt = log_for(like, tt)
-            acc = radd(acc, 0.0 if tt == 0.0 else tt * (lt - lpx))
-        v[i] = acc
+        t = _z8()
+        for a in range(0, C, RCH):
+            k = min(C, a + RCH) - a
+            _kl_terms(row[a:a + k], trow[a:a + k], log_input, log_target, clip, cst[0], cst[2],
+                      like, buf)
+            t = _lanes_add(t, buf, k)
+        v[i] = _lanes_sum(t)
 
 
 @njit(**_POPTS)
@@ -886,20 +960,23 @@ def _mse_rows(xb, tb, ow, owsum, v):
                 d = np.float64(xf[i]) - np.float64(tf[i])
                 v[i] = d * d
         return
+    buf = np.empty(min(C, RCH))
     for i in range(nr):
         row = xb[i]
         trow = tb[i]
-        acc = 0.0
-        if has_ow:
-            for j in range(C):
-                d = np.float64(row[j]) - np.float64(trow[j])
-                acc = radd(acc, d * d * ow[j])
-            v[i] = acc / owsum
-        else:
-            for j in range(C):
-                d = np.float64(row[j]) - np.float64(trow[j])
-                acc = radd(acc, d * d)
-            v[i] = acc / C
+        t = _z8()
+        for a in range(0, C, RCH):
+            k = min(C, a + RCH) - a
+            if has_ow:
+                for j in range(k):
+                    d = np.float64(row[a + j]) - np.float64(trow[a + j])
+                    buf[j] = d * d * ow[a + j]
+            else:
+                for j in range(k):
+                    d = np.float64(row[a + j]) - np.float64(trow[a + j])
+                    buf[j] = d * d
+            t = _lanes_add(t, buf, k)
+        v[i] = _lanes_sum(t) / (owsum if has_ow else C)
 
 
 @njit(**_POPTS)
@@ -967,9 +1044,9 @@ def _sce_grad_block(xb, yb, swb, cw, ign_val, has_ignore, ls, z_loss, scale, shi
             gj = p * k - u
             if j == ys:
                 gj = ((k - 1.0) - qm * k) + (ls - u) if top else gj - (1.0 - ls)
-            gr[j] = s * gj
+            gr[j] = _cn(s * gj)
             if has_h:
-                hb[i, j] = s * (p * q * k + 2.0 * z_loss * p * p)
+                hb[i, j] = _cn(s * (p * q * k + 2.0 * z_loss * p * p))
 
 
 @njit(**_OPTS)
@@ -980,18 +1057,23 @@ def _cce_grad_block(xb, tb, swb, cw, ls, scale, shift, L, st, gb, hb, like):
     has_cw = cw.shape[0] > 0
     u = ls / C
     om = 1.0 - ls
+    buf = np.empty(min(C, RCH))
     for i in range(nr):
         s = scale * swb[i] if has_sw else scale
         row = xb[i]
         trow = tb[i]
-        A = 0.0
-        for j in range(C):
-            tc = np.float64(trow[j])
-            if ls != 0.0:
-                tc = om * tc + u
-            if has_cw:
-                tc = tc * cw[j]
-            A = radd(A, tc)
+        t = _z8()
+        for a in range(0, C, RCH):
+            k = min(C, a + RCH) - a
+            for j in range(k):
+                tc = np.float64(trow[a + j])
+                if ls != 0.0:
+                    tc = om * tc + u
+                if has_cw:
+                    tc = tc * cw[a + j]
+                buf[j] = tc
+            t = _lanes_add(t, buf, k)
+        A = _lanes_sum(t)
         sh = shift[i]
         Li = L[i]
         sti = st[i]
@@ -1009,9 +1091,9 @@ def _cce_grad_block(xb, tb, swb, cw, ls, scale, shift, L, st, gb, hb, like):
             top = fin and d == 0.0
             p = pm if top else exp_for(like, d - Li)
             q = qm if top else 1.0 - p
-            gr[j] = s * ((A - tc) - A * qm if top else A * p - tc)
+            gr[j] = _cn(s * ((A - tc) - A * qm if top else A * p - tc))
             if has_h:
-                hb[i, j] = s * (A * p * q)
+                hb[i, j] = _cn(s * (A * p * q))
 
 
 @njit(**_OPTS)
@@ -1034,9 +1116,9 @@ def _bce_grad_block(xb, zb, pwb, w, ls, scale, gb, hb, like):
         a = pwi * zc
         gi = ((1.0 - zc) - a * e) / den if x64 >= 0 else ((1.0 - zc) * e - a) / den
         s = scale * w[i] if has_w else scale
-        gb[i] = s * gi
+        gb[i] = _cn(s * gi)
         if has_h:
-            hb[i] = s * (c * e / (den * den))
+            hb[i] = _cn(s * (c * e / (den * den)))
 
 
 @njit(**_OPTS)
@@ -1060,9 +1142,9 @@ def _kl_grad_block(xb, tb, swb, log_input, log_target, scale, gb, hb, like):
             else:
                 gj = 0.0 if tt == 0.0 else -tt / x64
                 hj = 0.0 if tt == 0.0 else tt / (x64 * x64)
-            gr[j] = s * gj
+            gr[j] = _cn(s * gj)
             if has_h:
-                hb[i, j] = s * hj
+                hb[i, j] = _cn(s * hj)
 
 
 @njit(**_OPTS)
@@ -1079,9 +1161,9 @@ def _mse_grad_block(xb, tb, ow, owsum, swb, scale, gb, hb):
         for j in range(C):
             wj = ow[j] if has_ow else 1.0
             d = np.float64(row[j]) - np.float64(trow[j])
-            gr[j] = s * (2.0 * wj * d / owsum)
+            gr[j] = _cn(s * (2.0 * wj * d / owsum))
             if has_h:
-                hb[i, j] = s * (2.0 * wj / owsum)
+                hb[i, j] = _cn(s * (2.0 * wj / owsum))
 
 
 # -------------------------------------------------------------- logsumexp / softmax
@@ -1093,6 +1175,22 @@ def _row_lse(x, like, shift, L):
     uses every thread and the bits never depend on how the work was split."""
     N, C = x.shape
     nseg = (C + SEG - 1) // SEG
+    if nseg == 1:  # rows of one segment: max and sum per row while it is in L1, G rows a task
+        G = max(1, LSE_TASK // C)
+        for kk in prange((N + G - 1) // G):
+            buf = np.empty(min(C, RCH))
+            r0 = np.int64(kk) * G
+            for r in range(r0, min(N, r0 + G)):
+                row = x[r]
+                mr = _row_max(row)
+                if mr - mr == 0:
+                    s, cnt = _sum_exp(row, mr, like, buf)
+                    shift[r] = np.float64(mr)
+                    L[r] = log1p64(s + np.float64(cnt - 1))
+                else:
+                    shift[r] = 0.0
+                    L[r] = _special_L(mr)
+        return
     tot = N * nseg
     pm = np.empty(tot, x.dtype)
     for k in prange(tot):
@@ -1112,7 +1210,7 @@ def _row_lse(x, like, shift, L):
         a = (k - r * nseg) * SEG
         mr = m[r]
         if mr - mr == 0:
-            ps[k], pc[k] = _sum_exp(x[r, a:min(C, a + SEG)], mr, like)
+            ps[k], pc[k] = _sum_exp(x[r, a:min(C, a + SEG)], mr, like, np.empty(RCH))
     for r in prange(N):
         mr = m[r]
         if mr - mr == 0:
@@ -1135,7 +1233,7 @@ def logsumexp_rows(x, out, like):
     L = np.empty(N)
     _row_lse(x, like, shift, L)
     for r in prange(N):
-        out[r] = shift[r] + L[r]
+        out[r] = _cn(shift[r] + L[r])
 
 
 @njit(**_POPTS)
@@ -1154,13 +1252,13 @@ def softmax_rows(x, out, log, like):
         o = out[r]
         if log:
             for j in range(a, min(C, a + SEG)):
-                o[j] = (np.float64(row[j]) - sr) - lr
+                o[j] = _cn((np.float64(row[j]) - sr) - lr)
         elif lr == INF:  # a row with +inf has no finite softmax: all NaN (SciPy, reference)
             for j in range(a, min(C, a + SEG)):
                 o[j] = NAN
         else:
             for j in range(a, min(C, a + SEG)):
-                o[j] = exp_for(like, (np.float64(row[j]) - sr) - lr)
+                o[j] = _cn(exp_for(like, (np.float64(row[j]) - sr) - lr))
 
 
 # -------------------------------------------------------------------------- validation
@@ -1334,7 +1432,7 @@ def _xlogy_chunk(xs, ys, os):
         x = np.float64(xs[i])
         y = np.float64(ys[i])
         r = x * log64(y)
-        os[i] = 0.0 if (x == 0.0) & (y == y) else r
+        os[i] = _cn(0.0 if (x == 0.0) & (y == y) else r)
 
 
 @njit(**_OPTS)
@@ -1344,7 +1442,7 @@ def _kl_div_chunk(xs, ys, os):
         y = np.float64(ys[i])
         r = x * log64(x / y) - x + y
         res = r if (x > 0.0) & (y > 0.0) else (y if (x == 0.0) & (y >= 0.0) else INF)
-        os[i] = NAN if (x != x) | (y != y) else res
+        os[i] = NAN if (x != x) | (y != y) else _cn(res)
 
 
 @njit(**_OPTS)
@@ -1369,7 +1467,7 @@ def _rel_entr_chunk(xs, ys, os):
         pos = (x > 0.0) & (y > 0.0)
         bad |= pos & ~(near | normal)
         res = x * L if pos else (0.0 if (x == 0.0) & (y >= 0.0) else INF)
-        os[i] = NAN if (x != x) | (y != y) else res
+        os[i] = NAN if (x != x) | (y != y) else _cn(res)
     if bad:
         for i in range(xs.shape[0]):
             x = np.float64(xs[i])
@@ -1377,7 +1475,7 @@ def _rel_entr_chunk(xs, ys, os):
             if x > 0.0 and y > 0.0:
                 r = x / y
                 if not ((r > 0.5 and r < 2.0) or (r > MIN_NORMAL and r < INF)):
-                    os[i] = x * (log64(x) - log64(y))
+                    os[i] = _cn(x * (log64(x) - log64(y)))
 
 
 @njit(**_POPTS)

@@ -9,6 +9,7 @@ the result does not depend on the thread count.
 import numpy as np
 
 from .._blocks import LANES
+from . import _fork
 
 
 _SOURCE = """
@@ -83,4 +84,16 @@ def make_custom_kernel(func, n_params):
     args = "".join(f", params[{k}]" for k in range(n_params))
     scope = {"np": np, "prange": numba.prange, "LANES": LANES, "f": numba.njit(func)}
     exec(_SOURCE.format(args=args), scope)  # noqa: S102 - our own template, no user text
-    return numba.njit(parallel=True, nogil=True)(scope["kernel"])
+    parallel = numba.njit(parallel=True, nogil=True)(scope["kernel"])
+    serial = []
+
+    def kernel(*a):
+        # a fork() child of a GNU OpenMP parent must not launch threads (see _fork.py):
+        # there a parallel=False copy runs, with the same bits
+        if _fork.serial:
+            if not serial:
+                serial.append(numba.njit(nogil=True)(scope["kernel"]))
+            return serial[0](*a)
+        return parallel(*a)
+
+    return kernel

@@ -1,0 +1,165 @@
+"""Throughput of the Cython kernels next to the memory bandwidth of this machine (issue #14).
+
+Plain script (not collected by pytest)::
+
+    FASTLOSS_CYTHON_VARIANT=avx2 python benchmarks/bench_portability.py
+    FASTLOSS_CYTHON_VARIANT=avx512 python benchmarks/bench_portability.py --repeat 7
+
+Prints the CPU model, the Cython variant in use and the load, then for 1 and 2 threads:
+the memory read bandwidth measured here (a large array reduced by N threads that release
+the GIL), and for each case fastloss cython (the kernel: block partials and the exact
+combine, as the public API runs it), fastloss numba (the public API, ``backend="numba"``)
+and PyTorch (``torch.set_num_threads(n)``, ``reduction="mean"``), as G elements/s of the
+best of ``--repeat`` runs, the ratio to PyTorch and the fraction of the memory bandwidth
+the bytes read at that rate would use. All engines run in this process on the same
+float32 data, one after the other inside every repeat, so a busy neighbour slows them
+alike.
+"""
+
+import argparse
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+import fastloss
+from fastloss.kernels import block_rows_for, n_blocks
+from fastloss.kernels import cython as cy
+from fastloss.kernels._blocks import combine
+
+E = np.zeros(0)
+F32 = np.zeros(0, np.float32)
+
+
+def cpu_model():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown"
+
+
+def load():
+    try:
+        return "load average %.2f %.2f %.2f" % os.getloadavg()
+    except OSError:
+        return "load unknown"
+
+
+def bandwidth(buf, nt, repeat):
+    """Best-of-repeat read bandwidth (bytes/s): buf (uint64) xor-reduced in nt slices, one
+    thread each (NumPy releases the GIL in the reduction; an integer reduction is SIMD and
+    far cheaper than the memory traffic)."""
+    parts = np.array_split(buf, nt)
+    best = float("inf")
+    with ThreadPoolExecutor(nt) as ex:
+        for _ in range(repeat):
+            t0 = time.perf_counter()
+            list(ex.map(np.bitwise_xor.reduce, parts))
+            best = min(best, time.perf_counter() - t0)
+    return buf.nbytes / best
+
+
+def cy_sparse(x, y, nt):
+    n, c = x.shape
+    br = block_rows_for(c)
+    lp, wp = np.zeros(n_blocks(n, br)), np.zeros(n_blocks(n, br))
+    cy.sparse_ce(x, y, E, E, True, 0, False, 0.0, 0.0, 0, 0.0, False, br, F32, lp, wp, nt)
+    return combine(lp) / combine(wp)
+
+
+def cy_lse(x, out, nt):
+    cy.logsumexp_rows(x, out, nt)
+    return out
+
+
+def cy_bce(x, z, nt):
+    br = block_rows_for(1)
+    lp, wp = np.zeros(n_blocks(x.size, br)), np.zeros(n_blocks(x.size, br))
+    cy.bce(x, z, E, 1, E, True, 0.0, 0, 0.0, False, br, F32, lp, wp, nt)
+    return combine(lp) / combine(wp)
+
+
+def cases(rng, scale, torch):
+    """[(name, elements, bytes read, {engine: fn(n_threads)})]."""
+    F = torch.nn.functional
+    out = []
+    for n, c in [(100_000, 1000), (1_000_000, 10)]:
+        n = max(16, int(n * scale))
+        x = rng.standard_normal((n, c), dtype=np.float32) * 3
+        y = rng.integers(0, c, n)
+        tx, ty = torch.from_numpy(x), torch.from_numpy(y)
+        out.append((f"sparse CE {n}x{c}", x.size, x.nbytes + y.nbytes, {
+            "cython": lambda t, x=x, y=y: cy_sparse(x, y, t),
+            "numba": lambda t, x=x, y=y: float(fastloss.sparse_categorical_cross_entropy(
+                y, x, from_logits=True, backend="numba", n_threads=t)),
+            "torch": lambda t, tx=tx, ty=ty: float(F.cross_entropy(tx, ty))}))
+        if c == 1000:
+            o = np.empty(n, np.float32)
+            out.append((f"logsumexp rows {n}x{c}", x.size, x.nbytes, {
+                "cython": lambda t, x=x, o=o: cy_lse(x, o, t),
+                "numba": lambda t, x=x: fastloss.logsumexp(x, axis=1, backend="numba",
+                                                           n_threads=t),
+                "torch": lambda t, tx=tx: torch.logsumexp(tx, dim=1)}))
+    m = max(16, int(20_000_000 * scale))
+    x = rng.standard_normal(m, dtype=np.float32) * 3
+    z = (rng.random(m) < 0.5).astype(np.float32)
+    tx, tz = torch.from_numpy(x), torch.from_numpy(z)
+    out.append((f"BCE logits {m}", m, x.nbytes + z.nbytes, {
+        "cython": lambda t: cy_bce(x, z, t),
+        "numba": lambda t: float(fastloss.binary_cross_entropy(z, x, from_logits=True,
+                                                               backend="numba", n_threads=t)),
+        "torch": lambda t: float(F.binary_cross_entropy_with_logits(tx, tz))}))
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--scale", type=float, default=1.0, help="shrink the inputs (e.g. 0.1)")
+    ap.add_argument("--bw-gib", type=float, default=2.0,
+                    help="size of the bandwidth array (well above the last-level cache)")
+    args = ap.parse_args()
+
+    import torch
+
+    info = cy.BUILD_INFO
+    print(f"CPU: {cpu_model()}")
+    print(f"fastloss cython: variant {info.get('variant')} ({info.get('simd')}, FMA "
+          f"{info.get('fma')}), flags {info.get('compile_flags')!r}")
+    print(f"torch {torch.__version__}; {load()} at start")
+    rng = np.random.default_rng(0)
+    buf = np.ones(int(args.bw_gib * 2**30) // 8, np.uint64)
+    all_cases = cases(rng, args.scale, torch)
+    engines = ("cython", "numba", "torch")
+    for name, _, _, fns in all_cases:  # warm up (Numba compiles on first use)
+        for e in engines:
+            fns[e](1)
+    for nt in args.threads:
+        torch.set_num_threads(nt)
+        bw = bandwidth(buf, nt, args.repeat)
+        print(f"\n{nt} thread(s): memory read bandwidth {bw / 1e9:.1f} GB/s "
+              f"({bw / 4e9:.2f} G float32/s); {load()}")
+        print(f"{'case':28s} {'engine':7s} {'G el/s':>7s} {'x torch':>8s} {'of mem bw':>9s}")
+        for name, elems, nbytes, fns in all_cases:
+            best = {e: float("inf") for e in engines}
+            for _ in range(args.repeat):
+                for e in engines:
+                    t0 = time.perf_counter()
+                    fns[e](nt)
+                    best[e] = min(best[e], time.perf_counter() - t0)
+            for e in engines:
+                rate = elems / best[e]
+                ratio = best["torch"] / best[e]
+                frac = nbytes / best[e] / bw
+                print(f"{name:28s} {e:7s} {rate / 1e9:7.2f} {ratio:8.2f} {frac:9.0%}")
+    print(f"\n{load()} at end")
+
+
+if __name__ == "__main__":
+    main()
