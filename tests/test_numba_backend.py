@@ -938,7 +938,7 @@ def test_concurrent_python_threads_match_serial():
         n = x.shape[0]
         br = block_rows_for(x.shape[1])
         args = (x, y, E, E, True, -100, False, 0.1, 0.0, CLIP_NONE, 1e-7, False)
-        out, lp, wp = call(nb_backend, "sparse_ce", args, n, br, x.dtype, n_threads=2)
+        out, lp, wp = run_forward(nb_backend, "sparse_ce", args, n, br, x.dtype, n_threads=2)
         lse = np.empty(n, x.dtype)
         with np.errstate(all="ignore"):
             nb_backend.logsumexp_rows(x, lse, 2)

@@ -20,8 +20,8 @@ import subprocess
 import sys
 import warnings
 
-import numpy as np
 import pytest
+from _zoo import DTYPES, ROW_WIDTHS, bits, contract_cases, first_bit_difference
 from testutil import REQUIRE
 
 import fastloss.kernels.cython as cy
@@ -185,3 +185,42 @@ def test_on_an_emulated_older_cpu(cpu, level):
     _expect_level(res.stdout, level)
     native = _python(CHECK_LEVEL, {"FASTLOSS_CYTHON_VARIANT": "auto"})
     assert res.stdout.splitlines()[-1] == native.stdout.splitlines()[-1]
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: d.__name__)
+@pytest.mark.parametrize("C", ROW_WIDTHS)
+def test_every_build_gives_the_baseline_bits(dtype, C):
+    """Every contract function, every option family, 1-3 threads, on the zoo."""
+    builds = supported_builds()
+    base = dict(builds)["baseline"]
+    failures = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for case, _, run in contract_cases(dtype, C):
+            want = run(base, 1)
+            for variant, mod in builds:
+                for nt in (1, 2, 3):
+                    got = run(mod, nt)
+                    for k, (w, g) in enumerate(zip(want, got)):
+                        if bits(w) != bits(g):
+                            failures.append(f"{case} {variant} n_threads={nt} output {k}: "
+                                            f"{first_bit_difference(w, g)}")
+    assert not failures, f"{len(failures)} differences:\n" + "\n".join(failures[:30])
+
+
+@pytest.mark.skipif(os.environ.get(SUBRUN) == "1", reason="inside a per-variant sub-run")
+def test_cython_tests_pass_under_every_other_supported_build():
+    """The in-process run tests the build the package chose; this runs the Cython tests
+    again with FASTLOSS_CYTHON_VARIANT set to each other build this CPU supports."""
+    chosen = cy.BUILD_INFO["variant"]
+    others = [v for v, _ in supported_builds() if v != chosen]
+    if not others:
+        pytest.skip("only one build is supported here")
+    for variant in others:
+        env = dict(os.environ, FASTLOSS_CYTHON_VARIANT=variant, **{SUBRUN: "1"})
+        res = subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider",
+                              os.path.join(HERE, "test_cython_backend.py")],
+                             capture_output=True, text=True, env=env, cwd=ROOT, timeout=1800)
+        tail = "\n".join(res.stdout.splitlines()[-25:])
+        assert res.returncode == 0, f"FASTLOSS_CYTHON_VARIANT={variant}:\n{tail}\n{res.stderr[-2000:]}"
+        assert " passed" in tail and " failed" not in tail, tail
