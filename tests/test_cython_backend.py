@@ -664,6 +664,13 @@ def test_import_and_first_call_are_fast():
     assert min(times) < 0.2, times
 
 
+def test_integer_codes_agree_with_the_contract():
+    """The Cython enums are a second spelling of the codes in fastloss.kernels._blocks."""
+    from fastloss.kernels import _blocks
+    for mod in VARIANTS:
+        assert mod.codes() == {k: getattr(_blocks, k) for k in mod.codes()}
+
+
 def test_build_info():
     info = cy.BUILD_INFO
     assert set(info) >= {"openmp", "compile_flags", "simd", "fma"}

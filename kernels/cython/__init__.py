@@ -22,8 +22,8 @@ results do not depend on ``n_threads``. In a child of ``fork()`` whose parent al
 OpenMP threads the kernels run single-threaded (GNU OpenMP would hang there).
 
 ``BUILD_INFO`` records how the running module was compiled: the variant, OpenMP (and its
-version), the compile flags, the SIMD level, whether FMA instructions are used (they
-change the last bits of exp / log, never the determinism within one build), the CPU's
+version), the compile flags, the SIMD level, whether FMA instructions are used (never:
+the baseline x86-64 build has none, and every build must give the same bits), the CPU's
 x86-64 level and the variants that were built.
 """
 

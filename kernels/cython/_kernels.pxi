@@ -1,5 +1,5 @@
-# The Cython backend's kernels, included by _core.pyx, _core_avx2.pyx and _core_avx512.pyx
-# (setup.py compiles the same code once per SIMD level; __init__.py picks one at import).
+# The Cython backend's kernels, included by _core.pyx (setup.py cythonizes it once and
+# compiles the C code once per SIMD level; __init__.py picks one at import).
 #
 # Cython/OpenMP kernels of the fastloss kernel contract (see ``fastloss.kernels``).
 #
@@ -1842,6 +1842,14 @@ def _math_f32(int which, const float[::1] x, float[::1] out, int n_threads=1):
                 out[i] = <float>fl_log1p01_32(<double>x[i])
     if which < 3 or which > 7:
         raise ValueError("which must be in 3..7")
+
+
+def codes():
+    """The integer codes this module was compiled with (the contract's, in
+    ``fastloss.kernels._blocks``; a test checks that they agree)."""
+    return dict(LANES=LANES, CLIP_NONE=CLIP_NONE, CLIP_EPS=CLIP_EPS, CLIP_KERAS2=CLIP_KERAS2,
+                CLIP_TORCH=CLIP_TORCH, EW_XLOGY=EW_XLOGY, EW_REL_ENTR=EW_REL_ENTR,
+                EW_KL_DIV=EW_KL_DIV)
 
 
 def build_info():
