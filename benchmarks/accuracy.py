@@ -1,4 +1,4 @@
-"""Accuracy of every library in float32 ulps (see :mod:`fastloss._bench_accuracy`).
+"""Accuracy of every library in float32 ulps (see :mod:`fastloss.bench.accuracy`).
 
 Run alone: ``python benchmarks/accuracy.py [--identical-n 1e8] [--ops ...] [--libs ...]``
 prints a table; ``fastloss bench`` runs it as part of the report.
@@ -8,7 +8,7 @@ import json
 import sys
 import tempfile
 
-from fastloss._bench_accuracy import (
+from fastloss.bench.accuracy import (
     adversarial,
     elementwise_stats,
     identical,
@@ -20,7 +20,7 @@ from fastloss._bench_accuracy import (
     ulp32,
     ulp_errors,
 )
-from fastloss._bench_accuracy import main as _main
+from fastloss.bench.accuracy import main as _main
 
 __all__ = ["adversarial", "elementwise_stats", "identical", "main", "mean_stats",
            "random_inputs", "reference_f64", "reference_mp", "run", "ulp32", "ulp_errors"]
@@ -31,7 +31,7 @@ def main(argv=None):
         out = tempfile.NamedTemporaryFile(suffix=".json", delete=False).name
         argv += ["--out", out]
         _main(argv)
-        from fastloss._bench_tables import accuracy_section
+        from fastloss.bench.tables import accuracy_section
 
         print(accuracy_section({"accuracy": json.load(open(out))}))
         return 0

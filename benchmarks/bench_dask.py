@@ -61,7 +61,7 @@ def main(argv=None):
     import distributed
 
     import fastloss
-    from fastloss._evaluate import chunk_rows_for, evaluate
+    from fastloss.evaluation.evaluator import chunk_rows_for, evaluate
     from fastloss.dask import evaluate_files
 
     n, c = args.rows, args.classes

@@ -1,8 +1,8 @@
 """The benchmarks' comparison registry: ``COMPARISONS = {operation: {library: make_callable}}``.
 
-It lives in :mod:`fastloss._bench_registry` so that ``fastloss bench`` works from an
+It lives in :mod:`fastloss.bench.registry` so that ``fastloss bench`` works from an
 installed package; this module re-exports it for the benchmarks and the tests
-(``sys.path``-insert this directory, or import ``fastloss._bench_registry``).
+(``sys.path``-insert this directory, or import ``fastloss.bench.registry``).
 
     from comparisons import COMPARISONS, make_data, check
     data = make_data("sparse_ce", (256, 1000), "float32")
@@ -10,7 +10,7 @@ installed package; this module re-exports it for the benchmarks and the tests
     fn()                                                        # only the computation
 """
 
-from fastloss._bench_registry import (  # noqa: F401
+from fastloss.bench.registry import (  # noqa: F401
     ALL_CORES,
     COMPARISONS,
     DTYPES,

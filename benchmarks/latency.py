@@ -1,4 +1,4 @@
-"""First-call latency of every library in fresh processes (see :mod:`fastloss._bench_latency`).
+"""First-call latency of every library in fresh processes (see :mod:`fastloss.bench.latency`).
 
 Run alone: ``python benchmarks/latency.py [--repeat 3] [--libs ...]`` prints the table.
 """
@@ -7,8 +7,8 @@ import json
 import sys
 import tempfile
 
-from fastloss._bench_latency import main as _main
-from fastloss._bench_latency import run, run_one
+from fastloss.bench.latency import main as _main
+from fastloss.bench.latency import run, run_one
 
 __all__ = ["main", "run", "run_one"]
 
@@ -18,7 +18,7 @@ def main(argv=None):
     if "--out" not in argv and "--child" not in argv:
         out = tempfile.NamedTemporaryFile(suffix=".json", delete=False).name
         _main(argv + ["--out", out])
-        from fastloss._bench_tables import latency_section
+        from fastloss.bench.tables import latency_section
 
         print(latency_section({"latency": json.load(open(out))}))
         return 0

@@ -1,4 +1,4 @@
-"""Peak extra memory of one call per library on the large cases (see :mod:`fastloss._bench_memory`).
+"""Peak extra memory of one call per library on the large cases (see :mod:`fastloss.bench.memory`).
 
 Run alone: ``python benchmarks/memory.py [--profile full] [--libs ...]`` prints the table.
 """
@@ -7,8 +7,8 @@ import json
 import sys
 import tempfile
 
-from fastloss._bench_memory import main as _main
-from fastloss._bench_memory import peak_extra, run, run_child
+from fastloss.bench.memory import main as _main
+from fastloss.bench.memory import peak_extra, run, run_child
 
 __all__ = ["main", "peak_extra", "run", "run_child"]
 
@@ -18,7 +18,7 @@ def main(argv=None):
     if "--out" not in argv and "--child" not in argv:
         out = tempfile.NamedTemporaryFile(suffix=".json", delete=False).name
         _main(argv + ["--out", out])
-        from fastloss._bench_tables import memory_section
+        from fastloss.bench.tables import memory_section
 
         print(memory_section({"memory": json.load(open(out))}))
         return 0

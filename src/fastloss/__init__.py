@@ -2,26 +2,26 @@
 
 __version__ = "0.1.0"
 
-from fastloss._accumulate import LossAccumulator
-from fastloss._api import binary_cross_entropy
-from fastloss._api import categorical_cross_entropy
-from fastloss._api import kl_divergence
-from fastloss._api import log_softmax
-from fastloss._api import logsumexp
-from fastloss._api import mean_squared_error
-from fastloss._api import softmax
-from fastloss._api import sparse_categorical_cross_entropy
-from fastloss._custom import elementwise_loss
+from fastloss.evaluation.accumulator import LossAccumulator
+from fastloss.losses.functions import binary_cross_entropy
+from fastloss.losses.functions import categorical_cross_entropy
+from fastloss.losses.functions import kl_divergence
+from fastloss.losses.functions import log_softmax
+from fastloss.losses.functions import logsumexp
+from fastloss.losses.functions import mean_squared_error
+from fastloss.losses.functions import softmax
+from fastloss.losses.functions import sparse_categorical_cross_entropy
+from fastloss.losses.custom import elementwise_loss
 from fastloss._dispatch import BACKENDS
-from fastloss._evaluate import evaluate
-from fastloss._grad import binary_cross_entropy_grad
-from fastloss._grad import categorical_cross_entropy_grad
-from fastloss._grad import kl_divergence_grad
-from fastloss._grad import mean_squared_error_grad
-from fastloss._grad import sparse_categorical_cross_entropy_grad
+from fastloss.evaluation.evaluator import evaluate
+from fastloss.losses.gradients import binary_cross_entropy_grad
+from fastloss.losses.gradients import categorical_cross_entropy_grad
+from fastloss.losses.gradients import kl_divergence_grad
+from fastloss.losses.gradients import mean_squared_error_grad
+from fastloss.losses.gradients import sparse_categorical_cross_entropy_grad
 from fastloss._dispatch import available_backends
 from fastloss._info import info
-from fastloss._registry import LOSSES
+from fastloss.losses.registry import LOSSES
 
 __all__ = [
     "BACKENDS",

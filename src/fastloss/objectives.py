@@ -16,7 +16,7 @@ the library's training-API form ``f(preds, dataset)`` (``lgb.Dataset`` /
 
 import numpy as np
 
-from fastloss._grad import binary_cross_entropy_grad, sparse_categorical_cross_entropy_grad
+from fastloss.losses.gradients import binary_cross_entropy_grad, sparse_categorical_cross_entropy_grad
 
 __all__ = [
     "lightgbm_binary_logistic",

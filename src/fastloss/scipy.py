@@ -42,7 +42,7 @@ Documented deviations (tested in tests/test_dropin_scipy.py):
 
 import numpy as np
 
-import fastloss._api as _api
+import fastloss.losses.functions as _api
 from fastloss._dispatch import resolve_backend, resolve_threads
 from fastloss.kernels import EW_KL_DIV, EW_REL_ENTR, EW_XLOGY
 

@@ -49,7 +49,7 @@ import warnings
 import numpy as np
 
 from fastloss._dispatch import resolve_backend, resolve_threads
-from fastloss._reduce import EMPTY, run_kernel
+from fastloss.losses._run import EMPTY, run_kernel
 from fastloss.kernels import CLIP_EPS, block_rows_for
 
 __all__ = ["InvalidParameterError", "log_loss"]

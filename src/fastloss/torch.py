@@ -61,9 +61,9 @@ import warnings
 
 import numpy as np
 
-import fastloss._api as _api
+import fastloss.losses.functions as _api
 from fastloss._dispatch import resolve_backend, resolve_threads
-from fastloss._reduce import EMPTY, run_kernel
+from fastloss.losses._run import EMPTY, run_kernel
 from fastloss.kernels import CLIP_NONE, CLIP_TORCH, block_rows_for
 
 __all__ = [

@@ -19,7 +19,7 @@ it is documented in the two public modules.
 import numpy as np
 
 from fastloss._dispatch import resolve_backend, resolve_threads
-from fastloss._reduce import EMPTY, run_kernel
+from fastloss.losses._run import EMPTY, run_kernel
 from fastloss.kernels import CLIP_EPS, CLIP_KERAS2, CLIP_NONE, block_rows_for
 
 EPSILON = 1e-7  # keras.backend.epsilon()

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 import fastloss
-from fastloss._evaluate import _Evaluator, evaluate
-from fastloss._io import InputError
+from fastloss.evaluation.evaluator import _Evaluator, evaluate
+from fastloss.evaluation.readers import InputError
 
 pa = pytest.importorskip("pyarrow")
 import pyarrow.csv as pacsv  # noqa: E402

@@ -1,6 +1,6 @@
 """The Markdown report of ``fastloss bench``, generated from ``results.json`` alone."""
 
-from fastloss import _bench_registry as R
+from fastloss.bench import registry as R
 
 
 def _order(libs):

@@ -3,7 +3,7 @@
 import sys
 import time
 
-from fastloss._bench_report import PARTS
+from fastloss.bench.report import PARTS
 
 
 def _csv(text):
@@ -11,7 +11,7 @@ def _csv(text):
 
 
 def _cmd_bench(args):
-    from fastloss import _bench_report
+    from fastloss.bench import report as _bench_report
 
     if args.render:
         print(_bench_report.render(args.render))
@@ -50,7 +50,7 @@ def _write_readme(readme, out_dir):
     import os
     from pathlib import Path
 
-    from fastloss import _bench_tables
+    from fastloss.bench import tables as _bench_tables
 
     out_dir, readme = Path(out_dir), Path(readme)
     results = json.loads((out_dir / "results.json").read_text())

@@ -2,7 +2,7 @@
 
 One pass over the predictions (and labels, weights, groups) computes, chunk by chunk:
 
-* every requested loss, through a :class:`~fastloss._accumulate.LossAccumulator`: the
+* every requested loss, through a :class:`~fastloss.evaluation.accumulator.LossAccumulator`: the
   value is bitwise the public function's on the whole dump in memory, whatever the
   chunk size, and survives checkpoint / resume exactly;
 * top-1 accuracy, per-class and per-group losses and accuracies;
@@ -28,7 +28,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from fastloss._accumulate import (
+from fastloss.evaluation.accumulator import (
     _DEFAULTS,
     ExactSums,
     LossAccumulator,
@@ -37,7 +37,7 @@ from fastloss._accumulate import (
     options_json,
 )
 from fastloss._dispatch import resolve_backend, resolve_threads
-from fastloss._io import InputError, Inputs, _is_list
+from fastloss.evaluation.readers import InputError, Inputs, _is_list
 from fastloss._validation import resolve_clip
 from fastloss.kernels import CLIP_NONE, CLIP_TORCH
 

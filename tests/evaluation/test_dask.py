@@ -22,8 +22,8 @@ import pytest
 from testutil import require
 
 import fastloss
-from fastloss._evaluate import evaluate as local_evaluate
-from fastloss._io import InputError
+from fastloss.evaluation.evaluator import evaluate as local_evaluate
+from fastloss.evaluation.readers import InputError
 
 SCE = "sparse_categorical_cross_entropy"
 CCE = "categorical_cross_entropy"
@@ -226,7 +226,7 @@ def _cfg(fd, specs, tail, per_class=True):
 
 
 def test_merge_order_and_tree_shape_do_not_matter(data, fd):
-    from fastloss._evaluate import _loss_specs
+    from fastloss.evaluation.evaluator import _loss_specs
 
     x, y, w, g = data["probs"], data["y"], data["w"], data["g"]
     cfg = _cfg(fd, _loss_specs(SCE, {"clip": "keras"}), (C,))
@@ -248,7 +248,7 @@ def test_merge_order_and_tree_shape_do_not_matter(data, fd):
 def test_segments_cut_by_chunks_are_needed(data, fd):
     """Mutation check: evaluating unaligned chunks in place (no segment tasks) changes
     the per-class sums, so the equality tests above can see a wrong segment handling."""
-    from fastloss._evaluate import _loss_specs
+    from fastloss.evaluation.evaluator import _loss_specs
 
     x, y, w, g = data["probs"], data["y"], data["w"], data["g"]
     cfg = _cfg(fd, _loss_specs(SCE, {"clip": "keras"}), (C,))
@@ -301,7 +301,7 @@ def test_input_errors(data, da, fd, sync):
 
 
 def test_kernel_thread_rules(fd, dask, monkeypatch):
-    from fastloss._evaluate import _loss_specs
+    from fastloss.evaluation.evaluator import _loss_specs
 
     monkeypatch.delenv("FASTLOSS_NUM_THREADS", raising=False)
     assert fd.kernel_threads() is None  # the main thread, not a worker: fastloss's default
@@ -423,7 +423,7 @@ def test_cluster_parquet_dataset_equals_local(client, data, dd, fd, tmp_path):
 
 
 def eval_parser(fd):
-    from fastloss import _eval_cli
+    from fastloss.cli import eval as _eval_cli
 
     sub = argparse.ArgumentParser(prog="fastloss").add_subparsers()
     p = _eval_cli.register(sub)
@@ -434,7 +434,7 @@ def eval_parser(fd):
 
 def cli_kwargs(args):
     """The keyword arguments ``fastloss eval`` passes to evaluate (see _eval_cli.run)."""
-    from fastloss._eval_cli import _LOSS_FLAGS
+    from fastloss.cli.eval import _LOSS_FLAGS
 
     losses = [n.strip() for item in args.loss for n in item.split(",") if n.strip()]
     opts = {dest: getattr(args, dest) for _, dest, _ in _LOSS_FLAGS if hasattr(args, dest)}
@@ -508,7 +508,7 @@ def _eval_cli_has_cluster_flags():
 
 UNWIRED = pytest.mark.xfail(
     not _eval_cli_has_cluster_flags(), strict=True,
-    reason="fastloss eval has no --scheduler / --dask-workers yet: fastloss/_eval_cli.py must "
+    reason="fastloss eval has no --scheduler / --dask-workers yet: fastloss/cli/eval.py must "
            "call fastloss.dask.add_cli_arguments and cli_evaluator")
 
 
@@ -540,7 +540,7 @@ def test_cli_evaluator_starts_a_local_cluster(data, fd, tmp_path):
 @UNWIRED
 def test_cli_scheduler_end_to_end(client, data, tmp_path, capsys):
     """``fastloss eval ... --scheduler ADDRESS`` as a user types it (needs the flags wired
-    into fastloss/_eval_cli.py: see fastloss.dask.add_cli_arguments)."""
+    into fastloss/cli/eval.py: see fastloss.dask.add_cli_arguments)."""
     from fastloss import cli
 
     np.save(tmp_path / "x.npy", data["logits"])

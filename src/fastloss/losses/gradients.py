@@ -10,8 +10,8 @@ import warnings
 
 import numpy as np
 
-from fastloss import _api
-from fastloss._reduce import finish, run_chunks
+from fastloss.losses import functions as _api
+from fastloss.losses._run import finish, run_chunks
 from fastloss.kernels._blocks import block_sums, combine, n_blocks
 
 __all__ = [

@@ -6,9 +6,9 @@ import warnings
 
 import numpy as np
 
-from fastloss._api import _Rows
+from fastloss.losses.functions import _Rows
 from fastloss._dispatch import resolve_threads
-from fastloss._reduce import EMPTY, contiguous_rows, finish, run_kernel
+from fastloss.losses._run import EMPTY, contiguous_rows, finish, run_kernel
 from fastloss._validation import (
     as_float_array,
     as_like,

@@ -3,7 +3,7 @@
 ``fastloss.dask.evaluate(y_true, y_pred, *, loss, ...)`` scores dask arrays or dask
 dataframes on whatever Dask scheduler is active (a ``distributed.Client`` to an existing
 cluster, a ``LocalCluster``, or dask's local threads) and returns the same
-:class:`~fastloss._evaluate.EvalResult` as :func:`fastloss.evaluate`, bitwise: losses,
+:class:`~fastloss.evaluation.evaluator.EvalResult` as :func:`fastloss.evaluate`, bitwise: losses,
 accuracy, per-class and per-group figures and diagnostics are those of one in-memory pass
 over the same rows. Only the ``inputs`` entry of the JSON document differs (it describes
 the dask collections instead of files).
@@ -14,14 +14,14 @@ The global row of every dask chunk is known from the chunk sizes (arrays:
 ``y_pred.chunks[0]``; dataframes: the partition lengths, from the Parquet metadata when
 dask has them, else from a counting pass over the partitions; every task checks the length
 of its partition). Every chunk becomes, on the worker that holds it, the state of a fresh
-single-machine evaluator (:class:`~fastloss._accumulate.LossAccumulator` states for the
+single-machine evaluator (:class:`~fastloss.evaluation.accumulator.LossAccumulator` states for the
 losses, exact integer sums for the per-class / per-group figures, counters) fed that
 chunk at its global row; states travel as small picklable dicts and are merged in a tree
 with a fixed fan-in (``split_every``). Every merge is exact, so neither the chunking nor
 the merge order changes a bit of the result.
 
 The per-class / per-group sums are row-order sums within fixed 256-row segments aligned
-to row 0 (:mod:`fastloss._evaluate`). When a chunk boundary is not a multiple of 256
+to row 0 (:mod:`fastloss.evaluation.evaluator`). When a chunk boundary is not a multiple of 256
 rows, the rows of the segment it cuts (at most 255 on each side) are shipped to one small
 task that evaluates the whole segment; everything else stays where it was loaded. With
 chunks of a multiple of 256 rows (as the CLI makes), or with ``per_class=False`` and no
@@ -70,7 +70,7 @@ import time
 
 import numpy as np
 
-from fastloss._io import LABEL_NAMES, InputError
+from fastloss.evaluation.readers import LABEL_NAMES, InputError
 
 __all__ = ["add_cli_arguments", "cli_evaluator", "evaluate", "evaluate_files",
            "kernel_threads", "merge_states", "thread_plan"]
@@ -80,7 +80,7 @@ _FMT_ERR = "fastloss.dask.error"
 
 
 def _segment_rows():
-    from fastloss._evaluate import SEGMENT_ROWS
+    from fastloss.evaluation.evaluator import SEGMENT_ROWS
 
     return SEGMENT_ROWS
 
@@ -171,7 +171,7 @@ def _raise_error(st):
 
 
 def _new_evaluator(cfg, specs=None):
-    from fastloss._evaluate import _Evaluator
+    from fastloss.evaluation.evaluator import _Evaluator
 
     if specs is None:
         specs = cfg["specs"]
@@ -183,7 +183,7 @@ def _new_evaluator(cfg, specs=None):
 
 
 def _add_sums(a, b, key_map=None, n_keys=None):
-    """Exact sum of two :class:`~fastloss._accumulate.ExactSums` states (``b``'s key ``k``
+    """Exact sum of two :class:`~fastloss.evaluation.accumulator.ExactSums` states (``b``'s key ``k``
     goes to key ``key_map[k]``); the values are exact integers, so this is exact."""
     n = n_keys if n_keys is not None else max(len(a["ints"]), len(b["ints"]))
     ints = [int(s, 16) for s in a["ints"]] + [0] * (n - len(a["ints"]))
@@ -222,7 +222,7 @@ def merge_states(a, b, max_groups=None):
     in first-appearance order (the result lists groups sorted by value either way). An
     error state wins over a state; of two errors, the one at the lower row wins.
     """
-    from fastloss._accumulate import LossAccumulator
+    from fastloss.evaluation.accumulator import LossAccumulator
 
     if a is None or b is None:
         return b if a is None else a
@@ -317,7 +317,7 @@ def _to_arrow(s, role):
 
 def _role_from_frame(obj, columns, role, where):
     """One role of a pandas partition as :func:`fastloss.evaluate` reads it from a table."""
-    from fastloss._io import arrow_to_numpy
+    from fastloss.evaluation.readers import arrow_to_numpy
 
     if columns is None:
         series = [obj] if obj.ndim == 1 else [obj[c] for c in obj.columns]
@@ -435,7 +435,7 @@ def _merge_task(cfg, *states):
 
 
 def _finish_task(cfg, state):
-    from fastloss._evaluate import _config
+    from fastloss.evaluation.evaluator import _config
 
     if isinstance(state, tuple):  # one partition, nothing merged
         state = state[0]
@@ -732,7 +732,7 @@ def _lazy(y_true, y_pred, *, loss, sample_weight=None, groups=None, pred_columns
     _need_dask()
     import dask
 
-    from fastloss._evaluate import _loss_specs
+    from fastloss.evaluation.evaluator import _loss_specs
 
     specs = _loss_specs(loss, options)
     client = _default_client(client)
@@ -939,7 +939,7 @@ def _is_parquet(path):
 
 
 class _TableMeta:
-    """A Parquet file / dataset as the column resolution of :mod:`fastloss._io` sees it."""
+    """A Parquet file / dataset as the column resolution of :mod:`fastloss.evaluation.readers` sees it."""
 
     array = None
 
@@ -1008,8 +1008,8 @@ def _npy_array(path, chunk_rows):
     import dask.array as da
     from dask.base import tokenize
 
-    from fastloss._evaluate import chunk_rows_for
-    from fastloss._io import NpyFile
+    from fastloss.evaluation.evaluator import chunk_rows_for
+    from fastloss.evaluation.readers import NpyFile
 
     f = NpyFile(path)  # checks the header and the file size (truncation)
     shape, dtype = f.shape, f.dtype
@@ -1060,7 +1060,7 @@ def evaluate_files(source, *, loss, labels=None, weights=None, groups=None, pred
     apply (Dask recomputes the chunks of a lost worker); ``progress`` is ignored; the
     ``.npy`` chunk size is ``chunk_rows`` (default ~16M values, whole 256-row segments).
     """
-    from fastloss import _io
+    from fastloss.evaluation import readers as _io
 
     if checkpoint is not None or resume:
         raise ValueError("--checkpoint / --resume do not apply on a Dask cluster (Dask "
@@ -1073,7 +1073,7 @@ def evaluate_files(source, *, loss, labels=None, weights=None, groups=None, pred
     fl = _cli_input(labels, chunk_rows, "labels")
     fw = _cli_input(weights, chunk_rows, "weights")
     fg = _cli_input(groups, chunk_rows, "groups")
-    # the roles, resolved as fastloss._io.Inputs resolves them
+    # the roles, resolved as fastloss.evaluation.readers.Inputs resolves them
     fields = {}
     lab = None
     if fl is not None:

@@ -9,7 +9,7 @@ from typing import Callable
 
 import numpy as np
 
-from fastloss import _api
+from fastloss.losses import functions as _api
 
 
 @dataclass(frozen=True)

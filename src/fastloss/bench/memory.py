@@ -9,7 +9,7 @@ dtype (so JIT compilation is not counted), then resets the kernel's peak-RSS mar
 be reset, a thread samples the RSS every 0.5 ms instead (which can miss
 short-lived peaks; the record says which method was used).
 
-``python -m fastloss._bench_memory --out FILE [--profile quick|full]``.
+``python -m fastloss.bench.memory --out FILE [--profile quick|full]``.
 """
 
 import argparse
@@ -28,7 +28,7 @@ QUICK_CASES = ["sparse_ce|512x28996|float32", "bce_probs|1e7|float32"]
 
 def full_cases():
     """Every float32 case of 1e7 elements or more (float64 needs twice as much)."""
-    from fastloss import _bench_registry as R
+    from fastloss.bench import registry as R
 
     return [c.id for c in R.all_cases() if c.elements >= 10_000_000 and c.dtype == "float32"]
 
@@ -84,7 +84,7 @@ def peak_extra(fn):
 
 
 def _child(lib, case_ids, threads):
-    from fastloss import _bench_registry as R
+    from fastloss.bench import registry as R
 
     if lib == "tensorflow":
         R.configure_tensorflow(threads)
@@ -123,7 +123,7 @@ def _child(lib, case_ids, threads):
 
 
 def run_child(lib, cid, threads, env=None, timeout=1200):
-    cmd = [sys.executable, "-m", "fastloss._bench_memory", "--child", lib,
+    cmd = [sys.executable, "-m", "fastloss.bench.memory", "--child", lib,
            "--threads", str(threads), "--cases", cid]
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
                        env={**os.environ, **(env or {})})
@@ -139,7 +139,7 @@ def run(profile="quick", libs=None, threads=None, env=None, log=None, jobs=1, op
     Peak memory does not depend on timing, so ``jobs`` processes may run at once."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from fastloss import _bench_registry as R
+    from fastloss.bench import registry as R
 
     threads = threads or R.ALL_CORES
     case_ids = QUICK_CASES if profile == "quick" else full_cases()
@@ -178,7 +178,7 @@ def main(argv=None):
     ap.add_argument("--out")
     a = ap.parse_args(argv)
     if a.child:
-        from fastloss import _bench_registry as R
+        from fastloss.bench import registry as R
 
         print(json.dumps(_child(a.child, a.cases, a.threads or R.ALL_CORES)))
         return 0

@@ -3,7 +3,7 @@
 import numpy as np
 
 from fastloss._dispatch import resolve_backend, resolve_threads
-from fastloss._reduce import EMPTY, contiguous_rows, finish, run_kernel
+from fastloss.losses._run import EMPTY, contiguous_rows, finish, run_kernel
 from fastloss._validation import (
     as_float_array,
     as_like,

@@ -16,8 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import fastloss
-from fastloss._accumulate import ExactSums, LossAccumulator
-from fastloss._registry import LOSSES
+from fastloss.evaluation.accumulator import ExactSums, LossAccumulator
+from fastloss.losses.registry import LOSSES
 from fastloss.kernels import block_rows_for
 from fastloss.kernels._blocks import combine
 
@@ -297,8 +297,8 @@ def test_merge_ignores_backend_and_threads():
 
 def test_one_place_turns_options_into_kernel_calls():
     """The accumulator runs the public functions' jobs (``_api._JOBS``), not a copy."""
-    from fastloss import _api
-    from fastloss._accumulate import LOSS_NAMES, _prepare, loss_options
+    from fastloss.losses import functions as _api
+    from fastloss.evaluation.accumulator import LOSS_NAMES, _prepare, loss_options
 
     assert set(_api._JOBS) == set(LOSS_NAMES)
     x = np.random.default_rng(0).random((40, 3)).astype(np.float32)

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import fastloss as fl
-import fastloss._reduce as _reduce
+import fastloss.losses._run as _reduce
 from fastloss import LOSSES
 from fastloss.kernels import LANES, block_rows_for
 

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from fastloss import _bench_registry as R
+from fastloss.bench import registry as R
 
 _MARKERS = "osD^v<>ph*"
 

@@ -7,7 +7,7 @@ import pytest
 
 pytest.importorskip("numba")
 
-from fastloss._custom import CustomLossCompileError, elementwise_loss  # noqa: E402
+from fastloss.losses.custom import CustomLossCompileError, elementwise_loss  # noqa: E402
 from fastloss.kernels._blocks import block_rows_for, block_sums, combine  # noqa: E402
 
 

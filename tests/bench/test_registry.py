@@ -1,11 +1,11 @@
-"""The benchmark registry (``benchmarks/comparisons.py`` = ``fastloss._bench_registry``):
+"""The benchmark registry (``benchmarks/comparisons.py`` = ``fastloss.bench.registry``):
 every library's callable computes the same thing as fastloss's reference, quickly,
 so the benchmarks never time a wrong answer."""
 
 import numpy as np
 import pytest
 
-from fastloss import _bench_registry as R
+from fastloss.bench import registry as R
 
 FRAMEWORK_FIXTURE = {"torch": "torch", "tensorflow": "tf"}
 

@@ -86,7 +86,7 @@ def build_parser():
     pd.add_argument("--classes", type=int, default=1000)
     pd.add_argument("--seed", type=int, default=0)
     pd.set_defaults(func=_cmd_demo)
-    for name in ("fastloss._eval_cli", "fastloss._bench_cli"):  # optional subcommands
+    for name in ("fastloss.cli.eval", "fastloss.cli.bench"):  # optional subcommands
         try:
             mod = __import__(name, fromlist=["register"])
         except ModuleNotFoundError as exc:

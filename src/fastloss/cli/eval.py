@@ -7,7 +7,7 @@ import argparse
 import os
 import sys
 
-from fastloss._accumulate import LOSS_NAMES
+from fastloss.evaluation.accumulator import LOSS_NAMES
 
 _EPILOG = """\
 examples:
@@ -153,7 +153,7 @@ def _cluster_module():
 
 
 def run(args):
-    from fastloss._evaluate import evaluate, write_json_atomic
+    from fastloss.evaluation.evaluator import evaluate, write_json_atomic
 
     losses = [n.strip() for item in args.loss for n in item.split(",") if n.strip()]
     pred_cols = None

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 
 import fastloss
-from fastloss._registry import LOSSES
+from fastloss.losses.registry import LOSSES
 
 ALL_CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count()
                                                                                      or 1)

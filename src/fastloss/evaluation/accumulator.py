@@ -35,8 +35,8 @@ import json
 
 import numpy as np
 
-from fastloss import _api
-from fastloss._reduce import EMPTY, finish
+from fastloss.losses import functions as _api
+from fastloss.losses._run import EMPTY, finish
 from fastloss._validation import (
     as_float_array,
     check_nan_policy,

@@ -9,7 +9,7 @@ records the child's whole wall time (interpreter start to exit).
 Numba is measured twice: with an empty cache directory (``NUMBA_CACHE_DIR``: every
 kernel compiles) and again with the cache that run left (kernels load from disk).
 
-``python -m fastloss._bench_latency --out FILE [--repeat N]``.
+``python -m fastloss.bench.latency --out FILE [--repeat N]``.
 """
 
 import argparse
@@ -49,7 +49,7 @@ def _child(lib, op, threads):
         for m in _IMPORTS[lib]:
             importlib.import_module(m)
     t1 = time.perf_counter()
-    from fastloss import _bench_registry as R  # untimed: fastloss itself is ~30 ms
+    from fastloss.bench import registry as R  # untimed: fastloss itself is ~30 ms
 
     if lib == "tensorflow":
         R.configure_tensorflow(threads)
@@ -73,7 +73,7 @@ def _env(extra=None):
 
 def run_one(lib, op="sparse_ce", threads=1, env=None, timeout=600):
     """Run one fresh child; a record."""
-    cmd = [sys.executable, "-m", "fastloss._bench_latency", "--child", lib, "--op", op,
+    cmd = [sys.executable, "-m", "fastloss.bench.latency", "--child", lib, "--op", op,
            "--threads", str(threads)]
     t0 = time.perf_counter()
     p = subprocess.run(cmd, capture_output=True, text=True, env=_env(env), timeout=timeout)
@@ -88,7 +88,7 @@ def run_one(lib, op="sparse_ce", threads=1, env=None, timeout=600):
 
 def run(libs=None, repeat=1, threads=1, env=None, log=None):
     """Latency records, the best of ``repeat`` fresh processes per library."""
-    from fastloss import _bench_registry as R
+    from fastloss.bench import registry as R
 
     records = []
     for lib in libs or R.LIBRARIES:

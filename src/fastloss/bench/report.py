@@ -57,7 +57,7 @@ def slug(text):
 
 def default_output_dir(now=None):
     """``benchmarks/results/<date>-<cpu>`` under the repository (or the working directory)."""
-    from fastloss import _bench_registry as R
+    from fastloss.bench import registry as R
 
     now = now or datetime.datetime.now()
     name = f"{now:%Y-%m-%d}-{slug(cpu_model())}-{R.ALL_CORES}c"
@@ -88,7 +88,7 @@ def machine_info(args_line, profile, keep_openblas_env):
     import numpy as np
 
     import fastloss
-    from fastloss import _bench_registry as R
+    from fastloss.bench import registry as R
 
     versions = {"python": platform.python_version(), "numpy": np.__version__}
     for name, dists in (("scipy", ["scipy"]), ("scikit-learn", ["scikit-learn"]),
@@ -167,7 +167,7 @@ def run(profile="quick", output=None, parts=PARTS, ops=None, libs=None, threads=
     """
     import threading
 
-    from fastloss import _bench_registry as R
+    from fastloss.bench import registry as R
 
     t_start = time.perf_counter()
     out_dir = Path(output) if output else default_output_dir()
@@ -199,7 +199,7 @@ def run(profile="quick", output=None, parts=PARTS, ops=None, libs=None, threads=
         for t in threads:
             echo(f"throughput at {t} thread(s) ({profile} profile)")
             f = tmp / f"throughput-{t}.json"
-            _run_module("fastloss._bench_timing",
+            _run_module("fastloss.bench.timing",
                         ["--threads", str(t), "--profile", profile, "--out", str(f), *sel],
                         bench_env(t, keep_openblas_env), log_path, echo)
             results["throughput"].append(json.loads(f.read_text()))
@@ -207,7 +207,7 @@ def run(profile="quick", output=None, parts=PARTS, ops=None, libs=None, threads=
         results["loadavg"]["throughput"] = _loadavg()
     if "latency" in parts:
         echo("first-call latency (fresh processes, one at a time)")
-        part("latency", "fastloss._bench_latency",
+        part("latency", "fastloss.bench.latency",
              ["--threads", str(nt), "--repeat", "3" if full else "1", *libsel],
              bench_env(nt, keep_openblas_env))
     side = []
@@ -215,13 +215,13 @@ def run(profile="quick", output=None, parts=PARTS, ops=None, libs=None, threads=
         n, n_rows = ("1e8", "1e8") if full else ("1e7", "1e6")
         echo(f"accuracy (float32; {n} identical losses), alongside memory")
         side.append(threading.Thread(target=part, args=(
-            "accuracy", "fastloss._bench_accuracy",
+            "accuracy", "fastloss.bench.accuracy",
             ["--threads", str(nt), "--identical-n", n, "--identical-rows-n", n_rows, *sel],
             bench_env(nt, keep_openblas_env))))
     if "memory" in parts:
         echo("peak extra memory (fresh processes)")
         side.append(threading.Thread(target=part, args=(
-            "memory", "fastloss._bench_memory",
+            "memory", "fastloss.bench.memory",
             ["--threads", str(nt), "--profile", "full" if full else "quick", "--jobs",
              str(R.ALL_CORES), *sel],
             bench_env(nt, keep_openblas_env))))
@@ -254,7 +254,8 @@ def _catching(fn, errors):
 
 def render(out_dir, results=None):
     """(Re)write report.md and the PNGs of ``out_dir`` from its results.json."""
-    from fastloss import _bench_plots, _bench_tables
+    from fastloss.bench import plots as _bench_plots
+    from fastloss.bench import tables as _bench_tables
 
     out_dir = Path(out_dir)
     if results is None:

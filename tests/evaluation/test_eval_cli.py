@@ -183,7 +183,7 @@ def test_registered_in_the_main_parser():
     from fastloss.cli import build_parser
 
     args = build_parser().parse_args(["eval", "x.npy", "--loss", SCE, "--from-logits"])
-    assert args.func.__module__ == "fastloss._eval_cli" and args.from_logits is True
+    assert args.func.__module__ == "fastloss.cli.eval" and args.from_logits is True
 
 
 # --------------------------------------------------------------------------- large dumps

@@ -1,6 +1,6 @@
 """Throughput: every library on the same data at one thread count, in this process.
 
-``python -m fastloss._bench_timing --threads N --profile quick --out FILE`` is what
+``python -m fastloss.bench.timing --threads N --profile quick --out FILE`` is what
 ``fastloss bench`` runs once per thread count, each in a fresh process (TensorFlow
 fixes its thread pool once per process). For every case all libraries share one
 array; each library's setup (tensor conversion, ``tf.function``) happens before
@@ -26,7 +26,7 @@ import time
 
 import numpy as np
 
-from fastloss import _bench_registry as R
+from fastloss.bench import registry as R
 
 PROFILES = {  # target seconds per (case, library), minimum rounds, passes, cap in seconds
     "quick": dict(budget=0.08, min_rounds=3, passes=2, cap=0.6),

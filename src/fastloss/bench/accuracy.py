@@ -19,7 +19,7 @@ count of non-finite results where the true loss is finite, and the count of fini
 (clipped) results where the true loss is infinite (only inputs with a zero
 probability have one; the mean is taken over the finite-loss inputs).
 
-``python -m fastloss._bench_accuracy --out FILE [--identical-n N]``.
+``python -m fastloss.bench.accuracy --out FILE [--identical-n N]``.
 """
 
 import argparse
@@ -30,7 +30,7 @@ import time
 
 import numpy as np
 
-from fastloss import _bench_registry as R
+from fastloss.bench import registry as R
 
 F32 = np.float32
 

@@ -1,0 +1,1 @@
+"""Offline evaluation: readers, the streaming accumulator and the evaluator behind fastloss.evaluate."""
