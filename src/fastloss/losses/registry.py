@@ -1,26 +1,73 @@
-"""One registry of losses: it drives the API docs table, the tests and the benchmarks.
+"""One row per loss: every fact about a loss that the code outside its kernel needs.
 
-Adding a loss is adding one row here (plus its kernel in each backend and its
-reference in ``kernels/reference``).
+The public functions, the gradients, :class:`fastloss.LossAccumulator`, ``fastloss.evaluate``,
+``fastloss.dask``, the CLI and the benchmarks read these rows instead of comparing loss
+names. Adding a loss is adding one row here (plus its kernel in each backend, its
+reference in ``kernels/reference``, its ``*_call`` builder and its public function).
 """
 
+import functools
+import inspect
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
 
+from fastloss._validation import check_nan_policy, check_threads
 from fastloss.losses import functions as _api
+from fastloss.losses import gradients as _grad
+
+__all__ = ["LOSSES", "STREAMING", "LossSpec", "loss_name", "loss_options", "loss_specs",
+           "options_json"]
+
+# keywords given per chunk to a LossAccumulator, not fixed as options
+_PER_CHUNK = ("y_true", "y_pred", "sample_weight")
 
 
 @dataclass(frozen=True)
-class Loss:
-    name: str
-    func: Callable
-    kernel: str  # name in the kernel contract
+class LossSpec:
+    """Every fact about one loss, in one row of :data:`LOSSES`."""
+
+    name: str  # public name: fastloss.<name>
+    func: Callable  # the public function
+    kernel: str  # name in the kernel contract ("sparse_ce")
     has_class_axis: bool  # False: element-wise (reduction "none" keeps y_pred's shape)
     make: Callable  # make(rng, n, c, dtype, variant) -> (y_true, y_pred, kwargs)
     variants: tuple  # option sets the tests and benchmarks sweep
     equivalents: dict = field(default_factory=dict)  # framework -> name, for the docs table
+    gradient: Callable | None = None  # fastloss.<name>_grad
+    prepare: Callable | None = None  # validated inputs -> a job the function, gradient and
+    # accumulator run (one place turns options into kernel calls)
+    label_kind: str = "dense"  # "index": one class index per row; "dense": y_pred's shape
+    classification: bool = True  # y_pred scores classes: accuracy and per-class tables apply
+    multilabel: bool = False  # dense 0/1 targets of independent columns make sense (BCE, MSE)
+    logits_option: str | None = None  # the option saying y_pred is not probabilities
+    target_domain: str = "real"  # "indices", "unit_interval", "unit_interval_unless_log_target"
+    complement_log: bool = False  # also takes log(1 - p): a clip acts at both ends (BCE)
+    streaming: bool = True  # LossAccumulator / fastloss.evaluate support it
+
+    @property
+    def defaults(self):
+        """The public function's options and their defaults (``sample_weight`` excluded)."""
+        return dict(_defaults(self.func))
+
+    def reads_probabilities(self, options):
+        """Does ``y_pred`` hold probabilities (to lie in [0, 1]) under these options?"""
+        return self.logits_option is not None and not options.get(self.logits_option, False)
+
+    def unit_targets(self, options):
+        """Must ``y_true`` lie in [0, 1] under these options?"""
+        if self.target_domain == "unit_interval_unless_log_target":
+            return not options.get("log_target", False)
+        return self.target_domain == "unit_interval"
+
+
+@functools.lru_cache(maxsize=None)
+def _defaults(func):
+    sig = inspect.signature(func)
+    return {p.name: p.default for p in sig.parameters.values() if p.name not in _PER_CHUNK}
 
 
 def _logits(rng, n, c, dtype, scale=3.0):
@@ -89,33 +136,127 @@ def _make_mse(rng, n, c, dtype, variant):
 LOSSES = {
     row.name: row
     for row in [
-        Loss("sparse_categorical_cross_entropy", _api.sparse_categorical_cross_entropy, "sparse_ce",
-             True, _make_sparse,
-             ({"from_logits": True}, {"from_logits": True, "weighted": True},
-              {"from_logits": True, "ignore_index": -100, "label_smoothing": 0.1, "z_loss": 1e-4},
-              {"from_logits": False}, {"from_logits": False, "clip": "keras"},
-              {"from_logits": False, "clip": "torch", "label_smoothing": 0.2}),
-             {"keras": "SparseCategoricalCrossentropy", "torch": "F.cross_entropy (index targets)",
-              "scipy": "-log_softmax[label]", "sklearn": "log_loss (probabilities)"}),
-        Loss("categorical_cross_entropy", _api.categorical_cross_entropy, "categorical_ce", True,
-             _make_categorical,
-             ({"from_logits": True}, {"from_logits": True, "weighted": True, "label_smoothing": 0.1},
-              {"from_logits": False}, {"from_logits": False, "clip": "keras"}),
-             {"keras": "CategoricalCrossentropy", "torch": "F.cross_entropy (probability targets)",
-              "scipy": "-(t * log_softmax).sum", "sklearn": "log_loss"}),
-        Loss("binary_cross_entropy", _api.binary_cross_entropy, "bce", False, _make_bce,
-             ({"from_logits": True}, {"from_logits": True, "weighted": True, "label_smoothing": 0.1},
-              {"from_logits": False}, {"from_logits": False, "clip": "keras2"},
-              {"from_logits": False, "clip": "torch"}),
-             {"keras": "BinaryCrossentropy", "torch": "F.binary_cross_entropy(_with_logits)",
-              "scipy": "-(z*log_expit(x) + (1-z)*log_expit(-x))", "sklearn": "log_loss (binary)"}),
-        Loss("kl_divergence", _api.kl_divergence, "kl", True, _make_kl,
-             ({}, {"weighted": True}, {"log_input": True}, {"clip": "keras"}),
-             {"keras": "KLDivergence", "torch": "F.kl_div (log input)",
-              "scipy": "rel_entr(...).sum", "sklearn": "-"}),
-        Loss("mean_squared_error", _api.mean_squared_error, "mse", True, _make_mse,
-             ({}, {"weighted": True}),
-             {"keras": "MeanSquaredError", "torch": "F.mse_loss", "scipy": "-", "sklearn":
-              "mean_squared_error"}),
+        LossSpec("sparse_categorical_cross_entropy", _api.sparse_categorical_cross_entropy,
+                 "sparse_ce", True, _make_sparse,
+                 ({"from_logits": True}, {"from_logits": True, "weighted": True},
+                  {"from_logits": True, "ignore_index": -100, "label_smoothing": 0.1,
+                   "z_loss": 1e-4},
+                  {"from_logits": False}, {"from_logits": False, "clip": "keras"},
+                  {"from_logits": False, "clip": "torch", "label_smoothing": 0.2}),
+                 {"keras": "SparseCategoricalCrossentropy",
+                  "torch": "F.cross_entropy (index targets)",
+                  "scipy": "-log_softmax[label]", "sklearn": "log_loss (probabilities)"},
+                 gradient=_grad.sparse_categorical_cross_entropy_grad,
+                 prepare=_api._sparse_job, label_kind="index", logits_option="from_logits",
+                 target_domain="indices"),
+        LossSpec("categorical_cross_entropy", _api.categorical_cross_entropy, "categorical_ce",
+                 True, _make_categorical,
+                 ({"from_logits": True},
+                  {"from_logits": True, "weighted": True, "label_smoothing": 0.1},
+                  {"from_logits": False}, {"from_logits": False, "clip": "keras"}),
+                 {"keras": "CategoricalCrossentropy",
+                  "torch": "F.cross_entropy (probability targets)",
+                  "scipy": "-(t * log_softmax).sum", "sklearn": "log_loss"},
+                 gradient=_grad.categorical_cross_entropy_grad, prepare=_api._categorical_job,
+                 logits_option="from_logits", target_domain="unit_interval"),
+        LossSpec("binary_cross_entropy", _api.binary_cross_entropy, "bce", False, _make_bce,
+                 ({"from_logits": True},
+                  {"from_logits": True, "weighted": True, "label_smoothing": 0.1},
+                  {"from_logits": False}, {"from_logits": False, "clip": "keras2"},
+                  {"from_logits": False, "clip": "torch"}),
+                 {"keras": "BinaryCrossentropy", "torch": "F.binary_cross_entropy(_with_logits)",
+                  "scipy": "-(z*log_expit(x) + (1-z)*log_expit(-x))",
+                  "sklearn": "log_loss (binary)"},
+                 gradient=_grad.binary_cross_entropy_grad, prepare=_api._bce_job,
+                 multilabel=True, logits_option="from_logits", target_domain="unit_interval",
+                 complement_log=True),
+        LossSpec("kl_divergence", _api.kl_divergence, "kl", True, _make_kl,
+                 ({}, {"weighted": True}, {"log_input": True}, {"clip": "keras"}),
+                 {"keras": "KLDivergence", "torch": "F.kl_div (log input)",
+                  "scipy": "rel_entr(...).sum", "sklearn": "-"},
+                 gradient=_grad.kl_divergence_grad, prepare=_api._kl_job,
+                 logits_option="log_input", target_domain="unit_interval_unless_log_target"),
+        LossSpec("mean_squared_error", _api.mean_squared_error, "mse", True, _make_mse,
+                 ({}, {"weighted": True}),
+                 {"keras": "MeanSquaredError", "torch": "F.mse_loss", "scipy": "-",
+                  "sklearn": "mean_squared_error"},
+                 gradient=_grad.mean_squared_error_grad, prepare=_api._mse_job,
+                 classification=False, multilabel=True),
     ]
 }
+
+# the losses a LossAccumulator (and so fastloss.evaluate and fastloss.dask) can stream
+STREAMING = tuple(name for name, spec in LOSSES.items() if spec.streaming)
+
+
+def loss_name(loss):
+    """The public name of ``loss`` (a name, or the public function itself)."""
+    name = getattr(loss, "__name__", loss)
+    if not isinstance(name, str) or name not in STREAMING:
+        raise ValueError(f"loss={loss!r} is not a fastloss loss with a streaming reduction; "
+                         f"choose one of {', '.join(STREAMING)}")
+    return name
+
+
+def loss_options(name, options):
+    """Check ``options`` against the public function's keywords; return them all."""
+    d = LOSSES[name].defaults
+    unknown = sorted(set(options) - set(d))
+    if unknown:
+        raise TypeError(f"{name}() has no option {', '.join(map(repr, unknown))}; its options are "
+                        f"{', '.join(sorted(d))} (sample_weight is given per chunk)")
+    opts = dict(d)
+    opts.update(options)
+    if opts["reduction"] not in ("mean", "sum"):
+        raise ValueError(f"reduction={opts['reduction']!r}: a LossAccumulator reduces to 'mean' "
+                         "or 'sum' (per-sample values need no accumulator)")
+    check_nan_policy(opts["nan_policy"])
+    check_threads(opts["n_threads"])
+    return opts
+
+
+def loss_specs(loss, options):
+    """``[(name, options)]`` from a name, a list of names or ``{name: {options}}``.
+
+    ``options`` are shared keywords: each loss takes those its function has; a keyword
+    no requested loss takes is an error.
+    """
+    if isinstance(loss, str) or callable(loss):
+        items = [(loss, {})]
+    elif isinstance(loss, Mapping):
+        items = list(loss.items())
+    else:
+        items = [(x, {}) if not isinstance(x, tuple) else x for x in loss]
+    if not items:
+        raise ValueError("loss: name at least one loss")
+    specs, used, seen = [], set(), set()
+    for item, own in items:
+        name = loss_name(item)
+        if name in seen:
+            raise ValueError(f"loss {name!r} is named twice")
+        seen.add(name)
+        defaults = LOSSES[name].defaults
+        opts = {k: v for k, v in options.items() if k in defaults}
+        used |= set(opts)
+        opts.update(own or {})
+        specs.append((name, loss_options(name, opts)))
+    unused = sorted(set(options) - used)
+    if unused:
+        raise TypeError(f"no requested loss takes the option {', '.join(map(repr, unused))}")
+    return specs
+
+
+def options_json(opts):
+    """``opts`` with arrays and NumPy scalars as plain JSON values (floats round-trip)."""
+    def conv(v):
+        if isinstance(v, np.ndarray):
+            return v.tolist()
+        if isinstance(v, np.generic):
+            return v.item()
+        if isinstance(v, (list, tuple)):
+            return [conv(u) for u in v]
+        return v
+
+    out = {k: conv(v) for k, v in opts.items()}
+    json.dumps(out)  # raises TypeError for an option that cannot be saved
+    return out
