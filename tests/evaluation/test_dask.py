@@ -22,7 +22,8 @@ import pytest
 from testutil import require
 
 import fastloss
-from fastloss.evaluation.evaluator import evaluate as local_evaluate
+from fastloss.dask import _graph as fdg
+from fastloss.evaluation import evaluate as local_evaluate
 from fastloss.evaluation.readers import InputError
 
 SCE = "sparse_categorical_cross_entropy"
@@ -100,7 +101,7 @@ def test_import_does_not_import_or_shadow_dask():
             "import dask, dask.array\n"
             "assert dask is not fd and hasattr(dask, 'delayed'), dask\n"
             "assert 'fastloss' not in dask.__file__, dask.__file__\n"
-            "fd._need_dask()\n"
+            "fd._graph._need_dask()\n"
             "assert sys.modules['dask'] is dask\n")
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert p.returncode == 0, p.stderr
@@ -115,7 +116,7 @@ def test_cuts_tile_the_rows_with_whole_segments(fd):
         covered, pieces = [], {}
         start = 0
         for m in lengths:
-            for kind, a, b in fd._cuts(start, start + int(m), n, True, seg):
+            for kind, a, b in fdg._cuts(start, start + int(m), n, True, seg):
                 assert start <= a < b <= start + m
                 covered.append((a, b))
                 if kind == "run":  # whole segments: aligned start, aligned end or the end
@@ -131,7 +132,7 @@ def test_cuts_tile_the_rows_with_whole_segments(fd):
             ps.sort()
             assert ps[0][0] == s * seg and ps[-1][1] == min((s + 1) * seg, n)
             assert all(ps[i][1] == ps[i + 1][0] for i in range(len(ps) - 1))
-        assert fd._cuts(0, n, n, False, seg) == ([("run", 0, n)] if n else [])
+        assert fdg._cuts(0, n, n, False, seg) == ([("run", 0, n)] if n else [])
 
 
 CHUNKINGS = {
@@ -212,7 +213,7 @@ def test_binary_one_value_per_row_and_dense_targets(data, da, fd, sync):
 def _chunk_states(fd, cfg, x, y, w, g, bounds):
     states = []
     for a, b in zip(bounds[:-1], bounds[1:]):
-        states.append(fd._process(cfg, a, b, {"pred": x[a:b], "label": y[a:b], "weight": w[a:b],
+        states.append(fdg._process(cfg, a, b, {"pred": x[a:b], "label": y[a:b], "weight": w[a:b],
                                               "group": g[a:b]}))
     return states
 
@@ -226,7 +227,7 @@ def _cfg(fd, specs, tail, per_class=True):
 
 
 def test_merge_order_and_tree_shape_do_not_matter(data, fd):
-    from fastloss.evaluation.evaluator import _loss_specs
+    from fastloss.losses.registry import loss_specs as _loss_specs
 
     x, y, w, g = data["probs"], data["y"], data["w"], data["g"]
     cfg = _cfg(fd, _loss_specs(SCE, {"clip": "keras"}), (C,))
@@ -241,14 +242,14 @@ def test_merge_order_and_tree_shape_do_not_matter(data, fd):
             i, j = sorted(r.choice(len(pool), 2, replace=False))
             b, a = pool.pop(j), pool.pop(i)
             pool.append(fd.merge_states(a, b) if r.random() < 0.5 else fd.merge_states(b, a))
-        got = fd._finish_task(cfg, pool[0])
+        got = fdg._finish_task(cfg, pool[0])
         assert_same_result(got, want)
 
 
 def test_segments_cut_by_chunks_are_needed(data, fd):
     """Mutation check: evaluating unaligned chunks in place (no segment tasks) changes
     the per-class sums, so the equality tests above can see a wrong segment handling."""
-    from fastloss.evaluation.evaluator import _loss_specs
+    from fastloss.losses.registry import loss_specs as _loss_specs
 
     x, y, w, g = data["probs"], data["y"], data["w"], data["g"]
     cfg = _cfg(fd, _loss_specs(SCE, {"clip": "keras"}), (C,))
@@ -256,7 +257,7 @@ def test_segments_cut_by_chunks_are_needed(data, fd):
     st = None
     for s in _chunk_states(fd, cfg, x, y, w, g, bounds):
         st = fd.merge_states(st, s)
-    got = fd._finish_task(cfg, st)
+    got = fdg._finish_task(cfg, st)
     want = local_evaluate(x, labels=y, weights=w, groups=g, loss=SCE, clip="keras")
     assert same_loss(got[SCE], want[SCE])  # the losses are chunk-independent anyway ...
     assert body(got)["per_class"] != body(want)["per_class"]  # ... the segment sums are not
@@ -301,7 +302,7 @@ def test_input_errors(data, da, fd, sync):
 
 
 def test_kernel_thread_rules(fd, dask, monkeypatch):
-    from fastloss.evaluation.evaluator import _loss_specs
+    from fastloss.losses.registry import loss_specs as _loss_specs
 
     monkeypatch.delenv("FASTLOSS_NUM_THREADS", raising=False)
     assert fd.kernel_threads() is None  # the main thread, not a worker: fastloss's default
@@ -317,7 +318,7 @@ def test_kernel_thread_rules(fd, dask, monkeypatch):
     specs[1][1]["n_threads"] = 2
     cfg = _cfg(fd, specs, (C,))
     cfg["auto_threads"] = True
-    ev = fd._new_evaluator(cfg)
+    ev = fdg._new_evaluator(cfg)
     assert [a.options["n_threads"] for a in ev.accs.values()] == [3, 2]
 
 

@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 import fastloss
-from fastloss.evaluation.evaluator import _Evaluator, evaluate
+from fastloss.evaluation.driver import evaluate
+from fastloss.evaluation.evaluator import Evaluator
 from fastloss.evaluation.readers import InputError
 
 pa = pytest.importorskip("pyarrow")
@@ -416,7 +417,7 @@ def test_resume_after_a_crash_is_bitwise_an_uninterrupted_run(data, tmp_path, mo
     args = dict(loss=SCE, from_logits=True, group_column="g", chunk_rows=256)
     want = evaluate(src, **args).to_dict()
     ck = tmp_path / "ck.json"
-    orig = _Evaluator.process
+    orig = Evaluator.process
     calls = {"n": 0}
 
     def crash(self, ch):
@@ -425,10 +426,10 @@ def test_resume_after_a_crash_is_bitwise_an_uninterrupted_run(data, tmp_path, mo
             raise MemoryError("simulated crash")
         return orig(self, ch)
 
-    monkeypatch.setattr(_Evaluator, "process", crash)
+    monkeypatch.setattr(Evaluator, "process", crash)
     with pytest.raises(MemoryError):
         evaluate(src, checkpoint=str(ck), checkpoint_every=3, **args)
-    monkeypatch.setattr(_Evaluator, "process", orig)
+    monkeypatch.setattr(Evaluator, "process", orig)
     saved = json.loads(ck.read_text())
     assert saved["state"]["next_row"] == 3 * 256  # the last save before the crash
     got = evaluate(src, checkpoint=str(ck), resume=True, chunk_rows=512,

@@ -4,10 +4,11 @@ Registered by ``fastloss.cli`` through :func:`register`.
 """
 
 import argparse
+import functools
 import os
 import sys
 
-from fastloss.evaluation.accumulator import LOSS_NAMES
+from fastloss.losses.registry import STREAMING
 
 _EPILOG = """\
 examples:
@@ -87,7 +88,7 @@ def register(subparsers):
                    ".arrow, .csv); may also hold labels, weights and groups")
     p.add_argument("--loss", required=True, action="append", metavar="NAME",
                    help="loss function name(s), comma-separated or repeated: "
-                        + ", ".join(LOSS_NAMES))
+                        + ", ".join(STREAMING))
     g = p.add_argument_group("inputs")
     g.add_argument("--labels", metavar="FILE", help="labels (class indices or targets)")
     g.add_argument("--weights", metavar="FILE", help="sample weights, one per row")
@@ -136,24 +137,52 @@ def register(subparsers):
                      help="write the result as JSON (atomically)")
     out.add_argument("--json", action="store_true", help="print JSON instead of the table")
     out.add_argument("--quiet", "-q", action="store_true", help="print nothing on success")
-    cluster = _cluster_module()
-    if cluster is not None:  # --scheduler / --dask-workers (fastloss.dask; imports no dask)
-        cluster.add_cli_arguments(p)
+    add_cli_arguments(p)
     p.set_defaults(func=run)
     return p
 
 
-def _cluster_module():
-    """``fastloss.dask`` if it imports (it is optional; a broken one must not break eval)."""
-    try:
-        from fastloss import dask as cluster
-    except Exception:  # pragma: no cover - missing or broken optional module
+def add_cli_arguments(parser):
+    """Add the cluster flags to the ``fastloss eval`` parser (dask is not imported)."""
+    g = parser.add_argument_group(
+        "cluster (Dask; pip install 'fastloss[dask]')",
+        "Evaluate on a Dask cluster: the result is bitwise the same. Inputs: .npy files, "
+        ".npy stacks, Zarr arrays, Parquet files / directories / globs, at paths every "
+        "worker can read.")
+    x = g.add_mutually_exclusive_group()
+    x.add_argument("--scheduler", metavar="ADDRESS",
+                   help="address of a running Dask scheduler (tcp://HOST:PORT)")
+    x.add_argument("--dask-workers", type=_positive_int, metavar="N",
+                   help="start a local Dask cluster of N worker processes for this run")
+    g.add_argument("--dask-threads", type=_positive_int, metavar="N",
+                   help="threads per local worker (default: cores // N)")
+    return g
+
+
+def cli_evaluator(args):
+    """The evaluate function ``fastloss eval`` calls: None without ``--scheduler`` /
+    ``--dask-workers`` (use :func:`fastloss.evaluate`), else a function taking the same
+    arguments as :func:`fastloss.evaluate` that runs on the cluster
+    (:func:`fastloss.dask.evaluate_files`)."""
+    scheduler = getattr(args, "scheduler", None)
+    workers = getattr(args, "dask_workers", None)
+    threads = getattr(args, "dask_threads", None)
+    if not scheduler and not workers:
+        if threads:
+            raise ValueError("--dask-threads needs --dask-workers N")
         return None
-    return cluster if hasattr(cluster, "add_cli_arguments") else None
+    if threads and not workers:
+        raise ValueError("--dask-threads applies to --dask-workers (a local cluster); the "
+                         "workers of --scheduler have their own thread counts")
+    from fastloss.dask import evaluate_files
+
+    return functools.partial(evaluate_files, scheduler=scheduler, n_workers=workers,
+                             threads_per_worker=threads)
 
 
 def run(args):
-    from fastloss.evaluation.evaluator import evaluate, write_json_atomic
+    from fastloss.evaluation import evaluate
+    from fastloss.evaluation.result import write_json_atomic
 
     losses = [n.strip() for item in args.loss for n in item.split(",") if n.strip()]
     pred_cols = None
@@ -170,8 +199,7 @@ def run(args):
     if args.resume and args.checkpoint and not os.path.exists(args.checkpoint):
         print(f"fastloss eval: no checkpoint at {args.checkpoint}; starting from row 0",
               file=sys.stderr)
-    cluster = _cluster_module()
-    run_eval = (cluster.cli_evaluator(args) if cluster is not None else None) or evaluate
+    run_eval = cli_evaluator(args) or evaluate
     try:
         result = run_eval(
             args.pred, loss=losses if len(losses) > 1 else losses[0], labels=args.labels,

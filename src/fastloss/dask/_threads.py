@@ -1,0 +1,64 @@
+"""Kernel threads per Dask task: ``dask threads x kernel threads <= cores`` per host."""
+
+import os
+import threading
+
+__all__ = ["cpu_count", "kernel_threads", "thread_plan"]
+
+
+def cpu_count():
+    """The CPUs this process may use (its affinity mask, else the machine's count)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else \
+        (os.cpu_count() or 1)
+
+
+def _host(address):
+    from distributed.comm import get_address_host
+
+    return get_address_host(address)
+
+
+def thread_plan(client):
+    """``{host: kernel threads per task}`` for the workers of ``client``'s cluster:
+    ``max(1, cores // threads)`` with ``threads`` the Dask worker threads of all the
+    workers on that host and ``cores`` the CPUs a worker there may use."""
+    info = client.scheduler_info(n_workers=-1)["workers"]
+    cores = client.run(cpu_count)
+    hosts = {}
+    for addr, w in info.items():
+        h = hosts.setdefault(_host(addr), [0, 1])
+        h[0] += int(w.get("nthreads", 1))
+        h[1] = max(h[1], int(cores.get(addr, 1)))
+    return {host: max(1, c // max(t, 1)) for host, (t, c) in hosts.items()}
+
+
+def kernel_threads(plan=None):
+    """The kernel thread count a task uses where it runs (see the module docstring).
+
+    On a Dask worker: ``FASTLOSS_NUM_THREADS`` if set in the worker's environment, else
+    ``plan[host]`` (from :func:`thread_plan`), else ``max(1, cores // worker threads)``.
+    In a thread of dask's local thread pool: 1. Elsewhere: None (fastloss's default).
+    """
+    env = os.environ.get("FASTLOSS_NUM_THREADS")
+    if env:
+        return max(1, int(env))
+    try:
+        from distributed import get_worker
+
+        w = get_worker()
+    except (ImportError, ValueError):
+        w = None
+    if w is not None:
+        if plan:
+            try:
+                n = plan.get(_host(w.address))
+            except Exception:  # an address without a host part
+                n = None
+            if n:
+                return int(n)
+        nthreads = getattr(getattr(w, "state", None), "nthreads", None) or \
+            getattr(w, "nthreads", 1)
+        return max(1, cpu_count() // max(int(nthreads), 1))
+    if threading.current_thread() is not threading.main_thread():
+        return 1
+    return None
