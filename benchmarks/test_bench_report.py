@@ -9,10 +9,9 @@ from fastloss.cli import bench as _bench_cli
 from fastloss.bench import report as _bench_report
 from fastloss.bench import tables as _bench_tables
 from fastloss.bench import timing as _bench_timing
-
-import accuracy as A
-import latency as L
-import memory as M
+from fastloss.bench import accuracy as A
+from fastloss.bench import latency as L
+from fastloss.bench import memory as M
 
 
 def test_report_renders_from_results(tmp_path):

@@ -1,4 +1,4 @@
-"""The benchmark registry (``benchmarks/comparisons.py`` = ``fastloss.bench.registry``):
+"""The benchmark registry (``fastloss.bench.registry``):
 every library's callable computes the same thing as fastloss's reference, quickly,
 so the benchmarks never time a wrong answer."""
 

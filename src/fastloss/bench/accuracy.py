@@ -385,13 +385,18 @@ def main(argv=None):
     ap.add_argument("--identical-rows-n", type=float, default=None)
     ap.add_argument("--ops", nargs="*")
     ap.add_argument("--libs", nargs="*")
-    ap.add_argument("--out", required=True)
+    ap.add_argument("--out", help="write the JSON there (default: print the Markdown table)")
     a = ap.parse_args(argv)
     res = run(a.threads, int(a.identical_n),
               int(a.identical_rows_n) if a.identical_rows_n else None, a.ops, a.libs,
               log=lambda m: print(m, file=sys.stderr, flush=True))
-    with open(a.out, "w") as f:
-        json.dump(res, f)
+    if a.out:
+        with open(a.out, "w") as f:
+            json.dump(res, f)
+    else:
+        from fastloss.bench.tables import accuracy_section
+
+        print(accuracy_section({"accuracy": res}))
     return 0
 
 

@@ -128,7 +128,7 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--repeat", type=int, default=1)
     ap.add_argument("--libs", nargs="*")
-    ap.add_argument("--out")
+    ap.add_argument("--out", help="write the JSON there (default: print the Markdown table)")
     a = ap.parse_args(argv)
     if a.child:
         print(json.dumps(_child(a.child, a.op, a.threads)))
@@ -137,8 +137,10 @@ def main(argv=None):
     if a.out:
         with open(a.out, "w") as f:
             json.dump(res, f)
-    else:
-        print(json.dumps(res, indent=1))
+    else:  # run alone: the Markdown table of the report
+        from fastloss.bench.tables import latency_section
+
+        print(latency_section({"latency": res}))
     return 0
 
 

@@ -175,7 +175,7 @@ def main(argv=None):
     ap.add_argument("--libs", nargs="*")
     ap.add_argument("--ops", nargs="*")
     ap.add_argument("--jobs", type=int, default=1, help="processes at once")
-    ap.add_argument("--out")
+    ap.add_argument("--out", help="write the JSON there (default: print the Markdown table)")
     a = ap.parse_args(argv)
     if a.child:
         from fastloss.bench import registry as R
@@ -187,8 +187,10 @@ def main(argv=None):
     if a.out:
         with open(a.out, "w") as f:
             json.dump(res, f)
-    else:
-        print(json.dumps(res, indent=1))
+    else:  # run alone: the Markdown table of the report
+        from fastloss.bench.tables import memory_section
+
+        print(memory_section({"memory": res}))
     return 0
 
 

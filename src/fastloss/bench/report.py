@@ -40,6 +40,22 @@ def cpu_model():
     return platform.processor() or platform.machine() or "cpu"
 
 
+def simd_variant():
+    """The SIMD variant of the Cython kernels this process runs (``BUILD_INFO``), the
+    instructions it uses and whether ``FASTLOSS_CYTHON_VARIANT`` forced it; None values
+    when the Cython backend is not available."""
+    info = {"variant": None, "simd": None, "forced_by_env":
+            os.environ.get("FASTLOSS_CYTHON_VARIANT") or None}
+    try:
+        from fastloss.kernels import cython as cy
+    except Exception:  # an unbuilt or broken optional backend: nothing to record
+        return info
+    b = getattr(cy, "BUILD_INFO", None) or {}
+    info.update(variant=b.get("variant"), simd=b.get("simd"), cpu_level=b.get("cpu_level"),
+                variants_built=b.get("variants_built"))
+    return info
+
+
 def memory_gib():
     try:
         with open("/proc/meminfo") as f:
@@ -107,6 +123,7 @@ def machine_info(args_line, profile, keep_openblas_env):
         "command": args_line,
         "profile": profile,
         "cpu": cpu_model(),
+        "simd_variant": simd_variant(),
         "cores": R.ALL_CORES,
         "memory_gib": memory_gib(),
         "platform": platform.platform(),

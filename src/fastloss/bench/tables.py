@@ -268,6 +268,7 @@ def header(results):
         f"- **Machine**: {m['cpu']}, {m['cores']} cores, "
         f"{m['memory_gib']:.1f} GiB; {m['platform']}." if m.get("memory_gib") else
         f"- **Machine**: {m['cpu']}, {m['cores']} cores; {m['platform']}.",
+        f"- **SIMD variant**: {simd_text(results)}.",
         f"- **Command**: `{m['command']}` ({m['profile']} profile), {m['date']}; "
         f"measuring took {_fmt_total(secs.get('total_measuring'))}"
         + "".join(f", {k} {_fmt_total(secs[k])}" for k in PARTS_ORDER if k in secs) + ".",
@@ -295,6 +296,27 @@ def header(results):
 
 
 PARTS_ORDER = ("throughput", "accuracy", "latency", "memory")
+
+
+def simd_text(results):
+    """The Cython kernels' SIMD variant of the run (and of each throughput process when
+    one differs); "unknown" for results from before it was recorded."""
+    def one(v):
+        if not v:
+            return "unknown (not recorded)"
+        if v.get("variant") is None:
+            return "none (Cython backend not available)"
+        text = f"Cython `{v['variant']}`" + (f" ({v['simd']})" if v.get("simd") else "")
+        return text + (f", forced by FASTLOSS_CYTHON_VARIANT={v['forced_by_env']}"
+                       if v.get("forced_by_env") else "")
+
+    main = results["meta"].get("simd_variant")
+    text = one(main)
+    for part in results.get("throughput", []):
+        v = part.get("environment", {}).get("simd_variant")
+        if v and main and v.get("variant") != main.get("variant"):
+            text += f"; throughput at {part['threads']} thread(s): {one(v)}"
+    return text
 
 
 def _load_note(results, cores):
@@ -386,7 +408,8 @@ def summary_table(results, dtype="float32"):
                                                                          "tensorflow")))
         body.append(row)
     m = results["meta"]
-    head = (f"{dtype}, {threads} threads, {m['cpu']} ({m['cores']} cores), "
+    head = (f"{dtype}, {threads} threads, {m['cpu']} ({m['cores']} cores), SIMD variant: "
+            f"{simd_text(results)}, "
             f"`{m['command']}` ({m['profile']} profile), {m['date'][:10]}; in parentheses: "
             "fastloss's speed-up over that library. Generated from `results.json` by "
             "`fastloss bench`; the full report has every library, thread count and dtype.")

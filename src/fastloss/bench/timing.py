@@ -164,7 +164,9 @@ def run_case(case, libs, threads, budget, min_rounds, passes, cap, skips=None, l
 
 def environment(threads):
     """What the measurements ran on (threads of every library, BLAS, versions)."""
-    env = {"threads": threads}
+    from fastloss.bench.report import simd_variant
+
+    env = {"threads": threads, "simd_variant": simd_variant()}
     try:
         from threadpoolctl import threadpool_info
 
