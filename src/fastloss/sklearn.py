@@ -49,8 +49,8 @@ import warnings
 import numpy as np
 
 from fastloss._dispatch import resolve_backend, resolve_threads
-from fastloss.losses._run import EMPTY, run_kernel
-from fastloss.kernels import CLIP_EPS, block_rows_for
+from fastloss.kernels import CLIP_EPS
+from fastloss.losses._calls import EMPTY, Clip, bce_call, categorical_ce_call, sparse_ce_call
 
 __all__ = ["InvalidParameterError", "log_loss"]
 
@@ -305,24 +305,15 @@ def _bounds(dt, eps):
 
 def _sparse_sum(P, idx, sw, eps, dt):
     """sum_i w_i * -log(clip(P[i, idx_i])) by the sparse CE kernel (no one-hot)."""
-    kern, nt = resolve_backend(None)[1], resolve_threads(None)
-    n, C = P.shape
-    br = block_rows_for(C)
     if dt == np.float16:  # clip at float16's eps, computed in float32
         lo, hi = _bounds(np.dtype(np.float16), eps)
         P = np.clip(P, np.float32(lo), np.float32(hi))
-
-    def call(a, b, out, lp, wp):
-        kern.sparse_ce(P, idx, sw, EMPTY, False, 0, False, 0.0, 0.0, CLIP_EPS, eps, False, br,
-                       out, lp, wp, nt)
-
-    return run_kernel(call, n, C, br, "sum", P.dtype, True)[0]
+    return sparse_ce_call(P, idx, from_logits=False, sample_weight=sw, clip=Clip(CLIP_EPS, eps),
+                          **_backend()).sums()[0]
 
 
 def _binary_sum(p, z, sw, eps, dt):
     """The 1-D case: BCE kernel, ``1 - clip(p)`` equals scikit-learn's ``clip(1 - p)``."""
-    kern, nt = resolve_backend(None)[1], resolve_threads(None)
-    br = block_rows_for(1)
     if dt == np.float16:
         lo, hi = _bounds(np.dtype(np.float16), eps)
         p16 = np.clip(p.astype(np.float16), lo, hi)
@@ -332,22 +323,18 @@ def _binary_sum(p, z, sw, eps, dt):
         v = v.astype(np.float32).astype(np.float64)
         return float(np.sum(v if not sw.size else v * sw))
 
-    def call(a, b, out, lp, wp):
-        kern.bce(p, z, sw, 1, EMPTY, False, 0.0, CLIP_EPS, eps, False, br, out, lp, wp, nt)
-
-    return run_kernel(call, p.shape[0], 1, br, "sum", p.dtype, True)[0]
+    return bce_call(p, z, from_logits=False, sample_weight=sw, clip=Clip(CLIP_EPS, eps),
+                    **_backend()).sums()[0]
 
 
 def _categorical_sum(P, T, sw, eps, dt):
-    kern, nt = resolve_backend(None)[1], resolve_threads(None)
-    n, C = P.shape
-    br = block_rows_for(C)
     if dt == np.float16:
         lo, hi = _bounds(np.dtype(np.float16), eps)
         P = np.clip(P, np.float32(lo), np.float32(hi))
+    return categorical_ce_call(P, T, from_logits=False, sample_weight=sw,
+                               clip=Clip(CLIP_EPS, eps), **_backend()).sums()[0]
 
-    def call(a, b, out, lp, wp):
-        kern.categorical_ce(P, T, sw, EMPTY, False, 0.0, CLIP_EPS, eps, False, br, out, lp, wp,
-                            nt)
 
-    return run_kernel(call, n, 2 * C, br, "sum", P.dtype, True)[0]
+def _backend():
+    """The default backend and thread count, as the builders' keywords."""
+    return dict(kern=resolve_backend(None)[1], n_threads=resolve_threads(None))

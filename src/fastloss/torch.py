@@ -63,8 +63,17 @@ import numpy as np
 
 import fastloss.losses.functions as _api
 from fastloss._dispatch import resolve_backend, resolve_threads
-from fastloss.losses._run import EMPTY, run_kernel
-from fastloss.kernels import CLIP_NONE, CLIP_TORCH, block_rows_for
+from fastloss.kernels import CLIP_NONE, CLIP_TORCH
+from fastloss.losses._calls import (
+    EMPTY,
+    Clip,
+    bce_call,
+    categorical_ce_call,
+    kl_call,
+    mse_call,
+    onehot_ce_call,
+    sparse_ce_call,
+)
 
 __all__ = [
     "BCELoss",
@@ -191,14 +200,9 @@ def _bce_kernel(x, z, from_logits, clip_mode, sw, sw_div, pw, reduction):
     kern, nt = _backend()
     xf = np.ascontiguousarray(x).reshape(-1)
     zf = np.ascontiguousarray(z, dtype=x.dtype).reshape(-1)
-    br = block_rows_for(1)
-
-    def call(a, b, out, lp, wp):
-        kern.bce(xf, zf, sw, sw_div, pw, bool(from_logits), 0.0, clip_mode, 0.0, False, br, out,
-                 lp, wp, nt)
-
-    return run_kernel(call, xf.shape[0], 1, br, "none" if reduction == "none" else "sum",
-                      x.dtype, True)
+    call = bce_call(xf, zf, kern=kern, n_threads=nt, from_logits=from_logits, sample_weight=sw,
+                    weight_div=sw_div, pos_weight=pw, clip=Clip(clip_mode, 0.0))
+    return call.per_sample() if reduction == "none" else call.sums()
 
 
 def _weights_for(weight, shape, dt):
@@ -366,48 +370,19 @@ def _check_weight(w, C, dt):
 
 def _sparse_kernel(x2, y, cw, ignore_index, ls, reduction):
     kern, nt = _backend()
-    n, C = x2.shape
-    br = block_rows_for(C)
-    cwa = EMPTY if cw is None else cw
-
-    def call(a, b, out, lp, wp):
-        kern.sparse_ce(x2, y, EMPTY, cwa, True, int(ignore_index), True, float(ls), 0.0,
-                       CLIP_NONE, 0.0, False, br, out, lp, wp, nt)
-
-    return run_kernel(call, n, C, br, "none" if reduction == "none" else "sum", x2.dtype, True)
+    call = sparse_ce_call(x2, y, kern=kern, n_threads=nt, from_logits=True,
+                          class_weight=EMPTY if cw is None else cw,
+                          ignore_index=int(ignore_index), label_smoothing=float(ls))
+    return call.per_sample() if reduction == "none" else call.sums()
 
 
 def _onehot_kernel(x2, y, cw, ignore_index, ls, reduction):
-    """PyTorch's weighted label smoothing, ``sum_c w_c * t'_c * nll_c`` with one-hot ``t``.
-
-    The one-hot block is built chunk by chunk (whole kernel blocks, bounded memory),
-    never for the whole batch; ignored rows get sample weight 0.
-    """
+    """PyTorch's weighted label smoothing, ``sum_c w_c * t'_c * nll_c`` with one-hot ``t``
+    (built chunk by chunk by the builder; ignored rows weigh 0)."""
     kern, nt = _backend()
-    n, C = x2.shape
-    br = block_rows_for(C)
-    step = max(1, (1 << 20) // max(C, 1) // br) * br
-    valid = (y != ignore_index)
-    sw = valid.astype(np.float64)
-    need_out = reduction == "none"
-    out = np.empty(n, dtype=x2.dtype) if need_out else EMPTY.astype(x2.dtype)
-    nb = -(-n // br)
-    lp = EMPTY if need_out else np.zeros(nb)
-    wp = EMPTY if need_out else np.zeros(nb)
-    for a in range(0, n, step):
-        b = min(n, a + step)
-        t = np.zeros((b - a, C), dtype=x2.dtype)
-        rows = np.nonzero(valid[a:b])[0]
-        t[rows, y[a:b][rows]] = 1
-        b0, b1 = a // br, -(-b // br)
-        kern.categorical_ce(x2[a:b], t, sw[a:b], cw, True, float(ls), CLIP_NONE, 0.0, False, br,
-                            out[a:b] if need_out else out, lp[b0:b1] if lp.size else lp,
-                            wp[b0:b1] if wp.size else wp, nt)
-    if need_out:
-        return out
-    from fastloss.kernels._blocks import combine
-
-    return combine(lp), combine(wp)
+    call = onehot_ce_call(x2, y, kern=kern, n_threads=nt, ignore_index=ignore_index,
+                          class_weight=cw, label_smoothing=ls)
+    return call.per_sample() if reduction == "none" else call.sums()
 
 
 def _torch_log_softmax(x, axis):
@@ -509,15 +484,9 @@ def _ce_probs(x, t, w, x2, batch, cdim, C, ls, reduction):
     n_mean = x.size // C if C else 0
     if _all_finite(x2):
         kern, nt = _backend()
-        br = block_rows_for(C)
-        cwa = EMPTY if cw is None else cw
-
-        def call(a, b, out, lp, wp):
-            kern.categorical_ce(x2, t2, EMPTY, cwa, True, ls, CLIP_NONE, 0.0, False, br, out, lp,
-                                wp, nt)
-
-        res = run_kernel(call, x2.shape[0], 2 * C, br,
-                         "none" if reduction == "none" else "sum", dt, True)
+        call = categorical_ce_call(x2, t2, kern=kern, n_threads=nt, from_logits=True,
+                                   class_weight=EMPTY if cw is None else cw, label_smoothing=ls)
+        res = call.per_sample() if reduction == "none" else call.sums()
         if reduction == "none":
             return res.reshape(batch)
         total = res[0]
@@ -637,14 +606,8 @@ def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_
         kern, nt = _backend()
         x2 = np.ascontiguousarray(x).reshape(-1, x.shape[-1] if x.ndim else 1)
         t2 = np.ascontiguousarray(t).reshape(x2.shape)
-        C = x2.shape[1]
-        br = block_rows_for(C)
-
-        def call(a, b, out, lp, wp):
-            kern.kl(x2, t2, EMPTY, True, bool(log_target), CLIP_NONE, 0.0, False, br, out, lp,
-                    wp, nt)
-
-        total = run_kernel(call, x2.shape[0], 2 * C, br, "sum", dt, True)[0]
+        total = kl_call(x2, t2, kern=kern, n_threads=nt, log_input=True,
+                        log_target=log_target).sums()[0]
     else:
         with np.errstate(invalid="ignore", over="ignore"):
             total = float(np.sum(_kl_pointwise(x, t, log_target)))
@@ -691,12 +654,8 @@ def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", we
     kern, nt = _backend()
     x2 = np.ascontiguousarray(x).reshape(-1, 1)  # width-1 rows: one value per element
     t2 = np.ascontiguousarray(t).reshape(-1, 1)
-    br = block_rows_for(1)
-
-    def call(a, b, out, lp, wp):
-        kern.mse(x2, t2, EMPTY, EMPTY, False, br, out, lp, wp, nt)
-
-    res = run_kernel(call, x2.shape[0], 2, br, "none" if reduction == "none" else "sum", dt, True)
+    call = mse_call(x2, t2, kern=kern, n_threads=nt)
+    res = call.per_sample() if reduction == "none" else call.sums()
     return io.out(_finish_elementwise(res, reduction, x.size, dt, x.shape))
 
 

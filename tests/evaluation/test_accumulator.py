@@ -16,7 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import fastloss
-from fastloss.evaluation.accumulator import ExactSums, LossAccumulator
+from fastloss.evaluation.accumulator import LossAccumulator
+from fastloss.evaluation.exact import ExactSums
 from fastloss.losses.registry import LOSSES
 from fastloss.kernels import block_rows_for
 from fastloss.kernels._blocks import combine
@@ -296,14 +297,15 @@ def test_merge_ignores_backend_and_threads():
 
 
 def test_one_place_turns_options_into_kernel_calls():
-    """The accumulator runs the public functions' jobs (``_api._JOBS``), not a copy."""
-    from fastloss.losses import functions as _api
-    from fastloss.evaluation.accumulator import LOSS_NAMES, _prepare, loss_options
+    """The accumulator runs the public functions' KernelCall (``LOSSES[name].prepare``, built
+    by ``losses/_calls.py``), not a copy."""
+    from fastloss.evaluation.accumulator import _prepare
+    from fastloss.losses.registry import STREAMING, loss_options
 
-    assert set(_api._JOBS) == set(LOSS_NAMES)
+    assert {n for n, s in LOSSES.items() if s.prepare is not None} == set(STREAMING)
     x = np.random.default_rng(0).random((40, 3)).astype(np.float32)
     y = np.arange(40) % 3
-    p = _prepare("sparse_categorical_cross_entropy",
-                 loss_options("sparse_categorical_cross_entropy", {}), y, x, None)
-    assert p.call.__qualname__.startswith("_sparse_job")
+    p, _ = _prepare("sparse_categorical_cross_entropy",
+                    loss_options("sparse_categorical_cross_entropy", {}), y, x, None)
+    assert p._forward.__qualname__.startswith("sparse_ce_call")
     assert not p.weighted and (p.weights() == 1).all()

@@ -33,9 +33,9 @@ import copy
 
 import numpy as np
 
-from fastloss.losses import functions as _api
 from fastloss.losses._run import EMPTY, finish
 from fastloss._validation import as_float_array
+from fastloss.losses._calls import RowLayout
 from fastloss.losses.registry import (  # noqa: F401 - loss_name ... re-exported for now
     LOSSES,
     STREAMING,
@@ -55,66 +55,26 @@ LOSS_NAMES = STREAMING
 _DEFAULTS = {name: LOSSES[name].defaults for name in LOSS_NAMES}
 
 
-class _Prepared:
-    """One validated chunk of one loss, ready for kernel calls on any sub-range of rows.
-
-    ``call(a, b, out, lp, wp, block_rows=B)`` runs the kernel on kernel rows ``[a, b)`` of
-    the chunk (kernel rows are flat elements for binary cross-entropy) with the given
-    block size (the job's ``call``); ``weights()`` are the kernel's float64 per-row
-    weights ``w_i``.
-    """
-
-    __slots__ = (
-        "block_rows",
-        "call",
-        "dtype",
-        "n",
-        "n_lead",
-        "rdt",
-        "row_mult",
-        "tail",
-        "weighted",
-        "weights",
-    )
-
-    def __init__(self, **kw):
-        for k, v in kw.items():
-            setattr(self, k, v)
-
-
-def _rows_and_lead(x, axis):
-    rows = _api._Rows(x, axis)
-    if x.ndim < 2 or rows.axis == 0:
-        raise ValueError(f"y_pred has shape {x.shape} with its class axis {rows.axis}; streaming "
-                         "needs a leading row axis (axis 0) besides the class axis")
-    mult = int(np.prod(rows.batch_shape[1:], dtype=np.int64))
-    return rows, mult
-
-
 def _prepare(name, o, y_true, y_pred, sample_weight, check_inputs=True):
-    """The public function's job (``_api._JOBS``) for one chunk, with its streaming layout.
+    """The public function's KernelCall (``LOSSES[name].prepare``) for one chunk, and the
+    chunk's number of rows along axis 0.
 
     ``check_inputs=False`` (``fastloss.evaluate``, which checks and counts bad rows itself)
     skips the [0, 1] checks of probabilities and targets and takes int64 labels as they are.
     """
-    x, rdt = as_float_array(y_pred, "y_pred")
-    tail = tuple(int(s) for s in x.shape[1:])
-    if name == "binary_cross_entropy":
+    x, _ = as_float_array(y_pred, "y_pred")
+    spec = LOSSES[name]
+    if not spec.has_class_axis:
         if x.ndim == 0:
             raise ValueError("y_pred must have a leading row axis; got a 0-d array")
-        mult = int(np.prod(x.shape[1:], dtype=np.int64))
-    else:
-        _, mult = _rows_and_lead(x, o["axis"])
-    job = _api._JOBS[name](y_true=y_true, y_pred=x, sample_weight=sample_weight,
-                           check=check_inputs, **o)
-    if job.weighted:
-        weights = job.weights
-    else:
-        def weights():
-            return np.ones(job.n_rows)
-    return _Prepared(call=job.call, weights=weights, weighted=job.weighted, n=job.n_rows,
-                     n_lead=int(x.shape[0]), row_mult=mult, block_rows=job.block_rows,
-                     dtype=x.dtype, rdt=rdt, tail=tail)
+    else:  # checked before the inputs, as the layout decides how they are read
+        rows = RowLayout(x, o["axis"])
+        if x.ndim < 2 or rows.axis == 0:
+            raise ValueError(f"y_pred has shape {x.shape} with its class axis {rows.axis}; "
+                             "streaming needs a leading row axis (axis 0) besides the class "
+                             "axis")
+    call = spec.prepare(y_true, x, sample_weight=sample_weight, trusted=not check_inputs, **o)
+    return call, int(x.shape[0])
 
 
 # --------------------------------------------------------------------------- accumulator
@@ -211,16 +171,17 @@ class LossAccumulator:
                 check_inputs=True, out=None):
         r0 = self._next if row_offset is None else _as_row(row_offset, "row_offset")
         try:
-            p = _prepare(self.loss, self.options, y_true, y_pred, sample_weight, check_inputs)
+            p, n_lead = _prepare(self.loss, self.options, y_true, y_pred, sample_weight,
+                                 check_inputs)
         except (ValueError, TypeError) as exc:
             raise type(exc)(f"{exc} (in the chunk of rows starting at row {r0})") from None
         self._check_layout(p)
-        self._claim(r0, r0 + p.n_lead)
+        self._claim(r0, r0 + n_lead)
         if not want_out:
             out = EMPTY.astype(p.dtype)
-        elif out is None or out.shape != (p.n,) or out.dtype != p.dtype:
-            out = np.empty(p.n, dtype=p.dtype)
-        n, B = p.n, p.block_rows
+        elif out is None or out.shape != (p.n_rows,) or out.dtype != p.dtype:
+            out = np.empty(p.n_rows, dtype=p.dtype)
+        n, B = p.n_rows, p.block_rows
         g = r0 * p.row_mult
         if n:
             h = min(n, (-g) % B)
@@ -230,16 +191,16 @@ class LossAccumulator:
             if t > h:
                 nb = (t - h) // B
                 lp, wp = np.zeros(nb), np.zeros(nb)
-                p.call(h, t, out[h:t] if want_out else out, lp, wp, block_rows=B)
+                p.forward(h, t, out[h:t] if want_out else out, lp, wp, block_rows=B)
                 self._sums.add(np.concatenate([lp, wp]), np.repeat(np.array([0, 1]), nb))
             if t < n:
                 self._fragment(p, t, n, g, out)
-        self._next = r0 + p.n_lead
+        self._next = r0 + n_lead
         return out, p
 
     def _fragment(self, p, a, b, g, out):
         c, w = np.zeros(b - a), np.zeros(b - a)
-        p.call(a, b, out[a:b] if out.shape[0] else out, c, w, block_rows=1)
+        p.forward(a, b, out[a:b] if out.shape[0] else out, c, w, block_rows=1)
         B = p.block_rows
         self._add_fragment((g + a) // B, (g + a) % B, c, w)
 
@@ -257,17 +218,18 @@ class LossAccumulator:
                             block_sum(np.concatenate([f[2] for f in frs]))], [0, 1])
 
     def _check_layout(self, p):
-        lay = {"tail": list(p.tail), "dtype": p.dtype.str, "result_dtype": p.rdt.str,
+        tail = _tail(p)
+        lay = {"tail": list(tail), "dtype": p.dtype.str, "result_dtype": p.result_dtype.str,
                "row_mult": p.row_mult, "block_rows": p.block_rows}
         if self._layout is None:
             self._layout = lay
         elif lay != self._layout:
             old = self._layout
             if old["tail"] != lay["tail"]:
-                raise ValueError(f"y_pred chunk has shape (n, {', '.join(map(str, p.tail))}) but "
+                raise ValueError(f"y_pred chunk has shape (n, {', '.join(map(str, tail))}) but "
                                  f"earlier chunks had (n, {', '.join(map(str, old['tail']))}): "
                                  "every chunk needs the same number of classes")
-            raise ValueError(f"y_pred chunk has dtype {p.dtype} (result {p.rdt}) but earlier "
+            raise ValueError(f"y_pred chunk has dtype {p.dtype} (result {p.result_dtype}) but earlier "
                              f"chunks had {np.dtype(old['dtype'])} (result "
                              f"{np.dtype(old['result_dtype'])}); every chunk needs the same dtype")
 
@@ -380,6 +342,15 @@ class LossAccumulator:
     def __repr__(self):
         return (f"LossAccumulator({self.loss!r}, rows={self.n_rows}, "
                 f"ranges={self.row_ranges[:3]}{'...' if len(self._ranges) > 3 else ''})")
+
+
+def _tail(call):
+    """The chunk's ``y_pred.shape[1:]`` (as the user laid it out)."""
+    bs = tuple(int(v) for v in call.batch_shape)
+    if call.layout is None:
+        return bs[1:]
+    ax = call.layout.axis
+    return (bs[:ax] + (int(call.layout.n_cols),) + bs[ax:])[1:]
 
 
 def _merge_key(opts):

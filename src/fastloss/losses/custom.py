@@ -6,9 +6,9 @@ import warnings
 
 import numpy as np
 
-from fastloss.losses.functions import _Rows
+from fastloss.losses._calls import KernelCall, RowLayout
 from fastloss._dispatch import resolve_threads
-from fastloss.losses._run import EMPTY, contiguous_rows, finish, run_kernel
+from fastloss.losses._run import EMPTY, contiguous_rows, finish
 from fastloss._validation import (
     as_float_array,
     as_like,
@@ -90,8 +90,8 @@ class ElementwiseLoss:
         if x.ndim == 1:  # a single output per sample
             x, t = x[:, None], t[:, None]
             axis = -1
-        rows = _Rows(x, axis)
-        t2 = rows.partner(t)
+        rows = RowLayout(x, axis)
+        t2 = rows.arrange_like(t)
         C = rows.n_cols
         ow, _ = check_weights(output_weight, "output_weight", (C,), allow_scalar=False)
         if ow is not None and output_reduction == "mean" and not ow.sum() > 0:
@@ -109,16 +109,18 @@ class ElementwiseLoss:
         if kern is not None:
             import numba
 
-            def call(a, b, out, lp, wp):
+            def forward(a, b, out, lp, wp, block_rows):
                 kern(contiguous_rows(x2, a, b), contiguous_rows(t2, a, b), ow,
-                     sw[a:b] if sw.size else sw, params, mean, x.dtype == np.float32, br, out,
-                     lp, wp)
+                     sw[a:b] if sw.size else sw, params, mean, x.dtype == np.float32,
+                     block_rows, out, lp, wp)
 
+            # float64 per-sample values: rounded to the input dtype below, like the fallback
+            call = KernelCall(n_rows=rows.n_rows, row_width=2 * C, block_rows=br,
+                              dtype=np.float64, forward=forward, contiguous=contiguous)
             saved = numba.get_num_threads()
             try:
                 numba.set_num_threads(min(nt, numba.config.NUMBA_NUM_THREADS))
-                res = run_kernel(call, rows.n_rows, 2 * C, br, reduction, np.dtype(np.float64),
-                                 contiguous)
+                res = call.per_sample() if reduction == "none" else call.sums()
             except numba.core.errors.NumbaError as exc:
                 self._numba_failed(exc)
                 res = None

@@ -3,7 +3,16 @@
 import numpy as np
 
 from fastloss._dispatch import resolve_backend, resolve_threads
-from fastloss.losses._run import EMPTY, contiguous_rows, finish, run_kernel
+from fastloss.losses._calls import (
+    Clip,
+    RowLayout,
+    bce_call,
+    categorical_ce_call,
+    kl_call,
+    mse_call,
+    sparse_ce_call,
+)
+from fastloss.losses._run import EMPTY
 from fastloss._validation import (
     as_float_array,
     as_like,
@@ -33,34 +42,6 @@ __all__ = [
 ]
 
 
-class _Rows:
-    """``y_pred`` with its class axis last, as 2-D rows (a view whenever possible)."""
-
-    def __init__(self, x, axis, name="y_pred"):
-        if x.ndim == 0:
-            raise ValueError(f"{name} must have a class axis; got a 0-d array")
-        ax = check_axis(axis, x.ndim, name, x.shape)
-        moved = x if ax == x.ndim - 1 else np.moveaxis(x, ax, -1)
-        self.axis = ax
-        self.batch_shape = moved.shape[:-1]
-        self.n_cols = moved.shape[-1]
-        if self.n_cols == 0:
-            raise ValueError(f"{name} has no classes along axis {axis} (shape {x.shape})")
-        try:
-            self.x2 = np.reshape(moved, (-1, self.n_cols), copy=False)
-        except ValueError:  # N-d layouts with no 2-D view: one contiguous copy
-            self.x2 = np.ascontiguousarray(moved).reshape(-1, self.n_cols)
-        self.n_rows = self.x2.shape[0]
-
-    def partner(self, t):
-        """A same-shaped array (targets) arranged like ``y_pred``."""
-        moved = t if self.axis == t.ndim - 1 else np.moveaxis(t, self.axis, -1)
-        try:
-            return np.reshape(moved, (-1, self.n_cols), copy=False)
-        except ValueError:
-            return np.ascontiguousarray(moved).reshape(-1, self.n_cols)
-
-
 def _common(reduction, nan_policy, n_threads, backend):
     check_reduction(reduction)
     check_nan_policy(nan_policy)
@@ -79,13 +60,6 @@ def _raise_on_nan(nan_policy, named):
 def _sample_weight(sample_weight, batch_shape):
     sw, _ = check_weights(sample_weight, "sample_weight", batch_shape)
     return EMPTY if sw is None else sw.reshape(-1)
-
-
-def _result(res, reduction, result_dtype, batch_shape):
-    out = finish(res, reduction, result_dtype if reduction != "none" else res.dtype, batch_shape)
-    if reduction == "none" and out.dtype != result_dtype:
-        out = out.astype(result_dtype)
-    return out
 
 
 # --------------------------------------------------------------------------- log-sum-exp
@@ -231,54 +205,24 @@ def log_softmax(x, axis=-1, *, backend=None, n_threads=None):
 
 # --------------------------------------------------------------------------- losses
 #
-# Each loss has one ``_<loss>_job`` that validates and converts its inputs once and
-# returns a ``_Job``: the forward kernel call, and (on logits) the fused gradient
-# call. The public loss functions run the forward call; ``fastloss.<loss>_grad``
-# (``_grad.py``) runs the gradient call on the same job.
+# Each loss has one ``_prepare_<loss>`` that validates and converts the user's inputs
+# once and returns a ``KernelCall`` (``fastloss.losses._calls``): the public function
+# reduces it, ``fastloss.<loss>_grad`` runs its gradient, and LossAccumulator runs it on
+# row ranges. ``trusted=True`` (fastloss.evaluate, which screens and counts bad rows
+# itself) skips the [0, 1] checks and takes int64 labels as they are.
 
 
-class _Job:
-    """A validated loss evaluation, ready to run on a backend.
-
-    ``call(a, b, out, lp, wp, block_rows=self.block_rows)`` runs the forward kernel on
-    kernel rows ``[a, b)`` (flat elements for binary cross-entropy) with any block size:
-    the public functions run it over all rows, :class:`fastloss.LossAccumulator` over
-    sub-ranges with ``block_rows=1`` for partial blocks. ``weights()`` gives the float64
-    per-row weights ``w_i`` (``None``: all 1), ``weighted`` is False when they are all 1.
-    """
-
-    def __init__(self, *, kern, nt, x, rdt, n_rows, width, block_rows, contiguous, batch_shape,
-                 call, grad_call=None, weights=None, rows=None, weighted=True):
-        self.kern, self.nt, self.x, self.rdt = kern, nt, x, rdt
-        self.n_rows, self.width, self.block_rows = n_rows, width, block_rows
-        self.contiguous, self.batch_shape = contiguous, batch_shape
-        self.call, self.grad_call = call, grad_call
-        self.weights = weights  # () -> float64 per-row weights (for the mean's scale)
-        self.rows = rows  # _Rows for losses with a class axis, None for element-wise
-        self.weighted = weighted
-
-    def run(self, reduction):
-        res = run_kernel(self.call, self.n_rows, self.width, self.block_rows, reduction,
-                         self.x.dtype, self.contiguous)
-        return _result(res, reduction, self.rdt, self.batch_shape)
-
-
-def _row_weights(n, sw, factor=None):
-    w = sw.copy() if sw.size else np.ones(n)
-    return w if factor is None else w * factor
-
-
-def _sparse_job(y_true, y_pred, from_logits, axis, ignore_index, class_weight, label_smoothing,
-                z_loss, sample_weight, clip, reduction, nan_policy, backend, n_threads,
-                check=True):
+def _prepare_sparse(y_true, y_pred, *, from_logits, axis, ignore_index, class_weight,
+                    label_smoothing, z_loss, sample_weight, clip, reduction, nan_policy, backend,
+                    n_threads, trusted=False):
     kern, nt = _common(reduction, nan_policy, n_threads, backend)
     x, rdt = as_float_array(y_pred, "y_pred")
-    rows = _Rows(x, axis)
+    rows = RowLayout(x, axis)
     C = rows.n_cols
     if ignore_index is not None and (isinstance(ignore_index, bool)
                                      or not isinstance(ignore_index, (int, np.integer))):
         raise TypeError(f"ignore_index must be an integer or None, got {ignore_index!r}")
-    if (not check and isinstance(y_true, np.ndarray) and y_true.dtype == np.int64
+    if (trusted and isinstance(y_true, np.ndarray) and y_true.dtype == np.int64
             and y_true.shape == rows.batch_shape and y_true.flags.c_contiguous):
         y = y_true  # already checked by the caller (fastloss.evaluate)
     else:
@@ -291,33 +235,15 @@ def _sparse_job(y_true, y_pred, from_logits, axis, ignore_index, class_weight, l
         raise ValueError(f"z_loss={z_loss!r} must be finite and non-negative")
     if zl and not from_logits:
         raise ValueError("z_loss needs logits (from_logits=True): it penalises logsumexp(row)**2")
-    mode, eps = resolve_clip(clip, x.dtype, from_logits)
-    if check and not from_logits:
+    clip = Clip.from_user(clip, x.dtype, from_logits)
+    if not trusted and not from_logits:
         check_unit_interval(x, "y_pred", kern, "from_logits=False")
     _raise_on_nan(nan_policy, [("y_pred", x)])
-    br = block_rows_for(C)
-    cw = EMPTY if cw is None else cw
-    x2 = rows.x2
-    ii, has_ii, omit = int(ignore_index or 0), ignore_index is not None, nan_policy == "omit"
-    fl = bool(from_logits)
-
-    def call(a, b, out, lp, wp, block_rows=br):
-        kern.sparse_ce(contiguous_rows(x2, a, b), y[a:b], sw[a:b] if sw.size else sw, cw,
-                       fl, ii, has_ii, ls, zl, mode, eps, omit, block_rows, out, lp, wp, nt)
-
-    def grad_call(a, b, g, h, lp, wp, scale):
-        kern.sparse_ce_grad(contiguous_rows(x2, a, b), y[a:b], sw[a:b] if sw.size else sw, cw,
-                            ii, has_ii, ls, zl, scale, br, lp, wp, g, h, nt)
-
-    def weights():
-        ys = np.where(y == ii, 0, y) if has_ii else y
-        w = _row_weights(rows.n_rows, sw, cw[ys] if cw.size else None)
-        return np.where(y == ii, 0.0, w) if has_ii else w
-
-    return _Job(kern=kern, nt=nt, x=x, rdt=rdt, n_rows=rows.n_rows, width=C, block_rows=br,
-                contiguous=x2.flags.c_contiguous, batch_shape=rows.batch_shape, call=call,
-                grad_call=grad_call, weights=weights, rows=rows,
-                weighted=bool(sw.size or cw.size or has_ii))
+    return sparse_ce_call(rows.x2, y, kern=kern, n_threads=nt, from_logits=from_logits,
+                          sample_weight=sw, class_weight=EMPTY if cw is None else cw,
+                          ignore_index=ignore_index, label_smoothing=ls, z_loss=zl, clip=clip,
+                          nan_omit=nan_policy == "omit", layout=rows,
+                          batch_shape=rows.batch_shape, result_dtype=rdt)
 
 
 def sparse_categorical_cross_entropy(y_true, y_pred, *, from_logits=False, axis=-1,
@@ -347,48 +273,37 @@ def sparse_categorical_cross_entropy(y_true, y_pred, *, from_logits=False, axis=
     >>> round(float(fastloss.sparse_categorical_cross_entropy([0], logits, from_logits=True)), 6)
     0.417030
     """
-    return _sparse_job(y_true, y_pred, from_logits, axis, ignore_index, class_weight,
-                       label_smoothing, z_loss, sample_weight, clip, reduction, nan_policy,
-                       backend, n_threads).run(reduction)
+    return _prepare_sparse(y_true, y_pred, from_logits=from_logits, axis=axis,
+                           ignore_index=ignore_index, class_weight=class_weight,
+                           label_smoothing=label_smoothing, z_loss=z_loss,
+                           sample_weight=sample_weight, clip=clip, reduction=reduction,
+                           nan_policy=nan_policy, backend=backend,
+                           n_threads=n_threads).reduce(reduction)
 
 
-def _categorical_job(y_true, y_pred, from_logits, axis, class_weight, label_smoothing,
-                     sample_weight, clip, reduction, nan_policy, backend, n_threads, check=True):
+def _prepare_categorical(y_true, y_pred, *, from_logits, axis, class_weight, label_smoothing,
+                         sample_weight, clip, reduction, nan_policy, backend, n_threads,
+                         trusted=False):
     kern, nt = _common(reduction, nan_policy, n_threads, backend)
     x, rdt = as_float_array(y_pred, "y_pred")
     t = as_like(y_true, "y_true", x.dtype)
     check_same_shape(t, x, "y_true", "y_pred")
-    rows = _Rows(x, axis)
+    rows = RowLayout(x, axis)
     C = rows.n_cols
-    t2 = rows.partner(t)
-    if check:
+    t2 = rows.arrange_like(t)
+    if not trusted:
         check_unit_interval(t, "y_true", kern, "categorical targets")
     cw, _ = check_weights(class_weight, "class_weight", (C,), allow_scalar=False)
     sw = _sample_weight(sample_weight, rows.batch_shape)
     ls = check_fraction(label_smoothing, "label_smoothing")
-    mode, eps = resolve_clip(clip, x.dtype, from_logits)
-    if check and not from_logits:
+    clip = Clip.from_user(clip, x.dtype, from_logits)
+    if not trusted and not from_logits:
         check_unit_interval(x, "y_pred", kern, "from_logits=False")
     _raise_on_nan(nan_policy, [("y_pred", x), ("y_true", t)])
-    br = block_rows_for(C)
-    cw = EMPTY if cw is None else cw
-    x2 = rows.x2
-    omit = nan_policy == "omit"
-
-    def call(a, b, out, lp, wp, block_rows=br):
-        kern.categorical_ce(contiguous_rows(x2, a, b), contiguous_rows(t2, a, b),
-                            sw[a:b] if sw.size else sw, cw, bool(from_logits), ls, mode, eps,
-                            omit, block_rows, out, lp, wp, nt)
-
-    def grad_call(a, b, g, h, lp, wp, scale):
-        kern.categorical_ce_grad(contiguous_rows(x2, a, b), contiguous_rows(t2, a, b),
-                                 sw[a:b] if sw.size else sw, cw, ls, scale, br, lp, wp, g, h, nt)
-
-    return _Job(kern=kern, nt=nt, x=x, rdt=rdt, n_rows=rows.n_rows, width=2 * C, block_rows=br,
-                contiguous=x2.flags.c_contiguous and t2.flags.c_contiguous,
-                batch_shape=rows.batch_shape, call=call, grad_call=grad_call,
-                weights=lambda: _row_weights(rows.n_rows, sw), rows=rows,
-                weighted=bool(sw.size))
+    return categorical_ce_call(rows.x2, t2, kern=kern, n_threads=nt, from_logits=from_logits,
+                               sample_weight=sw, class_weight=EMPTY if cw is None else cw,
+                               label_smoothing=ls, clip=clip, nan_omit=nan_policy == "omit",
+                               layout=rows, batch_shape=rows.batch_shape, result_dtype=rdt)
 
 
 def categorical_cross_entropy(y_true, y_pred, *, from_logits=False, axis=-1, class_weight=None,
@@ -404,13 +319,15 @@ def categorical_cross_entropy(y_true, y_pred, *, from_logits=False, axis=-1, cla
     See Also: ``keras.losses.categorical_crossentropy``, ``torch.nn.functional.cross_entropy``
     with probability targets, ``optax.softmax_cross_entropy``.
     """
-    return _categorical_job(y_true, y_pred, from_logits, axis, class_weight, label_smoothing,
-                            sample_weight, clip, reduction, nan_policy, backend,
-                            n_threads).run(reduction)
+    return _prepare_categorical(y_true, y_pred, from_logits=from_logits, axis=axis,
+                                class_weight=class_weight, label_smoothing=label_smoothing,
+                                sample_weight=sample_weight, clip=clip, reduction=reduction,
+                                nan_policy=nan_policy, backend=backend,
+                                n_threads=n_threads).reduce(reduction)
 
 
-def _bce_job(y_true, y_pred, from_logits, pos_weight, label_smoothing, sample_weight, clip,
-             reduction, nan_policy, backend, n_threads, check=True):
+def _prepare_bce(y_true, y_pred, *, from_logits, pos_weight, label_smoothing, sample_weight,
+                 clip, reduction, nan_policy, backend, n_threads, trusted=False):
     kern, nt = _common(reduction, nan_policy, n_threads, backend)
     x, rdt = as_float_array(y_pred, "y_pred")
     z = as_like(y_true, "y_true", x.dtype)
@@ -418,12 +335,12 @@ def _bce_job(y_true, y_pred, from_logits, pos_weight, label_smoothing, sample_we
     shape = x.shape
     xf = np.ascontiguousarray(x).reshape(-1)  # one copy only for non-contiguous input
     zf = np.ascontiguousarray(z).reshape(-1)
-    if check:
+    if not trusted:
         check_unit_interval(z, "y_true", kern, "binary targets")
         if not from_logits:
             check_unit_interval(x, "y_pred", kern, "from_logits=False")
     ls = check_fraction(label_smoothing, "label_smoothing")
-    mode, eps = resolve_clip(clip, x.dtype, from_logits)
+    clip = Clip.from_user(clip, x.dtype, from_logits)
     sw, sw_nd = check_weights(sample_weight, "sample_weight", shape, allow_prefix=True)
     if sw is None:
         sw, sw_div = EMPTY, 1
@@ -441,35 +358,9 @@ def _bce_job(y_true, y_pred, from_logits, pos_weight, label_smoothing, sample_we
     else:
         pw = EMPTY
     _raise_on_nan(nan_policy, [("y_pred", x), ("y_true", z)])
-    br = block_rows_for(1)
-    omit = nan_policy == "omit"
-
-    K = int(shape[-1]) if x.ndim else 1
-    fl = bool(from_logits)
-
-    def call(a, b, out, lp, wp, block_rows=br):
-        # The kernel indexes weights by i // sw_div and pos_weight by i % K with i
-        # counted from the start of the call: shift both to element a.
-        if not sw.size or sw_div == 1:
-            sws, div = (sw[a:b] if sw.size else sw), 1
-        elif a % sw_div == 0:
-            sws, div = sw[a // sw_div:-(-b // sw_div)], sw_div
-        else:
-            r = a % sw_div
-            sws, div = np.repeat(sw[a // sw_div:-(-b // sw_div)], sw_div)[r:r + b - a], 1
-        pws = np.roll(pw, -(a % K)) if pw.size and a % K else pw
-        kern.bce(xf[a:b], zf[a:b], sws, div, pws, fl, ls, mode, eps, omit, block_rows, out, lp,
-                 wp, nt)
-
-    def grad_call(a, b, g, h, lp, wp, scale):
-        kern.bce_grad(xf, zf, sw, sw_div, pw, ls, scale, br, lp, wp, g, h, nt)
-
-    def weights():  # None: every weight is 1 (no element-sized array of ones)
-        return np.repeat(sw, sw_div) if sw.size else None
-
-    return _Job(kern=kern, nt=nt, x=x, rdt=rdt, n_rows=xf.shape[0], width=1, block_rows=br,
-                contiguous=True, batch_shape=shape, call=call, grad_call=grad_call,
-                weights=weights, weighted=bool(sw.size))
+    return bce_call(xf, zf, kern=kern, n_threads=nt, from_logits=from_logits, sample_weight=sw,
+                    weight_div=sw_div, pos_weight=pw, label_smoothing=ls, clip=clip,
+                    nan_omit=nan_policy == "omit", batch_shape=shape, result_dtype=rdt)
 
 
 def binary_cross_entropy(y_true, y_pred, *, from_logits=False, pos_weight=None,
@@ -499,49 +390,36 @@ def binary_cross_entropy(y_true, y_pred, *, from_logits=False, pos_weight=None,
     >>> float(fastloss.binary_cross_entropy([1.0], [1000.0], from_logits=True))  # naive: nan
     0.0
     """
-    return _bce_job(y_true, y_pred, from_logits, pos_weight, label_smoothing, sample_weight, clip,
-                    reduction, nan_policy, backend, n_threads).run(reduction)
+    return _prepare_bce(y_true, y_pred, from_logits=from_logits, pos_weight=pos_weight,
+                        label_smoothing=label_smoothing, sample_weight=sample_weight, clip=clip,
+                        reduction=reduction, nan_policy=nan_policy, backend=backend,
+                        n_threads=n_threads).reduce(reduction)
 
 
-def _kl_job(y_true, y_pred, log_input, log_target, axis, sample_weight, clip, reduction,
-            nan_policy, backend, n_threads, check=True):
+def _prepare_kl(y_true, y_pred, *, log_input, log_target, axis, sample_weight, clip, reduction,
+                nan_policy, backend, n_threads, trusted=False):
     kern, nt = _common(reduction, nan_policy, n_threads, backend)
     x, rdt = as_float_array(y_pred, "y_pred")
     t = as_like(y_true, "y_true", x.dtype)
     check_same_shape(t, x, "y_true", "y_pred")
-    rows = _Rows(x, axis)
-    t2 = rows.partner(t)
+    rows = RowLayout(x, axis)
+    t2 = rows.arrange_like(t)
     if clip is not None and clip != "keras" and not isinstance(clip, (float, int)):
         raise ValueError(f"clip={clip!r}: kl_divergence supports None, 'keras' or a float eps")
     if clip is not None and (log_input or log_target):
         raise ValueError("clip applies to probabilities; it cannot be combined with "
                          "log_input=True or log_target=True")
-    mode, eps = resolve_clip(clip, x.dtype, False)
-    if check and not log_target:
+    clip = Clip.from_user(clip, x.dtype, False)
+    if not trusted and not log_target:
         check_unit_interval(t, "y_true", kern, "log_target=False")
-    if check and not log_input:
+    if not trusted and not log_input:
         check_unit_interval(x, "y_pred", kern, "log_input=False")
     sw = _sample_weight(sample_weight, rows.batch_shape)
     _raise_on_nan(nan_policy, [("y_pred", x), ("y_true", t)])
-    C = rows.n_cols
-    br = block_rows_for(C)
-    x2 = rows.x2
-    omit = nan_policy == "omit"
-
-    def call(a, b, out, lp, wp, block_rows=br):
-        kern.kl(contiguous_rows(x2, a, b), contiguous_rows(t2, a, b), sw[a:b] if sw.size else sw,
-                bool(log_input), bool(log_target), mode, eps, omit, block_rows, out, lp, wp, nt)
-
-    def grad_call(a, b, g, h, lp, wp, scale):
-        kern.kl_grad(contiguous_rows(x2, a, b), contiguous_rows(t2, a, b),
-                     sw[a:b] if sw.size else sw, bool(log_input), bool(log_target), scale, br,
-                     lp, wp, g, h, nt)
-
-    return _Job(kern=kern, nt=nt, x=x, rdt=rdt, n_rows=rows.n_rows, width=2 * C, block_rows=br,
-                contiguous=x2.flags.c_contiguous and t2.flags.c_contiguous,
-                batch_shape=rows.batch_shape, call=call, grad_call=grad_call,
-                weights=lambda: _row_weights(rows.n_rows, sw), rows=rows,
-                weighted=bool(sw.size))
+    return kl_call(rows.x2, t2, kern=kern, n_threads=nt, log_input=log_input,
+                   log_target=log_target, sample_weight=sw, clip=clip,
+                   nan_omit=nan_policy == "omit", layout=rows, batch_shape=rows.batch_shape,
+                   result_dtype=rdt)
 
 
 def kl_divergence(y_true, y_pred, *, log_input=False, log_target=False, axis=-1,
@@ -556,42 +434,30 @@ def kl_divergence(y_true, y_pred, *, log_input=False, log_target=False, axis=-1,
     See Also: ``keras.losses.kl_divergence``, ``torch.nn.functional.kl_div`` (which
     takes log-probabilities: ``log_input=True``), ``scipy.special.rel_entr`` summed.
     """
-    return _kl_job(y_true, y_pred, log_input, log_target, axis, sample_weight, clip, reduction,
-                   nan_policy, backend, n_threads).run(reduction)
+    return _prepare_kl(y_true, y_pred, log_input=log_input, log_target=log_target, axis=axis,
+                       sample_weight=sample_weight, clip=clip, reduction=reduction,
+                       nan_policy=nan_policy, backend=backend,
+                       n_threads=n_threads).reduce(reduction)
 
 
-def _mse_job(y_true, y_pred, output_weight, axis, sample_weight, reduction, nan_policy, backend,
-             n_threads, check=True):
+def _prepare_mse(y_true, y_pred, *, output_weight, axis, sample_weight, reduction, nan_policy,
+                 backend, n_threads, trusted=False):
     kern, nt = _common(reduction, nan_policy, n_threads, backend)
     x, rdt = as_float_array(y_pred, "y_pred")
     t = as_like(y_true, "y_true", x.dtype)
     check_same_shape(t, x, "y_true", "y_pred")
-    rows = _Rows(x, axis)
+    rows = RowLayout(x, axis)
     C = rows.n_cols
-    t2 = rows.partner(t)
+    t2 = rows.arrange_like(t)
     ow, _ = check_weights(output_weight, "output_weight", (C,), allow_scalar=False)
     if ow is not None and not ow.sum() > 0:
         raise ValueError("output_weight must have a positive sum")
-    ow = EMPTY if ow is None else ow
     sw = _sample_weight(sample_weight, rows.batch_shape)
     _raise_on_nan(nan_policy, [("y_pred", x), ("y_true", t)])
-    br = block_rows_for(C)
-    x2 = rows.x2
-    omit = nan_policy == "omit"
-
-    def call(a, b, out, lp, wp, block_rows=br):
-        kern.mse(contiguous_rows(x2, a, b), contiguous_rows(t2, a, b), ow,
-                 sw[a:b] if sw.size else sw, omit, block_rows, out, lp, wp, nt)
-
-    def grad_call(a, b, g, h, lp, wp, scale):
-        kern.mse_grad(contiguous_rows(x2, a, b), contiguous_rows(t2, a, b), ow,
-                      sw[a:b] if sw.size else sw, scale, br, lp, wp, g, h, nt)
-
-    return _Job(kern=kern, nt=nt, x=x, rdt=rdt, n_rows=rows.n_rows, width=2 * C, block_rows=br,
-                contiguous=x2.flags.c_contiguous and t2.flags.c_contiguous,
-                batch_shape=rows.batch_shape, call=call, grad_call=grad_call,
-                weights=lambda: _row_weights(rows.n_rows, sw), rows=rows,
-                weighted=bool(sw.size))
+    return mse_call(rows.x2, t2, kern=kern, n_threads=nt,
+                    output_weight=EMPTY if ow is None else ow, sample_weight=sw,
+                    nan_omit=nan_policy == "omit", layout=rows, batch_shape=rows.batch_shape,
+                    result_dtype=rdt)
 
 
 def mean_squared_error(y_true, y_pred, *, output_weight=None, axis=-1, sample_weight=None,
@@ -604,16 +470,6 @@ def mean_squared_error(y_true, y_pred, *, output_weight=None, axis=-1, sample_we
 
     See Also: ``keras.losses.mean_squared_error``, ``torch.nn.functional.mse_loss``.
     """
-    return _mse_job(y_true, y_pred, output_weight, axis, sample_weight, reduction, nan_policy,
-                    backend, n_threads).run(reduction)
-
-
-# The one place that turns a loss's options into kernel calls, by public name (the public
-# functions above, ``fastloss.<loss>_grad`` and :class:`fastloss.LossAccumulator` use it).
-_JOBS = {
-    "sparse_categorical_cross_entropy": _sparse_job,
-    "categorical_cross_entropy": _categorical_job,
-    "binary_cross_entropy": _bce_job,
-    "kl_divergence": _kl_job,
-    "mean_squared_error": _mse_job,
-}
+    return _prepare_mse(y_true, y_pred, output_weight=output_weight, axis=axis,
+                        sample_weight=sample_weight, reduction=reduction, nan_policy=nan_policy,
+                        backend=backend, n_threads=n_threads).reduce(reduction)

@@ -38,8 +38,8 @@ class LossSpec:
     variants: tuple  # option sets the tests and benchmarks sweep
     equivalents: dict = field(default_factory=dict)  # framework -> name, for the docs table
     gradient: Callable | None = None  # fastloss.<name>_grad
-    prepare: Callable | None = None  # validated inputs -> a job the function, gradient and
-    # accumulator run (one place turns options into kernel calls)
+    prepare: Callable | None = None  # (y_true, y_pred, **options, trusted=False) -> the
+    # validated KernelCall that the function, its gradient and the accumulator all run
     label_kind: str = "dense"  # "index": one class index per row; "dense": y_pred's shape
     classification: bool = True  # y_pred scores classes: accuracy and per-class tables apply
     multilabel: bool = False  # dense 0/1 targets of independent columns make sense (BCE, MSE)
@@ -147,7 +147,7 @@ LOSSES = {
                   "torch": "F.cross_entropy (index targets)",
                   "scipy": "-log_softmax[label]", "sklearn": "log_loss (probabilities)"},
                  gradient=_grad.sparse_categorical_cross_entropy_grad,
-                 prepare=_api._sparse_job, label_kind="index", logits_option="from_logits",
+                 prepare=_api._prepare_sparse, label_kind="index", logits_option="from_logits",
                  target_domain="indices"),
         LossSpec("categorical_cross_entropy", _api.categorical_cross_entropy, "categorical_ce",
                  True, _make_categorical,
@@ -157,7 +157,7 @@ LOSSES = {
                  {"keras": "CategoricalCrossentropy",
                   "torch": "F.cross_entropy (probability targets)",
                   "scipy": "-(t * log_softmax).sum", "sklearn": "log_loss"},
-                 gradient=_grad.categorical_cross_entropy_grad, prepare=_api._categorical_job,
+                 gradient=_grad.categorical_cross_entropy_grad, prepare=_api._prepare_categorical,
                  logits_option="from_logits", target_domain="unit_interval"),
         LossSpec("binary_cross_entropy", _api.binary_cross_entropy, "bce", False, _make_bce,
                  ({"from_logits": True},
@@ -167,20 +167,20 @@ LOSSES = {
                  {"keras": "BinaryCrossentropy", "torch": "F.binary_cross_entropy(_with_logits)",
                   "scipy": "-(z*log_expit(x) + (1-z)*log_expit(-x))",
                   "sklearn": "log_loss (binary)"},
-                 gradient=_grad.binary_cross_entropy_grad, prepare=_api._bce_job,
+                 gradient=_grad.binary_cross_entropy_grad, prepare=_api._prepare_bce,
                  multilabel=True, logits_option="from_logits", target_domain="unit_interval",
                  complement_log=True),
         LossSpec("kl_divergence", _api.kl_divergence, "kl", True, _make_kl,
                  ({}, {"weighted": True}, {"log_input": True}, {"clip": "keras"}),
                  {"keras": "KLDivergence", "torch": "F.kl_div (log input)",
                   "scipy": "rel_entr(...).sum", "sklearn": "-"},
-                 gradient=_grad.kl_divergence_grad, prepare=_api._kl_job,
+                 gradient=_grad.kl_divergence_grad, prepare=_api._prepare_kl,
                  logits_option="log_input", target_domain="unit_interval_unless_log_target"),
         LossSpec("mean_squared_error", _api.mean_squared_error, "mse", True, _make_mse,
                  ({}, {"weighted": True}),
                  {"keras": "MeanSquaredError", "torch": "F.mse_loss", "scipy": "-",
                   "sklearn": "mean_squared_error"},
-                 gradient=_grad.mean_squared_error_grad, prepare=_api._mse_job,
+                 gradient=_grad.mean_squared_error_grad, prepare=_api._prepare_mse,
                  classification=False, multilabel=True),
     ]
 }
