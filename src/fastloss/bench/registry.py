@@ -1,6 +1,8 @@
 """The benchmark comparisons: one registry for the benchmarks, the tests and ``fastloss bench``.
 
-``COMPARISONS = {operation: {library: make_callable}}`` (numbagg's pattern).
+``COMPARISONS = {operation: {library: make_callable}}`` (numbagg's pattern); every
+operation is an :class:`Op` row naming its loss (a :data:`fastloss.LOSSES` row, or
+``logsumexp``) and mode, ``OP_BY_KEY[(loss, mode)]`` its id.
 ``make_callable(data, n_threads, reduction="mean")`` does the setup (tensor
 conversion, thread count, ``tf.function`` wrapping) and returns a callable with no
 arguments that computes the operation; nothing but the computation is left inside
@@ -45,46 +47,75 @@ def thread_counts():
 
 # --------------------------------------------------------------------------- operations
 
-OPS = {
-    "sparse_ce": "sparse categorical cross-entropy on logits, mean over rows",
-    "logsumexp": "log-sum-exp of every row (one value per row)",
-    "sparse_ce_probs": "sparse categorical cross-entropy on probabilities, mean over rows",
-    "bce_logits": "binary cross-entropy on logits, mean over elements",
-    "bce_probs": "binary cross-entropy on probabilities, mean over elements",
-}
-ROW_OPS = ("sparse_ce", "logsumexp", "sparse_ce_probs")
-FLAT_OPS = ("bce_logits", "bce_probs")
-PROB_OPS = ("sparse_ce_probs", "bce_probs")
+
+@dataclass(frozen=True)
+class Op:
+    """One benchmarked operation: a loss of :data:`fastloss.LOSSES` (or ``logsumexp``) in
+    one mode. Its data come from the loss row's example maker (``data_loss``)."""
+
+    id: str  # the name in results.json, the report and the README ("sparse_ce")
+    loss: str  # LossSpec name, or "logsumexp"
+    mode: str  # "logits" or "probabilities"
+    layout: str  # "rows": (n, c) inputs; "flat": (m,) elements
+    description: str
+    data_loss: str  # the LossSpec whose example maker makes the inputs
+
+    @property
+    def key(self):
+        return (self.loss, self.mode)
+
+    @property
+    def pred_key(self):
+        return "x" if self.mode == "logits" else "p"
 
 
-def _make_rows(op, rng, n, c, dtype):
-    loss = LOSSES["sparse_categorical_cross_entropy"]
-    y, x, _ = loss.make(rng, n, c, dtype, {"from_logits": op != "sparse_ce_probs"})
-    return {"p" if op == "sparse_ce_probs" else "x": x, "y": y.astype(np.int64)}
+_SCE, _BCE = "sparse_categorical_cross_entropy", "binary_cross_entropy"
+OP_ROWS = (
+    Op("sparse_ce", _SCE, "logits", "rows",
+       "sparse categorical cross-entropy on logits, mean over rows", _SCE),
+    Op("logsumexp", "logsumexp", "logits", "rows",
+       "log-sum-exp of every row (one value per row)", _SCE),
+    Op("sparse_ce_probs", _SCE, "probabilities", "rows",
+       "sparse categorical cross-entropy on probabilities, mean over rows", _SCE),
+    Op("bce_logits", _BCE, "logits", "flat",
+       "binary cross-entropy on logits, mean over elements", _BCE),
+    Op("bce_probs", _BCE, "probabilities", "flat",
+       "binary cross-entropy on probabilities, mean over elements", _BCE),
+)
+OP = {op.id: op for op in OP_ROWS}
+OP_BY_KEY = {op.key: op.id for op in OP_ROWS}  # (LossSpec name, mode) -> op id
+OPS = {op.id: op.description for op in OP_ROWS}
+ROW_OPS = tuple(op.id for op in OP_ROWS if op.layout == "rows")
+FLAT_OPS = tuple(op.id for op in OP_ROWS if op.layout == "flat")
+PROB_OPS = tuple(op.id for op in OP_ROWS if op.mode == "probabilities")
 
 
-def _make_flat(op, rng, m, dtype):
-    loss = LOSSES["binary_cross_entropy"]
-    z, x, _ = loss.make(rng, m, 1, dtype, {"from_logits": op == "bce_logits"})
+def _example(op, rng, n, c, dtype):
+    spec = LOSSES[op.data_loss]
+    target, x, _ = spec.make(rng, n, c, dtype, {spec.logits_option: op.mode == "logits"})
+    return (target.astype(np.int64) if spec.label_kind == "index" else target), x
+
+
+def make_data(op, shape, dtype, seed=0):
+    """Inputs for ``op`` at ``shape`` ((n, c) for row operations, (m,) for element-wise):
+    ``x``/``p`` (logits / probabilities) and ``y`` (class indices) or ``z`` (targets)."""
+    rng = np.random.default_rng(seed)
+    dtype = np.dtype(dtype)
+    op = OP[op]
+    target_key = "y" if LOSSES[op.data_loss].label_kind == "index" else "z"
+    if op.layout == "rows":
+        n, c = shape
+        y, x = _example(op, rng, n, c, dtype)
+        return {op.pred_key: x, target_key: y}
+    (m,) = shape
+    z, x = _example(op, rng, m, 1, dtype)
     x, z = x.reshape(-1), z.reshape(-1)
-    if op == "bce_probs":
+    if op.mode == "probabilities":
         # U[0,1) rounded to float32 can hit 1.0 (once in 3e7 draws): an infinite loss,
         # which the accuracy runs test on purpose but a speed benchmark does not want.
         e = float(np.finfo(dtype).epsneg)
         np.clip(x, e, 1 - e, out=x)
-        return {"p": x, "z": z}
-    return {"x": x, "z": z}
-
-
-def make_data(op, shape, dtype, seed=0):
-    """Inputs for ``op`` at ``shape`` ((n, c) for row operations, (m,) for BCE)."""
-    rng = np.random.default_rng(seed)
-    dtype = np.dtype(dtype)
-    if op in ROW_OPS:
-        n, c = shape
-        return _make_rows(op, rng, n, c, dtype)
-    (m,) = shape
-    return _make_flat(op, rng, m, dtype)
+    return {op.pred_key: x, target_key: z}
 
 
 def pred(data):
@@ -152,7 +183,7 @@ def all_cases(ops=None):
     out = []
     for dtype in DTYPES:
         for op in OPS if ops is None else ops:
-            shapes = ROW_SHAPES if op in ROW_OPS else FLAT_SHAPES
+            shapes = ROW_SHAPES if OP[op].layout == "rows" else FLAT_SHAPES
             out += [Case(op, label, shape, dtype, kind) for label, shape, kind in shapes]
     return out
 
@@ -273,7 +304,7 @@ def comparison(op, lib, same_as=None, per_element=True):
 def _check_reduction(reduction, op):
     if reduction not in ("mean", "none"):
         raise ValueError(f"reduction={reduction!r}")
-    if op == "logsumexp" and reduction == "mean":
+    if OP[op].loss == "logsumexp" and reduction == "mean":
         return "none"  # one value per row either way
     return reduction
 
