@@ -211,17 +211,7 @@ def run(profile="quick", output=None, parts=PARTS, ops=None, libs=None, threads=
         results["loadavg"][name] = _loadavg()
 
     if "throughput" in parts:
-        t0 = time.perf_counter()
-        results["throughput"] = []
-        for t in threads:
-            echo(f"throughput at {t} thread(s) ({profile} profile)")
-            f = tmp / f"throughput-{t}.json"
-            _run_module("fastloss.bench.timing",
-                        ["--threads", str(t), "--profile", profile, "--out", str(f), *sel],
-                        bench_env(t, keep_openblas_env), log_path, echo)
-            results["throughput"].append(json.loads(f.read_text()))
-        results["seconds"]["throughput"] = time.perf_counter() - t0
-        results["loadavg"]["throughput"] = _loadavg()
+        _throughput(results, threads, profile, sel, keep_openblas_env, tmp, log_path, echo)
     if "latency" in parts:
         echo("first-call latency (fresh processes, one at a time)")
         part("latency", "fastloss.bench.latency",
@@ -242,14 +232,7 @@ def run(profile="quick", output=None, parts=PARTS, ops=None, libs=None, threads=
             ["--threads", str(nt), "--profile", "full" if full else "quick", "--jobs",
              str(R.ALL_CORES), *sel],
             bench_env(nt, keep_openblas_env))))
-    errors = []
-    for th in side:
-        th.run = _catching(th.run, errors)
-        th.start()
-    for th in side:
-        th.join()
-    if errors:
-        raise errors[0]
+    _run_side_by_side(side)
     results["seconds"]["total_measuring"] = time.perf_counter() - t_start
     results["seconds"]["cpu_of_benchmark_processes"] = _cpu_children() - cpu0
     (out_dir / "results.json").write_text(json.dumps(results, indent=1))
@@ -257,6 +240,33 @@ def run(profile="quick", output=None, parts=PARTS, ops=None, libs=None, threads=
     results["seconds"]["total"] = time.perf_counter() - t_start
     (out_dir / "results.json").write_text(json.dumps(results, indent=1))
     return out_dir, results
+
+
+def _throughput(results, threads, profile, sel, keep_openblas_env, tmp, log_path, echo):
+    """One process per thread count, one after another (alone on the machine)."""
+    t0 = time.perf_counter()
+    results["throughput"] = []
+    for t in threads:
+        echo(f"throughput at {t} thread(s) ({profile} profile)")
+        f = tmp / f"throughput-{t}.json"
+        _run_module("fastloss.bench.timing",
+                    ["--threads", str(t), "--profile", profile, "--out", str(f), *sel],
+                    bench_env(t, keep_openblas_env), log_path, echo)
+        results["throughput"].append(json.loads(f.read_text()))
+    results["seconds"]["throughput"] = time.perf_counter() - t0
+    results["loadavg"]["throughput"] = _loadavg()
+
+
+def _run_side_by_side(threads):
+    """Start the threads, wait for all, re-raise the first error."""
+    errors = []
+    for th in threads:
+        th.run = _catching(th.run, errors)
+        th.start()
+    for th in threads:
+        th.join()
+    if errors:
+        raise errors[0]
 
 
 def _catching(fn, errors):

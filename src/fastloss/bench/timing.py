@@ -90,42 +90,14 @@ def run_case(case, libs, threads, budget, min_rounds, passes, cap, skips=None, l
     for lib in libs:
         rec = dict(base, library=lib)
         records.append(rec)
-        if lib not in R.COMPARISONS[case.op]:
-            rec["skipped"] = f"{lib} has no {case.op}"
-            continue
-        skip = (skips or {}).get((lib, case.op, case.label))
+        skip = _skip_reason(case, lib, skips)
         if skip:
             rec["skipped"] = skip
             continue
-        ok, why = R.library_available(lib)
-        if not ok:
-            rec["skipped"] = f"not available: {why}"
+        got = _prepare(case, lib, data, threads, expected, rec)
+        if got is None:
             continue
-        try:
-            fn = R.make(case.op, lib, data, threads)
-            t0 = time.perf_counter()
-            result = fn()
-            rec["first_call_s"] = time.perf_counter() - t0
-            key = tuple(sorted(R.COMPARISONS[case.op][lib].same_as.items()))
-            if lib == "fastloss-numpy" and not key:
-                expected[key] = R.to_numpy(result)
-            if key not in expected:
-                expected[key] = R.expected(case.op, data, dict(key))
-            good, score = R.check(case.op, lib, data, result, exp=expected[key])
-            rec["check"] = {"ok": bool(good), "score": score,
-                            "value": float(np.ravel(R.to_numpy(result))[0]),
-                            "expected": float(np.ravel(expected[key])[0])}
-            del result
-            t0 = time.perf_counter()
-            fn()
-            t1 = time.perf_counter() - t0
-        except (R.Unsupported, R.ThreadMismatch) as exc:
-            rec["skipped"] = str(exc)
-            continue
-        except Exception as exc:  # a library failing on a case is a result, not a crash
-            rec["error"] = f"{type(exc).__name__}: {exc}"[:500]
-            continue
-        t1 = max(t1, 1e-9)
+        fn, t1 = got
         iterations = max(1, math.ceil(MIN_ROUND_S / t1))
         rounds = min(MAX_ROUNDS, max(min_rounds, math.ceil(budget / (iterations * t1))))
         first_sample = []
@@ -134,6 +106,58 @@ def run_case(case, libs, threads, budget, min_rounds, passes, cap, skips=None, l
             rounds = max(1, min(rounds - 1, math.floor(cap / t1)))
         rec["rounds"], rec["iterations"] = rounds, iterations
         ready.append((rec, fn, first_sample))
+    _time_passes(ready, passes, budget, elements)
+    order = {lib: i for i, lib in enumerate(R.LIBRARIES)}
+    records.sort(key=lambda r: order.get(r["library"], len(order)))
+    if log:
+        done = [r for r in records if "best_s" in r]
+        best = min(done, key=lambda r: r["best_s"])["library"] if done else "-"
+        log(f"  {case.id:34s} t{threads}  fastest: {best}")
+    return records
+
+
+def _skip_reason(case, lib, skips):
+    if lib not in R.COMPARISONS[case.op]:
+        return f"{lib} has no {case.op}"
+    skip = (skips or {}).get((lib, case.op, case.label))
+    if skip:
+        return skip
+    ok, why = R.library_available(lib)
+    return None if ok else f"not available: {why}"
+
+
+def _prepare(case, lib, data, threads, expected, rec):
+    """Set up ``lib``'s callable, check its first result (never timed), time one more
+    call; ``(callable, seconds)``, or None with the reason in ``rec``."""
+    try:
+        fn = R.make(case.op, lib, data, threads)
+        t0 = time.perf_counter()
+        result = fn()
+        rec["first_call_s"] = time.perf_counter() - t0
+        key = tuple(sorted(R.COMPARISONS[case.op][lib].same_as.items()))
+        if lib == "fastloss-numpy" and not key:
+            expected[key] = R.to_numpy(result)
+        if key not in expected:
+            expected[key] = R.expected(case.op, data, dict(key))
+        good, score = R.check(case.op, lib, data, result, exp=expected[key])
+        rec["check"] = {"ok": bool(good), "score": score,
+                        "value": float(np.ravel(R.to_numpy(result))[0]),
+                        "expected": float(np.ravel(expected[key])[0])}
+        del result
+        t0 = time.perf_counter()
+        fn()
+        t1 = time.perf_counter() - t0
+    except (R.Unsupported, R.ThreadMismatch) as exc:
+        rec["skipped"] = str(exc)
+        return None
+    except Exception as exc:  # a library failing on a case is a result, not a crash
+        rec["error"] = f"{type(exc).__name__}: {exc}"[:500]
+        return None
+    return fn, max(t1, 1e-9)
+
+
+def _time_passes(ready, passes, budget, elements):
+    """Time the libraries in alternating passes; their statistics go into the records."""
     times = {id(rec): list(first) for rec, _, first in ready}
     ready = [(rec, fn) for rec, fn, _ in ready]
     for p in range(passes):
@@ -153,13 +177,6 @@ def run_case(case, libs, threads, budget, min_rounds, passes, cap, skips=None, l
         rec.update(_stats(t))
         rec["elements_per_s"] = elements / rec["best_s"]
         rec["elements_per_s_median"] = elements / rec["median_s"]
-    order = {lib: i for i, lib in enumerate(R.LIBRARIES)}
-    records.sort(key=lambda r: order.get(r["library"], len(order)))
-    if log:
-        done = [r for r in records if "best_s" in r]
-        best = min(done, key=lambda r: r["best_s"])["library"] if done else "-"
-        log(f"  {case.id:34s} t{threads}  fastest: {best}")
-    return records
 
 
 def environment(threads):

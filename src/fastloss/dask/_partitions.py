@@ -228,29 +228,31 @@ def _plan_frames(y_true, y_pred, sample_weight, groups, pred_columns, compute, t
             plan.where[role] = _describe_array(a)
             if role == "label":
                 plan.label_tail = tuple(int(s) for s in a.shape[1:])
-    # the prediction width: the columns, else the first row of a list column
-    if tail is not None:
-        plan.tail = tuple(tail)
-    elif pred_ser is None:
-        plan.tail = (len(pcols),)
-    elif isinstance(pred_ser, dd.DataFrame) and len(pred_ser.columns) != 1:
-        plan.tail = (len(pred_ser.columns),)
-    else:
-        dt = pred_ser.dtypes.iloc[0] if isinstance(pred_ser, dd.DataFrame) else pred_ser.dtype
-        pa_t = getattr(dt, "pyarrow_dtype", None)
-        if _plain_numeric(dt):
-            plan.tail = ()
-        elif pa_t is not None and hasattr(pa_t, "list_size"):
-            plan.tail = (int(pa_t.list_size),)
-        else:
-            first = next((i for i, m in enumerate(plan.lengths) if m), None)
-            if first is None:
-                plan.tail = (0,)
-            else:
-                head = compute(parts[first])[0].iloc[:1]
-                plan.tail = tuple(_role_from_frame(head, pcols, "pred",
-                                                   plan.where["pred"]).shape[1:])
+    plan.tail = tuple(tail) if tail is not None else \
+        _pred_tail(plan, pred_ser, pcols, parts, compute)
     return plan
+
+
+def _pred_tail(plan, pred_ser, pcols, parts, compute):
+    """The prediction width: the columns, else the list type, else the first row of a
+    list column (a read of one partition)."""
+    import dask.dataframe as dd
+
+    if pred_ser is None:
+        return (len(pcols),)
+    if isinstance(pred_ser, dd.DataFrame) and len(pred_ser.columns) != 1:
+        return (len(pred_ser.columns),)
+    dt = pred_ser.dtypes.iloc[0] if isinstance(pred_ser, dd.DataFrame) else pred_ser.dtype
+    pa_t = getattr(dt, "pyarrow_dtype", None)
+    if _plain_numeric(dt):
+        return ()
+    if pa_t is not None and hasattr(pa_t, "list_size"):
+        return (int(pa_t.list_size),)
+    first = next((i for i, m in enumerate(plan.lengths) if m), None)
+    if first is None:
+        return (0,)
+    head = compute(parts[first])[0].iloc[:1]
+    return tuple(_role_from_frame(head, pcols, "pred", plan.where["pred"]).shape[1:])
 
 
 def _plain_numeric(dtype):
