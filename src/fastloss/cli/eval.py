@@ -143,7 +143,34 @@ def register(subparsers):
 
 
 def add_cli_arguments(parser):
-    """Add the cluster flags to the ``fastloss eval`` parser (dask is not imported)."""
+    """Add the cluster flags ``--scheduler`` / ``--dask-workers`` / ``--dask-threads``.
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+        The ``fastloss eval`` parser (:func:`register` calls this).
+
+    Returns
+    -------
+    argparse._ArgumentGroup
+        The "cluster" group.
+
+    See Also
+    --------
+    cli_evaluator : what the flags select.
+
+    Notes
+    -----
+    dask is not imported: the flags exist even where dask is not installed.
+
+    Examples
+    --------
+    >>> import argparse
+    >>> p = argparse.ArgumentParser()
+    >>> _ = add_cli_arguments(p)
+    >>> p.parse_args(["--dask-workers", "2"]).dask_workers
+    2
+    """
     g = parser.add_argument_group(
         "cluster (Dask; pip install 'fastloss[dask]')",
         "Evaluate on a Dask cluster: the result is bitwise the same. Inputs: .npy files, "
@@ -160,10 +187,41 @@ def add_cli_arguments(parser):
 
 
 def cli_evaluator(args):
-    """The evaluate function ``fastloss eval`` calls: None without ``--scheduler`` /
-    ``--dask-workers`` (use :func:`fastloss.evaluate`), else a function taking the same
-    arguments as :func:`fastloss.evaluate` that runs on the cluster
-    (:func:`fastloss.dask.evaluate_files`)."""
+    """The evaluate function ``fastloss eval`` calls for its parsed ``args``.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        With ``scheduler``, ``dask_workers`` and ``dask_threads`` (absent means None).
+
+    Returns
+    -------
+    callable or None
+        None without ``--scheduler`` / ``--dask-workers`` (use :func:`fastloss.evaluate`),
+        else :func:`fastloss.dask.evaluate_files` bound to the cluster: it takes the same
+        arguments as :func:`fastloss.evaluate` and returns the same bits.
+
+    Raises
+    ------
+    ValueError
+        ``--dask-threads`` without ``--dask-workers``.
+
+    See Also
+    --------
+    add_cli_arguments : the flags.
+
+    Notes
+    -----
+    Choosing a cluster never changes a result, only where the work runs.
+
+    Examples
+    --------
+    >>> import argparse
+    >>> cli_evaluator(argparse.Namespace(scheduler=None, dask_workers=None)) is None
+    True
+    >>> cli_evaluator(argparse.Namespace(scheduler=None, dask_workers=2)).func.__name__
+    'evaluate_files'
+    """
     scheduler = getattr(args, "scheduler", None)
     workers = getattr(args, "dask_workers", None)
     threads = getattr(args, "dask_threads", None)

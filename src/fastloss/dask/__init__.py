@@ -106,6 +106,37 @@ def evaluate(y_true, y_pred, *, loss, sample_weight=None, groups=None, pred_colu
     EvalResult
         Bitwise the result of :func:`fastloss.evaluate` on the same rows in memory (the
         ``inputs`` entry describes the dask collections).
+
+    Raises
+    ------
+    InputError
+        Inputs of different lengths or partitions, or (``on_bad_row="raise"``) a bad row:
+        the same message as :func:`fastloss.evaluate` (the lowest bad row wins).
+    ImportError
+        dask is not installed.
+
+    See Also
+    --------
+    fastloss.evaluate : the same pass on one machine.
+    evaluate_files : file paths instead of dask collections.
+
+    Notes
+    -----
+    Each partition becomes the :class:`~fastloss.evaluation.state.EvalState` of its rows
+    at their global position; states are merged exactly
+    (:meth:`~fastloss.evaluation.state.EvalState.merge`) in a tree of fan-in
+    ``split_every``, so neither the chunks nor the merge order change a bit.
+
+    Examples
+    --------
+    >>> import numpy as np, dask.array as da, fastloss, fastloss.dask
+    >>> x = np.random.default_rng(0).standard_normal((1000, 4))
+    >>> y = np.arange(1000) % 4
+    >>> r = fastloss.dask.evaluate(da.from_array(y, chunks=300), da.from_array(x, chunks=300),
+    ...                            loss="sparse_categorical_cross_entropy", from_logits=True)
+    >>> bool(r["sparse_categorical_cross_entropy"] == fastloss.sparse_categorical_cross_entropy(
+    ...     y, x, from_logits=True))
+    True
     """
     lazy, client = _lazy(y_true, y_pred, loss=loss, sample_weight=sample_weight, groups=groups,
                          pred_columns=pred_columns, num_classes=num_classes,

@@ -176,12 +176,67 @@ def evaluate_files(source, *, loss, labels=None, weights=None, groups=None, pred
                    resume=False, checkpoint_every=16, max_groups=100_000, csv_dtype=None,
                    scheduler=None, n_workers=None, threads_per_worker=None, client=None,
                    **options):
-    """:func:`fastloss.evaluate`'s file arguments, evaluated on a Dask cluster: ``client``,
-    else the scheduler at ``scheduler``, else a local cluster of ``n_workers`` processes.
+    """:func:`fastloss.evaluate`'s file arguments, evaluated on a Dask cluster.
 
-    Column selection follows :func:`fastloss.evaluate`. ``checkpoint``/``resume`` do not
-    apply (Dask recomputes the chunks of a lost worker); ``progress`` is ignored; the
-    ``.npy`` chunk size is ``chunk_rows`` (default ~16M values, whole 256-row segments).
+    Parameters
+    ----------
+    source, loss, labels, weights, groups, pred_column, label_column, weight_column, \
+group_column, num_classes, on_bad_row, sum_tolerance, per_class, accuracy, diagnostics, \
+max_groups, **options :
+        As :func:`fastloss.evaluate`; the files must be ``.npy`` files, ``.npy`` stacks,
+        Zarr arrays or Parquet files / directories / globs that every worker can read.
+    chunk_rows : int, optional
+        Rows per ``.npy`` chunk (default ~32M values, whole 256-row segments).
+    client : distributed.Client, optional
+        The cluster to use; else a client of ``scheduler`` (an address), else a local
+        cluster of ``n_workers`` processes with ``threads_per_worker`` threads each
+        (started and closed here).
+    progress, checkpoint, resume, checkpoint_every, csv_dtype :
+        Not for a cluster: ``checkpoint``/``resume``/``csv_dtype`` raise, ``progress`` is
+        ignored (Dask recomputes the chunks of a lost worker).
+
+    Returns
+    -------
+    EvalResult
+        Bitwise :func:`fastloss.evaluate` on the same files.
+
+    Raises
+    ------
+    InputError
+        A file of another format, a missing column, or a bad row (as
+        :func:`fastloss.evaluate`).
+    ValueError
+        ``checkpoint``, ``resume`` or ``csv_dtype`` given.
+
+    See Also
+    --------
+    fastloss.evaluate : one machine, any format, resumable.
+    evaluate : dask collections instead of paths.
+
+    Notes
+    -----
+    The roles (which file and column holds the predictions, labels, weights and groups)
+    are resolved by :func:`fastloss.evaluation.roles.resolve_fields`, as for
+    :func:`fastloss.evaluate`, so both name the same columns and raise the same errors.
+
+    Examples
+    --------
+    >>> import os, tempfile, numpy as np, fastloss.dask
+    >>> from distributed import Client
+    >>> d = tempfile.mkdtemp()
+    >>> np.save(os.path.join(d, "x.npy"), np.random.default_rng(1).standard_normal((600, 3)))
+    >>> np.save(os.path.join(d, "y.npy"), np.arange(600) % 3)
+    >>> with Client(n_workers=1, threads_per_worker=1, processes=False,
+    ...             dashboard_address=None) as client:
+    ...     r = fastloss.dask.evaluate_files(os.path.join(d, "x.npy"),
+    ...                                      labels=os.path.join(d, "y.npy"), client=client,
+    ...                                      loss="sparse_categorical_cross_entropy",
+    ...                                      from_logits=True, chunk_rows=256)
+    >>> bool(r["sparse_categorical_cross_entropy"] == fastloss.evaluate(
+    ...     os.path.join(d, "x.npy"), labels=os.path.join(d, "y.npy"),
+    ...     loss="sparse_categorical_cross_entropy", from_logits=True)[
+    ...     "sparse_categorical_cross_entropy"])
+    True
     """
     if checkpoint is not None or resume:
         raise ValueError("--checkpoint / --resume do not apply on a Dask cluster (Dask "

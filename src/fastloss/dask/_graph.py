@@ -70,13 +70,35 @@ def _merge_into(a, b, max_groups):
 
 
 def merge_states(a, b, max_groups=None):
-    """Merge two evaluation states of disjoint row ranges exactly (``EvalState.merge``,
-    on copies: ``a`` and ``b`` are left as they are).
+    """Merge two evaluation states of disjoint row ranges exactly.
 
-    ``a`` and ``b`` may come in any order; merging them in row order keeps the group codes
-    in first-appearance order (the result lists groups sorted by value either way). An
-    error state wins over a state; of two errors, the one at the lower row wins; None is
-    the empty state.
+    Parameters
+    ----------
+    a, b : EvalState, error state or None
+        States of the tasks (:class:`~fastloss.evaluation.state.EvalState`), in any
+        order; None is the empty state.
+    max_groups : int, optional
+        More distinct groups in the union is an error state.
+
+    Returns
+    -------
+    EvalState, error state or None
+        ``a.copy().merge(b)`` (``a`` and ``b`` are left as they are). An error state wins
+        over a state; of two errors, the one at the lower row wins.
+
+    See Also
+    --------
+    fastloss.evaluation.state.EvalState.merge : the merge itself.
+
+    Notes
+    -----
+    Every part of a state is an exact sum, so the merge is associative and commutative:
+    any merge tree gives the same bits.
+
+    Examples
+    --------
+    >>> merge_states(None, None) is None
+    True
     """
     if a is None or b is None:
         return b if a is None else a

@@ -19,9 +19,38 @@ def _host(address):
 
 
 def thread_plan(client):
-    """``{host: kernel threads per task}`` for the workers of ``client``'s cluster:
-    ``max(1, cores // threads)`` with ``threads`` the Dask worker threads of all the
-    workers on that host and ``cores`` the CPUs a worker there may use."""
+    """Kernel threads per task for every host of a cluster: ``max(1, cores // threads)``.
+
+    Parameters
+    ----------
+    client : distributed.Client
+        A client of the cluster.
+
+    Returns
+    -------
+    dict
+        ``{host: kernel threads per task}``, with ``threads`` the Dask worker threads of
+        all the workers on that host and ``cores`` the CPUs a worker there may use.
+
+    See Also
+    --------
+    kernel_threads : what a task uses, given this plan.
+
+    Notes
+    -----
+    ``dask threads x kernel threads <= cores`` on every host, so no core is
+    oversubscribed. The thread count never changes a result (the kernels' reduction is
+    fixed), only the speed.
+
+    Examples
+    --------
+    >>> from distributed import Client
+    >>> with Client(n_workers=1, threads_per_worker=1, processes=False,
+    ...             dashboard_address=None) as client:
+    ...     plan = thread_plan(client)
+    >>> [max(1, cpu_count() // 1)] == list(plan.values())
+    True
+    """
     info = client.scheduler_info(n_workers=-1)["workers"]
     cores = client.run(cpu_count)
     hosts = {}
@@ -33,11 +62,35 @@ def thread_plan(client):
 
 
 def kernel_threads(plan=None):
-    """The kernel thread count a task uses where it runs (see the module docstring).
+    """The kernel thread count a task uses where it runs.
 
-    On a Dask worker: ``FASTLOSS_NUM_THREADS`` if set in the worker's environment, else
-    ``plan[host]`` (from :func:`thread_plan`), else ``max(1, cores // worker threads)``.
-    In a thread of dask's local thread pool: 1. Elsewhere: None (fastloss's default).
+    Parameters
+    ----------
+    plan : dict, optional
+        ``{host: threads}`` from :func:`thread_plan`.
+
+    Returns
+    -------
+    int or None
+        On a Dask worker: ``FASTLOSS_NUM_THREADS`` if set in the worker's environment,
+        else ``plan[host]``, else ``max(1, cores // worker threads)``. In a thread of
+        dask's local thread pool: 1. Elsewhere: ``FASTLOSS_NUM_THREADS`` if set, else
+        None (fastloss's default).
+
+    See Also
+    --------
+    thread_plan : the per-host plan.
+
+    Notes
+    -----
+    Results do not depend on it: the kernels reduce in fixed blocks whatever the
+    thread count.
+
+    Examples
+    --------
+    >>> import os
+    >>> kernel_threads() is None or "FASTLOSS_NUM_THREADS" in os.environ  # the main thread
+    True
     """
     env = os.environ.get("FASTLOSS_NUM_THREADS")
     if env:

@@ -40,8 +40,33 @@ def jsonable(v):
 
 
 def write_json_atomic(path, obj):
-    """Write ``obj`` as JSON to ``path`` atomically (temp file in the same directory,
-    fsync, ``os.replace``): readers see the old file or the new one, never a part."""
+    """Write ``obj`` as JSON to ``path`` atomically.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file to (re)write.
+    obj : JSON-serialisable object
+        Written with ``indent=1`` and ``allow_nan=False`` (use :func:`jsonable` first).
+
+    Raises
+    ------
+    ValueError
+        ``obj`` holds a NaN or an infinity.
+
+    Notes
+    -----
+    A temporary file in the same directory is written, fsynced and renamed over
+    ``path`` (``os.replace``): a reader sees the old file or the new one, never a part.
+
+    Examples
+    --------
+    >>> import json, os, tempfile
+    >>> p = os.path.join(tempfile.mkdtemp(), "r.json")
+    >>> write_json_atomic(p, {"rows": 3})
+    >>> json.load(open(p))
+    {'rows': 3}
+    """
     path = os.fspath(path)
     d = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=d)
@@ -64,10 +89,53 @@ def write_json_atomic(path, obj):
 
 
 class EvalResult(Mapping):
-    """What :func:`evaluate` returns: ``result[loss_name]`` is the loss (as the public
-    function returns it, bitwise); ``accuracy``, ``per_class``, ``per_group``,
-    ``diagnostics``, ``details`` (float64 sums) and ``n_rows`` carry the rest.
-    ``to_dict()`` is the JSON document, ``format_table()`` the human summary."""
+    """The result of :func:`fastloss.evaluate`: a mapping ``{loss name: value}`` plus the
+    figures of the pass.
+
+    ``result[name] = sum_i w_i l_i / sum_i w_i`` (``reduction="mean"``) or ``sum_i w_i l_i``
+    (``"sum"``), exactly as the public function returns it for the whole dump in memory.
+
+    Parameters
+    ----------
+    losses : mapping
+        ``{loss name: value}`` in the input's float dtype.
+    doc : dict
+        The result document (built by :func:`build_document`).
+
+    Attributes
+    ----------
+    n_rows : int
+        Rows read.
+    accuracy : float or None
+        Top-1 accuracy of the kept rows (None without a classification loss).
+    per_class, per_group : list of dict
+        Rows, accuracy and per-loss ``mean`` / ``sum`` / ``weight_sum`` per class / group.
+    diagnostics : dict
+        NaN / inf counts, clipped values, rows not summing to 1, bad and ignored rows.
+    details : dict
+        Per loss the exact float64 ``sum`` and ``weight_sum`` the mean divides.
+
+    See Also
+    --------
+    fastloss.evaluate : what builds it.
+
+    Notes
+    -----
+    ``to_dict()`` is the JSON document (non-finite floats as the strings ``"NaN"``,
+    ``"Infinity"``, ``"-Infinity"``) and ``format_table()`` the human summary; neither
+    depends on the chunk size or the thread count.
+
+    Examples
+    --------
+    >>> import numpy as np, fastloss
+    >>> r = fastloss.evaluate(np.array([[3.0, 0.0], [0.0, 1.0], [2.0, 0.0]]),
+    ...                       labels=np.array([0, 1, 1]), loss="sparse_categorical_cross_entropy",
+    ...                       from_logits=True)
+    >>> list(r), r.n_rows, round(r.accuracy, 4)
+    (['sparse_categorical_cross_entropy'], 3, 0.6667)
+    >>> r.to_dict()["per_class"][1]["rows"]
+    2
+    """
 
     def __init__(self, losses, doc):
         self._losses = dict(losses)
