@@ -45,11 +45,19 @@ def resolve_backend(backend=None):
     raise RuntimeError("no fastloss backend is available")  # unreachable: numpy always is
 
 
+def cpu_count():
+    """The cores this process may run on (its affinity mask, not the machine's count)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 def resolve_threads(n_threads):
+    """Validate ``n_threads`` (the one place) and resolve ``None``: ``FASTLOSS_NUM_THREADS``,
+    else every core of :func:`cpu_count`."""
     if n_threads is None:
         env = os.environ.get("FASTLOSS_NUM_THREADS")
-        return max(1, int(env)) if env else (len(os.sched_getaffinity(0))
-                                             if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
-    if isinstance(n_threads, bool) or not isinstance(n_threads, (int,)) or n_threads < 1:
+        return max(1, int(env)) if env else cpu_count()
+    if isinstance(n_threads, bool) or not isinstance(n_threads, int) or n_threads < 1:
         raise ValueError(f"n_threads must be a positive integer or None, got {n_threads!r}")
     return int(n_threads)

@@ -11,7 +11,7 @@ def info():
     """A dict describing this installation (also printed by ``fastloss info``)."""
     import numpy as np
 
-    from fastloss import __version__
+    from fastloss._version import __version__
 
     backends = {}
     for name, (ok, why) in available_backends().items():

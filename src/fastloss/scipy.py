@@ -42,7 +42,7 @@ Documented deviations (tested in tests/test_dropin_scipy.py):
 
 import numpy as np
 
-import fastloss.losses.functions as _api
+import fastloss.losses.log_sum_exp as _lse
 from fastloss._dispatch import resolve_backend, resolve_threads
 from fastloss.kernels import EW_KL_DIV, EW_REL_ENTR, EW_XLOGY
 
@@ -102,7 +102,7 @@ def logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False):
         tuple(axis) if isinstance(axis, (tuple, list)) else (axis,))
     axes = tuple(sorted(ax % a.ndim for ax in axes))
     if bb is None:
-        res = np.asarray(_api.logsumexp(a, axis=axes, keepdims=True))
+        res = np.asarray(_lse.logsumexp(a, axis=axes, keepdims=True))
         sign = np.where(np.isnan(res), np.nan, np.where(res == -np.inf, 0.0, 1.0))
     else:
         res, sign = _logsumexp_b(a, bb, axes)
@@ -151,7 +151,7 @@ def softmax(x, axis=None):
     """``exp(x - logsumexp(x, axis))`` (``axis=None``: over all elements)."""
     x = _real(x, "softmax")
     dt = _promoted(x, None)
-    res = _api.softmax(x.astype(dt, copy=False), axis=axis)
+    res = _lse.softmax(x.astype(dt, copy=False), axis=axis)
     return res[()] if np.ndim(res) == 0 else res
 
 
@@ -160,7 +160,7 @@ def log_softmax(x, axis=None):
     x = _real(x, "log_softmax")
     dt = _promoted(x, None)
     x = x.astype(dt, copy=False)
-    res = np.asarray(_api.log_softmax(x, axis=axis))
+    res = np.asarray(_lse.log_softmax(x, axis=axis))
     with np.errstate(invalid="ignore", over="ignore"):
         finite = x.size == 0 or np.isfinite(np.add.reduce(x, axis=None))
     if not finite:

@@ -61,7 +61,7 @@ import warnings
 
 import numpy as np
 
-import fastloss.losses.functions as _api
+import fastloss.losses.log_sum_exp as _lse
 from fastloss._dispatch import resolve_backend, resolve_threads
 from fastloss.kernels import CLIP_NONE, CLIP_TORCH
 from fastloss.losses._calls import (
@@ -391,7 +391,7 @@ def _torch_log_softmax(x, axis):
     (``x - max`` is NaN at the +inf entry and ``log(sum(exp(.)))`` then NaN for
     the whole row; fastloss/SciPy give NaN there and -inf elsewhere.)
     """
-    lp = np.asarray(_api.log_softmax(x, axis=axis))
+    lp = np.asarray(_lse.log_softmax(x, axis=axis))
     if x.size and not _all_finite(x):
         with np.errstate(invalid="ignore"):
             bad = np.any(np.isnan(x) | (x == np.inf), axis=axis, keepdims=True)
@@ -672,8 +672,8 @@ def logsumexp(input, dim, keepdim=False):
     if axis == ():
         raise RuntimeError("logsumexp(): dim=() is not supported")
     if x.ndim == 0:
-        return io.out(_api.logsumexp(x))
-    return io.out(_api.logsumexp(x, axis=axis, keepdims=keepdim))
+        return io.out(_lse.logsumexp(x))
+    return io.out(_lse.logsumexp(x, axis=axis, keepdims=keepdim))
 
 
 def _softmax_dim(name, ndim, stacklevel):
@@ -701,7 +701,7 @@ def softmax(input, dim=None, _stacklevel=3, dtype=None):
         x = x.astype(_np_dtype(dtype))
     if dim is None:
         dim = _softmax_dim("softmax", x.ndim, _stacklevel)
-    return io.out(_api.softmax(x, axis=dim if x.ndim else None))
+    return io.out(_lse.softmax(x, axis=dim if x.ndim else None))
 
 
 def _np_dtype(dtype):

@@ -36,24 +36,13 @@ import numpy as np
 from fastloss.losses._run import EMPTY, finish
 from fastloss._validation import as_float_array
 from fastloss.losses._calls import RowLayout
-from fastloss.losses.registry import (  # noqa: F401 - loss_name ... re-exported for now
-    LOSSES,
-    STREAMING,
-    loss_name,
-    loss_options,
-    options_json,
-)
-from fastloss.evaluation.exact import ExactSums  # noqa: F401 - re-exported for now
+from fastloss.losses.registry import LOSSES, loss_name, loss_options, options_json
+from fastloss.evaluation.exact import ExactSums
 from fastloss.kernels import block_sum
 
 __all__ = ["LossAccumulator"]
 
 # --------------------------------------------------------------------------- kernel calls
-
-# names kept for the evaluator until it reads fastloss.losses.registry itself
-LOSS_NAMES = STREAMING
-_DEFAULTS = {name: LOSSES[name].defaults for name in LOSS_NAMES}
-
 
 def _prepare(name, o, y_true, y_pred, sample_weight, check_inputs=True):
     """The public function's KernelCall (``LOSSES[name].prepare``) for one chunk, and the
@@ -150,7 +139,7 @@ class LossAccumulator:
         ``row_offset``: the global row of ``y_pred[0]`` (default: after the last chunk).
         Validation is the public function's (messages index the chunk).
         """
-        self._update(y_true, y_pred, sample_weight, row_offset)
+        self._feed(y_true, y_pred, sample_weight, row_offset)
         return self
 
     def feed(self, y_true, y_pred, sample_weight=None, *, row_offset=None, out=None,
@@ -164,11 +153,11 @@ class LossAccumulator:
         (``fastloss.evaluate``, which counts bad rows): the [0, 1] checks of
         probabilities and targets are skipped and int64 labels are taken as they are.
         """
-        return self._update(y_true, y_pred, sample_weight, row_offset, want_out=True,
-                            check_inputs=not trusted, out=out)
+        return self._feed(y_true, y_pred, sample_weight, row_offset, want_out=True,
+                          check_inputs=not trusted, out=out)
 
-    def _update(self, y_true, y_pred, sample_weight, row_offset, want_out=False,
-                check_inputs=True, out=None):
+    def _feed(self, y_true, y_pred, sample_weight, row_offset, want_out=False,
+              check_inputs=True, out=None):
         r0 = self._next if row_offset is None else _as_row(row_offset, "row_offset")
         try:
             p, n_lead = _prepare(self.loss, self.options, y_true, y_pred, sample_weight,

@@ -14,7 +14,6 @@ from fastloss._validation import (
     as_like,
     check_reduction,
     check_same_shape,
-    check_threads,
     check_weights,
 )
 from fastloss.kernels import block_rows_for
@@ -77,7 +76,7 @@ class ElementwiseLoss:
     def __call__(self, y_true, y_pred, *params, output_weight=None, axis=-1,
                  output_reduction="mean", sample_weight=None, reduction="mean", n_threads=None):
         check_reduction(reduction)
-        check_threads(n_threads)
+        nt = resolve_threads(n_threads)
         if output_reduction not in ("mean", "sum"):
             raise ValueError(f"output_reduction={output_reduction!r} must be 'mean' or 'sum'")
         for k, p in enumerate(params):
@@ -100,7 +99,6 @@ class ElementwiseLoss:
         sw, _ = check_weights(sample_weight, "sample_weight", rows.batch_shape)
         sw = EMPTY if sw is None else sw.reshape(-1)
         br = block_rows_for(C)
-        nt = resolve_threads(n_threads)
         mean = output_reduction == "mean"
         kern = self._get_kernel(len(params)) if self._compile_error is None else None
         x2 = rows.x2

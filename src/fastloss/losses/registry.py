@@ -15,7 +15,8 @@ from typing import Callable
 
 import numpy as np
 
-from fastloss._validation import check_nan_policy, check_threads
+from fastloss._dispatch import resolve_threads
+from fastloss._validation import check_nan_policy
 from fastloss.losses import functions as _api
 from fastloss.losses import gradients as _grad
 
@@ -211,7 +212,7 @@ def loss_options(name, options):
         raise ValueError(f"reduction={opts['reduction']!r}: a LossAccumulator reduces to 'mean' "
                          "or 'sum' (per-sample values need no accumulator)")
     check_nan_policy(opts["nan_policy"])
-    check_threads(opts["n_threads"])
+    resolve_threads(opts["n_threads"])  # validated now, resolved when the chunks come
     return opts
 
 
