@@ -309,35 +309,26 @@ def _check_reduction(reduction, op):
     return reduction
 
 
-# fastloss: every backend, through the public API.
+# fastloss: every backend, through the public API; the call comes from the op's LossSpec row.
+def _fastloss_maker(op, backend):
+    if op.loss == "logsumexp":
+        def make(d, n_threads, reduction="mean"):
+            return functools.partial(fastloss.logsumexp, d["x"], axis=1, n_threads=n_threads,
+                                     backend=backend)
+        return make
+    spec = LOSSES[op.loss]
+    target = "y" if spec.label_kind == "index" else "z"
+    opts = {spec.logits_option: True} if op.mode == "logits" else {}
+
+    def make(d, n_threads, reduction="mean"):
+        return functools.partial(spec.func, d[target], d[op.pred_key], reduction=reduction,
+                                 n_threads=n_threads, backend=backend, **opts)
+    return make
+
+
 def _register_fastloss(backend):
-    lib = f"fastloss-{backend}"
-    kw = {"backend": backend}
-
-    @comparison("sparse_ce", lib)
-    def _(d, n_threads, reduction="mean"):
-        x, y = d["x"], d["y"]
-        return functools.partial(fastloss.sparse_categorical_cross_entropy, y, x, from_logits=True,
-                                 reduction=reduction, n_threads=n_threads, **kw)
-
-    @comparison("logsumexp", lib)
-    def _(d, n_threads, reduction="mean"):
-        return functools.partial(fastloss.logsumexp, d["x"], axis=1, n_threads=n_threads, **kw)
-
-    @comparison("sparse_ce_probs", lib)
-    def _(d, n_threads, reduction="mean"):
-        return functools.partial(fastloss.sparse_categorical_cross_entropy, d["y"], d["p"],
-                                 reduction=reduction, n_threads=n_threads, **kw)
-
-    @comparison("bce_logits", lib)
-    def _(d, n_threads, reduction="mean"):
-        return functools.partial(fastloss.binary_cross_entropy, d["z"], d["x"], from_logits=True,
-                                 reduction=reduction, n_threads=n_threads, **kw)
-
-    @comparison("bce_probs", lib)
-    def _(d, n_threads, reduction="mean"):
-        return functools.partial(fastloss.binary_cross_entropy, d["z"], d["p"],
-                                 reduction=reduction, n_threads=n_threads, **kw)
+    for op in OP_ROWS:
+        comparison(op.id, f"fastloss-{backend}")(_fastloss_maker(op, backend))
 
 
 for _b in fastloss.BACKENDS:
