@@ -34,10 +34,10 @@ from dataclasses import dataclass
 import numpy as np
 
 import fastloss
+from fastloss._dispatch import cpu_count
 from fastloss.losses.registry import LOSSES
 
-ALL_CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count()
-                                                                                     or 1)
+ALL_CORES = cpu_count()
 
 
 def thread_counts():

@@ -8,8 +8,8 @@ import os
 
 import numpy as np
 
+from fastloss._dispatch import cpu_count
 from fastloss.dask._graph import _lazy, _need_dask
-from fastloss.dask._threads import cpu_count
 from fastloss.evaluation.chunks import chunk_rows_for
 from fastloss.evaluation.readers import InputError, NpyFile
 from fastloss.evaluation.roles import resolve_fields

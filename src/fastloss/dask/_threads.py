@@ -3,13 +3,9 @@
 import os
 import threading
 
-__all__ = ["cpu_count", "kernel_threads", "thread_plan"]
+from fastloss._dispatch import cpu_count
 
-
-def cpu_count():
-    """The CPUs this process may use (its affinity mask, else the machine's count)."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else \
-        (os.cpu_count() or 1)
+__all__ = ["kernel_threads", "thread_plan"]
 
 
 def _host(address):

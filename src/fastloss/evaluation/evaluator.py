@@ -443,11 +443,3 @@ def _class_indices(lab, reasons):
     else:
         raise InputError(f"labels must be integer class indices, got dtype {lab.dtype}")
     return y, nonint
-
-
-def __getattr__(name):  # pragma: no cover - until fastloss/__init__ imports evaluation.driver
-    if name == "evaluate":
-        from fastloss.evaluation.driver import evaluate
-
-        return evaluate
-    raise AttributeError(name)
