@@ -22,7 +22,28 @@ def _load(name):
 
 
 def available_backends():
-    """``{name: (available, reason_if_not)}`` for every backend, best first."""
+    r"""Which kernel backends this installation can use, best first.
+
+    Returns
+    -------
+    dict
+        ``{name: (available, reason_if_not)}`` for ``'cython'``, ``'numba'``, ``'numpy'``.
+
+    See Also
+    --------
+    info
+
+    Notes
+    -----
+    The NumPy reference backend is always available; ``backend=None`` picks the first
+    available one unless ``FASTLOSS_BACKEND`` names another.
+
+    Examples
+    --------
+    >>> import fastloss
+    >>> fastloss.available_backends()["numpy"]
+    (True, '')
+    """
     return {name: _load(name)[1:] for name in BACKENDS}
 
 

@@ -84,38 +84,58 @@ def _as_row(v, what):
 
 
 class LossAccumulator:
-    """Streaming, mergeable, exact state of one loss over a dataset fed in chunks.
+    r"""Streaming, mergeable, exact state of one loss over a dataset fed in chunks.
 
-    ``LossAccumulator(loss, *, start_row=0, **options)``: ``loss`` is the name of a public
-    loss (``"sparse_categorical_cross_entropy"``, ``"categorical_cross_entropy"``,
-    ``"binary_cross_entropy"``, ``"kl_divergence"``, ``"mean_squared_error"``) or the
-    function itself, and ``options`` are that function's keywords (``from_logits``,
-    ``class_weight``, ``clip``, ``nan_policy``, ``reduction="mean"`` or ``"sum"``, ...);
-    ``sample_weight`` is given per chunk.
+    Whatever the chunk sizes and in whatever order accumulators are merged, :meth:`result`
+    is bitwise the public function's value on the whole dataset in memory.
 
-    **Row positions.** Rows are numbered along axis 0 of ``y_pred`` over the whole dataset.
-    ``update`` places its chunk at ``row_offset`` if given, else right after the previous
-    chunk (the first chunk goes to ``start_row``). An accumulator may cover any set of
-    disjoint row ranges; feeding a row twice is an error.
+    Parameters
+    ----------
+    loss : str or callable
+        A public loss (``"sparse_categorical_cross_entropy"``, ``"categorical_cross_entropy"``,
+        ``"binary_cross_entropy"``, ``"kl_divergence"``, ``"mean_squared_error"``) or the
+        function itself.
+    start_row : int, default 0
+        Global row (along axis 0 of ``y_pred``) of the first chunk fed without ``row_offset``.
+    **options
+        The function's keywords (``from_logits``, ``class_weight``, ``clip``, ``nan_policy``,
+        ``reduction='mean'`` or ``'sum'``, ...); ``sample_weight`` is given per chunk.
 
-    **Exactness.** Whatever the chunk sizes (aligned to the kernels' blocks or not) and in
-    whatever order accumulators are merged, :meth:`result` is bitwise the public
-    function's value on the whole dataset in memory::
+    Raises
+    ------
+    ValueError
+        An unknown loss, ``reduction='none'``, a bad ``nan_policy``/``n_threads``/``start_row``.
+    TypeError
+        An option the function does not take.
 
-        acc = LossAccumulator("sparse_categorical_cross_entropy", from_logits=True)
-        for y, x in chunks:          # any chunk sizes
-            acc.update(y, x)
-        acc.result() == fastloss.sparse_categorical_cross_entropy(Y, X, from_logits=True)
+    See Also
+    --------
+    fastloss.evaluate : the whole pass over files, built on accumulators.
+    ExactSums : the exact sums inside.
 
-    Shards: ``a = LossAccumulator(..., start_row=0)`` fed rows ``[0, k)`` and
-    ``b = LossAccumulator(..., start_row=k)`` fed rows ``[k, n)``: ``a.merge(b).result()``
-    is the whole dataset's value. :meth:`result` refuses a state with a hole between row
-    ranges; a state covering one range ``[k, m)`` gives the value of the whole dataset
-    with every row outside ``[k, m)`` weighted 0.
+    Notes
+    -----
+    Rows are numbered along axis 0 of ``y_pred`` over the whole dataset; ``update`` places
+    its chunk at ``row_offset`` if given, else after the previous chunk. An accumulator may
+    cover any set of disjoint row ranges (feeding a row twice is an error). The public
+    functions sum fixed blocks of rows counted from row 0; an accumulator computes the
+    whole blocks inside a chunk with the kernel, keeps the per-row contributions of a block
+    cut by a chunk edge until the block is complete, and adds block partials exactly (an
+    integer of 2304 bits), so chunking and merge order cannot change a bit. Shards:
+    ``a`` fed rows ``[0, k)`` merged with ``b = LossAccumulator(..., start_row=k)`` fed
+    ``[k, n)`` gives the whole dataset's value; :meth:`result` refuses a state with a hole.
+    The state is small and :meth:`state_dict` is JSON (exact, for checkpoints).
 
-    The state is small: two exact sums, the pending fragments of at most a few partially
-    covered blocks, and the covered row ranges. :meth:`state_dict` is JSON-serialisable
-    and :meth:`from_state_dict` restores it exactly (for checkpoints).
+    Examples
+    --------
+    >>> import numpy as np, fastloss
+    >>> rng = np.random.default_rng(0)
+    >>> y, x = rng.integers(0, 3, 1000), rng.standard_normal((1000, 3))
+    >>> acc = fastloss.LossAccumulator("sparse_categorical_cross_entropy", from_logits=True)
+    >>> for a in range(0, 1000, 300):
+    ...     _ = acc.update(y[a:a + 300], x[a:a + 300])
+    >>> bool(acc.result() == fastloss.sparse_categorical_cross_entropy(y, x, from_logits=True))
+    True
     """
 
     _FORMAT = "fastloss.LossAccumulator"
@@ -136,8 +156,24 @@ class LossAccumulator:
     def update(self, y_true, y_pred, sample_weight=None, *, row_offset=None):
         """Add a chunk of rows; returns ``self``.
 
-        ``row_offset``: the global row of ``y_pred[0]`` (default: after the last chunk).
-        Validation is the public function's (messages index the chunk).
+        Parameters
+        ----------
+        y_true, y_pred, sample_weight : array_like
+            The chunk, as the public function takes them (validated the same way;
+            messages name the chunk's first row).
+        row_offset : int, optional
+            Global row of ``y_pred[0]``; default: right after the previous chunk.
+
+        Returns
+        -------
+        LossAccumulator
+            ``self``.
+
+        Raises
+        ------
+        ValueError
+            Rows fed twice, a chunk whose classes or dtype differ from earlier chunks,
+            or the public function's checks.
         """
         self._feed(y_true, y_pred, sample_weight, row_offset)
         return self
@@ -247,6 +283,13 @@ class LossAccumulator:
         """Add ``other``'s rows (disjoint from this one's) to this accumulator; returns ``self``.
 
         Merging is exact, so any order of merges gives the same state.
+
+        Raises
+        ------
+        ValueError
+            A different loss, options or input layout, or rows held by both.
+        TypeError
+            ``other`` is not a LossAccumulator.
         """
         self._compatible(other)
         for a, b in other._ranges:

@@ -23,19 +23,66 @@ __all__ = ["CustomLossCompileError", "ElementwiseLoss", "elementwise_loss"]
 
 
 class CustomLossCompileError(TypeError):
-    """The user's loss function could not be compiled by Numba (the message says why)."""
+    r"""The user's loss function could not be compiled by Numba (the message says why).
+
+    Raised by an :class:`ElementwiseLoss` call without ``fallback='numpy'``; a subclass of
+    ``TypeError``.
+
+    See Also
+    --------
+    elementwise_loss
+
+    Examples
+    --------
+    >>> from fastloss.losses.custom import CustomLossCompileError
+    >>> issubclass(CustomLossCompileError, TypeError)
+    True
+    """
 
 
 class ElementwiseLoss:
-    """A compiled element-wise loss with the interface of the built-in losses.
+    r"""A compiled element-wise loss with the interface of the built-in losses.
 
-    ``loss(y_true, y_pred, *params, output_weight=None, axis=-1,
-    output_reduction="mean", sample_weight=None, reduction="mean", n_threads=None)``:
-    ``f(y_true[i, j], y_pred[i, j], *params)`` is evaluated for every element, and each
-    sample gets ``sum_j ow_j f_ij / sum_j ow_j`` (``output_reduction="mean"``) or
-    ``sum_j ow_j f_ij`` (``"sum"``) over the output ``axis``. Then the usual
-    ``reduction`` (``"none"`` keeps one value per sample) with the deterministic float64
-    block sums, identical for every ``n_threads``. ``params`` are scalars.
+    ``f(y_true[i, j], y_pred[i, j], *params)`` is evaluated for every element; sample ``i``
+    gets ``sum_j v_j f_ij / sum_j v_j`` (``output_reduction="mean"``) or ``sum_j v_j f_ij``
+    (``"sum"``) over the output ``axis``, ``v`` being ``output_weight``; then the usual
+    ``reduction``. Made by :func:`elementwise_loss`; call it as
+    ``loss(y_true, y_pred, *params, output_weight=None, axis=-1, output_reduction="mean",
+    sample_weight=None, reduction="mean", n_threads=None)`` (``params`` are scalars).
+
+    Parameters
+    ----------
+    func : callable
+        ``f(t, p, *params) -> float`` on scalars, compilable by ``numba.njit``.
+    fallback : {None, 'numpy'}, default None
+        ``'numpy'``: evaluate with NumPy (slower) when Numba cannot compile ``func``.
+    name : str, optional
+        Name used in messages (default: ``func.__name__``).
+
+    Raises
+    ------
+    TypeError
+        ``func`` is not callable; on call, non-scalar ``params`` (and
+        :class:`CustomLossCompileError` when Numba fails without a fallback).
+    ValueError
+        An unknown ``fallback``; on call, the checks of the built-in losses.
+
+    See Also
+    --------
+    elementwise_loss, mean_squared_error
+
+    Notes
+    -----
+    ``f`` runs in float64; sample values are rounded to ``y_pred``'s dtype and summed with
+    the deterministic float64 block sums, identical for every ``n_threads``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastloss.losses.custom import ElementwiseLoss
+    >>> sq = ElementwiseLoss(lambda t, p: (p - t) ** 2, fallback="numpy")
+    >>> float(sq(np.zeros((2, 2)), np.array([[1.0, 3.0], [0.0, 0.0]])))
+    2.5
     """
 
     def __init__(self, func, *, fallback=None, name=None):
@@ -154,8 +201,41 @@ class ElementwiseLoss:
 
 
 def elementwise_loss(func=None, *, fallback=None, name=None):
-    """Decorator (or plain call) turning ``f(y_true, y_pred, *params)`` into a fused loss.
+    r"""Decorator (or plain call) turning ``f(y_true, y_pred, *params)`` into a fused loss.
 
+    Parameters
+    ----------
+    func : callable, optional
+        The scalar loss ``f(t, p, *params)``; omitted when used as ``@elementwise_loss(...)``.
+    fallback : {None, 'numpy'}, default None
+        ``'numpy'``: evaluate with NumPy when Numba cannot compile ``func``.
+    name : str, optional
+        Name used in messages.
+
+    Returns
+    -------
+    ElementwiseLoss
+        The compiled loss (or, without ``func``, a decorator that makes one).
+
+    Raises
+    ------
+    TypeError
+        ``func`` is not callable.
+    ValueError
+        An unknown ``fallback``.
+
+    See Also
+    --------
+    ElementwiseLoss : the call's arguments and the formula.
+
+    Notes
+    -----
+    Compiled by Numba on the first call for each number of ``params`` (Numba is needed
+    unless ``fallback='numpy'``). Sums are float64 over fixed blocks, bitwise the same for
+    any ``n_threads``.
+
+    Examples
+    --------
     >>> import numpy as np, fastloss
     >>> @fastloss.elementwise_loss
     ... def huber(t, p, delta):

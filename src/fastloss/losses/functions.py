@@ -12,6 +12,7 @@ from fastloss.losses._calls import (
     mse_call,
     sparse_ce_call,
 )
+from fastloss.losses._docs import fill
 from fastloss.losses._run import EMPTY
 from fastloss._validation import (
     as_float_array,
@@ -99,32 +100,69 @@ def _prepare_sparse(y_true, y_pred, *, from_logits, axis, ignore_index, class_we
                           batch_shape=rows.batch_shape, result_dtype=rdt)
 
 
+@fill
 def sparse_categorical_cross_entropy(y_true, y_pred, *, from_logits=False, axis=-1,
                                      ignore_index=None, class_weight=None, label_smoothing=0.0,
                                      z_loss=0.0, sample_weight=None, clip=None, reduction="mean",
                                      nan_policy="propagate", backend=None, n_threads=None):
     r"""Cross-entropy against integer class indices.
 
-    Per sample ``i`` with label ``y`` and ``C`` classes:
-    ``l_i = (1-ls) * nll_y + ls/C * sum_j nll_j + z_loss * lse**2`` where, on logits,
-    ``nll_j = lse - x_j`` computed as ``(m - x_j) + log1p(sum_{k != argmax} exp(x_k - m))``,
-    and on probabilities ``nll_j = -log(p_j)`` (``clip`` chooses a framework's
-    clipping; ``None`` is exact, ``+inf`` for ``p_y = 0``).
-    Weight ``w_i = sample_weight[i] * class_weight[y]``; ``ignore_index`` rows weigh 0.
-    ``reduction="none"`` returns ``w_i * l_i`` per sample (class axis removed),
-    ``"sum"`` their sum and ``"mean"`` ``sum(w*l) / sum(w)`` (PyTorch's weighted mean).
-    Sums are float64 over fixed blocks, identical for any ``n_threads``.
+    For sample ``i`` with label ``y``, ``C`` classes and ``nll_j = -log p_j``:
+    ``l_i = (1 - ls) * nll_y + ls / C * sum_j nll_j + z_loss * lse**2``. On logits
+    ``nll_j = lse - x_j``, computed as ``(m - x_j) + log1p(sum_{k != argmax} exp(x_k - m))``
+    with ``m`` the row maximum; on probabilities ``nll_j = -log(clip(p_j))``. The weight is
+    ``w_i = sample_weight[i] * class_weight[y]``, and 0 for ``ignore_index`` rows.
 
-    See Also: ``torch.nn.functional.cross_entropy``,
-    ``keras.losses.sparse_categorical_crossentropy``,
-    ``optax.softmax_cross_entropy_with_integer_labels``.
+    Parameters
+    ----------
+    y_true : array_like of int
+        Class indices, shape of ``y_pred`` without its class axis.
+    y_pred : array_like of float
+        Logits (``from_logits=True``) or probabilities; float16/32/64 (others become float64).
+    from_logits : bool, default False
+        ``y_pred`` holds logits rather than probabilities (checked to lie in [0, 1]).
+    axis : int, default -1
+        The class axis of ``y_pred``.
+    ignore_index : int, optional
+        Rows with this label weigh 0 (PyTorch's ``ignore_index``).
+    class_weight : array_like, optional
+        One non-negative weight per class.
+    label_smoothing : float in [0, 1], default 0.0
+        ``ls`` above.
+    z_loss : float, default 0.0
+        Weight of the ``lse**2`` penalty (logits only).
+    %(sample_weight)s
+    %(clip)s
+    %(reduction)s
+    %(nan_policy)s
+    %(backend)s
+
+    Returns
+    -------
+    %(returns_loss)s
+
+    Raises
+    ------
+    %(raises)s
+
+    See Also
+    --------
+    sparse_categorical_cross_entropy_grad : the loss and its gradient in one pass.
+    categorical_cross_entropy : the same loss against class probabilities.
+    torch.nn.functional.cross_entropy, keras.losses.sparse_categorical_crossentropy
+
+    Notes
+    -----
+    %(determinism)s
 
     Examples
     --------
     >>> import numpy as np, fastloss
-    >>> logits = np.array([[2.0, 1.0, 0.1]])
-    >>> round(float(fastloss.sparse_categorical_cross_entropy([0], logits, from_logits=True)), 6)
-    0.417030
+    >>> logits = np.array([[2.0, 1.0, 0.1], [0.5, 2.5, 0.0]])
+    >>> round(float(fastloss.sparse_categorical_cross_entropy([0, 1], logits, from_logits=True)), 6)
+    0.306882
+    >>> fastloss.sparse_categorical_cross_entropy([0, 1], logits, from_logits=True, reduction="none")
+    array([0.41703002, 0.1967341 ])
     """
     return _prepare_sparse(y_true, y_pred, from_logits=from_logits, axis=axis,
                            ignore_index=ignore_index, class_weight=class_weight,
@@ -159,18 +197,62 @@ def _prepare_categorical(y_true, y_pred, *, from_logits, axis, class_weight, lab
                                layout=rows, batch_shape=rows.batch_shape, result_dtype=rdt)
 
 
+@fill
 def categorical_cross_entropy(y_true, y_pred, *, from_logits=False, axis=-1, class_weight=None,
                               label_smoothing=0.0, sample_weight=None, clip=None, reduction="mean",
                               nan_policy="propagate", backend=None, n_threads=None):
     r"""Cross-entropy against class probabilities (one-hot or soft targets).
 
-    ``l_i = sum_c class_weight[c] * t'_c * nll_c`` with ``t' = (1-ls) * t + ls/C``;
-    a zero ``t'_c`` contributes exactly 0 (even where ``p_c = 0``). ``nll`` as in
-    :func:`sparse_categorical_cross_entropy`. Weight ``w_i = sample_weight[i]``.
-    No renormalisation of ``y_pred`` (Keras renormalises; its drop-in does).
+    ``l_i = sum_c class_weight[c] * t'_c * nll_c`` with smoothed targets
+    ``t' = (1 - ls) * t + ls / C`` and ``nll_c`` as in :func:`sparse_categorical_cross_entropy`;
+    a zero ``t'_c`` contributes exactly 0, even where ``p_c = 0``. Weight
+    ``w_i = sample_weight[i]``. ``y_pred`` is not renormalised (Keras renormalises; its
+    drop-in ``fastloss.keras`` does).
 
-    See Also: ``keras.losses.categorical_crossentropy``, ``torch.nn.functional.cross_entropy``
-    with probability targets, ``optax.softmax_cross_entropy``.
+    Parameters
+    ----------
+    y_true : array_like of float
+        Targets in [0, 1], ``y_pred``'s shape.
+    y_pred : array_like of float
+        Logits (``from_logits=True``) or probabilities.
+    from_logits : bool, default False
+        ``y_pred`` holds logits rather than probabilities.
+    axis : int, default -1
+        The class axis.
+    class_weight : array_like, optional
+        One non-negative weight per class.
+    label_smoothing : float in [0, 1], default 0.0
+        ``ls`` above.
+    %(sample_weight)s
+    %(clip)s
+    %(reduction)s
+    %(nan_policy)s
+    %(backend)s
+
+    Returns
+    -------
+    %(returns_loss)s
+
+    Raises
+    ------
+    %(raises)s
+
+    See Also
+    --------
+    categorical_cross_entropy_grad : the loss and its gradient in one pass.
+    keras.losses.categorical_crossentropy, optax.softmax_cross_entropy
+
+    Notes
+    -----
+    %(determinism)s
+
+    Examples
+    --------
+    >>> import numpy as np, fastloss
+    >>> t = np.array([[0.0, 1.0], [0.5, 0.5]])
+    >>> p = np.array([[0.25, 0.75], [0.5, 0.5]])
+    >>> fastloss.categorical_cross_entropy(t, p, reduction="none")
+    array([0.28768207, 0.69314718])
     """
     return _prepare_categorical(y_true, y_pred, from_logits=from_logits, axis=axis,
                                 class_weight=class_weight, label_smoothing=label_smoothing,
@@ -216,32 +298,63 @@ def _prepare_bce(y_true, y_pred, *, from_logits, pos_weight, label_smoothing, sa
                     nan_omit=nan_policy == "omit", batch_shape=shape, result_dtype=rdt)
 
 
+@fill
 def binary_cross_entropy(y_true, y_pred, *, from_logits=False, pos_weight=None,
                          label_smoothing=0.0, sample_weight=None, clip=None, reduction="mean",
                          nan_policy="propagate", backend=None, n_threads=None):
     r"""Element-wise binary cross-entropy, on probabilities or on logits.
 
-    Logits: ``(1-z)*x + (1 + (pw-1)*z) * softplus(-x)``, i.e. the stable
-    ``max(x,0) - x*z + log1p(exp(-|x|))`` when ``pos_weight`` is 1. Infinite
-    logits give the true loss: 0 for ``x = +inf, z = 1`` and ``x = -inf, z = 0``,
-    ``+inf`` when the label disagrees (PyTorch and TensorFlow give NaN there; the
-    drop-ins ``fastloss.torch`` / ``fastloss.keras`` reproduce their NaN).
-    Probabilities: ``-(pw*z*log(p) + (1-z)*log(1-p))`` with ``clip`` (``None``:
-    exact, ``+inf`` where the loss is infinite; ``"keras"``, ``"keras2"``,
-    ``"torch"``, ``"sklearn"`` or a float eps). Labels are smoothed to
-    ``z*(1-ls) + 0.5*ls``. ``pos_weight`` broadcasts along the last axis;
-    ``sample_weight`` is a scalar, one weight per element (``y_pred.shape``) or
-    per leading index (a prefix of ``y_pred.shape``, broadcast over the rest).
-    ``reduction="none"`` keeps ``y_pred``'s shape; ``"mean"`` is ``sum(w*l)/sum(w)``.
+    On logits ``(1 - z) * x + (1 + (pw - 1) * z) * softplus(-x)``, the stable
+    ``max(x, 0) - x * z + log1p(exp(-|x|))`` when ``pos_weight`` is 1; infinite logits give
+    the true loss (0, or ``+inf`` when the label disagrees; PyTorch and TensorFlow give NaN,
+    and the drop-ins reproduce their NaN). On probabilities
+    ``-(pw * z * log(p) + (1 - z) * log(1 - p))``. Labels are smoothed to
+    ``z * (1 - ls) + 0.5 * ls``. Every element is a sample: ``'none'`` keeps ``y_pred``'s shape.
 
-    See Also: ``torch.nn.functional.binary_cross_entropy(_with_logits)``,
-    ``keras.losses.binary_crossentropy``, ``optax.sigmoid_binary_cross_entropy``.
+    Parameters
+    ----------
+    y_true : array_like of float
+        Targets in [0, 1], ``y_pred``'s shape.
+    y_pred : array_like of float
+        Logits (``from_logits=True``) or probabilities.
+    from_logits : bool, default False
+        ``y_pred`` holds logits rather than probabilities.
+    pos_weight : array_like, optional
+        Weight of the positive term, broadcast along the last axis.
+    label_smoothing : float in [0, 1], default 0.0
+        ``ls`` above.
+    sample_weight : array_like, optional
+        A scalar, one weight per element, or one per leading index (a prefix of
+        ``y_pred.shape``, broadcast over the rest).
+    %(clip)s
+    %(reduction)s
+    %(nan_policy)s
+    %(backend)s
+
+    Returns
+    -------
+    %(returns_loss)s
+
+    Raises
+    ------
+    %(raises)s
+
+    See Also
+    --------
+    binary_cross_entropy_grad : the loss and its gradient in one pass.
+    torch.nn.functional.binary_cross_entropy_with_logits, keras.losses.binary_crossentropy
+
+    Notes
+    -----
+    %(determinism)s
 
     Examples
     --------
     >>> import numpy as np, fastloss
     >>> float(fastloss.binary_cross_entropy([1.0], [1000.0], from_logits=True))  # naive: nan
     0.0
+    >>> fastloss.binary_cross_entropy([[1.0, 0.0]], [[0.8, 0.3]], reduction="none")
+    array([[0.22314355, 0.35667494]])
     """
     return _prepare_bce(y_true, y_pred, from_logits=from_logits, pos_weight=pos_weight,
                         label_smoothing=label_smoothing, sample_weight=sample_weight, clip=clip,
@@ -275,17 +388,56 @@ def _prepare_kl(y_true, y_pred, *, log_input, log_target, axis, sample_weight, c
                    result_dtype=rdt)
 
 
+@fill
 def kl_divergence(y_true, y_pred, *, log_input=False, log_target=False, axis=-1,
                   sample_weight=None, clip=None, reduction="mean", nan_policy="propagate",
                   backend=None, n_threads=None):
-    r"""Kullback-Leibler divergence ``sum_c t_c * log(t_c / p_c)`` over ``axis``.
+    r"""Kullback-Leibler divergence ``sum_c t_c * log(t_c / p_c)`` over the class axis.
 
-    A zero target contributes exactly 0 (``xlogy``); ``t_c > 0`` with ``p_c = 0``
-    gives ``+inf``. ``log_input``/``log_target``: ``y_pred``/``y_true`` hold logs.
-    ``clip="keras"`` clips both to ``[1e-7, 1]`` first (Keras's ``KLDivergence``).
+    A zero target contributes exactly 0 (``xlogy``); ``t_c > 0`` with ``p_c = 0`` gives
+    ``+inf``. ``log_input`` / ``log_target`` say that ``y_pred`` / ``y_true`` hold logs.
 
-    See Also: ``keras.losses.kl_divergence``, ``torch.nn.functional.kl_div`` (which
-    takes log-probabilities: ``log_input=True``), ``scipy.special.rel_entr`` summed.
+    Parameters
+    ----------
+    y_true : array_like of float
+        Target distribution (or its log with ``log_target=True``), ``y_pred``'s shape.
+    y_pred : array_like of float
+        Predicted distribution (or its log with ``log_input=True``).
+    log_input : bool, default False
+        ``y_pred`` holds log-probabilities (as ``torch.nn.functional.kl_div`` takes).
+    log_target : bool, default False
+        ``y_true`` holds log-probabilities.
+    axis : int, default -1
+        The class axis.
+    %(sample_weight)s
+    clip : None, float or 'keras', optional
+        ``'keras'`` clips both inputs to ``[1e-7, 1]`` first (Keras's ``KLDivergence``).
+    %(reduction)s
+    %(nan_policy)s
+    %(backend)s
+
+    Returns
+    -------
+    %(returns_loss)s
+
+    Raises
+    ------
+    %(raises)s
+
+    See Also
+    --------
+    kl_divergence_grad : the loss and its gradient in one pass.
+    keras.losses.kl_divergence, torch.nn.functional.kl_div, scipy.special.rel_entr
+
+    Notes
+    -----
+    %(determinism)s
+
+    Examples
+    --------
+    >>> import numpy as np, fastloss
+    >>> fastloss.kl_divergence([[0.5, 0.5, 0.0]], [[0.25, 0.5, 0.25]], reduction="none")
+    array([0.34657359])
     """
     return _prepare_kl(y_true, y_pred, log_input=log_input, log_target=log_target, axis=axis,
                        sample_weight=sample_weight, clip=clip, reduction=reduction,
@@ -313,15 +465,52 @@ def _prepare_mse(y_true, y_pred, *, output_weight, axis, sample_weight, reductio
                     result_dtype=rdt)
 
 
+@fill
 def mean_squared_error(y_true, y_pred, *, output_weight=None, axis=-1, sample_weight=None,
                        reduction="mean", nan_policy="propagate", backend=None, n_threads=None):
-    r"""Per sample ``sum_j w_j (y_pred_j - y_true_j)**2 / sum_j w_j`` over ``axis``.
+    r"""Mean squared error per sample, ``sum_j v_j (y_pred_j - y_true_j)**2 / sum_j v_j``.
 
-    ``output_weight`` (one weight per output, default equal) gives the weighted MSE
-    of a Keras custom loss such as ``sum(square(y_pred - y_true) * [0.3, 0.7], axis=1)``
-    (that one is ``mean_squared_error(..., output_weight=[0.3, 0.7])`` times ``sum(w)``).
+    ``v`` is ``output_weight`` (default: all 1) along ``axis``; ``output_weight=[0.3, 0.7]``
+    gives the weighted MSE of a Keras custom loss such as
+    ``sum(square(y_pred - y_true) * [0.3, 0.7], axis=1)`` divided by ``sum(v)``.
 
-    See Also: ``keras.losses.mean_squared_error``, ``torch.nn.functional.mse_loss``.
+    Parameters
+    ----------
+    y_true : array_like of float
+        Targets, ``y_pred``'s shape.
+    y_pred : array_like of float
+        Predictions.
+    output_weight : array_like, optional
+        One non-negative weight per output (positive sum).
+    axis : int, default -1
+        The output axis averaged per sample.
+    %(sample_weight)s
+    %(reduction)s
+    %(nan_policy)s
+    %(backend)s
+
+    Returns
+    -------
+    %(returns_loss)s
+
+    Raises
+    ------
+    %(raises)s
+
+    See Also
+    --------
+    mean_squared_error_grad : the loss and its gradient in one pass.
+    keras.losses.mean_squared_error, torch.nn.functional.mse_loss
+
+    Notes
+    -----
+    %(determinism)s
+
+    Examples
+    --------
+    >>> import numpy as np, fastloss
+    >>> float(fastloss.mean_squared_error([[0.0, 1.0]], [[1.0, 3.0]]))
+    2.5
     """
     return _prepare_mse(y_true, y_pred, output_weight=output_weight, axis=axis,
                         sample_weight=sample_weight, reduction=reduction, nan_policy=nan_policy,

@@ -4,29 +4,66 @@ import numpy as np
 
 from fastloss._dispatch import resolve_backend, resolve_threads
 from fastloss._validation import as_float_array, check_axis
+from fastloss.losses._docs import fill
 
 __all__ = ["log_softmax", "logsumexp", "softmax"]
 
 
+@fill
 def logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False, *, backend=None,
               n_threads=None):
     r"""Log of the sum of exponentials, ``log(sum(b * exp(a)))``, computed stably.
 
-    SciPy semantics (:func:`scipy.special.logsumexp`): ``axis=None`` reduces every
-    element, ``axis`` may be a tuple, ``b`` scales (and may be negative, with
-    ``return_sign=True`` giving ``(log|s|, sign)``), a zero ``b`` masks its entry.
+    The result is ``m + log1p(sum_{j != argmax} exp(a_j - m))`` with ``m`` the maximum, so
+    ``logsumexp([0, -40])`` keeps its ``4.2e-18``. SciPy's semantics: ``axis=None`` reduces
+    every element, ``axis`` may be a tuple, ``b`` scales each term (a zero ``b`` masks its
+    entry; a negative sum is NaN unless ``return_sign=True``).
 
-    The result is ``m + log1p(sum_{j != argmax} exp(a_j - m))`` with ``m`` the max,
-    so ``logsumexp([0, -40])`` keeps its ``4.2e-18``; rows of all ``-inf`` give
-    ``-inf``, any ``+inf`` gives ``+inf`` and NaN propagates. float32 in, float32 out.
+    Parameters
+    ----------
+    a : array_like of float
+        Input; float16/32/64 keep their dtype.
+    axis : None, int or tuple of int, default None
+        Axes to reduce.
+    b : array_like, optional
+        Scale factors, broadcast to ``a``'s shape (computed in float64 with NumPy).
+    keepdims : bool, default False
+        Keep the reduced axes with length 1.
+    return_sign : bool, default False
+        Also return the sign of the sum (``0`` for an empty sum).
+    %(backend)s
 
-    See Also: ``scipy.special.logsumexp``, ``torch.logsumexp``, ``tf.reduce_logsumexp``.
+    Returns
+    -------
+    res : ndarray or scalar
+        ``log|sum|``, ``a``'s float dtype.
+    sign : ndarray or scalar
+        Only with ``return_sign=True``.
+
+    Raises
+    ------
+    ValueError
+        An axis out of range or repeated, ``b`` that does not broadcast, ``n_threads < 1``.
+    TypeError
+        Non-numeric ``a`` or ``b``.
+
+    See Also
+    --------
+    softmax, log_softmax, scipy.special.logsumexp, torch.logsumexp
+
+    Notes
+    -----
+    Rows of all ``-inf`` give ``-inf``, any ``+inf`` gives ``+inf``, NaN propagates. Each
+    row is computed in float64 by one kernel call and rounded once; the result does not
+    depend on ``n_threads``.
 
     Examples
     --------
     >>> import numpy as np, fastloss
     >>> float(fastloss.logsumexp(np.array([1000.0, 1000.0])))  # naive: inf
     1000.6931471805599
+    >>> fastloss.logsumexp(np.array([[0.0, 0.0], [1.0, -np.inf]]), axis=1)
+    array([0.69314718, 1.        ])
     """
     x, rdt = as_float_array(a, "a")
     nt = resolve_threads(n_threads)
@@ -129,18 +166,81 @@ def _softmax_impl(x, axis, log, backend, n_threads):
     return res.reshape(()) if scalar else res
 
 
+@fill
 def softmax(x, axis=-1, *, backend=None, n_threads=None):
-    r"""``exp(x - logsumexp(x, axis))``: probabilities along ``axis`` (``None``: all).
+    r"""Softmax ``exp(x - logsumexp(x, axis))``: probabilities along ``axis``.
 
-    Rows with a ``+inf`` or of all ``-inf`` give NaN, like SciPy.
-    See Also: ``scipy.special.softmax``, ``torch.softmax``, ``keras.ops.softmax``.
+    Parameters
+    ----------
+    x : array_like of float
+        Input; float16/32/64 keep their dtype.
+    axis : int or None, default -1
+        The axis normalised (``None``: all elements together).
+    %(backend)s
+
+    Returns
+    -------
+    ndarray
+        ``x``'s shape and float dtype.
+
+    Raises
+    ------
+    ValueError
+        An axis out of range or ``n_threads < 1``.
+
+    See Also
+    --------
+    log_softmax, logsumexp, scipy.special.softmax, torch.softmax
+
+    Notes
+    -----
+    Rows holding ``+inf`` or of all ``-inf`` give NaN, as in SciPy. Each row is computed in
+    float64 and rounded once; the result does not depend on ``n_threads``.
+
+    Examples
+    --------
+    >>> import numpy as np, fastloss
+    >>> fastloss.softmax(np.array([0.0, np.log(3.0)]))
+    array([0.25, 0.75])
     """
     return _softmax_impl(x, axis, False, backend, n_threads)
 
 
+@fill
 def log_softmax(x, axis=-1, *, backend=None, n_threads=None):
-    r"""``x - logsumexp(x, axis)`` computed stably (never ``log(softmax(x))``).
+    r"""Log-softmax ``x - logsumexp(x, axis)``, computed stably (never ``log(softmax(x))``).
 
-    See Also: ``scipy.special.log_softmax``, ``torch.log_softmax``, ``tf.nn.log_softmax``.
+    Parameters
+    ----------
+    x : array_like of float
+        Input; float16/32/64 keep their dtype.
+    axis : int or None, default -1
+        The axis normalised (``None``: all elements together).
+    %(backend)s
+
+    Returns
+    -------
+    ndarray
+        ``x``'s shape and float dtype.
+
+    Raises
+    ------
+    ValueError
+        An axis out of range or ``n_threads < 1``.
+
+    See Also
+    --------
+    softmax, logsumexp, scipy.special.log_softmax, torch.log_softmax
+
+    Notes
+    -----
+    Each row is computed in float64 and rounded once; the result does not depend on
+    ``n_threads``. Very negative entries stay finite where ``log(softmax(x))`` gives ``-inf``.
+
+    Examples
+    --------
+    >>> import numpy as np, fastloss
+    >>> fastloss.log_softmax(np.array([0.0, -800.0]))
+    array([   0., -800.])
     """
     return _softmax_impl(x, axis, True, backend, n_threads)

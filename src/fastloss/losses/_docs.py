@@ -1,0 +1,74 @@
+"""Docstring pieces shared by the public functions, written once (as SciPy's ``_docstring``).
+
+A line holding only ``%(name)s`` in a docstring decorated with :func:`fill` is replaced by
+the piece ``name``, indented like the placeholder.
+"""
+
+import re
+
+PIECES = {
+    "sample_weight": """\
+sample_weight : array_like, optional
+    Non-negative, finite weight of each sample (the batch shape, or a scalar).
+    ``None``: every sample weighs 1.""",
+    "clip": """\
+clip : None, float or {'keras', 'keras2', 'torch', 'sklearn'}, optional
+    Probabilities only: ``None`` takes the exact log (``+inf`` at ``p = 0``); a float
+    ``eps`` clips to ``[eps, 1 - eps]``; a preset reproduces that library's clipping.""",
+    "reduction": """\
+reduction : {'mean', 'sum', 'none'}, default 'mean'
+    ``'none'``: ``w_i * l_i`` per sample; ``'sum'``: their sum; ``'mean'``:
+    ``sum(w_i * l_i) / sum(w_i)`` (NaN, with a RuntimeWarning, when ``sum(w_i) = 0``).""",
+    "nan_policy": """\
+nan_policy : {'propagate', 'omit', 'raise'}, default 'propagate'
+    A NaN input gives a NaN loss, weight 0 (``'omit'``), or a ValueError naming its index.""",
+    "backend": """\
+backend : {'cython', 'numba', 'numpy'}, optional
+    Kernel backend; ``None``: ``FASTLOSS_BACKEND``, else the best one available.
+n_threads : int, optional
+    Threads of the kernel; ``None``: ``FASTLOSS_NUM_THREADS``, else every core.""",
+    "returns_loss": """\
+loss : ndarray or scalar of y_pred's float dtype
+    A scalar for ``'mean'`` and ``'sum'``; per-sample values for ``'none'``.""",
+    "raises": """\
+ValueError
+    Shapes that do not match, labels out of range, negative or non-finite weights, an
+    unknown ``reduction``, ``nan_policy`` or ``backend``, ``n_threads < 1``, probabilities
+    outside [0, 1] (the message suggests ``from_logits=True``).
+TypeError
+    Non-numeric arrays or options of the wrong type.
+RuntimeError
+    A ``backend`` that is not built here (``fastloss.available_backends()`` says why).""",
+    "determinism": """\
+Per-sample values are computed in float64 (on logits with the stable forms of the
+kernel contract) and rounded once to ``y_pred``'s dtype. Sums are float64 over fixed
+blocks of rows combined by an exact sum, so every result is bitwise the same for any
+``n_threads``, any chunking (:class:`fastloss.LossAccumulator`) and memory layout.""",
+    "grad_returns": """\
+loss : scalar of y_pred's dtype
+    The reduced loss, bitwise the value of the loss function.
+grad : ndarray, y_pred's shape and dtype
+    Gradient of the reduced loss with respect to ``y_pred``.
+hess : ndarray, y_pred's shape and dtype
+    Its diagonal (only with ``hessian=True``).""",
+    "grad_options": """\
+reduction : {'mean', 'sum'}, default 'mean'
+    ``'mean'`` scales sample ``i`` by ``w_i / sum(w)`` (as autograd on the mean);
+    ``'sum'`` by ``w_i`` (per-sample gradients, as gradient boosting wants).
+hessian : bool, default False
+    Also return the diagonal of the Hessian.
+out : ndarray or (ndarray, ndarray), optional
+    Buffers of ``y_pred``'s shape and dtype to fill and return.""",
+}
+
+_PLACEHOLDER = re.compile(r"^([ \t]*)%\((\w+)\)s[ \t]*$", re.M)
+
+
+def fill(func):
+    """Replace the ``%(name)s`` lines of ``func.__doc__`` with the shared pieces."""
+    def piece(m):
+        indent = m.group(1)
+        return "\n".join(indent + line if line else "" for line in PIECES[m.group(2)].split("\n"))
+
+    func.__doc__ = _PLACEHOLDER.sub(piece, func.__doc__)
+    return func
