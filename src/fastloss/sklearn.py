@@ -184,13 +184,7 @@ def log_loss(y_true, y_proba=None, *, normalize=True, sample_weight=None, labels
     ...                [[.1, .9], [.9, .1], [.8, .2], [.35, .65]]), 5)
     0.21616
     """
-    if not (isinstance(y_pred, str) and y_pred == "deprecated"):
-        if y_proba is not None:
-            raise ValueError("Cannot use both `y_pred` and `y_proba`. `y_pred` is deprecated, "
-                             "use `y_proba` instead.")
-        warnings.warn("`y_pred` was renamed to `y_proba` in version 1.9 and will be removed in "
-                      "1.11. Use `y_proba` instead.", FutureWarning, stacklevel=2)
-        y_proba = y_pred
+    y_proba = _renamed_y_pred(y_proba, y_pred)
     if not isinstance(normalize, (bool, np.bool_)):
         raise InvalidParameterError("The 'normalize' parameter of log_loss must be an instance "
                                     f"of 'bool' or an instance of 'numpy.bool'. Got {normalize!r} "
@@ -215,37 +209,8 @@ def log_loss(y_true, y_proba=None, *, normalize=True, sample_weight=None, labels
         raise ValueError("Found input variables with inconsistent numbers of samples: "
                          f"[{n}, {n}, {len(sample_weight)}]")
     w = _check_weights(sample_weight, n)
-
-    if kind == "indicator":
-        classes = np.arange(y.shape[1])
-        if labels is not None:
-            raise ValueError("labels cannot be combined with a label-indicator y_true")
-    else:
-        if labels is not None:
-            lab = np.asarray(labels)
-            classes = _unique(lab, "labels")
-            if classes.shape != lab.shape or np.any(classes != lab):
-                warnings.warn(f"Labels passed were {labels}. But this function assumes labels "
-                              "are ordered lexicographically. Pass the ordered "
-                              f"labels={classes.tolist()} and ensure that the columns of y_prob "
-                              "correspond to this ordering.", UserWarning, stacklevel=2)
-            idx = np.clip(np.searchsorted(classes, y), 0, classes.size - 1)
-            found = classes[idx] == y
-            if not np.all(found):
-                undeclared = set(y[~found].tolist())
-                raise ValueError(f"y_true contains values {undeclared} not belonging to the "
-                                 f"passed labels {labels}.")
-        else:
-            classes, idx = _encode(y)
-        if classes.shape[0] == 1:
-            if labels is None:
-                raise ValueError(f"y_true contains only one label ({classes[0]}). Please provide "
-                                 "the list of all expected class labels explicitly through the "
-                                 "labels argument.")
-            raise ValueError("The labels array needs to contain at least two labels, got "
-                             f"{classes}.")
+    classes, idx = _classes(kind, y, labels)
     dt = P.dtype
-    cdt = np.dtype(np.float32) if dt == np.float16 else dt
     eps = float(np.finfo(dt).eps)
     n_cols = 2 if (P.ndim == 1 or P.shape[1] == 1) else P.shape[1]
     _row_sums_check(P, row_sums, eps)
@@ -257,16 +222,7 @@ def log_loss(y_true, y_proba=None, *, normalize=True, sample_weight=None, labels
                              f"{classes}")
         raise ValueError("The number of classes in labels is different from that in y_prob. "
                          f"Classes found in labels: {classes}")
-
-    Pc = np.ascontiguousarray(P, dtype=cdt)
-    sw = EMPTY if w is None else np.ascontiguousarray(w, dtype=np.float64)
-    if kind == "indicator":
-        total = _categorical_sum(Pc, np.ascontiguousarray(y, dtype=cdt), sw, eps, dt)
-    elif n_cols == 2 and (P.ndim == 1 or P.shape[1] == 1):
-        total = _binary_sum(Pc.reshape(-1), (idx == 1).astype(cdt), sw, eps, dt)
-    else:
-        total = _sparse_sum(Pc, np.ascontiguousarray(idx, dtype=np.int64), sw, eps, dt)
-
+    total = _total(P, kind, y, idx, w, eps)
     # np.average / np.dot / np.sum result dtypes
     if w is None:
         out_dt = dt
@@ -275,6 +231,63 @@ def log_loss(y_true, y_proba=None, *, normalize=True, sample_weight=None, labels
         out_dt = np.result_type(dt, w.dtype)
         res = total / float(np.sum(w, dtype=np.float64)) if normalize else total
     return float(np.asarray(res, dtype=np.float64).astype(out_dt))
+
+
+def _renamed_y_pred(y_proba, y_pred):
+    """scikit-learn 1.9's rename of ``y_pred`` to ``y_proba`` (a FutureWarning)."""
+    if isinstance(y_pred, str) and y_pred == "deprecated":
+        return y_proba
+    if y_proba is not None:
+        raise ValueError("Cannot use both `y_pred` and `y_proba`. `y_pred` is deprecated, "
+                         "use `y_proba` instead.")
+    warnings.warn("`y_pred` was renamed to `y_proba` in version 1.9 and will be removed in "
+                  "1.11. Use `y_proba` instead.", FutureWarning, stacklevel=3)
+    return y_pred
+
+
+def _classes(kind, y, labels):
+    """``(classes, column index of each label)``; ``idx`` is None for indicator targets."""
+    if kind == "indicator":
+        if labels is not None:
+            raise ValueError("labels cannot be combined with a label-indicator y_true")
+        return np.arange(y.shape[1]), None
+    if labels is not None:
+        lab = np.asarray(labels)
+        classes = _unique(lab, "labels")
+        if classes.shape != lab.shape or np.any(classes != lab):
+            warnings.warn(f"Labels passed were {labels}. But this function assumes labels "
+                          "are ordered lexicographically. Pass the ordered "
+                          f"labels={classes.tolist()} and ensure that the columns of y_prob "
+                          "correspond to this ordering.", UserWarning, stacklevel=3)
+        idx = np.clip(np.searchsorted(classes, y), 0, classes.size - 1)
+        found = classes[idx] == y
+        if not np.all(found):
+            undeclared = set(y[~found].tolist())
+            raise ValueError(f"y_true contains values {undeclared} not belonging to the "
+                             f"passed labels {labels}.")
+    else:
+        classes, idx = _encode(y)
+    if classes.shape[0] == 1:
+        if labels is None:
+            raise ValueError(f"y_true contains only one label ({classes[0]}). Please provide "
+                             "the list of all expected class labels explicitly through the "
+                             "labels argument.")
+        raise ValueError("The labels array needs to contain at least two labels, got "
+                         f"{classes}.")
+    return classes, idx
+
+
+def _total(P, kind, y, idx, w, eps):
+    """``sum_i w_i * -log(clip(p_i))`` by the kernel that fits the targets' form."""
+    dt = P.dtype
+    cdt = np.dtype(np.float32) if dt == np.float16 else dt
+    Pc = np.ascontiguousarray(P, dtype=cdt)
+    sw = EMPTY if w is None else np.ascontiguousarray(w, dtype=np.float64)
+    if kind == "indicator":
+        return _categorical_sum(Pc, np.ascontiguousarray(y, dtype=cdt), sw, eps, dt)
+    if P.ndim == 1 or P.shape[1] == 1:  # two classes given as one column
+        return _binary_sum(Pc.reshape(-1), (idx == 1).astype(cdt), sw, eps, dt)
+    return _sparse_sum(Pc, np.ascontiguousarray(idx, dtype=np.int64), sw, eps, dt)
 
 
 def _encode(y):

@@ -202,7 +202,7 @@ def test_chunked_non_contiguous_path_is_exact(monkeypatch, backend, name, i):
     width = 1 if name == "binary_cross_entropy" else 300
     assert yp.shape[0] * 300 // width > 10 * block_rows_for(width)
     base = {red: run(name, yt, yp, kw, red, backend=backend) for red in REDUCTIONS}
-    monkeypatch.setattr(_reduce, "CHUNK_ELEMS", 64)
+    monkeypatch.setattr(_reduce, "STRIDED_COPY_ELEMS", 64)
     ytf, ypf, kwf = _apply(_fortran, yt, yp, kw)
     for red in REDUCTIONS:
         assert_same(run(name, ytf, ypf, kwf, red, backend=backend), base[red])

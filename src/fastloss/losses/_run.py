@@ -7,7 +7,7 @@ import numpy as np
 from fastloss.kernels._blocks import block_sums, combine, n_blocks
 
 EMPTY = np.zeros(0, dtype=np.float64)
-CHUNK_ELEMS = 1 << 22  # rows of non-contiguous inputs are copied 16 MB of float32 at a time
+STRIDED_COPY_ELEMS = 1 << 22  # rows of non-contiguous inputs are copied 16 MB of float32 at a time
 
 
 def contiguous_rows(a, start, stop):
@@ -29,7 +29,7 @@ def run_chunks(call, n_rows, row_width, block_rows, contiguous, row_outputs, lp,
     if contiguous:
         call(0, n_rows, *row_outputs, lp, wp)
         return
-    step = max(1, CHUNK_ELEMS // max(row_width, 1) // block_rows) * block_rows
+    step = max(1, STRIDED_COPY_ELEMS // max(row_width, 1) // block_rows) * block_rows
     for a in range(0, n_rows, step):
         b = min(n_rows, a + step)
         b0, b1 = a // block_rows, n_blocks(b, block_rows)
