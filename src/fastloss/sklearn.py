@@ -56,7 +56,29 @@ __all__ = ["InvalidParameterError", "log_loss"]
 
 
 class InvalidParameterError(ValueError, TypeError):
-    """A parameter of the wrong type (scikit-learn's ``InvalidParameterError``)."""
+    r"""A parameter of the wrong type (scikit-learn's ``InvalidParameterError``).
+
+    Both a ``ValueError`` and a ``TypeError``, as in scikit-learn.
+
+    Parameters
+    ----------
+    *args
+        The message.
+
+    See Also
+    --------
+    log_loss
+
+    Notes
+    -----
+    Raised where scikit-learn's parameter validation raises it.
+
+    Examples
+    --------
+    >>> from fastloss.sklearn import InvalidParameterError
+    >>> issubclass(InvalidParameterError, ValueError) and issubclass(InvalidParameterError, TypeError)
+    True
+    """
 
 
 def _is_array_like(x):
@@ -171,11 +193,48 @@ def _check_weights(sample_weight, n):
 
 def log_loss(y_true, y_proba=None, *, normalize=True, sample_weight=None, labels=None,
              y_pred="deprecated"):
-    r"""Log loss (cross-entropy) of predicted probabilities, as ``sklearn.metrics.log_loss``.
+    r"""Log loss of predicted probabilities, as ``sklearn.metrics.log_loss``.
 
-    ``-1/N * sum_i log(clip(p_{i, y_i}, eps, 1 - eps))`` with
-    ``eps = np.finfo(y_proba.dtype).eps`` (weighted by ``sample_weight``; the sum
-    if ``normalize=False``). See the module docstring for the exact semantics.
+    ``-1/N * sum_i w_i log(clip(p_{i, y_i}, eps, 1 - eps))`` with ``eps = np.finfo(y_proba.dtype).eps``
+    (the weighted sum if ``normalize=False``).
+
+    Parameters
+    ----------
+    y_true : array_like
+        Labels (any sortable values) or a label-indicator matrix.
+    y_proba : array_like
+        Probabilities, ``(n, K)`` or ``(n,)`` for the positive class of two.
+    normalize : bool, default True
+        Mean (``True``) or sum.
+    sample_weight : array_like, optional
+        One weight per sample.
+    labels : array_like, optional
+        All the classes, when ``y_true`` does not show every one.
+    y_pred : array_like, deprecated
+        scikit-learn 1.9's old name of ``y_proba`` (a FutureWarning).
+
+    Returns
+    -------
+    float
+        The loss.
+
+    Raises
+    ------
+    ValueError
+        scikit-learn's checks, with its messages (inconsistent lengths, values outside [0, 1],
+        one class only, class counts that differ).
+    InvalidParameterError
+        ``normalize`` that is not a bool.
+
+    See Also
+    --------
+    fastloss.sparse_categorical_cross_entropy : the kernel behind it (``clip='sklearn'``).
+
+    Notes
+    -----
+    Each sample's log is taken in float64 and rounded once; the sum is float64 by the
+    kernels' block reduction. scikit-learn sums in the input's precision, so float32
+    results can differ by its summation error. The module docstring lists the semantics.
 
     Examples
     --------

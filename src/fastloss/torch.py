@@ -62,6 +62,7 @@ import warnings
 import numpy as np
 
 import fastloss.losses.log_sum_exp as _lse
+from fastloss.losses._docs import fill
 from fastloss._dispatch import resolve_backend, resolve_threads
 from fastloss.kernels import CLIP_NONE, CLIP_TORCH
 from fastloss.losses._calls import (
@@ -240,9 +241,48 @@ def _finish_elementwise(res, reduction, n, dt, shape):
         return _scalar(np.float64(total) / n, dt)
 
 
+@fill
 def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None,
                          reduction="mean"):
-    """``F.binary_cross_entropy``: BCE on probabilities, logs clamped at -100."""
+    r"""``torch.nn.functional.binary_cross_entropy``: BCE on probabilities.
+
+    ``-(t * max(log x, -100) + (1 - t) * max(log1p(-x), -100))`` times ``weight``; inputs or
+    targets outside [0, 1] raise ``RuntimeError`` as in PyTorch.
+
+    Parameters
+    ----------
+    input : array_like or torch.Tensor
+        Probabilities.
+    target : array_like or torch.Tensor
+        Targets in [0, 1], ``input``'s shape.
+    weight : array_like, optional
+        Broadcast against ``target``.
+    %(torch_legacy)s
+    %(torch_reduction)s
+
+    Returns
+    -------
+    %(torch_returns)s
+
+    Raises
+    ------
+    %(torch_raises)s
+
+    See Also
+    --------
+    fastloss.binary_cross_entropy : the same loss with fastloss's options (clip='torch').
+
+    Notes
+    -----
+    %(dropin_notes)s
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastloss.torch as F
+    >>> F.binary_cross_entropy(np.array([0.8, 0.3]), np.array([1.0, 0.0]), reduction="none")
+    array([0.22314355, 0.35667494])
+    """
     io = _IO()
     x, t, w = io(input), io(target), io(weight)
     reduction = _reduction(size_average, reduce, reduction)
@@ -279,9 +319,50 @@ def _pos_weight_for(pos_weight, shape, dt):
     return np.ascontiguousarray(full).reshape(-1)
 
 
+@fill
 def binary_cross_entropy_with_logits(input, target, weight=None, size_average=None, reduce=None,
                                      reduction="mean", pos_weight=None):
-    """``F.binary_cross_entropy_with_logits``: stable BCE on logits, ``pos_weight`` per class."""
+    r"""``torch.nn.functional.binary_cross_entropy_with_logits``: stable BCE on logits.
+
+    ``(1 - t) * x - (1 + (pw - 1) * t) * log_sigmoid(x)`` times ``weight``, with PyTorch's IEEE
+    results at infinite logits.
+
+    Parameters
+    ----------
+    input : array_like or torch.Tensor
+        Logits.
+    target : array_like or torch.Tensor
+        Targets, ``input``'s shape.
+    weight : array_like, optional
+        Broadcast against ``target``.
+    %(torch_legacy)s
+    %(torch_reduction)s
+    pos_weight : array_like, optional
+        Weight of the positive term, broadcast over the trailing dimensions.
+
+    Returns
+    -------
+    %(torch_returns)s
+
+    Raises
+    ------
+    %(torch_raises)s
+
+    See Also
+    --------
+    fastloss.binary_cross_entropy : with ``from_logits=True``.
+
+    Notes
+    -----
+    %(dropin_notes)s
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastloss.torch as F
+    >>> float(F.binary_cross_entropy_with_logits(np.array([0.0, 0.0]), np.array([1.0, 0.0])))
+    0.6931471805599453
+    """
     io = _IO()
     x, t, w, pw = io(input), io(target), io(weight), io(pos_weight)
     reduction = _reduction(size_average, reduce, reduction)
@@ -419,9 +500,55 @@ def _ce_index_slow(x2, y, cw, ignore_index, ls):
     return v, wsum
 
 
+@fill
 def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None,
                   reduction="mean", label_smoothing=0.0):
-    """``F.cross_entropy`` on logits: index targets (weighted mean) or probability targets."""
+    r"""``torch.nn.functional.cross_entropy`` on logits: index or probability targets.
+
+    Index targets: ``w_y * (logsumexp(x) - x_y)`` with PyTorch's weighted mean
+    ``sum(w_y * l) / sum(w_y)`` over targets other than ``ignore_index``; probability
+    targets: ``-sum_c w_c t_c log_softmax(x)_c``, mean over the samples. ``label_smoothing``
+    is PyTorch's (see the module docstring).
+
+    Parameters
+    ----------
+    input : array_like or torch.Tensor
+        Logits, ``(C,)``, ``(N, C)`` or ``(N, C, d1, ..., dk)``.
+    target : array_like or torch.Tensor
+        Class indices (int64 or uint8) or class probabilities (``input``'s shape).
+    weight : array_like, optional
+        One weight per class.
+    %(torch_legacy)s
+    ignore_index : int, default -100
+        Index targets with this value are left out.
+    %(torch_reduction)s
+    label_smoothing : float in [0, 1], default 0.0
+        As in PyTorch.
+
+    Returns
+    -------
+    %(torch_returns)s
+
+    Raises
+    ------
+    %(torch_raises)s
+
+    See Also
+    --------
+    fastloss.sparse_categorical_cross_entropy, fastloss.categorical_cross_entropy
+
+    Notes
+    -----
+    %(dropin_notes)s
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastloss.torch as F
+    >>> x = np.array([[2.0, 1.0, 0.1], [0.5, 2.5, 0.0]])
+    >>> F.cross_entropy(x, np.array([0, 1]), reduction="none")
+    array([0.41703002, 0.1967341 ])
+    """
     io = _IO()
     x, t, w = io(input), io(target), io(weight)
     reduction = _reduction(size_average, reduce, reduction)
@@ -525,9 +652,50 @@ def _row_starts(n, C):
     return starts
 
 
+@fill
 def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None,
              reduction="mean"):
-    """``F.nll_loss``: ``-w_y * input[y]`` (log-probabilities in), PyTorch's weighted mean."""
+    r"""``torch.nn.functional.nll_loss``: ``-w_y * input[y]`` for log-probabilities ``input``.
+
+    The mean is PyTorch's weighted mean ``sum(w_y * l) / sum(w_y)`` over targets other than
+    ``ignore_index``.
+
+    Parameters
+    ----------
+    input : array_like or torch.Tensor
+        Log-probabilities, ``(N, C)`` or ``(N, C, d1, ..., dk)``.
+    target : array_like or torch.Tensor
+        Class indices (int64 or uint8).
+    weight : array_like, optional
+        One weight per class.
+    %(torch_legacy)s
+    ignore_index : int, default -100
+        Targets with this value are left out.
+    %(torch_reduction)s
+
+    Returns
+    -------
+    %(torch_returns)s
+
+    Raises
+    ------
+    %(torch_raises)s
+
+    See Also
+    --------
+    cross_entropy : the same on logits.
+
+    Notes
+    -----
+    %(dropin_notes)s
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastloss.torch as F
+    >>> F.nll_loss(np.log(np.array([[0.25, 0.75], [0.5, 0.5]])), np.array([1, 0]), reduction="sum")
+    np.float64(0.9808292530117262)
+    """
     io = _IO()
     x, t, w = io(input), io(target), io(weight)
     reduction = _reduction(size_average, reduce, reduction)
@@ -580,8 +748,50 @@ def _kl_pointwise(x, t, log_target):
         return xlogy - t64 * x64
 
 
+@fill
 def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_target=False):
-    """``F.kl_div``: input is log-probabilities; ``"batchmean"`` is the true KL per sample."""
+    r"""``torch.nn.functional.kl_div``: ``t * (log t - input)`` with ``input`` log-probabilities.
+
+    ``log_target=True``: ``exp(t) * (t - input)``. ``"batchmean"`` divides the sum by
+    ``input.shape[0]`` (the true KL per sample); ``"mean"`` divides by the number of elements
+    and warns, as PyTorch does.
+
+    Parameters
+    ----------
+    input : array_like or torch.Tensor
+        Log-probabilities.
+    target : array_like or torch.Tensor
+        Probabilities (or their logs with ``log_target=True``).
+    %(torch_legacy)s
+    reduction : {'mean', 'batchmean', 'sum', 'none'}, default 'mean'
+        As in PyTorch.
+    log_target : bool, default False
+        ``target`` holds log-probabilities.
+
+    Returns
+    -------
+    %(torch_returns)s
+
+    Raises
+    ------
+    %(torch_raises)s
+
+    See Also
+    --------
+    fastloss.kl_divergence : with ``log_input=True``.
+
+    Notes
+    -----
+    %(dropin_notes)s
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastloss.torch as F
+    >>> p = np.log(np.array([[0.25, 0.5, 0.25]]))
+    >>> float(F.kl_div(p, np.array([[0.5, 0.5, 0.0]]), reduction="batchmean"))
+    0.34657359027997264
+    """
     io = _IO()
     x, t = io(input), io(target)
     if size_average is not None or reduce is not None:
@@ -620,8 +830,46 @@ def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_
         return io.out(_scalar(np.float64(total) / x.size, dt))
 
 
+@fill
 def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
-    """``F.mse_loss``: mean of ``(input - target)**2`` (weighted: ``sum(w d^2) / sum(w)``)."""
+    r"""``torch.nn.functional.mse_loss``: the mean of ``(input - target)**2``.
+
+    With ``weight``: ``sum(w * d**2) / sum(w)`` for ``"mean"``.
+
+    Parameters
+    ----------
+    input : array_like or torch.Tensor
+        Predictions.
+    target : array_like or torch.Tensor
+        Targets, broadcast against ``input``.
+    %(torch_legacy)s
+    %(torch_reduction)s
+    weight : array_like, optional
+        Element weights, broadcast against ``input``.
+
+    Returns
+    -------
+    %(torch_returns)s
+
+    Raises
+    ------
+    %(torch_raises)s
+
+    See Also
+    --------
+    fastloss.mean_squared_error
+
+    Notes
+    -----
+    %(dropin_notes)s
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastloss.torch as F
+    >>> float(F.mse_loss(np.array([1.0, 3.0]), np.array([0.0, 1.0])))
+    2.5
+    """
     io = _IO()
     x, t, w = io(input), io(target), io(weight)
     if t.shape != x.shape:
@@ -662,8 +910,42 @@ def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", we
 # --------------------------------------------------------------------------- reductions
 
 
+@fill
 def logsumexp(input, dim, keepdim=False):
-    """``torch.logsumexp(input, dim, keepdim=False)`` (``dim`` is required)."""
+    r"""``torch.logsumexp(input, dim, keepdim=False)``, computed in float64 and rounded once.
+
+    Parameters
+    ----------
+    input : array_like or torch.Tensor
+        Input.
+    dim : int or tuple of int
+        Dimensions to reduce (required, as in PyTorch).
+    keepdim : bool, default False
+        Keep the reduced dimensions with length 1.
+
+    Returns
+    -------
+    %(torch_returns)s
+
+    Raises
+    ------
+    %(torch_raises)s
+
+    See Also
+    --------
+    fastloss.logsumexp
+
+    Notes
+    -----
+    %(dropin_notes)s
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastloss.torch as F
+    >>> F.logsumexp(np.array([[0.0, 0.0], [1.0, -np.inf]]), 1)
+    array([0.69314718, 1.        ])
+    """
     io = _IO()
     x = io(input)
     if dim is None:
@@ -682,8 +964,44 @@ def _softmax_dim(name, ndim, stacklevel):
     return 0 if ndim in (0, 1, 3) else 1
 
 
+@fill
 def log_softmax(input, dim=None, _stacklevel=3, dtype=None):
-    """``F.log_softmax``: ``x - logsumexp(x, dim)``; ``dtype`` casts the input first."""
+    r"""``torch.nn.functional.log_softmax``: ``x - logsumexp(x, dim)``.
+
+    Parameters
+    ----------
+    input : array_like or torch.Tensor
+        Input.
+    dim : int, optional
+        The dimension normalised (``None``: PyTorch's implicit choice, with its warning).
+    _stacklevel : int, default 3
+        PyTorch's warning stack level (kept for signature compatibility).
+    dtype : dtype, optional
+        Cast the input to this dtype first.
+
+    Returns
+    -------
+    %(torch_returns)s
+
+    Raises
+    ------
+    %(torch_raises)s
+
+    See Also
+    --------
+    softmax, fastloss.log_softmax
+
+    Notes
+    -----
+    %(dropin_notes)s
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastloss.torch as F
+    >>> F.log_softmax(np.array([0.0, -800.0]), dim=0)
+    array([   0., -800.])
+    """
     io = _IO()
     x = io(input)
     if dtype is not None:
@@ -693,8 +1011,44 @@ def log_softmax(input, dim=None, _stacklevel=3, dtype=None):
     return io.out(_torch_log_softmax(x, dim if x.ndim else None))
 
 
+@fill
 def softmax(input, dim=None, _stacklevel=3, dtype=None):
-    """``F.softmax``: ``exp(x - logsumexp(x, dim))``; ``dtype`` casts the input first."""
+    r"""``torch.nn.functional.softmax``: ``exp(x - logsumexp(x, dim))``.
+
+    Parameters
+    ----------
+    input : array_like or torch.Tensor
+        Input.
+    dim : int, optional
+        The dimension normalised (``None``: PyTorch's implicit choice, with its warning).
+    _stacklevel : int, default 3
+        PyTorch's warning stack level (kept for signature compatibility).
+    dtype : dtype, optional
+        Cast the input to this dtype first.
+
+    Returns
+    -------
+    %(torch_returns)s
+
+    Raises
+    ------
+    %(torch_raises)s
+
+    See Also
+    --------
+    log_softmax, fastloss.softmax
+
+    Notes
+    -----
+    %(dropin_notes)s
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastloss.torch as F
+    >>> F.softmax(np.array([0.0, np.log(3.0)]), dim=0)
+    array([0.25, 0.75])
+    """
     io = _IO()
     x = io(input)
     if dtype is not None:
@@ -732,15 +1086,75 @@ class _WeightedLoss(_Loss):
         self.weight = weight
 
 
+@fill
 class BCELoss(_WeightedLoss):
-    """``torch.nn.BCELoss``."""
+    r"""``torch.nn.BCELoss``: the module form of :func:`binary_cross_entropy`.
+
+    Parameters
+    ----------
+    weight : array_like, optional
+        Element weights.
+    size_average, reduce : bool, optional
+        PyTorch's deprecated arguments.
+    reduction : {'mean', 'sum', 'none'}, default 'mean'
+        As in PyTorch.
+
+    See Also
+    --------
+    binary_cross_entropy
+
+    Notes
+    -----
+    Calling the object, ``loss(input, target)``, returns ``binary_cross_entropy(input, target, ...)`` with the
+    constructor's arguments.
+
+    %(dropin_notes)s
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastloss.torch as F
+    >>> float(F.BCELoss()(np.array([0.5]), np.array([1.0])))
+    0.6931471805599453
+    """
 
     def forward(self, input, target):
         return binary_cross_entropy(input, target, weight=self.weight, reduction=self.reduction)
 
 
+@fill
 class BCEWithLogitsLoss(_Loss):
-    """``torch.nn.BCEWithLogitsLoss``."""
+    r"""``torch.nn.BCEWithLogitsLoss``: the module form of :func:`binary_cross_entropy_with_logits`.
+
+    Parameters
+    ----------
+    weight : array_like, optional
+        Element weights.
+    size_average, reduce : bool, optional
+        PyTorch's deprecated arguments.
+    reduction : {'mean', 'sum', 'none'}, default 'mean'
+        As in PyTorch.
+    pos_weight : array_like, optional
+        Weight of the positive term.
+
+    See Also
+    --------
+    binary_cross_entropy_with_logits
+
+    Notes
+    -----
+    Calling the object, ``loss(input, target)``, returns ``binary_cross_entropy_with_logits(input, target, ...)`` with the
+    constructor's arguments.
+
+    %(dropin_notes)s
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastloss.torch as F
+    >>> float(F.BCEWithLogitsLoss()(np.array([0.0]), np.array([1.0])))
+    0.6931471805599453
+    """
 
     def __init__(self, weight=None, size_average=None, reduce=None, reduction="mean",
                  pos_weight=None):
@@ -754,8 +1168,41 @@ class BCEWithLogitsLoss(_Loss):
                                                 reduction=self.reduction)
 
 
+@fill
 class CrossEntropyLoss(_WeightedLoss):
-    """``torch.nn.CrossEntropyLoss``."""
+    r"""``torch.nn.CrossEntropyLoss``: the module form of :func:`cross_entropy`.
+
+    Parameters
+    ----------
+    weight : array_like, optional
+        One weight per class.
+    size_average, reduce : bool, optional
+        PyTorch's deprecated arguments.
+    ignore_index : int, default -100
+        Targets left out.
+    reduction : {'mean', 'sum', 'none'}, default 'mean'
+        As in PyTorch.
+    label_smoothing : float, default 0.0
+        As in PyTorch.
+
+    See Also
+    --------
+    cross_entropy
+
+    Notes
+    -----
+    Calling the object, ``loss(input, target)``, returns ``cross_entropy(input, target, ...)`` with the
+    constructor's arguments.
+
+    %(dropin_notes)s
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastloss.torch as F
+    >>> float(F.CrossEntropyLoss()(np.array([[0.0, 0.0]]), np.array([1])))
+    0.6931471805599453
+    """
 
     def __init__(self, weight=None, size_average=None, ignore_index=-100, reduce=None,
                  reduction="mean", label_smoothing=0.0):
@@ -768,8 +1215,39 @@ class CrossEntropyLoss(_WeightedLoss):
                              reduction=self.reduction, label_smoothing=self.label_smoothing)
 
 
+@fill
 class NLLLoss(_WeightedLoss):
-    """``torch.nn.NLLLoss``."""
+    r"""``torch.nn.NLLLoss``: the module form of :func:`nll_loss`.
+
+    Parameters
+    ----------
+    weight : array_like, optional
+        One weight per class.
+    size_average, reduce : bool, optional
+        PyTorch's deprecated arguments.
+    ignore_index : int, default -100
+        Targets left out.
+    reduction : {'mean', 'sum', 'none'}, default 'mean'
+        As in PyTorch.
+
+    See Also
+    --------
+    nll_loss
+
+    Notes
+    -----
+    Calling the object, ``loss(input, target)``, returns ``nll_loss(input, target, ...)`` with the
+    constructor's arguments.
+
+    %(dropin_notes)s
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastloss.torch as F
+    >>> float(F.NLLLoss()(np.log(np.array([[0.5, 0.5]])), np.array([0])))
+    0.6931471805599453
+    """
 
     def __init__(self, weight=None, size_average=None, ignore_index=-100, reduce=None,
                  reduction="mean"):
@@ -781,8 +1259,37 @@ class NLLLoss(_WeightedLoss):
                         reduction=self.reduction)
 
 
+@fill
 class KLDivLoss(_Loss):
-    """``torch.nn.KLDivLoss``."""
+    r"""``torch.nn.KLDivLoss``: the module form of :func:`kl_div`.
+
+    Parameters
+    ----------
+    size_average, reduce : bool, optional
+        PyTorch's deprecated arguments.
+    reduction : {'mean', 'batchmean', 'sum', 'none'}, default 'mean'
+        As in PyTorch.
+    log_target : bool, default False
+        ``target`` holds log-probabilities.
+
+    See Also
+    --------
+    kl_div
+
+    Notes
+    -----
+    Calling the object, ``loss(input, target)``, returns ``kl_div(input, target, ...)`` with the
+    constructor's arguments.
+
+    %(dropin_notes)s
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastloss.torch as F
+    >>> float(F.KLDivLoss(reduction="sum")(np.log(np.array([0.5, 0.5])), np.array([0.5, 0.5])))
+    0.0
+    """
 
     def __init__(self, size_average=None, reduce=None, reduction="mean", log_target=False):
         super().__init__(size_average, reduce, reduction)
@@ -792,8 +1299,35 @@ class KLDivLoss(_Loss):
         return kl_div(input, target, reduction=self.reduction, log_target=self.log_target)
 
 
+@fill
 class MSELoss(_Loss):
-    """``torch.nn.MSELoss``."""
+    r"""``torch.nn.MSELoss``: the module form of :func:`mse_loss`.
+
+    Parameters
+    ----------
+    size_average, reduce : bool, optional
+        PyTorch's deprecated arguments.
+    reduction : {'mean', 'sum', 'none'}, default 'mean'
+        As in PyTorch.
+
+    See Also
+    --------
+    mse_loss
+
+    Notes
+    -----
+    Calling the object, ``loss(input, target)``, returns ``mse_loss(input, target, ...)`` with the
+    constructor's arguments.
+
+    %(dropin_notes)s
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastloss.torch as F
+    >>> float(F.MSELoss()(np.array([1.0, 3.0]), np.array([0.0, 1.0])))
+    2.5
+    """
 
     def forward(self, input, target):
         return mse_loss(input, target, reduction=self.reduction)

@@ -59,6 +59,25 @@ hessian : bool, default False
     Also return the diagonal of the Hessian.
 out : ndarray or (ndarray, ndarray), optional
     Buffers of ``y_pred``'s shape and dtype to fill and return.""",
+    "torch_legacy": """\
+size_average, reduce : bool, optional
+    PyTorch's deprecated arguments; when given they choose the reduction as in PyTorch.""",
+    "torch_reduction": """\
+reduction : {'mean', 'sum', 'none'}, default 'mean'
+    As in PyTorch.""",
+    "torch_returns": """\
+ndarray, NumPy scalar or torch.Tensor
+    The input's dtype; a (detached) tensor when the input was a tensor.""",
+    "torch_raises": """\
+RuntimeError, ValueError, IndexError
+    Where PyTorch raises them, with PyTorch's messages (shapes, dtypes, targets).""",
+    "dropin_notes": """\
+Per-sample values are computed in float64 and rounded once to the input's dtype;
+reductions add them in float64 and round once, so results are the same for any thread
+count. The module docstring lists the mirrored semantics and the documented deviations.""",
+    "scipy_out": """\
+out : ndarray, optional
+    Where to write the result (as a ufunc's ``out``).""",
 }
 
 _PLACEHOLDER = re.compile(r"^([ \t]*)%\((\w+)\)s[ \t]*$", re.M)
