@@ -78,6 +78,11 @@ count. The module docstring lists the mirrored semantics and the documented devi
     "scipy_out": """\
 out : ndarray, optional
     Where to write the result (as a ufunc's ``out``).""",
+    "keras_notes": """\
+Keras's float32 element-wise steps (clip, renormalisation, smoothing) are kept in its
+order; logs, log-sum-exp and sums are float64, rounded once, so results are Keras's
+formula correctly rounded and the same for any thread count. The module docstring
+lists the deviations.""",
 }
 
 _PLACEHOLDER = re.compile(r"^([ \t]*)%\((\w+)\)s[ \t]*$", re.M)
