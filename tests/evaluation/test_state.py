@@ -81,6 +81,9 @@ def test_merge_states_leaves_its_inputs_alone(data):
     assert a.to_dict() == da and b.to_dict() == db
     assert m.next_row == 2048 and m.first_row == 0
     assert merge_states(None, b) is b and merge_states(a, None) is a
+    # saved states (dicts, as fastloss.dask.merge_states took before EvalState) still merge
+    assert merge_states(da, db) == m.to_dict()
+    assert merge_states(da, b) == m.to_dict()
 
 
 def test_pickle_and_dict_round_trips_are_exact(data):

@@ -19,6 +19,7 @@ from fastloss.evaluation.driver import run_config
 from fastloss.evaluation.evaluator import Evaluator
 from fastloss.evaluation.keyed_sums import SEGMENT_ROWS
 from fastloss.evaluation.readers import InputError
+from fastloss.evaluation.state import EvalState
 from fastloss.losses.registry import loss_specs
 
 SPLIT_EVERY = 8  # fan-in of the merge tree
@@ -74,17 +75,18 @@ def merge_states(a, b, max_groups=None):
 
     Parameters
     ----------
-    a, b : EvalState, error state or None
-        States of the tasks (:class:`~fastloss.evaluation.state.EvalState`), in any
-        order; None is the empty state.
+    a, b : EvalState, dict, error state or None
+        States of the tasks (:class:`~fastloss.evaluation.state.EvalState`, or their
+        ``to_dict()``), in any order; None is the empty state.
     max_groups : int, optional
         More distinct groups in the union is an error state.
 
     Returns
     -------
     EvalState, error state or None
-        ``a.copy().merge(b)`` (``a`` and ``b`` are left as they are). An error state wins
-        over a state; of two errors, the one at the lower row wins.
+        ``a.copy().merge(b)`` (``a`` and ``b`` are left as they are), as a dict if either
+        was one. An error state wins over a state; of two errors, the one at the lower
+        row wins.
 
     See Also
     --------
@@ -106,7 +108,14 @@ def merge_states(a, b, max_groups=None):
         if _is_error(a) and _is_error(b):
             return a if a["row"] <= b["row"] else b
         return a if _is_error(a) else b
+    if isinstance(a, dict) or isinstance(b, dict):  # saved states (to_dict): a saved state
+        out = merge_states(_live(a), _live(b), max_groups)
+        return out.to_dict() if isinstance(out, EvalState) else out
     return _merge_into(a.copy(), b, max_groups)
+
+
+def _live(st):
+    return EvalState.from_dict(st) if isinstance(st, dict) else st
 
 
 # --------------------------------------------------------------------------- tasks
