@@ -78,6 +78,9 @@ def evaluate(y_true, y_pred, *, loss, sample_weight=None, groups=None, pred_colu
              split_every=SPLIT_EVERY, compute=True, **options):
     """:func:`fastloss.evaluate` on dask collections, on the active Dask scheduler.
 
+    The same figures, bitwise: each loss ``sum_i w_i l_i / sum_i w_i`` (or the sum) over
+    every row of every partition, accuracy, per-class / per-group tables, diagnostics.
+
     Parameters
     ----------
     y_true, y_pred, sample_weight, groups : dask arrays, or dask dataframes / series

@@ -70,6 +70,10 @@ def evaluate(source, *, loss, labels=None, weights=None, groups=None, pred_colum
              checkpoint_every=16, max_groups=100_000, csv_dtype=None, **options):
     """Score a prediction dump in one streaming pass with bounded memory.
 
+    Every requested loss is ``sum_i w_i l_i / sum_i w_i`` (``reduction="mean"``) or
+    ``sum_i w_i l_i`` (``"sum"``) over all rows, ``l_i`` the public function's per-sample
+    value; top-1 accuracy is ``#{i : argmax_k x_ik = y_i} / n`` over the kept rows.
+
     Parameters
     ----------
     source : path or array
