@@ -257,24 +257,15 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
         Targets in [0, 1], ``input``'s shape.
     weight : array_like, optional
         Broadcast against ``target``.
-    %(torch_legacy)s
-    %(torch_reduction)s
+    %(torch_legacy_reduction)s
 
-    Returns
-    -------
-    %(torch_returns)s
-
-    Raises
-    ------
-    %(torch_raises)s
+    %(torch_returns_raises)s
 
     See Also
     --------
     fastloss.binary_cross_entropy : the same loss with fastloss's options (clip='torch').
 
-    Notes
-    -----
-    %(dropin_notes)s
+    %(notes_dropin)s
 
     Examples
     --------
@@ -335,26 +326,17 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
         Targets, ``input``'s shape.
     weight : array_like, optional
         Broadcast against ``target``.
-    %(torch_legacy)s
-    %(torch_reduction)s
+    %(torch_legacy_reduction)s
     pos_weight : array_like, optional
         Weight of the positive term, broadcast over the trailing dimensions.
 
-    Returns
-    -------
-    %(torch_returns)s
-
-    Raises
-    ------
-    %(torch_raises)s
+    %(torch_returns_raises)s
 
     See Also
     --------
     fastloss.binary_cross_entropy : with ``from_logits=True``.
 
-    Notes
-    -----
-    %(dropin_notes)s
+    %(notes_dropin)s
 
     Examples
     --------
@@ -525,21 +507,13 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
     label_smoothing : float in [0, 1], default 0.0
         As in PyTorch.
 
-    Returns
-    -------
-    %(torch_returns)s
-
-    Raises
-    ------
-    %(torch_raises)s
+    %(torch_returns_raises)s
 
     See Also
     --------
     fastloss.sparse_categorical_cross_entropy, fastloss.categorical_cross_entropy
 
-    Notes
-    -----
-    %(dropin_notes)s
+    %(notes_dropin)s
 
     Examples
     --------
@@ -673,21 +647,13 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
         Targets with this value are left out.
     %(torch_reduction)s
 
-    Returns
-    -------
-    %(torch_returns)s
-
-    Raises
-    ------
-    %(torch_raises)s
+    %(torch_returns_raises)s
 
     See Also
     --------
     cross_entropy : the same on logits.
 
-    Notes
-    -----
-    %(dropin_notes)s
+    %(notes_dropin)s
 
     Examples
     --------
@@ -768,21 +734,13 @@ def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_
     log_target : bool, default False
         ``target`` holds log-probabilities.
 
-    Returns
-    -------
-    %(torch_returns)s
-
-    Raises
-    ------
-    %(torch_raises)s
+    %(torch_returns_raises)s
 
     See Also
     --------
     fastloss.kl_divergence : with ``log_input=True``.
 
-    Notes
-    -----
-    %(dropin_notes)s
+    %(notes_dropin)s
 
     Examples
     --------
@@ -842,26 +800,17 @@ def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", we
         Predictions.
     target : array_like or torch.Tensor
         Targets, broadcast against ``input``.
-    %(torch_legacy)s
-    %(torch_reduction)s
+    %(torch_legacy_reduction)s
     weight : array_like, optional
         Element weights, broadcast against ``input``.
 
-    Returns
-    -------
-    %(torch_returns)s
-
-    Raises
-    ------
-    %(torch_raises)s
+    %(torch_returns_raises)s
 
     See Also
     --------
     fastloss.mean_squared_error
 
-    Notes
-    -----
-    %(dropin_notes)s
+    %(notes_dropin)s
 
     Examples
     --------
@@ -923,21 +872,13 @@ def logsumexp(input, dim, keepdim=False):
     keepdim : bool, default False
         Keep the reduced dimensions with length 1.
 
-    Returns
-    -------
-    %(torch_returns)s
-
-    Raises
-    ------
-    %(torch_raises)s
+    %(torch_returns_raises)s
 
     See Also
     --------
     fastloss.logsumexp
 
-    Notes
-    -----
-    %(dropin_notes)s
+    %(notes_dropin)s
 
     Examples
     --------
@@ -979,21 +920,13 @@ def log_softmax(input, dim=None, _stacklevel=3, dtype=None):
     dtype : dtype, optional
         Cast the input to this dtype first.
 
-    Returns
-    -------
-    %(torch_returns)s
-
-    Raises
-    ------
-    %(torch_raises)s
+    %(torch_returns_raises)s
 
     See Also
     --------
     softmax, fastloss.log_softmax
 
-    Notes
-    -----
-    %(dropin_notes)s
+    %(notes_dropin)s
 
     Examples
     --------
@@ -1026,21 +959,13 @@ def softmax(input, dim=None, _stacklevel=3, dtype=None):
     dtype : dtype, optional
         Cast the input to this dtype first.
 
-    Returns
-    -------
-    %(torch_returns)s
-
-    Raises
-    ------
-    %(torch_raises)s
+    %(torch_returns_raises)s
 
     See Also
     --------
     log_softmax, fastloss.softmax
 
-    Notes
-    -----
-    %(dropin_notes)s
+    %(notes_dropin)s
 
     Examples
     --------
@@ -1094,10 +1019,7 @@ class BCELoss(_WeightedLoss):
     ----------
     weight : array_like, optional
         Element weights.
-    size_average, reduce : bool, optional
-        PyTorch's deprecated arguments.
-    reduction : {'mean', 'sum', 'none'}, default 'mean'
-        As in PyTorch.
+    %(torch_legacy_reduction)s
 
     See Also
     --------
@@ -1130,10 +1052,7 @@ class BCEWithLogitsLoss(_Loss):
     ----------
     weight : array_like, optional
         Element weights.
-    size_average, reduce : bool, optional
-        PyTorch's deprecated arguments.
-    reduction : {'mean', 'sum', 'none'}, default 'mean'
-        As in PyTorch.
+    %(torch_legacy_reduction)s
     pos_weight : array_like, optional
         Weight of the positive term.
 
@@ -1305,10 +1224,7 @@ class MSELoss(_Loss):
 
     Parameters
     ----------
-    size_average, reduce : bool, optional
-        PyTorch's deprecated arguments.
-    reduction : {'mean', 'sum', 'none'}, default 'mean'
-        As in PyTorch.
+    %(torch_legacy_reduction)s
 
     See Also
     --------

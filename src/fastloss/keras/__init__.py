@@ -188,9 +188,7 @@ class Loss:
     --------
     LossFunctionWrapper
 
-    Notes
-    -----
-    %(keras_notes)s
+    %(notes_keras)s
 
     Examples
     --------
@@ -251,12 +249,7 @@ class LossFunctionWrapper(Loss):
     ----------
     fn : callable
         ``fn(y_true, y_pred, **kwargs)`` giving per-sample values.
-    reduction : str, default 'sum_over_batch_size'
-        As in Keras 3.
-    name : str, optional
-        The loss's name.
-    dtype : str, optional
-        Compute dtype (``None``: float32, Keras's floatx).
+    %(keras3_options)s
     **kwargs
         Fixed keyword arguments of ``fn``.
 
@@ -264,9 +257,7 @@ class LossFunctionWrapper(Loss):
     --------
     Loss
 
-    Notes
-    -----
-    %(keras_notes)s
+    %(notes_keras)s
 
     Examples
     --------
@@ -307,23 +298,13 @@ def mean_squared_error(y_true, y_pred):
     y_pred : array_like
         Predictions.
 
-    Returns
-    -------
-    ndarray or scalar
-        Per-sample values (the reduced axis removed), ``y_pred``'s float dtype.
-
-    Raises
-    ------
-    ValueError
-        Shapes that do not broadcast, labels out of range, an unknown reduction.
+    %(keras_returns_raises)s
 
     See Also
     --------
     keras.losses.mean_squared_error
 
-    Notes
-    -----
-    %(keras_notes)s
+    %(notes_keras)s
 
     Examples
     --------
@@ -349,23 +330,13 @@ def kl_divergence(y_true, y_pred):
     y_pred : array_like
         Predictions.
 
-    Returns
-    -------
-    ndarray or scalar
-        Per-sample values (the reduced axis removed), ``y_pred``'s float dtype.
-
-    Raises
-    ------
-    ValueError
-        Shapes that do not broadcast, labels out of range, an unknown reduction.
+    %(keras_returns_raises)s
 
     See Also
     --------
     keras.losses.kl_divergence
 
-    Notes
-    -----
-    %(keras_notes)s
+    %(notes_keras)s
 
     Examples
     --------
@@ -410,30 +381,15 @@ def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, 
         Targets.
     y_pred : array_like
         Predictions.
-    from_logits : bool, default False
-        ``y_pred`` holds logits (else probabilities, clipped as Keras clips them).
-    label_smoothing : float, default 0.0
-        As in Keras.
-    axis : int, default -1
-        The axis reduced per sample.
+    %(keras_logit_options)s
 
-    Returns
-    -------
-    ndarray or scalar
-        Per-sample values (the reduced axis removed), ``y_pred``'s float dtype.
-
-    Raises
-    ------
-    ValueError
-        Shapes that do not broadcast, labels out of range, an unknown reduction.
+    %(keras_returns_raises)s
 
     See Also
     --------
     keras.losses.binary_crossentropy
 
-    Notes
-    -----
-    %(keras_notes)s
+    %(notes_keras)s
 
     Examples
     --------
@@ -488,30 +444,15 @@ def binary_focal_crossentropy(y_true, y_pred, apply_class_balancing=False, alpha
         The balancing weight.
     gamma : float, default 2.0
         The focusing exponent.
-    from_logits : bool, default False
-        ``y_pred`` holds logits (else probabilities, clipped as Keras clips them).
-    label_smoothing : float, default 0.0
-        As in Keras.
-    axis : int, default -1
-        The axis reduced per sample.
+    %(keras_logit_options)s
 
-    Returns
-    -------
-    ndarray or scalar
-        Per-sample values (the reduced axis removed), ``y_pred``'s float dtype.
-
-    Raises
-    ------
-    ValueError
-        Shapes that do not broadcast, labels out of range, an unknown reduction.
+    %(keras_returns_raises)s
 
     See Also
     --------
     keras.losses.binary_focal_crossentropy
 
-    Notes
-    -----
-    %(keras_notes)s
+    %(notes_keras)s
 
     Examples
     --------
@@ -565,30 +506,15 @@ def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=
         Targets.
     y_pred : array_like
         Predictions.
-    from_logits : bool, default False
-        ``y_pred`` holds logits (else probabilities, clipped as Keras clips them).
-    label_smoothing : float, default 0.0
-        As in Keras.
-    axis : int, default -1
-        The axis reduced per sample.
+    %(keras_logit_options)s
 
-    Returns
-    -------
-    ndarray or scalar
-        Per-sample values (the reduced axis removed), ``y_pred``'s float dtype.
-
-    Raises
-    ------
-    ValueError
-        Shapes that do not broadcast, labels out of range, an unknown reduction.
+    %(keras_returns_raises)s
 
     See Also
     --------
     keras.losses.categorical_crossentropy
 
-    Notes
-    -----
-    %(keras_notes)s
+    %(notes_keras)s
 
     Examples
     --------
@@ -682,23 +608,13 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, ignore_cl
     axis : int, default -1
         The axis reduced per sample.
 
-    Returns
-    -------
-    ndarray or scalar
-        Per-sample values (the reduced axis removed), ``y_pred``'s float dtype.
-
-    Raises
-    ------
-    ValueError
-        Shapes that do not broadcast, labels out of range, an unknown reduction.
+    %(keras_returns_raises)s
 
     See Also
     --------
     keras.losses.sparse_categorical_crossentropy
 
-    Notes
-    -----
-    %(keras_notes)s
+    %(notes_keras)s
 
     Examples
     --------
@@ -728,20 +644,13 @@ class MeanSquaredError(LossFunctionWrapper):
 
     Parameters
     ----------
-    reduction : str, default 'sum_over_batch_size'
-        As in Keras 3.
-    name : str, optional
-        The loss's name.
-    dtype : str, optional
-        Compute dtype (``None``: float32, Keras's floatx).
+    %(keras3_options)s
 
     See Also
     --------
     keras.losses.MeanSquaredError
 
-    Notes
-    -----
-    %(keras_notes)s
+    %(notes_keras)s
 
     Examples
     --------
@@ -764,20 +673,13 @@ class KLDivergence(LossFunctionWrapper):
 
     Parameters
     ----------
-    reduction : str, default 'sum_over_batch_size'
-        As in Keras 3.
-    name : str, optional
-        The loss's name.
-    dtype : str, optional
-        Compute dtype (``None``: float32, Keras's floatx).
+    %(keras3_options)s
 
     See Also
     --------
     keras.losses.KLDivergence
 
-    Notes
-    -----
-    %(keras_notes)s
+    %(notes_keras)s
 
     Examples
     --------
@@ -838,26 +740,14 @@ class BinaryCrossentropy(_BinaryFused, LossFunctionWrapper):
 
     Parameters
     ----------
-    from_logits : bool, default False
-        ``y_pred`` holds logits (else probabilities, clipped as Keras clips them).
-    label_smoothing : float, default 0.0
-        As in Keras.
-    axis : int, default -1
-        The axis reduced per sample.
-    reduction : str, default 'sum_over_batch_size'
-        As in Keras 3.
-    name : str, optional
-        The loss's name.
-    dtype : str, optional
-        Compute dtype (``None``: float32, Keras's floatx).
+    %(keras_logit_options)s
+    %(keras3_options)s
 
     See Also
     --------
     keras.losses.BinaryCrossentropy
 
-    Notes
-    -----
-    %(keras_notes)s
+    %(notes_keras)s
 
     Examples
     --------
@@ -896,26 +786,14 @@ class BinaryFocalCrossentropy(LossFunctionWrapper):
         The balancing weight.
     gamma : float, default 2.0
         The focusing exponent.
-    from_logits : bool, default False
-        ``y_pred`` holds logits (else probabilities, clipped as Keras clips them).
-    label_smoothing : float, default 0.0
-        As in Keras.
-    axis : int, default -1
-        The axis reduced per sample.
-    reduction : str, default 'sum_over_batch_size'
-        As in Keras 3.
-    name : str, optional
-        The loss's name.
-    dtype : str, optional
-        Compute dtype (``None``: float32, Keras's floatx).
+    %(keras_logit_options)s
+    %(keras3_options)s
 
     See Also
     --------
     keras.losses.BinaryFocalCrossentropy
 
-    Notes
-    -----
-    %(keras_notes)s
+    %(notes_keras)s
 
     Examples
     --------
@@ -952,26 +830,14 @@ class CategoricalCrossentropy(LossFunctionWrapper):
 
     Parameters
     ----------
-    from_logits : bool, default False
-        ``y_pred`` holds logits (else probabilities, clipped as Keras clips them).
-    label_smoothing : float, default 0.0
-        As in Keras.
-    axis : int, default -1
-        The axis reduced per sample.
-    reduction : str, default 'sum_over_batch_size'
-        As in Keras 3.
-    name : str, optional
-        The loss's name.
-    dtype : str, optional
-        Compute dtype (``None``: float32, Keras's floatx).
+    %(keras_logit_options)s
+    %(keras3_options)s
 
     See Also
     --------
     keras.losses.CategoricalCrossentropy
 
-    Notes
-    -----
-    %(keras_notes)s
+    %(notes_keras)s
 
     Examples
     --------
@@ -1019,9 +885,7 @@ class SparseCategoricalCrossentropy(LossFunctionWrapper):
     --------
     keras.losses.SparseCategoricalCrossentropy
 
-    Notes
-    -----
-    %(keras_notes)s
+    %(notes_keras)s
 
     Examples
     --------

@@ -79,9 +79,7 @@ class Reduction:
     --------
     tf.keras.losses.Reduction
 
-    Notes
-    -----
-    %(keras_notes)s
+    %(notes_keras)s
 
     Examples
     --------
@@ -158,18 +156,13 @@ class Loss:
 
     Parameters
     ----------
-    reduction : str, default 'auto'
-        As in tf.keras 2 (``Reduction``).
-    name : str, optional
-        The loss's name.
+    %(keras2_options)s
 
     See Also
     --------
     LossFunctionWrapper
 
-    Notes
-    -----
-    %(keras_notes)s
+    %(notes_keras)s
 
     Examples
     --------
@@ -238,10 +231,7 @@ class LossFunctionWrapper(Loss):
     ----------
     fn : callable
         ``fn(y_true, y_pred, **kwargs)`` giving per-sample values.
-    reduction : str, default 'auto'
-        As in tf.keras 2 (``Reduction``).
-    name : str, optional
-        The loss's name.
+    %(keras2_options)s
     **kwargs
         Fixed keyword arguments of ``fn``.
 
@@ -249,9 +239,7 @@ class LossFunctionWrapper(Loss):
     --------
     Loss
 
-    Notes
-    -----
-    %(keras_notes)s
+    %(notes_keras)s
 
     Examples
     --------
@@ -300,23 +288,13 @@ def mean_squared_error(y_true, y_pred):
     y_pred : array_like
         Predictions.
 
-    Returns
-    -------
-    ndarray or scalar
-        Per-sample values (the reduced axis removed), ``y_pred``'s float dtype.
-
-    Raises
-    ------
-    ValueError
-        Shapes that do not broadcast, labels out of range, an unknown reduction.
+    %(keras_returns_raises)s
 
     See Also
     --------
     tf.keras.losses.mean_squared_error
 
-    Notes
-    -----
-    %(keras_notes)s
+    %(notes_keras)s
 
     Examples
     --------
@@ -339,23 +317,13 @@ def kl_divergence(y_true, y_pred):
     y_pred : array_like
         Predictions.
 
-    Returns
-    -------
-    ndarray or scalar
-        Per-sample values (the reduced axis removed), ``y_pred``'s float dtype.
-
-    Raises
-    ------
-    ValueError
-        Shapes that do not broadcast, labels out of range, an unknown reduction.
+    %(keras_returns_raises)s
 
     See Also
     --------
     tf.keras.losses.kl_divergence
 
-    Notes
-    -----
-    %(keras_notes)s
+    %(notes_keras)s
 
     Examples
     --------
@@ -389,30 +357,15 @@ def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, 
         Targets.
     y_pred : array_like
         Predictions.
-    from_logits : bool, default False
-        ``y_pred`` holds logits (else probabilities, clipped as Keras clips them).
-    label_smoothing : float, default 0.0
-        As in Keras.
-    axis : int, default -1
-        The axis reduced per sample.
+    %(keras_logit_options)s
 
-    Returns
-    -------
-    ndarray or scalar
-        Per-sample values (the reduced axis removed), ``y_pred``'s float dtype.
-
-    Raises
-    ------
-    ValueError
-        Shapes that do not broadcast, labels out of range, an unknown reduction.
+    %(keras_returns_raises)s
 
     See Also
     --------
     tf.keras.losses.binary_crossentropy
 
-    Notes
-    -----
-    %(keras_notes)s
+    %(notes_keras)s
 
     Examples
     --------
@@ -444,30 +397,15 @@ def binary_focal_crossentropy(y_true, y_pred, apply_class_balancing=False, alpha
         The balancing weight.
     gamma : float, default 2.0
         The focusing exponent.
-    from_logits : bool, default False
-        ``y_pred`` holds logits (else probabilities, clipped as Keras clips them).
-    label_smoothing : float, default 0.0
-        As in Keras.
-    axis : int, default -1
-        The axis reduced per sample.
+    %(keras_logit_options)s
 
-    Returns
-    -------
-    ndarray or scalar
-        Per-sample values (the reduced axis removed), ``y_pred``'s float dtype.
-
-    Raises
-    ------
-    ValueError
-        Shapes that do not broadcast, labels out of range, an unknown reduction.
+    %(keras_returns_raises)s
 
     See Also
     --------
     tf.keras.losses.binary_focal_crossentropy
 
-    Notes
-    -----
-    %(keras_notes)s
+    %(notes_keras)s
 
     Examples
     --------
@@ -492,30 +430,15 @@ def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=
         Targets.
     y_pred : array_like
         Predictions.
-    from_logits : bool, default False
-        ``y_pred`` holds logits (else probabilities, clipped as Keras clips them).
-    label_smoothing : float, default 0.0
-        As in Keras.
-    axis : int, default -1
-        The axis reduced per sample.
+    %(keras_logit_options)s
 
-    Returns
-    -------
-    ndarray or scalar
-        Per-sample values (the reduced axis removed), ``y_pred``'s float dtype.
-
-    Raises
-    ------
-    ValueError
-        Shapes that do not broadcast, labels out of range, an unknown reduction.
+    %(keras_returns_raises)s
 
     See Also
     --------
     tf.keras.losses.categorical_crossentropy
 
-    Notes
-    -----
-    %(keras_notes)s
+    %(notes_keras)s
 
     Examples
     --------
@@ -596,23 +519,13 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, axis=-1,
     ignore_class : int, optional
         Labels with this value give 0 (and leave the mean).
 
-    Returns
-    -------
-    ndarray or scalar
-        Per-sample values (the reduced axis removed), ``y_pred``'s float dtype.
-
-    Raises
-    ------
-    ValueError
-        Shapes that do not broadcast, labels out of range, an unknown reduction.
+    %(keras_returns_raises)s
 
     See Also
     --------
     tf.keras.losses.sparse_categorical_crossentropy
 
-    Notes
-    -----
-    %(keras_notes)s
+    %(notes_keras)s
 
     Examples
     --------
@@ -633,18 +546,13 @@ class MeanSquaredError(LossFunctionWrapper):
 
     Parameters
     ----------
-    reduction : str, default 'auto'
-        As in tf.keras 2 (``Reduction``).
-    name : str, optional
-        The loss's name.
+    %(keras2_options)s
 
     See Also
     --------
     tf.keras.losses.MeanSquaredError
 
-    Notes
-    -----
-    %(keras_notes)s
+    %(notes_keras)s
 
     Examples
     --------
@@ -664,18 +572,13 @@ class KLDivergence(LossFunctionWrapper):
 
     Parameters
     ----------
-    reduction : str, default 'auto'
-        As in tf.keras 2 (``Reduction``).
-    name : str, optional
-        The loss's name.
+    %(keras2_options)s
 
     See Also
     --------
     tf.keras.losses.KLDivergence
 
-    Notes
-    -----
-    %(keras_notes)s
+    %(notes_keras)s
 
     Examples
     --------
@@ -695,24 +598,14 @@ class BinaryCrossentropy(LossFunctionWrapper):
 
     Parameters
     ----------
-    from_logits : bool, default False
-        ``y_pred`` holds logits (else probabilities, clipped as Keras clips them).
-    label_smoothing : float, default 0.0
-        As in Keras.
-    axis : int, default -1
-        The axis reduced per sample.
-    reduction : str, default 'auto'
-        As in tf.keras 2 (``Reduction``).
-    name : str, optional
-        The loss's name.
+    %(keras_logit_options)s
+    %(keras2_options)s
 
     See Also
     --------
     tf.keras.losses.BinaryCrossentropy
 
-    Notes
-    -----
-    %(keras_notes)s
+    %(notes_keras)s
 
     Examples
     --------
@@ -764,24 +657,14 @@ class BinaryFocalCrossentropy(LossFunctionWrapper):
         The balancing weight.
     gamma : float, default 2.0
         The focusing exponent.
-    from_logits : bool, default False
-        ``y_pred`` holds logits (else probabilities, clipped as Keras clips them).
-    label_smoothing : float, default 0.0
-        As in Keras.
-    axis : int, default -1
-        The axis reduced per sample.
-    reduction : str, default 'auto'
-        As in tf.keras 2 (``Reduction``).
-    name : str, optional
-        The loss's name.
+    %(keras_logit_options)s
+    %(keras2_options)s
 
     See Also
     --------
     tf.keras.losses.BinaryFocalCrossentropy
 
-    Notes
-    -----
-    %(keras_notes)s
+    %(notes_keras)s
 
     Examples
     --------
@@ -805,24 +688,14 @@ class CategoricalCrossentropy(LossFunctionWrapper):
 
     Parameters
     ----------
-    from_logits : bool, default False
-        ``y_pred`` holds logits (else probabilities, clipped as Keras clips them).
-    label_smoothing : float, default 0.0
-        As in Keras.
-    axis : int, default -1
-        The axis reduced per sample.
-    reduction : str, default 'auto'
-        As in tf.keras 2 (``Reduction``).
-    name : str, optional
-        The loss's name.
+    %(keras_logit_options)s
+    %(keras2_options)s
 
     See Also
     --------
     tf.keras.losses.CategoricalCrossentropy
 
-    Notes
-    -----
-    %(keras_notes)s
+    %(notes_keras)s
 
     Examples
     --------
@@ -848,18 +721,13 @@ class SparseCategoricalCrossentropy(LossFunctionWrapper):
         ``y_pred`` holds logits (else probabilities, clipped as Keras clips them).
     ignore_class : int, optional
         Labels with this value give 0 (and leave the mean).
-    reduction : str, default 'auto'
-        As in tf.keras 2 (``Reduction``).
-    name : str, optional
-        The loss's name.
+    %(keras2_options)s
 
     See Also
     --------
     tf.keras.losses.SparseCategoricalCrossentropy
 
-    Notes
-    -----
-    %(keras_notes)s
+    %(notes_keras)s
 
     Examples
     --------

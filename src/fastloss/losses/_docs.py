@@ -85,6 +85,51 @@ formula correctly rounded and the same for any thread count. The module docstrin
 lists the deviations.""",
 }
 
+
+def _section(title, body):
+    return f"{title}\n{'-' * len(title)}\n{body}"
+
+
+# pieces made of pieces: whole sections that many docstrings share
+PIECES.update({
+    "loss_options": "\n".join(PIECES[k] for k in ("reduction", "nan_policy", "backend")),
+    "returns_raises_loss": _section("Returns", PIECES["returns_loss"]) + "\n\n"
+    + _section("Raises", PIECES["raises"]),
+    "notes_determinism": _section("Notes", PIECES["determinism"]),
+    "grad_tail": PIECES["grad_options"] + "\n" + PIECES["backend"] + "\n\n"
+    + _section("Returns", PIECES["grad_returns"]) + "\n\n" + _section("Raises", PIECES["raises"]),
+    "torch_legacy_reduction": PIECES["torch_legacy"] + "\n" + PIECES["torch_reduction"],
+    "torch_returns_raises": _section("Returns", PIECES["torch_returns"]) + "\n\n"
+    + _section("Raises", PIECES["torch_raises"]),
+    "notes_dropin": _section("Notes", PIECES["dropin_notes"]),
+    "notes_keras": _section("Notes", PIECES["keras_notes"]),
+    "keras_logit_options": """\
+from_logits : bool, default False
+    ``y_pred`` holds logits (else probabilities, clipped as Keras clips them).
+label_smoothing : float, default 0.0
+    As in Keras.
+axis : int, default -1
+    The axis reduced per sample.""",
+    "keras_returns_raises": _section("Returns", """\
+ndarray or scalar
+    Per-sample values (the reduced axis removed), ``y_pred``'s float dtype.""") + "\n\n"
+    + _section("Raises", """\
+ValueError
+    Shapes that do not broadcast, labels out of range, an unknown reduction."""),
+    "keras3_options": """\
+reduction : str, default 'sum_over_batch_size'
+    As in Keras 3.
+name : str, optional
+    The loss's name.
+dtype : str, optional
+    Compute dtype (``None``: float32, Keras's floatx).""",
+    "keras2_options": """\
+reduction : str, default 'auto'
+    As in tf.keras 2 (``Reduction``).
+name : str, optional
+    The loss's name.""",
+})
+
 _PLACEHOLDER = re.compile(r"^([ \t]*)%\((\w+)\)s[ \t]*$", re.M)
 
 

@@ -133,17 +133,9 @@ def sparse_categorical_cross_entropy(y_true, y_pred, *, from_logits=False, axis=
         Weight of the ``lse**2`` penalty (logits only).
     %(sample_weight)s
     %(clip)s
-    %(reduction)s
-    %(nan_policy)s
-    %(backend)s
+    %(loss_options)s
 
-    Returns
-    -------
-    %(returns_loss)s
-
-    Raises
-    ------
-    %(raises)s
+    %(returns_raises_loss)s
 
     See Also
     --------
@@ -151,9 +143,7 @@ def sparse_categorical_cross_entropy(y_true, y_pred, *, from_logits=False, axis=
     categorical_cross_entropy : the same loss against class probabilities.
     torch.nn.functional.cross_entropy, keras.losses.sparse_categorical_crossentropy
 
-    Notes
-    -----
-    %(determinism)s
+    %(notes_determinism)s
 
     Examples
     --------
@@ -225,26 +215,16 @@ def categorical_cross_entropy(y_true, y_pred, *, from_logits=False, axis=-1, cla
         ``ls`` above.
     %(sample_weight)s
     %(clip)s
-    %(reduction)s
-    %(nan_policy)s
-    %(backend)s
+    %(loss_options)s
 
-    Returns
-    -------
-    %(returns_loss)s
-
-    Raises
-    ------
-    %(raises)s
+    %(returns_raises_loss)s
 
     See Also
     --------
     categorical_cross_entropy_grad : the loss and its gradient in one pass.
     keras.losses.categorical_crossentropy, optax.softmax_cross_entropy
 
-    Notes
-    -----
-    %(determinism)s
+    %(notes_determinism)s
 
     Examples
     --------
@@ -327,26 +307,16 @@ def binary_cross_entropy(y_true, y_pred, *, from_logits=False, pos_weight=None,
         A scalar, one weight per element, or one per leading index (a prefix of
         ``y_pred.shape``, broadcast over the rest).
     %(clip)s
-    %(reduction)s
-    %(nan_policy)s
-    %(backend)s
+    %(loss_options)s
 
-    Returns
-    -------
-    %(returns_loss)s
-
-    Raises
-    ------
-    %(raises)s
+    %(returns_raises_loss)s
 
     See Also
     --------
     binary_cross_entropy_grad : the loss and its gradient in one pass.
     torch.nn.functional.binary_cross_entropy_with_logits, keras.losses.binary_crossentropy
 
-    Notes
-    -----
-    %(determinism)s
+    %(notes_determinism)s
 
     Examples
     --------
@@ -412,26 +382,16 @@ def kl_divergence(y_true, y_pred, *, log_input=False, log_target=False, axis=-1,
     %(sample_weight)s
     clip : None, float or 'keras', optional
         ``'keras'`` clips both inputs to ``[1e-7, 1]`` first (Keras's ``KLDivergence``).
-    %(reduction)s
-    %(nan_policy)s
-    %(backend)s
+    %(loss_options)s
 
-    Returns
-    -------
-    %(returns_loss)s
-
-    Raises
-    ------
-    %(raises)s
+    %(returns_raises_loss)s
 
     See Also
     --------
     kl_divergence_grad : the loss and its gradient in one pass.
     keras.losses.kl_divergence, torch.nn.functional.kl_div, scipy.special.rel_entr
 
-    Notes
-    -----
-    %(determinism)s
+    %(notes_determinism)s
 
     Examples
     --------
@@ -485,26 +445,16 @@ def mean_squared_error(y_true, y_pred, *, output_weight=None, axis=-1, sample_we
     axis : int, default -1
         The output axis averaged per sample.
     %(sample_weight)s
-    %(reduction)s
-    %(nan_policy)s
-    %(backend)s
+    %(loss_options)s
 
-    Returns
-    -------
-    %(returns_loss)s
-
-    Raises
-    ------
-    %(raises)s
+    %(returns_raises_loss)s
 
     See Also
     --------
     mean_squared_error_grad : the loss and its gradient in one pass.
     keras.losses.mean_squared_error, torch.nn.functional.mse_loss
 
-    Notes
-    -----
-    %(determinism)s
+    %(notes_determinism)s
 
     Examples
     --------

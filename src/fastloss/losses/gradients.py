@@ -47,16 +47,7 @@ def sparse_categorical_cross_entropy_grad(y_true, y_pred, *, axis=-1, ignore_ind
     z_loss : float, default 0.0
         Weight of the ``lse**2`` penalty.
     %(sample_weight)s
-    %(grad_options)s
-    %(backend)s
-
-    Returns
-    -------
-    %(grad_returns)s
-
-    Raises
-    ------
-    %(raises)s
+    %(grad_tail)s
 
     See Also
     --------
@@ -105,16 +96,7 @@ def categorical_cross_entropy_grad(y_true, y_pred, *, axis=-1, class_weight=None
     label_smoothing : float in [0, 1], default 0.0
         As in :func:`categorical_cross_entropy`.
     %(sample_weight)s
-    %(grad_options)s
-    %(backend)s
-
-    Returns
-    -------
-    %(grad_returns)s
-
-    Raises
-    ------
-    %(raises)s
+    %(grad_tail)s
 
     See Also
     --------
@@ -163,16 +145,7 @@ def binary_cross_entropy_grad(y_true, y_pred, *, pos_weight=None, label_smoothin
     label_smoothing : float in [0, 1], default 0.0
         As in :func:`binary_cross_entropy`.
     %(sample_weight)s
-    %(grad_options)s
-    %(backend)s
-
-    Returns
-    -------
-    %(grad_returns)s
-
-    Raises
-    ------
-    %(raises)s
+    %(grad_tail)s
 
     See Also
     --------
@@ -221,16 +194,7 @@ def kl_divergence_grad(y_true, y_pred, *, log_input=False, log_target=False, axi
     axis : int, default -1
         The class axis.
     %(sample_weight)s
-    %(grad_options)s
-    %(backend)s
-
-    Returns
-    -------
-    %(grad_returns)s
-
-    Raises
-    ------
-    %(raises)s
+    %(grad_tail)s
 
     See Also
     --------
@@ -275,16 +239,7 @@ def mean_squared_error_grad(y_true, y_pred, *, output_weight=None, axis=-1, samp
     axis : int, default -1
         The output axis.
     %(sample_weight)s
-    %(grad_options)s
-    %(backend)s
-
-    Returns
-    -------
-    %(grad_returns)s
-
-    Raises
-    ------
-    %(raises)s
+    %(grad_tail)s
 
     See Also
     --------
