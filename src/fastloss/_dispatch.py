@@ -9,7 +9,8 @@ _MODULES = {"cython": "fastloss.kernels.cython", "numba": "fastloss.kernels.numb
 _loaded = {}
 
 
-def _load(name):
+def load_backend(name):
+    """``(module or None, available, why_not)`` of a backend, imported once."""
     if name not in _loaded:
         try:
             mod = importlib.import_module(_MODULES[name])
@@ -44,7 +45,7 @@ def available_backends():
     >>> fastloss.available_backends()["numpy"]
     (True, '')
     """
-    return {name: _load(name)[1:] for name in BACKENDS}
+    return {name: load_backend(name)[1:] for name in BACKENDS}
 
 
 def resolve_backend(backend=None):
@@ -55,12 +56,12 @@ def resolve_backend(backend=None):
             source = "backend" if backend is not None else "FASTLOSS_BACKEND"
             raise ValueError(f"{source}={requested!r} is not a fastloss backend; "
                              f"choose one of {', '.join(map(repr, BACKENDS))}")
-        mod, ok, why = _load(requested)
+        mod, ok, why = load_backend(requested)
         if not ok:
             raise RuntimeError(f"backend {requested!r} is not available here: {why}")
         return requested, mod
     for name in BACKENDS:
-        mod, ok, _ = _load(name)
+        mod, ok, _ = load_backend(name)
         if ok:
             return name, mod
     raise RuntimeError("no fastloss backend is available")  # unreachable: numpy always is

@@ -63,9 +63,9 @@ def info():
 
 
 def _module(name):
-    from fastloss._dispatch import _load
+    from fastloss._dispatch import load_backend
 
-    return _load(name)[0]
+    return load_backend(name)[0]
 
 
 def format_info(d):

@@ -17,8 +17,14 @@ import numpy as np
 
 from fastloss._validation import resolve_clip
 from fastloss.kernels import CLIP_NONE, block_rows_for
-from fastloss.losses import _run
-from fastloss.losses._run import EMPTY, contiguous_rows
+from fastloss.losses._run import (
+    EMPTY,
+    contiguous_rows,
+    reduce,
+    run_gradient,
+    run_per_sample,
+    run_sums,
+)
 
 __all__ = [
     "EMPTY",
@@ -122,19 +128,19 @@ class KernelCall:
 
     def per_sample(self):
         """Every row's weighted value ``w_i * l_i``, in ``dtype``."""
-        return _run.run_per_sample(self)
+        return run_per_sample(self)
 
     def sums(self):
         """The float64 ``(sum of w_i * l_i, sum of w_i)`` by the block reduction."""
-        return _run.run_sums(self)
+        return run_sums(self)
 
     def reduce(self, reduction):
         """The public functions' value: per-sample values (``"none"``), sum or mean."""
-        return _run.reduce(self, reduction)
+        return reduce(self, reduction)
 
     def run_gradient(self, reduction, hessian, out):
         """``(loss, grad[, hess])`` of the reduced loss, in ``y_pred``'s layout."""
-        return _run.run_gradient(self, reduction, hessian, out)
+        return run_gradient(self, reduction, hessian, out)
 
 
 def _rows(a, lo, hi):

@@ -59,14 +59,14 @@ def _sample_weight(sample_weight, batch_shape):
 
 # --------------------------------------------------------------------------- losses
 #
-# Each loss has one ``_prepare_<loss>`` that validates and converts the user's inputs
+# Each loss has one ``prepare_<loss>`` that validates and converts the user's inputs
 # once and returns a ``KernelCall`` (``fastloss.losses._calls``): the public function
 # reduces it, ``fastloss.<loss>_grad`` runs its gradient, and LossAccumulator runs it on
 # row ranges. ``trusted=True`` (fastloss.evaluate, which screens and counts bad rows
 # itself) skips the [0, 1] checks and takes int64 labels as they are.
 
 
-def _prepare_sparse(y_true, y_pred, *, from_logits, axis, ignore_index, class_weight,
+def prepare_sparse(y_true, y_pred, *, from_logits, axis, ignore_index, class_weight,
                     label_smoothing, z_loss, sample_weight, clip, reduction, nan_policy, backend,
                     n_threads, trusted=False):
     kern, nt = _common(reduction, nan_policy, n_threads, backend)
@@ -154,7 +154,7 @@ def sparse_categorical_cross_entropy(y_true, y_pred, *, from_logits=False, axis=
     >>> fastloss.sparse_categorical_cross_entropy([0, 1], logits, from_logits=True, reduction="none")
     array([0.41703002, 0.1967341 ])
     """
-    return _prepare_sparse(y_true, y_pred, from_logits=from_logits, axis=axis,
+    return prepare_sparse(y_true, y_pred, from_logits=from_logits, axis=axis,
                            ignore_index=ignore_index, class_weight=class_weight,
                            label_smoothing=label_smoothing, z_loss=z_loss,
                            sample_weight=sample_weight, clip=clip, reduction=reduction,
@@ -162,7 +162,7 @@ def sparse_categorical_cross_entropy(y_true, y_pred, *, from_logits=False, axis=
                            n_threads=n_threads).reduce(reduction)
 
 
-def _prepare_categorical(y_true, y_pred, *, from_logits, axis, class_weight, label_smoothing,
+def prepare_categorical(y_true, y_pred, *, from_logits, axis, class_weight, label_smoothing,
                          sample_weight, clip, reduction, nan_policy, backend, n_threads,
                          trusted=False):
     kern, nt = _common(reduction, nan_policy, n_threads, backend)
@@ -234,14 +234,14 @@ def categorical_cross_entropy(y_true, y_pred, *, from_logits=False, axis=-1, cla
     >>> fastloss.categorical_cross_entropy(t, p, reduction="none")
     array([0.28768207, 0.69314718])
     """
-    return _prepare_categorical(y_true, y_pred, from_logits=from_logits, axis=axis,
+    return prepare_categorical(y_true, y_pred, from_logits=from_logits, axis=axis,
                                 class_weight=class_weight, label_smoothing=label_smoothing,
                                 sample_weight=sample_weight, clip=clip, reduction=reduction,
                                 nan_policy=nan_policy, backend=backend,
                                 n_threads=n_threads).reduce(reduction)
 
 
-def _prepare_bce(y_true, y_pred, *, from_logits, pos_weight, label_smoothing, sample_weight,
+def prepare_bce(y_true, y_pred, *, from_logits, pos_weight, label_smoothing, sample_weight,
                  clip, reduction, nan_policy, backend, n_threads, trusted=False):
     kern, nt = _common(reduction, nan_policy, n_threads, backend)
     x, rdt = as_float_array(y_pred, "y_pred")
@@ -326,13 +326,13 @@ def binary_cross_entropy(y_true, y_pred, *, from_logits=False, pos_weight=None,
     >>> fastloss.binary_cross_entropy([[1.0, 0.0]], [[0.8, 0.3]], reduction="none")
     array([[0.22314355, 0.35667494]])
     """
-    return _prepare_bce(y_true, y_pred, from_logits=from_logits, pos_weight=pos_weight,
+    return prepare_bce(y_true, y_pred, from_logits=from_logits, pos_weight=pos_weight,
                         label_smoothing=label_smoothing, sample_weight=sample_weight, clip=clip,
                         reduction=reduction, nan_policy=nan_policy, backend=backend,
                         n_threads=n_threads).reduce(reduction)
 
 
-def _prepare_kl(y_true, y_pred, *, log_input, log_target, axis, sample_weight, clip, reduction,
+def prepare_kl(y_true, y_pred, *, log_input, log_target, axis, sample_weight, clip, reduction,
                 nan_policy, backend, n_threads, trusted=False):
     kern, nt = _common(reduction, nan_policy, n_threads, backend)
     x, rdt = as_float_array(y_pred, "y_pred")
@@ -399,13 +399,13 @@ def kl_divergence(y_true, y_pred, *, log_input=False, log_target=False, axis=-1,
     >>> fastloss.kl_divergence([[0.5, 0.5, 0.0]], [[0.25, 0.5, 0.25]], reduction="none")
     array([0.34657359])
     """
-    return _prepare_kl(y_true, y_pred, log_input=log_input, log_target=log_target, axis=axis,
+    return prepare_kl(y_true, y_pred, log_input=log_input, log_target=log_target, axis=axis,
                        sample_weight=sample_weight, clip=clip, reduction=reduction,
                        nan_policy=nan_policy, backend=backend,
                        n_threads=n_threads).reduce(reduction)
 
 
-def _prepare_mse(y_true, y_pred, *, output_weight, axis, sample_weight, reduction, nan_policy,
+def prepare_mse(y_true, y_pred, *, output_weight, axis, sample_weight, reduction, nan_policy,
                  backend, n_threads, trusted=False):
     kern, nt = _common(reduction, nan_policy, n_threads, backend)
     x, rdt = as_float_array(y_pred, "y_pred")
@@ -462,6 +462,6 @@ def mean_squared_error(y_true, y_pred, *, output_weight=None, axis=-1, sample_we
     >>> float(fastloss.mean_squared_error([[0.0, 1.0]], [[1.0, 3.0]]))
     2.5
     """
-    return _prepare_mse(y_true, y_pred, output_weight=output_weight, axis=axis,
+    return prepare_mse(y_true, y_pred, output_weight=output_weight, axis=axis,
                         sample_weight=sample_weight, reduction=reduction, nan_policy=nan_policy,
                         backend=backend, n_threads=n_threads).reduce(reduction)

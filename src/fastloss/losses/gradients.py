@@ -66,7 +66,7 @@ def sparse_categorical_cross_entropy_grad(y_true, y_pred, *, axis=-1, ignore_ind
     >>> float(loss), grad
     (0.6931471805599453, array([[-0.5,  0.5]]))
     """
-    call = _api._prepare_sparse(y_true, y_pred, from_logits=True, axis=axis,
+    call = _api.prepare_sparse(y_true, y_pred, from_logits=True, axis=axis,
                                 ignore_index=ignore_index, class_weight=class_weight,
                                 label_smoothing=label_smoothing, z_loss=z_loss,
                                 sample_weight=sample_weight, clip=None, reduction=reduction,
@@ -116,7 +116,7 @@ def categorical_cross_entropy_grad(y_true, y_pred, *, axis=-1, class_weight=None
     >>> grad, hess
     (array([[ 0.5, -0.5]]), array([[0.25, 0.25]]))
     """
-    call = _api._prepare_categorical(y_true, y_pred, from_logits=True, axis=axis,
+    call = _api.prepare_categorical(y_true, y_pred, from_logits=True, axis=axis,
                                      class_weight=class_weight,
                                      label_smoothing=label_smoothing,
                                      sample_weight=sample_weight, clip=None, reduction=reduction,
@@ -165,7 +165,7 @@ def binary_cross_entropy_grad(y_true, y_pred, *, pos_weight=None, label_smoothin
     >>> grad
     array([-0.5,  0.5])
     """
-    call = _api._prepare_bce(y_true, y_pred, from_logits=True, pos_weight=pos_weight,
+    call = _api.prepare_bce(y_true, y_pred, from_logits=True, pos_weight=pos_weight,
                              label_smoothing=label_smoothing, sample_weight=sample_weight,
                              clip=None, reduction=reduction, nan_policy="propagate",
                              backend=backend, n_threads=n_threads)
@@ -213,7 +213,7 @@ def kl_divergence_grad(y_true, y_pred, *, log_input=False, log_target=False, axi
     >>> grad
     array([[-2.        , -0.66666667]])
     """
-    call = _api._prepare_kl(y_true, y_pred, log_input=log_input, log_target=log_target,
+    call = _api.prepare_kl(y_true, y_pred, log_input=log_input, log_target=log_target,
                             axis=axis, sample_weight=sample_weight, clip=None,
                             reduction=reduction, nan_policy="propagate", backend=backend,
                             n_threads=n_threads)
@@ -258,7 +258,7 @@ def mean_squared_error_grad(y_true, y_pred, *, output_weight=None, axis=-1, samp
     >>> float(loss), grad
     (2.5, array([[1., 2.]]))
     """
-    call = _api._prepare_mse(y_true, y_pred, output_weight=output_weight, axis=axis,
+    call = _api.prepare_mse(y_true, y_pred, output_weight=output_weight, axis=axis,
                              sample_weight=sample_weight, reduction=reduction,
                              nan_policy="propagate", backend=backend, n_threads=n_threads)
     return run_gradient(call, reduction, hessian, out)
