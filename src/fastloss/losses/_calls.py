@@ -42,7 +42,32 @@ __all__ = [
 
 @dataclass(frozen=True)
 class Clip:
-    """How probabilities are clipped before their log: a kernel clip mode and its eps."""
+    r"""How probabilities are clipped before their log: a kernel clip mode and its ``eps``.
+
+    Parameters
+    ----------
+    mode : int, default CLIP_NONE
+        One of the kernel contract's codes ``CLIP_NONE``, ``CLIP_EPS``, ``CLIP_KERAS2``,
+        ``CLIP_TORCH`` (``fastloss.kernels``).
+    eps : float, default 0.0
+        The clip bound of ``CLIP_EPS`` / ``CLIP_KERAS2``.
+
+    See Also
+    --------
+    Clip.from_user : the public functions' ``clip=`` argument as a Clip.
+
+    Notes
+    -----
+    The one place where a preset name (``'keras'``, ``'keras2'``, ``'torch'``, ``'sklearn'``)
+    becomes a kernel code; ``'sklearn'`` takes the eps of the input's dtype.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastloss.losses import Clip
+    >>> Clip.from_user("keras", np.float32, from_logits=False)
+    Clip(mode=1, eps=1e-07)
+    """
 
     mode: int = CLIP_NONE
     eps: float = 0.0
@@ -57,7 +82,39 @@ EXACT = Clip()
 
 
 class RowLayout:
-    """``y_pred`` with its class axis last, as 2-D rows (a view whenever possible)."""
+    r"""``y_pred`` with its class axis last, as 2-D rows (a view whenever possible).
+
+    Parameters
+    ----------
+    x : ndarray
+        The predictions.
+    axis : int
+        Their class axis.
+    name : str, default 'y_pred'
+        The argument's name in error messages.
+
+    Raises
+    ------
+    ValueError
+        A 0-d array, an axis out of range, or no classes.
+
+    See Also
+    --------
+    KernelCall : what the rows are handed to.
+
+    Notes
+    -----
+    ``x2`` is ``(n_rows, n_cols)``; an N-d layout with no 2-D view is copied once, C-contiguous.
+    ``arrange_like(t)`` arranges a same-shaped target array the same way.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastloss.losses import RowLayout
+    >>> rows = RowLayout(np.zeros((4, 3, 5)), axis=1)
+    >>> rows.x2.shape, rows.batch_shape
+    ((20, 3), (4, 5))
+    """
 
     def __init__(self, x, axis, name="y_pred"):
         from fastloss._validation import check_axis
@@ -87,14 +144,49 @@ class RowLayout:
 
 
 class KernelCall:
-    """A validated call of one loss kernel, runnable on any range of its rows.
+    r"""A validated call of one loss kernel, runnable on any range of its rows.
 
-    Kernel rows are the rows of ``x2`` (flat elements for binary cross-entropy).
-    ``forward(a, b, out, loss_partials, weight_partials, block_rows=None)`` runs the
-    forward kernel on rows ``[a, b)``; ``gradient(a, b, g, h, lp, wp, scale)`` the fused
-    gradient kernel; ``weights()`` gives the float64 weight ``w_i`` of every row (``None``
-    when all are 1, i.e. ``weighted`` is False). :meth:`per_sample`, :meth:`sums` and
-    :meth:`reduce` run the whole call with the deterministic block reduction.
+    Made by the keyword-only builders of this module (``sparse_ce_call``, ``categorical_ce_call``,
+    ``onehot_ce_call``, ``bce_call``, ``kl_call``, ``mse_call``), the only Python code that
+    spells a loss kernel's positional order. Kernel rows are the rows of ``x2`` (flat elements
+    for binary cross-entropy).
+
+    Parameters
+    ----------
+    n_rows, row_width, block_rows : int
+        Kernel rows, values read per row (for the strided-copy chunk size), rows per block.
+    dtype : dtype
+        The kernel's input dtype (per-sample values come back in it).
+    forward : callable
+        ``forward(a, b, out, loss_partials, weight_partials, block_rows)`` on rows ``[a, b)``.
+    gradient : callable, optional
+        ``gradient(a, b, g, h, loss_partials, weight_partials, scale)``.
+    weights : callable, optional
+        ``() -> float64 per-row weights``; ``weighted`` False means all 1.
+    weighted, contiguous : bool
+        Whether any weight differs from 1; whether the inputs are C-contiguous rows.
+    result_dtype, batch_shape, layout : optional
+        The public result's dtype and shape, and the RowLayout (None: element-wise).
+
+    See Also
+    --------
+    fastloss.losses.registry.LossSpec.prepare : the public inputs -> a KernelCall.
+
+    Notes
+    -----
+    ``per_sample()``, ``sums()`` and ``reduce(reduction)`` run the whole call over blocks
+    aligned to row 0 and combine the float64 block partials exactly, so a call gives the same
+    bits for any chunking and thread count; ``LossAccumulator`` runs ``forward`` on row ranges.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastloss._dispatch import resolve_backend
+    >>> from fastloss.losses._calls import sparse_ce_call
+    >>> call = sparse_ce_call(np.zeros((2, 2)), np.array([0, 1]), kern=resolve_backend("numpy")[1],
+    ...                       n_threads=1, from_logits=True)
+    >>> call.per_sample(), float(call.reduce("mean"))
+    (array([0.69314718, 0.69314718]), 0.6931471805599453)
     """
 
     __slots__ = ("_forward", "_gradient", "_weights", "batch_shape", "block_rows", "contiguous",

@@ -67,19 +67,7 @@ def logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False, *, backen
     """
     x, rdt = as_float_array(a, "a")
     nt = resolve_threads(n_threads)
-    if x.ndim == 0:
-        x = x.reshape(1)
-        axes = (0,)
-        squeeze_all = True
-    else:
-        squeeze_all = False
-        if axis is None:
-            axes = tuple(range(x.ndim))
-        else:
-            ax = axis if isinstance(axis, tuple) else (axis,)
-            axes = tuple(sorted({check_axis(i, x.ndim, "a", x.shape) for i in ax}))
-            if len(axes) != len(ax):
-                raise ValueError(f"axis={axis!r} repeats an axis")
+    x, axes, squeeze_all = _axes(x, axis)
     keep = [i for i in range(x.ndim) if i not in axes]
     moved = np.transpose(x, keep + list(axes))
     outer = moved.shape[:len(keep)]
@@ -89,27 +77,43 @@ def logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False, *, backen
     if b is not None:
         res, sign = _logsumexp_b(moved, outer, n_out, k, b, x, axes, keep)
     else:
-        x2 = np.ascontiguousarray(moved).reshape(n_out, k)
-        out = np.empty(n_out, dtype=x.dtype)
-        if k == 0:
-            out[:] = -np.inf
-        elif n_out:
-            kern.logsumexp_rows(x2, out, nt)
-        res = out.reshape(outer)
-        # SciPy: the sign of an empty sum (all -inf) is 0, NaN stays NaN
-        sign = np.where(np.isnan(res), np.nan, np.where(res == -np.inf, 0.0, 1.0)).astype(x.dtype)
+        res, sign = _logsumexp_rows(kern, nt, moved, outer, n_out, k)
     if not return_sign:
         res = np.where(sign < 0, np.nan, res).astype(x.dtype)  # log of a negative sum: NaN
     if keepdims and not squeeze_all:
-        shape = list(x.shape)
-        for i in axes:
-            shape[i] = 1
-        res = res.reshape(shape)
-        sign = sign.reshape(shape)
+        shape = [1 if i in axes else s for i, s in enumerate(x.shape)]
+        res, sign = res.reshape(shape), sign.reshape(shape)
     res = res.astype(rdt, copy=False)
     if squeeze_all or res.ndim == 0:
         res, sign = rdt.type(res.reshape(())), rdt.type(np.asarray(sign).reshape(()))
     return (res, sign.astype(rdt) if hasattr(sign, "astype") else sign) if return_sign else res
+
+
+def _axes(x, axis):
+    """``(x, sorted reduced axes, squeeze_all)``; a 0-d ``x`` becomes 1-d (SciPy's rule)."""
+    if x.ndim == 0:
+        return x.reshape(1), (0,), True
+    if axis is None:
+        return x, tuple(range(x.ndim)), False
+    ax = axis if isinstance(axis, tuple) else (axis,)
+    axes = tuple(sorted({check_axis(i, x.ndim, "a", x.shape) for i in ax}))
+    if len(axes) != len(ax):
+        raise ValueError(f"axis={axis!r} repeats an axis")
+    return x, axes, False
+
+
+def _logsumexp_rows(kern, nt, moved, outer, n_out, k):
+    """Unweighted log-sum-exp by the backend's row kernel, and SciPy's sign."""
+    x2 = np.ascontiguousarray(moved).reshape(n_out, k)
+    out = np.empty(n_out, dtype=moved.dtype)
+    if k == 0:
+        out[:] = -np.inf
+    elif n_out:
+        kern.logsumexp_rows(x2, out, nt)
+    res = out.reshape(outer)
+    # SciPy: the sign of an empty sum (all -inf) is 0, NaN stays NaN
+    sign = np.where(np.isnan(res), np.nan, np.where(res == -np.inf, 0.0, 1.0)).astype(moved.dtype)
+    return res, sign
 
 
 def _logsumexp_b(moved, outer, n_out, k, b, x, axes, keep):

@@ -29,7 +29,48 @@ _PER_CHUNK = ("y_true", "y_pred", "sample_weight")
 
 @dataclass(frozen=True)
 class LossSpec:
-    """Every fact about one loss, in one row of :data:`LOSSES`."""
+    r"""Every fact about one loss, in one row of :data:`LOSSES`.
+
+    Parameters
+    ----------
+    name, func, kernel : str, callable, str
+        Public name, public function, name in the kernel contract (``"sparse_ce"``).
+    has_class_axis : bool
+        False for element-wise losses (BCE): ``reduction="none"`` keeps ``y_pred``'s shape.
+    make, variants, equivalents
+        Example data maker ``make(rng, n, c, dtype, variant)``, the option sets the tests and
+        benchmarks sweep, and the frameworks' names for the docs table.
+    gradient, prepare : callable
+        ``fastloss.<name>_grad``, and ``prepare(y_true, y_pred, **options, trusted=False)``
+        returning the validated ``KernelCall`` that the function, gradient and accumulator run.
+    label_kind : {'index', 'dense'}
+        One class index per row, or targets of ``y_pred``'s shape.
+    classification, multilabel : bool
+        Accuracy and per-class tables apply; dense 0/1 targets of independent columns apply.
+    logits_option : str or None
+        The option saying ``y_pred`` holds logits (``'from_logits'``, ``'log_input'``).
+    target_domain : str
+        ``'indices'``, ``'unit_interval'``, ``'unit_interval_unless_log_target'`` or ``'real'``.
+    complement_log : bool
+        The loss also takes ``log(1 - p)``, so a clip acts at both ends.
+    streaming : bool
+        ``LossAccumulator`` (and ``fastloss.evaluate``) support it.
+
+    See Also
+    --------
+    loss_specs : the losses and options of an evaluation.
+
+    Notes
+    -----
+    The evaluation, dask and bench code read these fields instead of comparing loss names.
+
+    Examples
+    --------
+    >>> import fastloss
+    >>> spec = fastloss.LOSSES["kl_divergence"]
+    >>> spec.reads_probabilities({"log_input": False}), spec.unit_targets({"log_target": True})
+    (True, False)
+    """
 
     name: str  # public name: fastloss.<name>
     func: Callable  # the public function
