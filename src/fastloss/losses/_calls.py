@@ -75,6 +75,8 @@ class Clip:
     @classmethod
     def from_user(cls, clip, dtype, from_logits):
         """The ``clip=`` argument of the public functions (``None``, a preset name or an eps)."""
+        if clip is None:  # the common case, without building a new value
+            return EXACT
         return cls(*resolve_clip(clip, dtype, from_logits))
 
 
@@ -196,7 +198,7 @@ class KernelCall:
                  weights=None, weighted=False, contiguous=True, result_dtype=None,
                  batch_shape=None, layout=None):
         self.n_rows, self.row_width, self.block_rows = int(n_rows), row_width, block_rows
-        self.dtype = np.dtype(dtype)
+        self.dtype = dtype if isinstance(dtype, np.dtype) else np.dtype(dtype)
         self.result_dtype = self.dtype if result_dtype is None else np.dtype(result_dtype)
         self.batch_shape = (self.n_rows,) if batch_shape is None else tuple(batch_shape)
         self.layout = layout  # RowLayout for losses with a class axis, None for element-wise

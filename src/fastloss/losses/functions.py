@@ -38,7 +38,8 @@ __all__ = [
 ]
 
 
-def _common(reduction, nan_policy, n_threads, backend):
+def _backend_and_threads(reduction, nan_policy, n_threads, backend):
+    """Check the options every loss shares; ``(kernel module, thread count)``."""
     check_reduction(reduction)
     check_nan_policy(nan_policy)
     nt = resolve_threads(n_threads)
@@ -69,7 +70,7 @@ def _sample_weight(sample_weight, batch_shape):
 def prepare_sparse(y_true, y_pred, *, from_logits, axis, ignore_index, class_weight,
                     label_smoothing, z_loss, sample_weight, clip, reduction, nan_policy, backend,
                     n_threads, trusted=False):
-    kern, nt = _common(reduction, nan_policy, n_threads, backend)
+    kern, nt = _backend_and_threads(reduction, nan_policy, n_threads, backend)
     x, rdt = as_float_array(y_pred, "y_pred")
     rows = RowLayout(x, axis)
     C = rows.n_cols
@@ -165,7 +166,7 @@ def sparse_categorical_cross_entropy(y_true, y_pred, *, from_logits=False, axis=
 def prepare_categorical(y_true, y_pred, *, from_logits, axis, class_weight, label_smoothing,
                          sample_weight, clip, reduction, nan_policy, backend, n_threads,
                          trusted=False):
-    kern, nt = _common(reduction, nan_policy, n_threads, backend)
+    kern, nt = _backend_and_threads(reduction, nan_policy, n_threads, backend)
     x, rdt = as_float_array(y_pred, "y_pred")
     t = as_like(y_true, "y_true", x.dtype)
     check_same_shape(t, x, "y_true", "y_pred")
@@ -243,7 +244,7 @@ def categorical_cross_entropy(y_true, y_pred, *, from_logits=False, axis=-1, cla
 
 def prepare_bce(y_true, y_pred, *, from_logits, pos_weight, label_smoothing, sample_weight,
                  clip, reduction, nan_policy, backend, n_threads, trusted=False):
-    kern, nt = _common(reduction, nan_policy, n_threads, backend)
+    kern, nt = _backend_and_threads(reduction, nan_policy, n_threads, backend)
     x, rdt = as_float_array(y_pred, "y_pred")
     z = as_like(y_true, "y_true", x.dtype)
     check_same_shape(z, x, "y_true", "y_pred")
@@ -334,7 +335,7 @@ def binary_cross_entropy(y_true, y_pred, *, from_logits=False, pos_weight=None,
 
 def prepare_kl(y_true, y_pred, *, log_input, log_target, axis, sample_weight, clip, reduction,
                 nan_policy, backend, n_threads, trusted=False):
-    kern, nt = _common(reduction, nan_policy, n_threads, backend)
+    kern, nt = _backend_and_threads(reduction, nan_policy, n_threads, backend)
     x, rdt = as_float_array(y_pred, "y_pred")
     t = as_like(y_true, "y_true", x.dtype)
     check_same_shape(t, x, "y_true", "y_pred")
@@ -407,7 +408,7 @@ def kl_divergence(y_true, y_pred, *, log_input=False, log_target=False, axis=-1,
 
 def prepare_mse(y_true, y_pred, *, output_weight, axis, sample_weight, reduction, nan_policy,
                  backend, n_threads, trusted=False):
-    kern, nt = _common(reduction, nan_policy, n_threads, backend)
+    kern, nt = _backend_and_threads(reduction, nan_policy, n_threads, backend)
     x, rdt = as_float_array(y_pred, "y_pred")
     t = as_like(y_true, "y_true", x.dtype)
     check_same_shape(t, x, "y_true", "y_pred")
