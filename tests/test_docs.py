@@ -48,10 +48,12 @@ def test_examples_run(name):
 # Parameters (when they take any), Returns, See Also, Notes and Examples; classes
 # Parameters (when constructed with any), See Also and Examples.
 DOCUMENTED = ("fastloss", "fastloss.torch", "fastloss.scipy", "fastloss.sklearn",
-              "fastloss.objectives", "fastloss.keras", "fastloss.keras.legacy", "fastloss.losses")
+              "fastloss.objectives", "fastloss.keras", "fastloss.keras.legacy", "fastloss.losses",
+              "fastloss.evaluation")
 PUBLIC = [(m, n) for m in DOCUMENTED for n in importlib.import_module(m).__all__
           if callable(getattr(importlib.import_module(m), n))]
-SECTIONS = ("Parameters", "Returns", "Raises", "See Also", "Notes", "Examples")
+SECTIONS = ("Parameters", "Other Parameters", "Attributes", "Methods", "Returns", "Yields",
+            "Raises", "Warns", "See Also", "Notes", "References", "Examples")  # numpydoc's
 
 
 def _sections(doc):
