@@ -279,7 +279,12 @@ setup(
     package_dir={"fastloss": "src/fastloss", "fastloss.kernels": "kernels"},
     packages=[
         "fastloss",
+        "fastloss.bench",
+        "fastloss.cli",
+        "fastloss.dask",
+        "fastloss.evaluation",
         "fastloss.keras",
+        "fastloss.losses",
         "fastloss.kernels",
         "fastloss.kernels.reference",
         "fastloss.kernels.numba",

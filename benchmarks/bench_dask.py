@@ -61,7 +61,8 @@ def main(argv=None):
     import distributed
 
     import fastloss
-    from fastloss._evaluate import chunk_rows_for, evaluate
+    from fastloss import evaluate
+    from fastloss.evaluation.chunks import chunk_rows_for
     from fastloss.dask import evaluate_files
 
     n, c = args.rows, args.classes

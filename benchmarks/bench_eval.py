@@ -31,7 +31,7 @@ import time
 import numpy as np
 
 import fastloss
-from fastloss._evaluate import evaluate
+from fastloss import evaluate
 
 SCE = "sparse_categorical_cross_entropy"
 

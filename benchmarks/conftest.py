@@ -1,4 +1,4 @@
-"""pytest-benchmark suite over the shared comparison registry (``comparisons.py``).
+"""pytest-benchmark suite over the shared comparison registry (:mod:`fastloss.bench.registry`).
 
 Every (operation, shape, dtype, library, thread count) is one benchmark, grouped as
 ``operation|shape|dtype|t<threads>`` (``test_bench_throughput.py``). Large shapes
@@ -14,8 +14,3 @@ default all cores), so its other thread count is skipped here; ``fastloss bench`
 runs each thread count in its own process. The helpers live in the test modules,
 not here: ``tests/conftest.py`` is also a module named ``conftest``.
 """
-
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).parent))  # comparisons, accuracy, latency, memory

@@ -1,9 +1,10 @@
 """Accuracy machinery: ulps, references, and fastloss's own error bound."""
 
-import accuracy as A
-import comparisons as C
 import numpy as np
 import pytest
+
+from fastloss.bench import accuracy as A
+from fastloss.bench import registry as C
 
 
 def test_ulp32_is_float32_spacing():

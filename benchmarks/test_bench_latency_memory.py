@@ -1,10 +1,11 @@
 """First-call latency and peak memory machinery (fresh processes)."""
 
-import comparisons as C
-import latency as L
-import memory as M
 import numpy as np
 import pytest
+
+from fastloss.bench import latency as L
+from fastloss.bench import memory as M
+from fastloss.bench import registry as C
 
 
 def test_latency_child_reports_import_and_first_call():

@@ -5,11 +5,13 @@ import json
 
 import pytest
 
-from fastloss import _bench_cli, _bench_report, _bench_tables, _bench_timing
-
-import accuracy as A
-import latency as L
-import memory as M
+from fastloss.cli import bench as _bench_cli
+from fastloss.bench import report as _bench_report
+from fastloss.bench import tables as _bench_tables
+from fastloss.bench import timing as _bench_timing
+from fastloss.bench import accuracy as A
+from fastloss.bench import latency as L
+from fastloss.bench import memory as M
 
 
 def test_report_renders_from_results(tmp_path):

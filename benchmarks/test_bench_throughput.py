@@ -5,8 +5,9 @@ import math
 import os
 import time
 
-import comparisons as C
 import pytest
+
+from fastloss.bench import registry as C
 
 REQUIRE = os.environ.get("FASTLOSS_REQUIRE_FRAMEWORKS") == "1"
 

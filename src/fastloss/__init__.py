@@ -1,32 +1,47 @@
-"""fastloss: fused, exact, deterministic classification losses for NumPy on the CPU."""
+"""fastloss: fused, exact, deterministic classification losses for NumPy on the CPU.
 
-__version__ = "0.1.0"
+Layout (each folder is a README section):
 
-from fastloss._accumulate import LossAccumulator
-from fastloss._api import binary_cross_entropy
-from fastloss._api import categorical_cross_entropy
-from fastloss._api import kl_divergence
-from fastloss._api import log_softmax
-from fastloss._api import logsumexp
-from fastloss._api import mean_squared_error
-from fastloss._api import softmax
-from fastloss._api import sparse_categorical_cross_entropy
-from fastloss._custom import elementwise_loss
-from fastloss._dispatch import BACKENDS
-from fastloss._evaluate import evaluate
-from fastloss._grad import binary_cross_entropy_grad
-from fastloss._grad import categorical_cross_entropy_grad
-from fastloss._grad import kl_divergence_grad
-from fastloss._grad import mean_squared_error_grad
-from fastloss._grad import sparse_categorical_cross_entropy_grad
-from fastloss._dispatch import available_backends
+- ``losses/``: the in-memory API: the loss functions, their gradients, softmax and
+  log-sum-exp, ``elementwise_loss``, the registry of losses (``LOSSES``) and
+  ``losses/_calls.py``, the one module that calls the loss kernels.
+- ``evaluation/``: ``evaluate`` and ``LossAccumulator``: one streaming, exact pass
+  over a prediction dump.
+- ``dask/``, ``cli/``, ``bench/``: the same pass on a cluster, the ``fastloss`` command,
+  the benchmark runner.
+- ``torch``, ``keras``, ``scipy``, ``sklearn``, ``objectives``: drop-ins that mirror
+  other libraries' namespaces.
+- ``fastloss.kernels`` (``kernels/`` in the repository): the kernel contract and its
+  three backends.
+"""
+
+from fastloss._dispatch import BACKENDS, available_backends
 from fastloss._info import info
-from fastloss._registry import LOSSES
+from fastloss._version import __version__
+from fastloss.evaluation import LossAccumulator, evaluate
+from fastloss.losses import (
+    LOSSES,
+    binary_cross_entropy,
+    binary_cross_entropy_grad,
+    categorical_cross_entropy,
+    categorical_cross_entropy_grad,
+    elementwise_loss,
+    kl_divergence,
+    kl_divergence_grad,
+    log_softmax,
+    logsumexp,
+    mean_squared_error,
+    mean_squared_error_grad,
+    softmax,
+    sparse_categorical_cross_entropy,
+    sparse_categorical_cross_entropy_grad,
+)
 
 __all__ = [
     "BACKENDS",
     "LOSSES",
     "LossAccumulator",
+    "__version__",
     "available_backends",
     "binary_cross_entropy",
     "binary_cross_entropy_grad",

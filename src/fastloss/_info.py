@@ -8,10 +8,31 @@ from fastloss._dispatch import BACKENDS, available_backends, resolve_backend, re
 
 
 def info():
-    """A dict describing this installation (also printed by ``fastloss info``)."""
+    r"""Describe this installation: backends, build, SIMD variant, threads, versions.
+
+    Returns
+    -------
+    dict
+        JSON-serialisable; ``fastloss info`` prints it (``--json`` as is).
+
+    See Also
+    --------
+    available_backends
+
+    Notes
+    -----
+    Importing a backend to describe it is the only side effect; nothing is compiled.
+
+    Examples
+    --------
+    >>> import fastloss
+    >>> d = fastloss.info()
+    >>> d["backends"]["numpy"]["available"], d["versions"]["fastloss"] == fastloss.__version__
+    (True, True)
+    """
     import numpy as np
 
-    from fastloss import __version__
+    from fastloss._version import __version__
 
     backends = {}
     for name, (ok, why) in available_backends().items():
@@ -42,9 +63,9 @@ def info():
 
 
 def _module(name):
-    from fastloss._dispatch import _load
+    from fastloss._dispatch import load_backend
 
-    return _load(name)[0]
+    return load_backend(name)[0]
 
 
 def format_info(d):

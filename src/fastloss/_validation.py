@@ -216,10 +216,3 @@ def first_nan(arrays):
             return name, _index(np.argmax(m.reshape(-1)), a.shape)
     return None
 
-
-def check_threads(n_threads):
-    if n_threads is None:
-        return None
-    if isinstance(n_threads, bool) or not isinstance(n_threads, (int, np.integer)) or n_threads < 1:
-        raise ValueError(f"n_threads must be a positive integer or None, got {n_threads!r}")
-    return int(n_threads)

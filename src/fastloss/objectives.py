@@ -16,7 +16,7 @@ the library's training-API form ``f(preds, dataset)`` (``lgb.Dataset`` /
 
 import numpy as np
 
-from fastloss._grad import binary_cross_entropy_grad, sparse_categorical_cross_entropy_grad
+from fastloss.losses.gradients import binary_cross_entropy_grad, sparse_categorical_cross_entropy_grad
 
 __all__ = [
     "lightgbm_binary_logistic",
@@ -58,12 +58,75 @@ def _multiclass(labels, preds, w):
 
 
 def lightgbm_binary_logistic(a, b):
-    """LightGBM ``objective="binary"`` as a custom objective."""
+    r"""LightGBM ``objective="binary"`` as a custom objective: ``g = s - y``, ``h = s (1 - s)``.
+
+    Parameters
+    ----------
+    a, b : array_like or (preds, Dataset/DMatrix)
+        ``(y_true, y_pred)`` (scikit-learn API) or the library's ``(preds, data)``; the data's weights are used.
+
+    Returns
+    -------
+    grad, hess : ndarray
+        One value per sample (weighted).
+
+    Raises
+    ------
+    ValueError
+        Labels and predictions of different lengths, labels out of range.
+
+    See Also
+    --------
+    xgboost_binary_logistic, fastloss.binary_cross_entropy_grad
+
+    Notes
+    -----
+    The gradient and Hessian come from fastloss's fused ``*_grad`` kernels with ``reduction='sum'`` (per-sample, weighted), bitwise the same for any thread count.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastloss import objectives
+    >>> objectives.lightgbm_binary_logistic(np.array([1.0, 0.0]), np.array([0.0, 0.0]))
+    (array([-0.5,  0.5]), array([0.25, 0.25]))
+    """
     return _binary(*_unpack(a, b))
 
 
 def lightgbm_multiclass_softmax(a, b):
-    """LightGBM ``objective="multiclass"`` as a custom objective (preds of shape (n, K))."""
+    r"""LightGBM ``objective="multiclass"``: ``g = p - onehot(y)``, ``h = K/(K-1) p (1 - p)``.
+
+    Parameters
+    ----------
+    a, b : array_like or (preds, Dataset/DMatrix)
+        ``(y_true, y_pred)`` with ``y_pred`` of shape (n, K) (scikit-learn API) or the library's ``(preds, data)``; the data's weights are used.
+
+    Returns
+    -------
+    grad, hess : ndarray
+        Shape (n, K).
+
+    Raises
+    ------
+    ValueError
+        Labels and predictions of different lengths, labels out of range.
+
+    See Also
+    --------
+    xgboost_multiclass_softmax
+
+    Notes
+    -----
+    The gradient and Hessian come from fastloss's fused ``*_grad`` kernels with ``reduction='sum'`` (per-sample, weighted), bitwise the same for any thread count.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastloss import objectives
+    >>> g, h = objectives.lightgbm_multiclass_softmax(np.array([0.0]), np.zeros((1, 2)))
+    >>> g, h
+    (array([[-0.5,  0.5]]), array([[0.5, 0.5]]))
+    """
     labels, preds, w = _unpack(a, b)
     g, h = _multiclass(labels, preds, w)
     K = g.shape[1]
@@ -71,7 +134,38 @@ def lightgbm_multiclass_softmax(a, b):
 
 
 def xgboost_binary_logistic(a, b):
-    """XGBoost ``objective="binary:logistic"`` as a custom objective."""
+    r"""XGBoost ``objective="binary:logistic"``: ``g = s - y``, ``h = max(s (1 - s), 1e-16)``.
+
+    Parameters
+    ----------
+    a, b : array_like or (preds, Dataset/DMatrix)
+        ``(y_true, y_pred)`` (scikit-learn API) or the library's ``(preds, data)``; the data's weights are used.
+
+    Returns
+    -------
+    grad, hess : ndarray
+        One value per sample (weighted).
+
+    Raises
+    ------
+    ValueError
+        Labels and predictions of different lengths, labels out of range.
+
+    See Also
+    --------
+    lightgbm_binary_logistic
+
+    Notes
+    -----
+    The gradient and Hessian come from fastloss's fused ``*_grad`` kernels with ``reduction='sum'`` (per-sample, weighted), bitwise the same for any thread count.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastloss import objectives
+    >>> objectives.xgboost_binary_logistic(np.array([1.0]), np.array([0.0]))
+    (array([-0.5]), array([0.25]))
+    """
     labels, preds, w = _unpack(a, b)
     preds = preds.reshape(-1)
     _, g, h = binary_cross_entropy_grad(labels.astype(preds.dtype), preds, reduction="sum",
@@ -83,7 +177,38 @@ def xgboost_binary_logistic(a, b):
 
 
 def xgboost_multiclass_softmax(a, b):
-    """XGBoost ``objective="multi:softprob"`` as a custom objective (preds (n, K))."""
+    r"""XGBoost ``objective="multi:softprob"``: ``g = p - onehot(y)``, ``h = max(2 p (1 - p), 1e-16)``.
+
+    Parameters
+    ----------
+    a, b : array_like or (preds, Dataset/DMatrix)
+        ``(y_true, y_pred)`` (scikit-learn API) or the library's ``(preds, data)``; the data's weights are used.
+
+    Returns
+    -------
+    grad, hess : ndarray
+        Shape (n, K).
+
+    Raises
+    ------
+    ValueError
+        Labels and predictions of different lengths, labels out of range.
+
+    See Also
+    --------
+    lightgbm_multiclass_softmax
+
+    Notes
+    -----
+    The gradient and Hessian come from fastloss's fused ``*_grad`` kernels with ``reduction='sum'`` (per-sample, weighted), bitwise the same for any thread count.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastloss import objectives
+    >>> objectives.xgboost_multiclass_softmax(np.array([0.0]), np.zeros((1, 2)))
+    (array([[-0.5,  0.5]]), array([[0.5, 0.5]]))
+    """
     labels, preds, w = _unpack(a, b)
     g, h = _multiclass(labels, preds, w)
     return g, np.maximum(2.0 * h, _XGB_EPS)

@@ -42,7 +42,8 @@ Documented deviations (tested in tests/test_dropin_scipy.py):
 
 import numpy as np
 
-import fastloss._api as _api
+import fastloss.losses.log_sum_exp as _lse
+from fastloss.losses._docs import fill
 from fastloss._dispatch import resolve_backend, resolve_threads
 from fastloss.kernels import EW_KL_DIV, EW_REL_ENTR, EW_XLOGY
 
@@ -87,7 +88,50 @@ def _promoted(a, b):
 
 
 def logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False):
-    """``log(sum(b * exp(a), axis))`` computed stably, SciPy's semantics."""
+    r"""``scipy.special.logsumexp``: ``log(sum(b * exp(a), axis))``, computed stably.
+
+    Parameters
+    ----------
+    a : array_like
+        Input.
+    axis : None, int or tuple of int, default None
+        Axes to reduce.
+    b : array_like, optional
+        Scale factors.
+    keepdims : bool, default False
+        Keep the reduced axes.
+    return_sign : bool, default False
+        Also return the sign of the sum.
+
+    Returns
+    -------
+    res : ndarray or scalar
+        ``log|sum|``.
+    sign : ndarray or scalar
+        Only with ``return_sign=True``.
+
+    Raises
+    ------
+    TypeError
+        Complex or non-numeric inputs.
+    ValueError
+        An axis out of range, ``b`` that does not broadcast.
+
+    See Also
+    --------
+    fastloss.logsumexp
+
+    Notes
+    -----
+    SciPy's semantics, fastloss's row kernels. Computed in float64 and rounded once to the result dtype (NumPy's ufunc promotion).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastloss.scipy as special
+    >>> float(special.logsumexp(np.array([1000.0, 1000.0])))
+    1000.6931471805599
+    """
     a = _real(a, "logsumexp")
     bb = None if b is None else _real(b, "logsumexp")
     dt = _promoted(a, bb)
@@ -102,7 +146,7 @@ def logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False):
         tuple(axis) if isinstance(axis, (tuple, list)) else (axis,))
     axes = tuple(sorted(ax % a.ndim for ax in axes))
     if bb is None:
-        res = np.asarray(_api.logsumexp(a, axis=axes, keepdims=True))
+        res = np.asarray(_lse.logsumexp(a, axis=axes, keepdims=True))
         sign = np.where(np.isnan(res), np.nan, np.where(res == -np.inf, 0.0, 1.0))
     else:
         res, sign = _logsumexp_b(a, bb, axes)
@@ -148,19 +192,85 @@ def _logsumexp_b(a, b, axes):
 
 
 def softmax(x, axis=None):
-    """``exp(x - logsumexp(x, axis))`` (``axis=None``: over all elements)."""
+    r"""``scipy.special.softmax``: ``exp(x - logsumexp(x, axis))``.
+
+    Parameters
+    ----------
+    x : array_like
+        Input.
+    axis : int or None, default None
+        The axis normalised (``None``: all elements).
+
+    Returns
+    -------
+    ndarray
+        ``x``'s shape.
+
+    Raises
+    ------
+    TypeError
+        Complex or non-numeric inputs.
+
+    See Also
+    --------
+    log_softmax, fastloss.softmax
+
+    Notes
+    -----
+    Computed in float64 and rounded once to the result dtype (NumPy's ufunc promotion).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastloss.scipy as special
+    >>> special.softmax(np.array([0.0, np.log(3.0)]))
+    array([0.25, 0.75])
+    """
     x = _real(x, "softmax")
     dt = _promoted(x, None)
-    res = _api.softmax(x.astype(dt, copy=False), axis=axis)
+    res = _lse.softmax(x.astype(dt, copy=False), axis=axis)
     return res[()] if np.ndim(res) == 0 else res
 
 
 def log_softmax(x, axis=None):
-    """``x - logsumexp(x, axis)`` with SciPy's non-finite-row results."""
+    r"""``scipy.special.log_softmax``: ``x - logsumexp(x, axis)``, SciPy's non-finite rows.
+
+    Parameters
+    ----------
+    x : array_like
+        Input.
+    axis : int or None, default None
+        The axis normalised (``None``: all elements).
+
+    Returns
+    -------
+    ndarray
+        ``x``'s shape.
+
+    Raises
+    ------
+    TypeError
+        Complex or non-numeric inputs.
+
+    See Also
+    --------
+    softmax, fastloss.log_softmax
+
+    Notes
+    -----
+    Computed in float64 and rounded once to the result dtype (NumPy's ufunc promotion).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastloss.scipy as special
+    >>> special.log_softmax(np.array([0.0, -800.0]))
+    array([   0., -800.])
+    """
     x = _real(x, "log_softmax")
     dt = _promoted(x, None)
     x = x.astype(dt, copy=False)
-    res = np.asarray(_api.log_softmax(x, axis=axis))
+    res = np.asarray(_lse.log_softmax(x, axis=axis))
     with np.errstate(invalid="ignore", over="ignore"):
         finite = x.size == 0 or np.isfinite(np.add.reduce(x, axis=None))
     if not finite:
@@ -176,8 +286,41 @@ def log_softmax(x, axis=None):
 # --------------------------------------------------------------------------- element-wise
 
 
+@fill
 def expit(x, out=None):
-    """Logistic sigmoid ``1 / (1 + exp(-x))``."""
+    r"""``scipy.special.expit``: the logistic sigmoid ``1 / (1 + exp(-x))``.
+
+    Parameters
+    ----------
+    x : array_like
+        Input.
+    %(scipy_out)s
+
+    Returns
+    -------
+    ndarray or scalar
+        SciPy's result dtype.
+
+    Raises
+    ------
+    TypeError
+        Complex or non-numeric inputs.
+
+    See Also
+    --------
+    log_expit
+
+    Notes
+    -----
+    Computed in float64 and rounded once to the result dtype (NumPy's ufunc promotion). ``exp`` overflow gives exactly 0, as in SciPy.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastloss.scipy as special
+    >>> special.expit(np.array([0.0, -1000.0]))
+    array([0.5, 0. ])
+    """
     x = _real(x, "expit")
     r = np.array(x, dtype=np.float64)  # a copy, 0-d stays an array
     np.negative(r, out=r)
@@ -188,8 +331,41 @@ def expit(x, out=None):
     return _finish(r, _ufunc_dtype(x), out)
 
 
+@fill
 def log_expit(x, out=None):
-    """``log(expit(x))`` without underflow: ``-log1p(exp(-x))``, ``x - log1p(exp(x))`` if x < 0."""
+    r"""``scipy.special.log_expit``: ``log(expit(x))`` without underflow.
+
+    Parameters
+    ----------
+    x : array_like
+        Input.
+    %(scipy_out)s
+
+    Returns
+    -------
+    ndarray or scalar
+        SciPy's result dtype.
+
+    Raises
+    ------
+    TypeError
+        Complex or non-numeric inputs.
+
+    See Also
+    --------
+    expit
+
+    Notes
+    -----
+    ``-log1p(exp(-x))``, or ``x - log1p(exp(x))`` for ``x < 0``. Computed in float64 and rounded once to the result dtype (NumPy's ufunc promotion).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastloss.scipy as special
+    >>> special.log_expit(np.array([-1000.0]))
+    array([-1000.])
+    """
     x = _real(x, "log_expit")
     x64 = x.astype(np.float64)
     with np.errstate(over="ignore", invalid="ignore"):
@@ -216,16 +392,115 @@ def _elementwise(op, name, x, y, out):
     return res[()] if res.ndim == 0 else res
 
 
+@fill
 def xlogy(x, y, out=None):
-    """``x * log(y)``, 0 where ``x == 0`` (unless ``y`` is NaN)."""
+    r"""``scipy.special.xlogy``: ``x * log(y)``, 0 where ``x == 0`` (unless ``y`` is NaN).
+
+    Parameters
+    ----------
+    x, y : array_like
+        Inputs, broadcast together.
+    %(scipy_out)s
+
+    Returns
+    -------
+    ndarray or scalar
+        SciPy's result dtype.
+
+    Raises
+    ------
+    TypeError
+        Complex or non-numeric inputs.
+
+    See Also
+    --------
+    rel_entr, kl_div
+
+    Notes
+    -----
+    By the backends' element-wise kernel. Computed in float64 and rounded once to the result dtype (NumPy's ufunc promotion).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastloss.scipy as special
+    >>> special.xlogy(np.array([0.0, 2.0]), np.array([0.0, np.e]))
+    array([0., 2.])
+    """
     return _elementwise(EW_XLOGY, "xlogy", x, y, out)
 
 
+@fill
 def rel_entr(x, y, out=None):
-    """Element-wise relative entropy ``x * log(x / y)`` (summing it gives the KL divergence)."""
+    r"""``scipy.special.rel_entr``: element-wise ``x * log(x / y)``; summed, the KL divergence.
+
+    Parameters
+    ----------
+    x, y : array_like
+        Inputs, broadcast together.
+    %(scipy_out)s
+
+    Returns
+    -------
+    ndarray or scalar
+        SciPy's result dtype (``inf`` where SciPy gives it).
+
+    Raises
+    ------
+    TypeError
+        Complex or non-numeric inputs.
+
+    See Also
+    --------
+    kl_div, fastloss.kl_divergence
+
+    Notes
+    -----
+    By the backends' element-wise kernel. Computed in float64 and rounded once to the result dtype (NumPy's ufunc promotion).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastloss.scipy as special
+    >>> special.rel_entr(np.array([0.5, 0.0]), np.array([0.25, 0.5]))
+    array([0.34657359, 0.        ])
+    """
     return _elementwise(EW_REL_ENTR, "rel_entr", x, y, out)
 
 
+@fill
 def kl_div(x, y, out=None):
-    """Element-wise ``x * log(x / y) - x + y`` (``y`` where ``x == 0``)."""
+    r"""``scipy.special.kl_div``: element-wise ``x * log(x / y) - x + y`` (``y`` where ``x == 0``).
+
+    Parameters
+    ----------
+    x, y : array_like
+        Inputs, broadcast together.
+    %(scipy_out)s
+
+    Returns
+    -------
+    ndarray or scalar
+        SciPy's result dtype.
+
+    Raises
+    ------
+    TypeError
+        Complex or non-numeric inputs.
+
+    See Also
+    --------
+    rel_entr
+
+    Notes
+    -----
+    By the backends' element-wise kernel. Computed in float64 and rounded once to the result dtype (NumPy's ufunc promotion).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastloss.scipy as special
+    >>> special.kl_div(np.array([0.0]), np.array([0.5]))
+    array([0.5])
+    """
     return _elementwise(EW_KL_DIV, "kl_div", x, y, out)

@@ -49,14 +49,36 @@ import warnings
 import numpy as np
 
 from fastloss._dispatch import resolve_backend, resolve_threads
-from fastloss._reduce import EMPTY, run_kernel
-from fastloss.kernels import CLIP_EPS, block_rows_for
+from fastloss.kernels import CLIP_EPS
+from fastloss.losses._calls import EMPTY, Clip, bce_call, categorical_ce_call, sparse_ce_call
 
 __all__ = ["InvalidParameterError", "log_loss"]
 
 
 class InvalidParameterError(ValueError, TypeError):
-    """A parameter of the wrong type (scikit-learn's ``InvalidParameterError``)."""
+    r"""A parameter of the wrong type (scikit-learn's ``InvalidParameterError``).
+
+    Both a ``ValueError`` and a ``TypeError``, as in scikit-learn.
+
+    Parameters
+    ----------
+    *args
+        The message.
+
+    See Also
+    --------
+    log_loss
+
+    Notes
+    -----
+    Raised where scikit-learn's parameter validation raises it.
+
+    Examples
+    --------
+    >>> from fastloss.sklearn import InvalidParameterError
+    >>> issubclass(InvalidParameterError, ValueError) and issubclass(InvalidParameterError, TypeError)
+    True
+    """
 
 
 def _is_array_like(x):
@@ -171,11 +193,48 @@ def _check_weights(sample_weight, n):
 
 def log_loss(y_true, y_proba=None, *, normalize=True, sample_weight=None, labels=None,
              y_pred="deprecated"):
-    r"""Log loss (cross-entropy) of predicted probabilities, as ``sklearn.metrics.log_loss``.
+    r"""Log loss of predicted probabilities, as ``sklearn.metrics.log_loss``.
 
-    ``-1/N * sum_i log(clip(p_{i, y_i}, eps, 1 - eps))`` with
-    ``eps = np.finfo(y_proba.dtype).eps`` (weighted by ``sample_weight``; the sum
-    if ``normalize=False``). See the module docstring for the exact semantics.
+    ``-1/N * sum_i w_i log(clip(p_{i, y_i}, eps, 1 - eps))`` with ``eps = np.finfo(y_proba.dtype).eps``
+    (the weighted sum if ``normalize=False``).
+
+    Parameters
+    ----------
+    y_true : array_like
+        Labels (any sortable values) or a label-indicator matrix.
+    y_proba : array_like
+        Probabilities, ``(n, K)`` or ``(n,)`` for the positive class of two.
+    normalize : bool, default True
+        Mean (``True``) or sum.
+    sample_weight : array_like, optional
+        One weight per sample.
+    labels : array_like, optional
+        All the classes, when ``y_true`` does not show every one.
+    y_pred : array_like, deprecated
+        scikit-learn 1.9's old name of ``y_proba`` (a FutureWarning).
+
+    Returns
+    -------
+    float
+        The loss.
+
+    Raises
+    ------
+    ValueError
+        scikit-learn's checks, with its messages (inconsistent lengths, values outside [0, 1],
+        one class only, class counts that differ).
+    InvalidParameterError
+        ``normalize`` that is not a bool.
+
+    See Also
+    --------
+    fastloss.sparse_categorical_cross_entropy : the kernel behind it (``clip='sklearn'``).
+
+    Notes
+    -----
+    Each sample's log is taken in float64 and rounded once; the sum is float64 by the
+    kernels' block reduction. scikit-learn sums in the input's precision, so float32
+    results can differ by its summation error. The module docstring lists the semantics.
 
     Examples
     --------
@@ -184,13 +243,7 @@ def log_loss(y_true, y_proba=None, *, normalize=True, sample_weight=None, labels
     ...                [[.1, .9], [.9, .1], [.8, .2], [.35, .65]]), 5)
     0.21616
     """
-    if not (isinstance(y_pred, str) and y_pred == "deprecated"):
-        if y_proba is not None:
-            raise ValueError("Cannot use both `y_pred` and `y_proba`. `y_pred` is deprecated, "
-                             "use `y_proba` instead.")
-        warnings.warn("`y_pred` was renamed to `y_proba` in version 1.9 and will be removed in "
-                      "1.11. Use `y_proba` instead.", FutureWarning, stacklevel=2)
-        y_proba = y_pred
+    y_proba = _renamed_y_pred(y_proba, y_pred)
     if not isinstance(normalize, (bool, np.bool_)):
         raise InvalidParameterError("The 'normalize' parameter of log_loss must be an instance "
                                     f"of 'bool' or an instance of 'numpy.bool'. Got {normalize!r} "
@@ -215,37 +268,8 @@ def log_loss(y_true, y_proba=None, *, normalize=True, sample_weight=None, labels
         raise ValueError("Found input variables with inconsistent numbers of samples: "
                          f"[{n}, {n}, {len(sample_weight)}]")
     w = _check_weights(sample_weight, n)
-
-    if kind == "indicator":
-        classes = np.arange(y.shape[1])
-        if labels is not None:
-            raise ValueError("labels cannot be combined with a label-indicator y_true")
-    else:
-        if labels is not None:
-            lab = np.asarray(labels)
-            classes = _unique(lab, "labels")
-            if classes.shape != lab.shape or np.any(classes != lab):
-                warnings.warn(f"Labels passed were {labels}. But this function assumes labels "
-                              "are ordered lexicographically. Pass the ordered "
-                              f"labels={classes.tolist()} and ensure that the columns of y_prob "
-                              "correspond to this ordering.", UserWarning, stacklevel=2)
-            idx = np.clip(np.searchsorted(classes, y), 0, classes.size - 1)
-            found = classes[idx] == y
-            if not np.all(found):
-                undeclared = set(y[~found].tolist())
-                raise ValueError(f"y_true contains values {undeclared} not belonging to the "
-                                 f"passed labels {labels}.")
-        else:
-            classes, idx = _encode(y)
-        if classes.shape[0] == 1:
-            if labels is None:
-                raise ValueError(f"y_true contains only one label ({classes[0]}). Please provide "
-                                 "the list of all expected class labels explicitly through the "
-                                 "labels argument.")
-            raise ValueError("The labels array needs to contain at least two labels, got "
-                             f"{classes}.")
+    classes, idx = _classes(kind, y, labels)
     dt = P.dtype
-    cdt = np.dtype(np.float32) if dt == np.float16 else dt
     eps = float(np.finfo(dt).eps)
     n_cols = 2 if (P.ndim == 1 or P.shape[1] == 1) else P.shape[1]
     _row_sums_check(P, row_sums, eps)
@@ -257,16 +281,7 @@ def log_loss(y_true, y_proba=None, *, normalize=True, sample_weight=None, labels
                              f"{classes}")
         raise ValueError("The number of classes in labels is different from that in y_prob. "
                          f"Classes found in labels: {classes}")
-
-    Pc = np.ascontiguousarray(P, dtype=cdt)
-    sw = EMPTY if w is None else np.ascontiguousarray(w, dtype=np.float64)
-    if kind == "indicator":
-        total = _categorical_sum(Pc, np.ascontiguousarray(y, dtype=cdt), sw, eps, dt)
-    elif n_cols == 2 and (P.ndim == 1 or P.shape[1] == 1):
-        total = _binary_sum(Pc.reshape(-1), (idx == 1).astype(cdt), sw, eps, dt)
-    else:
-        total = _sparse_sum(Pc, np.ascontiguousarray(idx, dtype=np.int64), sw, eps, dt)
-
+    total = _total(P, kind, y, idx, w, eps)
     # np.average / np.dot / np.sum result dtypes
     if w is None:
         out_dt = dt
@@ -275,6 +290,63 @@ def log_loss(y_true, y_proba=None, *, normalize=True, sample_weight=None, labels
         out_dt = np.result_type(dt, w.dtype)
         res = total / float(np.sum(w, dtype=np.float64)) if normalize else total
     return float(np.asarray(res, dtype=np.float64).astype(out_dt))
+
+
+def _renamed_y_pred(y_proba, y_pred):
+    """scikit-learn 1.9's rename of ``y_pred`` to ``y_proba`` (a FutureWarning)."""
+    if isinstance(y_pred, str) and y_pred == "deprecated":
+        return y_proba
+    if y_proba is not None:
+        raise ValueError("Cannot use both `y_pred` and `y_proba`. `y_pred` is deprecated, "
+                         "use `y_proba` instead.")
+    warnings.warn("`y_pred` was renamed to `y_proba` in version 1.9 and will be removed in "
+                  "1.11. Use `y_proba` instead.", FutureWarning, stacklevel=3)
+    return y_pred
+
+
+def _classes(kind, y, labels):
+    """``(classes, column index of each label)``; ``idx`` is None for indicator targets."""
+    if kind == "indicator":
+        if labels is not None:
+            raise ValueError("labels cannot be combined with a label-indicator y_true")
+        return np.arange(y.shape[1]), None
+    if labels is not None:
+        lab = np.asarray(labels)
+        classes = _unique(lab, "labels")
+        if classes.shape != lab.shape or np.any(classes != lab):
+            warnings.warn(f"Labels passed were {labels}. But this function assumes labels "
+                          "are ordered lexicographically. Pass the ordered "
+                          f"labels={classes.tolist()} and ensure that the columns of y_prob "
+                          "correspond to this ordering.", UserWarning, stacklevel=3)
+        idx = np.clip(np.searchsorted(classes, y), 0, classes.size - 1)
+        found = classes[idx] == y
+        if not np.all(found):
+            undeclared = set(y[~found].tolist())
+            raise ValueError(f"y_true contains values {undeclared} not belonging to the "
+                             f"passed labels {labels}.")
+    else:
+        classes, idx = _encode(y)
+    if classes.shape[0] == 1:
+        if labels is None:
+            raise ValueError(f"y_true contains only one label ({classes[0]}). Please provide "
+                             "the list of all expected class labels explicitly through the "
+                             "labels argument.")
+        raise ValueError("The labels array needs to contain at least two labels, got "
+                         f"{classes}.")
+    return classes, idx
+
+
+def _total(P, kind, y, idx, w, eps):
+    """``sum_i w_i * -log(clip(p_i))`` by the kernel that fits the targets' form."""
+    dt = P.dtype
+    cdt = np.dtype(np.float32) if dt == np.float16 else dt
+    Pc = np.ascontiguousarray(P, dtype=cdt)
+    sw = EMPTY if w is None else np.ascontiguousarray(w, dtype=np.float64)
+    if kind == "indicator":
+        return _categorical_sum(Pc, np.ascontiguousarray(y, dtype=cdt), sw, eps, dt)
+    if P.ndim == 1 or P.shape[1] == 1:  # two classes given as one column
+        return _binary_sum(Pc.reshape(-1), (idx == 1).astype(cdt), sw, eps, dt)
+    return _sparse_sum(Pc, np.ascontiguousarray(idx, dtype=np.int64), sw, eps, dt)
 
 
 def _encode(y):
@@ -305,24 +377,15 @@ def _bounds(dt, eps):
 
 def _sparse_sum(P, idx, sw, eps, dt):
     """sum_i w_i * -log(clip(P[i, idx_i])) by the sparse CE kernel (no one-hot)."""
-    kern, nt = resolve_backend(None)[1], resolve_threads(None)
-    n, C = P.shape
-    br = block_rows_for(C)
     if dt == np.float16:  # clip at float16's eps, computed in float32
         lo, hi = _bounds(np.dtype(np.float16), eps)
         P = np.clip(P, np.float32(lo), np.float32(hi))
-
-    def call(a, b, out, lp, wp):
-        kern.sparse_ce(P, idx, sw, EMPTY, False, 0, False, 0.0, 0.0, CLIP_EPS, eps, False, br,
-                       out, lp, wp, nt)
-
-    return run_kernel(call, n, C, br, "sum", P.dtype, True)[0]
+    return sparse_ce_call(P, idx, from_logits=False, sample_weight=sw, clip=Clip(CLIP_EPS, eps),
+                          **_backend()).sums()[0]
 
 
 def _binary_sum(p, z, sw, eps, dt):
     """The 1-D case: BCE kernel, ``1 - clip(p)`` equals scikit-learn's ``clip(1 - p)``."""
-    kern, nt = resolve_backend(None)[1], resolve_threads(None)
-    br = block_rows_for(1)
     if dt == np.float16:
         lo, hi = _bounds(np.dtype(np.float16), eps)
         p16 = np.clip(p.astype(np.float16), lo, hi)
@@ -332,22 +395,18 @@ def _binary_sum(p, z, sw, eps, dt):
         v = v.astype(np.float32).astype(np.float64)
         return float(np.sum(v if not sw.size else v * sw))
 
-    def call(a, b, out, lp, wp):
-        kern.bce(p, z, sw, 1, EMPTY, False, 0.0, CLIP_EPS, eps, False, br, out, lp, wp, nt)
-
-    return run_kernel(call, p.shape[0], 1, br, "sum", p.dtype, True)[0]
+    return bce_call(p, z, from_logits=False, sample_weight=sw, clip=Clip(CLIP_EPS, eps),
+                    **_backend()).sums()[0]
 
 
 def _categorical_sum(P, T, sw, eps, dt):
-    kern, nt = resolve_backend(None)[1], resolve_threads(None)
-    n, C = P.shape
-    br = block_rows_for(C)
     if dt == np.float16:
         lo, hi = _bounds(np.dtype(np.float16), eps)
         P = np.clip(P, np.float32(lo), np.float32(hi))
+    return categorical_ce_call(P, T, from_logits=False, sample_weight=sw,
+                               clip=Clip(CLIP_EPS, eps), **_backend()).sums()[0]
 
-    def call(a, b, out, lp, wp):
-        kern.categorical_ce(P, T, sw, EMPTY, False, 0.0, CLIP_EPS, eps, False, br, out, lp, wp,
-                            nt)
 
-    return run_kernel(call, n, 2 * C, br, "sum", P.dtype, True)[0]
+def _backend():
+    """The default backend and thread count, as the builders' keywords."""
+    return dict(kern=resolve_backend(None)[1], n_threads=resolve_threads(None))

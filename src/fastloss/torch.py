@@ -61,10 +61,20 @@ import warnings
 
 import numpy as np
 
-import fastloss._api as _api
+import fastloss.losses.log_sum_exp as _lse
+from fastloss.losses._docs import fill
 from fastloss._dispatch import resolve_backend, resolve_threads
-from fastloss._reduce import EMPTY, run_kernel
-from fastloss.kernels import CLIP_NONE, CLIP_TORCH, block_rows_for
+from fastloss.kernels import CLIP_NONE, CLIP_TORCH
+from fastloss.losses._calls import (
+    EMPTY,
+    Clip,
+    bce_call,
+    categorical_ce_call,
+    kl_call,
+    mse_call,
+    onehot_ce_call,
+    sparse_ce_call,
+)
 
 __all__ = [
     "BCELoss",
@@ -191,14 +201,9 @@ def _bce_kernel(x, z, from_logits, clip_mode, sw, sw_div, pw, reduction):
     kern, nt = _backend()
     xf = np.ascontiguousarray(x).reshape(-1)
     zf = np.ascontiguousarray(z, dtype=x.dtype).reshape(-1)
-    br = block_rows_for(1)
-
-    def call(a, b, out, lp, wp):
-        kern.bce(xf, zf, sw, sw_div, pw, bool(from_logits), 0.0, clip_mode, 0.0, False, br, out,
-                 lp, wp, nt)
-
-    return run_kernel(call, xf.shape[0], 1, br, "none" if reduction == "none" else "sum",
-                      x.dtype, True)
+    call = bce_call(xf, zf, kern=kern, n_threads=nt, from_logits=from_logits, sample_weight=sw,
+                    weight_div=sw_div, pos_weight=pw, clip=Clip(clip_mode, 0.0))
+    return call.per_sample() if reduction == "none" else call.sums()
 
 
 def _weights_for(weight, shape, dt):
@@ -236,9 +241,39 @@ def _finish_elementwise(res, reduction, n, dt, shape):
         return _scalar(np.float64(total) / n, dt)
 
 
+@fill
 def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None,
                          reduction="mean"):
-    """``F.binary_cross_entropy``: BCE on probabilities, logs clamped at -100."""
+    r"""``torch.nn.functional.binary_cross_entropy``: BCE on probabilities.
+
+    ``-(t * max(log x, -100) + (1 - t) * max(log1p(-x), -100))`` times ``weight``; inputs or
+    targets outside [0, 1] raise ``RuntimeError`` as in PyTorch.
+
+    Parameters
+    ----------
+    input : array_like or torch.Tensor
+        Probabilities.
+    target : array_like or torch.Tensor
+        Targets in [0, 1], ``input``'s shape.
+    weight : array_like, optional
+        Broadcast against ``target``.
+    %(torch_legacy_reduction)s
+
+    %(torch_returns_raises)s
+
+    See Also
+    --------
+    fastloss.binary_cross_entropy : the same loss with fastloss's options (clip='torch').
+
+    %(notes_dropin)s
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastloss.torch as F
+    >>> F.binary_cross_entropy(np.array([0.8, 0.3]), np.array([1.0, 0.0]), reduction="none")
+    array([0.22314355, 0.35667494])
+    """
     io = _IO()
     x, t, w = io(input), io(target), io(weight)
     reduction = _reduction(size_average, reduce, reduction)
@@ -275,9 +310,41 @@ def _pos_weight_for(pos_weight, shape, dt):
     return np.ascontiguousarray(full).reshape(-1)
 
 
+@fill
 def binary_cross_entropy_with_logits(input, target, weight=None, size_average=None, reduce=None,
                                      reduction="mean", pos_weight=None):
-    """``F.binary_cross_entropy_with_logits``: stable BCE on logits, ``pos_weight`` per class."""
+    r"""``torch.nn.functional.binary_cross_entropy_with_logits``: stable BCE on logits.
+
+    ``(1 - t) * x - (1 + (pw - 1) * t) * log_sigmoid(x)`` times ``weight``, with PyTorch's IEEE
+    results at infinite logits.
+
+    Parameters
+    ----------
+    input : array_like or torch.Tensor
+        Logits.
+    target : array_like or torch.Tensor
+        Targets, ``input``'s shape.
+    weight : array_like, optional
+        Broadcast against ``target``.
+    %(torch_legacy_reduction)s
+    pos_weight : array_like, optional
+        Weight of the positive term, broadcast over the trailing dimensions.
+
+    %(torch_returns_raises)s
+
+    See Also
+    --------
+    fastloss.binary_cross_entropy : with ``from_logits=True``.
+
+    %(notes_dropin)s
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastloss.torch as F
+    >>> float(F.binary_cross_entropy_with_logits(np.array([0.0, 0.0]), np.array([1.0, 0.0])))
+    0.6931471805599453
+    """
     io = _IO()
     x, t, w, pw = io(input), io(target), io(weight), io(pos_weight)
     reduction = _reduction(size_average, reduce, reduction)
@@ -366,48 +433,19 @@ def _check_weight(w, C, dt):
 
 def _sparse_kernel(x2, y, cw, ignore_index, ls, reduction):
     kern, nt = _backend()
-    n, C = x2.shape
-    br = block_rows_for(C)
-    cwa = EMPTY if cw is None else cw
-
-    def call(a, b, out, lp, wp):
-        kern.sparse_ce(x2, y, EMPTY, cwa, True, int(ignore_index), True, float(ls), 0.0,
-                       CLIP_NONE, 0.0, False, br, out, lp, wp, nt)
-
-    return run_kernel(call, n, C, br, "none" if reduction == "none" else "sum", x2.dtype, True)
+    call = sparse_ce_call(x2, y, kern=kern, n_threads=nt, from_logits=True,
+                          class_weight=EMPTY if cw is None else cw,
+                          ignore_index=int(ignore_index), label_smoothing=float(ls))
+    return call.per_sample() if reduction == "none" else call.sums()
 
 
 def _onehot_kernel(x2, y, cw, ignore_index, ls, reduction):
-    """PyTorch's weighted label smoothing, ``sum_c w_c * t'_c * nll_c`` with one-hot ``t``.
-
-    The one-hot block is built chunk by chunk (whole kernel blocks, bounded memory),
-    never for the whole batch; ignored rows get sample weight 0.
-    """
+    """PyTorch's weighted label smoothing, ``sum_c w_c * t'_c * nll_c`` with one-hot ``t``
+    (built chunk by chunk by the builder; ignored rows weigh 0)."""
     kern, nt = _backend()
-    n, C = x2.shape
-    br = block_rows_for(C)
-    step = max(1, (1 << 20) // max(C, 1) // br) * br
-    valid = (y != ignore_index)
-    sw = valid.astype(np.float64)
-    need_out = reduction == "none"
-    out = np.empty(n, dtype=x2.dtype) if need_out else EMPTY.astype(x2.dtype)
-    nb = -(-n // br)
-    lp = EMPTY if need_out else np.zeros(nb)
-    wp = EMPTY if need_out else np.zeros(nb)
-    for a in range(0, n, step):
-        b = min(n, a + step)
-        t = np.zeros((b - a, C), dtype=x2.dtype)
-        rows = np.nonzero(valid[a:b])[0]
-        t[rows, y[a:b][rows]] = 1
-        b0, b1 = a // br, -(-b // br)
-        kern.categorical_ce(x2[a:b], t, sw[a:b], cw, True, float(ls), CLIP_NONE, 0.0, False, br,
-                            out[a:b] if need_out else out, lp[b0:b1] if lp.size else lp,
-                            wp[b0:b1] if wp.size else wp, nt)
-    if need_out:
-        return out
-    from fastloss.kernels._blocks import combine
-
-    return combine(lp), combine(wp)
+    call = onehot_ce_call(x2, y, kern=kern, n_threads=nt, ignore_index=ignore_index,
+                          class_weight=cw, label_smoothing=ls)
+    return call.per_sample() if reduction == "none" else call.sums()
 
 
 def _torch_log_softmax(x, axis):
@@ -416,7 +454,7 @@ def _torch_log_softmax(x, axis):
     (``x - max`` is NaN at the +inf entry and ``log(sum(exp(.)))`` then NaN for
     the whole row; fastloss/SciPy give NaN there and -inf elsewhere.)
     """
-    lp = np.asarray(_api.log_softmax(x, axis=axis))
+    lp = np.asarray(_lse.log_softmax(x, axis=axis))
     if x.size and not _all_finite(x):
         with np.errstate(invalid="ignore"):
             bad = np.any(np.isnan(x) | (x == np.inf), axis=axis, keepdims=True)
@@ -444,9 +482,47 @@ def _ce_index_slow(x2, y, cw, ignore_index, ls):
     return v, wsum
 
 
+@fill
 def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None,
                   reduction="mean", label_smoothing=0.0):
-    """``F.cross_entropy`` on logits: index targets (weighted mean) or probability targets."""
+    r"""``torch.nn.functional.cross_entropy`` on logits: index or probability targets.
+
+    Index targets: ``w_y * (logsumexp(x) - x_y)`` with PyTorch's weighted mean
+    ``sum(w_y * l) / sum(w_y)`` over targets other than ``ignore_index``; probability
+    targets: ``-sum_c w_c t_c log_softmax(x)_c``, mean over the samples. ``label_smoothing``
+    is PyTorch's (see the module docstring).
+
+    Parameters
+    ----------
+    input : array_like or torch.Tensor
+        Logits, ``(C,)``, ``(N, C)`` or ``(N, C, d1, ..., dk)``.
+    target : array_like or torch.Tensor
+        Class indices (int64 or uint8) or class probabilities (``input``'s shape).
+    weight : array_like, optional
+        One weight per class.
+    %(torch_legacy)s
+    ignore_index : int, default -100
+        Index targets with this value are left out.
+    %(torch_reduction)s
+    label_smoothing : float in [0, 1], default 0.0
+        As in PyTorch.
+
+    %(torch_returns_raises)s
+
+    See Also
+    --------
+    fastloss.sparse_categorical_cross_entropy, fastloss.categorical_cross_entropy
+
+    %(notes_dropin)s
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastloss.torch as F
+    >>> x = np.array([[2.0, 1.0, 0.1], [0.5, 2.5, 0.0]])
+    >>> F.cross_entropy(x, np.array([0, 1]), reduction="none")
+    array([0.41703002, 0.1967341 ])
+    """
     io = _IO()
     x, t, w = io(input), io(target), io(weight)
     reduction = _reduction(size_average, reduce, reduction)
@@ -509,15 +585,9 @@ def _ce_probs(x, t, w, x2, batch, cdim, C, ls, reduction):
     n_mean = x.size // C if C else 0
     if _all_finite(x2):
         kern, nt = _backend()
-        br = block_rows_for(C)
-        cwa = EMPTY if cw is None else cw
-
-        def call(a, b, out, lp, wp):
-            kern.categorical_ce(x2, t2, EMPTY, cwa, True, ls, CLIP_NONE, 0.0, False, br, out, lp,
-                                wp, nt)
-
-        res = run_kernel(call, x2.shape[0], 2 * C, br,
-                         "none" if reduction == "none" else "sum", dt, True)
+        call = categorical_ce_call(x2, t2, kern=kern, n_threads=nt, from_logits=True,
+                                   class_weight=EMPTY if cw is None else cw, label_smoothing=ls)
+        res = call.per_sample() if reduction == "none" else call.sums()
         if reduction == "none":
             return res.reshape(batch)
         total = res[0]
@@ -556,9 +626,42 @@ def _row_starts(n, C):
     return starts
 
 
+@fill
 def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None,
              reduction="mean"):
-    """``F.nll_loss``: ``-w_y * input[y]`` (log-probabilities in), PyTorch's weighted mean."""
+    r"""``torch.nn.functional.nll_loss``: ``-w_y * input[y]`` for log-probabilities ``input``.
+
+    The mean is PyTorch's weighted mean ``sum(w_y * l) / sum(w_y)`` over targets other than
+    ``ignore_index``.
+
+    Parameters
+    ----------
+    input : array_like or torch.Tensor
+        Log-probabilities, ``(N, C)`` or ``(N, C, d1, ..., dk)``.
+    target : array_like or torch.Tensor
+        Class indices (int64 or uint8).
+    weight : array_like, optional
+        One weight per class.
+    %(torch_legacy)s
+    ignore_index : int, default -100
+        Targets with this value are left out.
+    %(torch_reduction)s
+
+    %(torch_returns_raises)s
+
+    See Also
+    --------
+    cross_entropy : the same on logits.
+
+    %(notes_dropin)s
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastloss.torch as F
+    >>> F.nll_loss(np.log(np.array([[0.25, 0.75], [0.5, 0.5]])), np.array([1, 0]), reduction="sum")
+    np.float64(0.9808292530117262)
+    """
     io = _IO()
     x, t, w = io(input), io(target), io(weight)
     reduction = _reduction(size_average, reduce, reduction)
@@ -611,8 +714,42 @@ def _kl_pointwise(x, t, log_target):
         return xlogy - t64 * x64
 
 
+@fill
 def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_target=False):
-    """``F.kl_div``: input is log-probabilities; ``"batchmean"`` is the true KL per sample."""
+    r"""``torch.nn.functional.kl_div``: ``t * (log t - input)`` with ``input`` log-probabilities.
+
+    ``log_target=True``: ``exp(t) * (t - input)``. ``"batchmean"`` divides the sum by
+    ``input.shape[0]`` (the true KL per sample); ``"mean"`` divides by the number of elements
+    and warns, as PyTorch does.
+
+    Parameters
+    ----------
+    input : array_like or torch.Tensor
+        Log-probabilities.
+    target : array_like or torch.Tensor
+        Probabilities (or their logs with ``log_target=True``).
+    %(torch_legacy)s
+    reduction : {'mean', 'batchmean', 'sum', 'none'}, default 'mean'
+        As in PyTorch.
+    log_target : bool, default False
+        ``target`` holds log-probabilities.
+
+    %(torch_returns_raises)s
+
+    See Also
+    --------
+    fastloss.kl_divergence : with ``log_input=True``.
+
+    %(notes_dropin)s
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastloss.torch as F
+    >>> p = np.log(np.array([[0.25, 0.5, 0.25]]))
+    >>> float(F.kl_div(p, np.array([[0.5, 0.5, 0.0]]), reduction="batchmean"))
+    0.34657359027997264
+    """
     io = _IO()
     x, t = io(input), io(target)
     if size_average is not None or reduce is not None:
@@ -637,14 +774,8 @@ def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_
         kern, nt = _backend()
         x2 = np.ascontiguousarray(x).reshape(-1, x.shape[-1] if x.ndim else 1)
         t2 = np.ascontiguousarray(t).reshape(x2.shape)
-        C = x2.shape[1]
-        br = block_rows_for(C)
-
-        def call(a, b, out, lp, wp):
-            kern.kl(x2, t2, EMPTY, True, bool(log_target), CLIP_NONE, 0.0, False, br, out, lp,
-                    wp, nt)
-
-        total = run_kernel(call, x2.shape[0], 2 * C, br, "sum", dt, True)[0]
+        total = kl_call(x2, t2, kern=kern, n_threads=nt, log_input=True,
+                        log_target=log_target).sums()[0]
     else:
         with np.errstate(invalid="ignore", over="ignore"):
             total = float(np.sum(_kl_pointwise(x, t, log_target)))
@@ -657,8 +788,37 @@ def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_
         return io.out(_scalar(np.float64(total) / x.size, dt))
 
 
+@fill
 def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
-    """``F.mse_loss``: mean of ``(input - target)**2`` (weighted: ``sum(w d^2) / sum(w)``)."""
+    r"""``torch.nn.functional.mse_loss``: the mean of ``(input - target)**2``.
+
+    With ``weight``: ``sum(w * d**2) / sum(w)`` for ``"mean"``.
+
+    Parameters
+    ----------
+    input : array_like or torch.Tensor
+        Predictions.
+    target : array_like or torch.Tensor
+        Targets, broadcast against ``input``.
+    %(torch_legacy_reduction)s
+    weight : array_like, optional
+        Element weights, broadcast against ``input``.
+
+    %(torch_returns_raises)s
+
+    See Also
+    --------
+    fastloss.mean_squared_error
+
+    %(notes_dropin)s
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastloss.torch as F
+    >>> float(F.mse_loss(np.array([1.0, 3.0]), np.array([0.0, 1.0])))
+    2.5
+    """
     io = _IO()
     x, t, w = io(input), io(target), io(weight)
     if t.shape != x.shape:
@@ -691,20 +851,42 @@ def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", we
     kern, nt = _backend()
     x2 = np.ascontiguousarray(x).reshape(-1, 1)  # width-1 rows: one value per element
     t2 = np.ascontiguousarray(t).reshape(-1, 1)
-    br = block_rows_for(1)
-
-    def call(a, b, out, lp, wp):
-        kern.mse(x2, t2, EMPTY, EMPTY, False, br, out, lp, wp, nt)
-
-    res = run_kernel(call, x2.shape[0], 2, br, "none" if reduction == "none" else "sum", dt, True)
+    call = mse_call(x2, t2, kern=kern, n_threads=nt)
+    res = call.per_sample() if reduction == "none" else call.sums()
     return io.out(_finish_elementwise(res, reduction, x.size, dt, x.shape))
 
 
 # --------------------------------------------------------------------------- reductions
 
 
+@fill
 def logsumexp(input, dim, keepdim=False):
-    """``torch.logsumexp(input, dim, keepdim=False)`` (``dim`` is required)."""
+    r"""``torch.logsumexp(input, dim, keepdim=False)``, computed in float64 and rounded once.
+
+    Parameters
+    ----------
+    input : array_like or torch.Tensor
+        Input.
+    dim : int or tuple of int
+        Dimensions to reduce (required, as in PyTorch).
+    keepdim : bool, default False
+        Keep the reduced dimensions with length 1.
+
+    %(torch_returns_raises)s
+
+    See Also
+    --------
+    fastloss.logsumexp
+
+    %(notes_dropin)s
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastloss.torch as F
+    >>> F.logsumexp(np.array([[0.0, 0.0], [1.0, -np.inf]]), 1)
+    array([0.69314718, 1.        ])
+    """
     io = _IO()
     x = io(input)
     if dim is None:
@@ -713,8 +895,8 @@ def logsumexp(input, dim, keepdim=False):
     if axis == ():
         raise RuntimeError("logsumexp(): dim=() is not supported")
     if x.ndim == 0:
-        return io.out(_api.logsumexp(x))
-    return io.out(_api.logsumexp(x, axis=axis, keepdims=keepdim))
+        return io.out(_lse.logsumexp(x))
+    return io.out(_lse.logsumexp(x, axis=axis, keepdims=keepdim))
 
 
 def _softmax_dim(name, ndim, stacklevel):
@@ -723,8 +905,36 @@ def _softmax_dim(name, ndim, stacklevel):
     return 0 if ndim in (0, 1, 3) else 1
 
 
+@fill
 def log_softmax(input, dim=None, _stacklevel=3, dtype=None):
-    """``F.log_softmax``: ``x - logsumexp(x, dim)``; ``dtype`` casts the input first."""
+    r"""``torch.nn.functional.log_softmax``: ``x - logsumexp(x, dim)``.
+
+    Parameters
+    ----------
+    input : array_like or torch.Tensor
+        Input.
+    dim : int, optional
+        The dimension normalised (``None``: PyTorch's implicit choice, with its warning).
+    _stacklevel : int, default 3
+        PyTorch's warning stack level (kept for signature compatibility).
+    dtype : dtype, optional
+        Cast the input to this dtype first.
+
+    %(torch_returns_raises)s
+
+    See Also
+    --------
+    softmax, fastloss.log_softmax
+
+    %(notes_dropin)s
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastloss.torch as F
+    >>> F.log_softmax(np.array([0.0, -800.0]), dim=0)
+    array([   0., -800.])
+    """
     io = _IO()
     x = io(input)
     if dtype is not None:
@@ -734,15 +944,43 @@ def log_softmax(input, dim=None, _stacklevel=3, dtype=None):
     return io.out(_torch_log_softmax(x, dim if x.ndim else None))
 
 
+@fill
 def softmax(input, dim=None, _stacklevel=3, dtype=None):
-    """``F.softmax``: ``exp(x - logsumexp(x, dim))``; ``dtype`` casts the input first."""
+    r"""``torch.nn.functional.softmax``: ``exp(x - logsumexp(x, dim))``.
+
+    Parameters
+    ----------
+    input : array_like or torch.Tensor
+        Input.
+    dim : int, optional
+        The dimension normalised (``None``: PyTorch's implicit choice, with its warning).
+    _stacklevel : int, default 3
+        PyTorch's warning stack level (kept for signature compatibility).
+    dtype : dtype, optional
+        Cast the input to this dtype first.
+
+    %(torch_returns_raises)s
+
+    See Also
+    --------
+    log_softmax, fastloss.softmax
+
+    %(notes_dropin)s
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastloss.torch as F
+    >>> F.softmax(np.array([0.0, np.log(3.0)]), dim=0)
+    array([0.25, 0.75])
+    """
     io = _IO()
     x = io(input)
     if dtype is not None:
         x = x.astype(_np_dtype(dtype))
     if dim is None:
         dim = _softmax_dim("softmax", x.ndim, _stacklevel)
-    return io.out(_api.softmax(x, axis=dim if x.ndim else None))
+    return io.out(_lse.softmax(x, axis=dim if x.ndim else None))
 
 
 def _np_dtype(dtype):
@@ -773,15 +1011,69 @@ class _WeightedLoss(_Loss):
         self.weight = weight
 
 
+@fill
 class BCELoss(_WeightedLoss):
-    """``torch.nn.BCELoss``."""
+    r"""``torch.nn.BCELoss``: the module form of :func:`binary_cross_entropy`.
+
+    Parameters
+    ----------
+    weight : array_like, optional
+        Element weights.
+    %(torch_legacy_reduction)s
+
+    See Also
+    --------
+    binary_cross_entropy
+
+    Notes
+    -----
+    Calling the object, ``loss(input, target)``, returns ``binary_cross_entropy(input, target, ...)`` with the
+    constructor's arguments.
+
+    %(dropin_notes)s
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastloss.torch as F
+    >>> float(F.BCELoss()(np.array([0.5]), np.array([1.0])))
+    0.6931471805599453
+    """
 
     def forward(self, input, target):
         return binary_cross_entropy(input, target, weight=self.weight, reduction=self.reduction)
 
 
+@fill
 class BCEWithLogitsLoss(_Loss):
-    """``torch.nn.BCEWithLogitsLoss``."""
+    r"""``torch.nn.BCEWithLogitsLoss``: the module form of :func:`binary_cross_entropy_with_logits`.
+
+    Parameters
+    ----------
+    weight : array_like, optional
+        Element weights.
+    %(torch_legacy_reduction)s
+    pos_weight : array_like, optional
+        Weight of the positive term.
+
+    See Also
+    --------
+    binary_cross_entropy_with_logits
+
+    Notes
+    -----
+    Calling the object, ``loss(input, target)``, returns ``binary_cross_entropy_with_logits(input, target, ...)`` with the
+    constructor's arguments.
+
+    %(dropin_notes)s
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastloss.torch as F
+    >>> float(F.BCEWithLogitsLoss()(np.array([0.0]), np.array([1.0])))
+    0.6931471805599453
+    """
 
     def __init__(self, weight=None, size_average=None, reduce=None, reduction="mean",
                  pos_weight=None):
@@ -795,8 +1087,41 @@ class BCEWithLogitsLoss(_Loss):
                                                 reduction=self.reduction)
 
 
+@fill
 class CrossEntropyLoss(_WeightedLoss):
-    """``torch.nn.CrossEntropyLoss``."""
+    r"""``torch.nn.CrossEntropyLoss``: the module form of :func:`cross_entropy`.
+
+    Parameters
+    ----------
+    weight : array_like, optional
+        One weight per class.
+    size_average, reduce : bool, optional
+        PyTorch's deprecated arguments.
+    ignore_index : int, default -100
+        Targets left out.
+    reduction : {'mean', 'sum', 'none'}, default 'mean'
+        As in PyTorch.
+    label_smoothing : float, default 0.0
+        As in PyTorch.
+
+    See Also
+    --------
+    cross_entropy
+
+    Notes
+    -----
+    Calling the object, ``loss(input, target)``, returns ``cross_entropy(input, target, ...)`` with the
+    constructor's arguments.
+
+    %(dropin_notes)s
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastloss.torch as F
+    >>> float(F.CrossEntropyLoss()(np.array([[0.0, 0.0]]), np.array([1])))
+    0.6931471805599453
+    """
 
     def __init__(self, weight=None, size_average=None, ignore_index=-100, reduce=None,
                  reduction="mean", label_smoothing=0.0):
@@ -809,8 +1134,39 @@ class CrossEntropyLoss(_WeightedLoss):
                              reduction=self.reduction, label_smoothing=self.label_smoothing)
 
 
+@fill
 class NLLLoss(_WeightedLoss):
-    """``torch.nn.NLLLoss``."""
+    r"""``torch.nn.NLLLoss``: the module form of :func:`nll_loss`.
+
+    Parameters
+    ----------
+    weight : array_like, optional
+        One weight per class.
+    size_average, reduce : bool, optional
+        PyTorch's deprecated arguments.
+    ignore_index : int, default -100
+        Targets left out.
+    reduction : {'mean', 'sum', 'none'}, default 'mean'
+        As in PyTorch.
+
+    See Also
+    --------
+    nll_loss
+
+    Notes
+    -----
+    Calling the object, ``loss(input, target)``, returns ``nll_loss(input, target, ...)`` with the
+    constructor's arguments.
+
+    %(dropin_notes)s
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastloss.torch as F
+    >>> float(F.NLLLoss()(np.log(np.array([[0.5, 0.5]])), np.array([0])))
+    0.6931471805599453
+    """
 
     def __init__(self, weight=None, size_average=None, ignore_index=-100, reduce=None,
                  reduction="mean"):
@@ -822,8 +1178,37 @@ class NLLLoss(_WeightedLoss):
                         reduction=self.reduction)
 
 
+@fill
 class KLDivLoss(_Loss):
-    """``torch.nn.KLDivLoss``."""
+    r"""``torch.nn.KLDivLoss``: the module form of :func:`kl_div`.
+
+    Parameters
+    ----------
+    size_average, reduce : bool, optional
+        PyTorch's deprecated arguments.
+    reduction : {'mean', 'batchmean', 'sum', 'none'}, default 'mean'
+        As in PyTorch.
+    log_target : bool, default False
+        ``target`` holds log-probabilities.
+
+    See Also
+    --------
+    kl_div
+
+    Notes
+    -----
+    Calling the object, ``loss(input, target)``, returns ``kl_div(input, target, ...)`` with the
+    constructor's arguments.
+
+    %(dropin_notes)s
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastloss.torch as F
+    >>> float(F.KLDivLoss(reduction="sum")(np.log(np.array([0.5, 0.5])), np.array([0.5, 0.5])))
+    0.0
+    """
 
     def __init__(self, size_average=None, reduce=None, reduction="mean", log_target=False):
         super().__init__(size_average, reduce, reduction)
@@ -833,8 +1218,32 @@ class KLDivLoss(_Loss):
         return kl_div(input, target, reduction=self.reduction, log_target=self.log_target)
 
 
+@fill
 class MSELoss(_Loss):
-    """``torch.nn.MSELoss``."""
+    r"""``torch.nn.MSELoss``: the module form of :func:`mse_loss`.
+
+    Parameters
+    ----------
+    %(torch_legacy_reduction)s
+
+    See Also
+    --------
+    mse_loss
+
+    Notes
+    -----
+    Calling the object, ``loss(input, target)``, returns ``mse_loss(input, target, ...)`` with the
+    constructor's arguments.
+
+    %(dropin_notes)s
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastloss.torch as F
+    >>> float(F.MSELoss()(np.array([1.0, 3.0]), np.array([0.0, 1.0])))
+    2.5
+    """
 
     def forward(self, input, target):
         return mse_loss(input, target, reduction=self.reduction)

@@ -80,6 +80,7 @@ import warnings
 import numpy as np
 
 from fastloss.keras import _common as _c
+from fastloss.losses._docs import fill
 
 __all__ = [
     "BinaryCrossentropy",
@@ -170,8 +171,35 @@ def _auto_name(cls_name):
     return "".join(out)
 
 
+@fill
 class Loss:
-    """``keras.losses.Loss``: ``__call__`` casts, calls ``call`` and reduces."""
+    r"""``keras.losses.Loss``: ``__call__`` casts, calls ``call`` and reduces.
+
+    Parameters
+    ----------
+    name : str, optional
+        The loss's name.
+    reduction : str, default 'sum_over_batch_size'
+        As in Keras 3.
+    dtype : str, optional
+        Compute dtype (``None``: float32, Keras's floatx).
+
+    See Also
+    --------
+    LossFunctionWrapper
+
+    %(notes_keras)s
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastloss.keras as L
+    >>> class Abs(L.Loss):
+    ...     def call(self, y_true, y_pred):
+    ...         return np.abs(y_pred - y_true).mean(axis=-1)
+    >>> Abs()(np.zeros((2, 2)), np.ones((2, 2)))
+    np.float32(1.0)
+    """
 
     def __init__(self, name=None, reduction="sum_over_batch_size", dtype=None):
         self.name = name or _auto_name(type(self).__name__)
@@ -213,8 +241,31 @@ class Loss:
         return f"<{type(self).__name__} name={self.name!r} reduction={self.reduction!r}>"
 
 
+@fill
 class LossFunctionWrapper(Loss):
-    """``keras.losses.LossFunctionWrapper``: a loss function with fixed keyword arguments."""
+    r"""``keras.losses.LossFunctionWrapper``: a loss function with fixed keyword arguments.
+
+    Parameters
+    ----------
+    fn : callable
+        ``fn(y_true, y_pred, **kwargs)`` giving per-sample values.
+    %(keras3_options)s
+    **kwargs
+        Fixed keyword arguments of ``fn``.
+
+    See Also
+    --------
+    Loss
+
+    %(notes_keras)s
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastloss.keras as L
+    >>> L.LossFunctionWrapper(L.mean_squared_error)(np.zeros((1, 2)), np.ones((1, 2)))
+    np.float32(1.0)
+    """
 
     def __init__(self, fn, reduction="sum_over_batch_size", name=None, dtype=None, **kwargs):
         super().__init__(name=name, reduction=reduction, dtype=dtype)
@@ -236,16 +287,64 @@ class LossFunctionWrapper(Loss):
 # --------------------------------------------------------------------------- functions
 
 
+@fill
 def mean_squared_error(y_true, y_pred):
-    """``mean(square(y_true - y_pred), axis=-1)``."""
+    r"""``mean(square(y_true - y_pred), axis=-1)``.
+
+    Parameters
+    ----------
+    y_true : array_like
+        Targets.
+    y_pred : array_like
+        Predictions.
+
+    %(keras_returns_raises)s
+
+    See Also
+    --------
+    keras.losses.mean_squared_error
+
+    %(notes_keras)s
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastloss.keras as L
+    >>> L.mean_squared_error(np.array([[0., 1.]]), np.array([[1., 3.]]))
+    array([2.5])
+    """
     y_pred = _c.as_tensor(y_pred)
     y_true = _c.as_tensor(y_true, y_pred.dtype)
     y_true, y_pred = _c.squeeze_or_expand_to_same_rank(y_true, y_pred)
     return _c.mse_last(y_true, y_pred)
 
 
+@fill
 def kl_divergence(y_true, y_pred):
-    """``sum(t * log(t / p), axis=-1)`` with both clipped to ``[1e-7, 1]``."""
+    r"""``sum(t * log(t / p), axis=-1)`` with both clipped to ``[1e-7, 1]``.
+
+    Parameters
+    ----------
+    y_true : array_like
+        Targets.
+    y_pred : array_like
+        Predictions.
+
+    %(keras_returns_raises)s
+
+    See Also
+    --------
+    keras.losses.kl_divergence
+
+    %(notes_keras)s
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastloss.keras as L
+    >>> L.kl_divergence(np.array([[0.5, 0.5]]), np.array([[0.25, 0.75]]))
+    array([0.14384104])
+    """
     y_pred = _c.as_tensor(y_pred)
     y_true = _c.as_tensor(y_true, y_pred.dtype)
     return _c.kl_values(y_true, y_pred)[()]
@@ -272,8 +371,33 @@ def _smooth_binary(y_true, ls, keras2):
     return y_true * dt.type(1.0 - ls) + dt.type(0.5 * ls)
 
 
+@fill
 def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1):
-    """Binary cross-entropy, mean over ``axis`` (probabilities clipped to ``[1e-7, 1-1e-7]``)."""
+    r"""Binary cross-entropy, mean over ``axis`` (probabilities clipped to ``[1e-7, 1-1e-7]``).
+
+    Parameters
+    ----------
+    y_true : array_like
+        Targets.
+    y_pred : array_like
+        Predictions.
+    %(keras_logit_options)s
+
+    %(keras_returns_raises)s
+
+    See Also
+    --------
+    keras.losses.binary_crossentropy
+
+    %(notes_keras)s
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastloss.keras as L
+    >>> L.binary_crossentropy(np.array([[1., 0.]]), np.array([[0.8, 0.3]]))
+    array([0.28990925])
+    """
     y_pred = _c.as_tensor(y_pred)
     y_true = _c.as_tensor(y_true, y_pred.dtype)
     v = _bce_values(y_true, y_pred, from_logits, label_smoothing, axis)
@@ -303,9 +427,40 @@ def _focal_values(y_true, y_pred, apply_class_balancing, alpha, gamma, from_logi
     return out
 
 
+@fill
 def binary_focal_crossentropy(y_true, y_pred, apply_class_balancing=False, alpha=0.25, gamma=2.0,
                               from_logits=False, label_smoothing=0.0, axis=-1):
-    """Focal BCE ``(1 - p_t)**gamma * bce`` (optionally alpha-balanced), mean over ``axis``."""
+    r"""Focal BCE ``(1 - p_t)**gamma * bce`` (optionally alpha-balanced), mean over ``axis``.
+
+    Parameters
+    ----------
+    y_true : array_like
+        Targets.
+    y_pred : array_like
+        Predictions.
+    apply_class_balancing : bool, default False
+        Weigh positives by ``alpha`` and negatives by ``1 - alpha``.
+    alpha : float, default 0.25
+        The balancing weight.
+    gamma : float, default 2.0
+        The focusing exponent.
+    %(keras_logit_options)s
+
+    %(keras_returns_raises)s
+
+    See Also
+    --------
+    keras.losses.binary_focal_crossentropy
+
+    %(notes_keras)s
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastloss.keras as L
+    >>> L.binary_focal_crossentropy(np.array([[1., 0.]]), np.array([[0.8, 0.3]]))
+    array([0.02051324])
+    """
     y_pred = _c.as_tensor(y_pred)
     y_true = _c.as_tensor(y_true, y_pred.dtype)
     v = _focal_values(y_true, y_pred, apply_class_balancing, alpha, gamma, from_logits,
@@ -341,8 +496,33 @@ def _categorical_values(y_true, y_pred, from_logits, axis):
     return _c.categorical_rows(x2, t2, from_logits, mode, _EPS).reshape(batch)
 
 
+@fill
 def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1):
-    """Categorical cross-entropy over ``axis`` (probabilities renormalised, then clipped)."""
+    r"""Categorical cross-entropy over ``axis`` (probabilities renormalised, then clipped).
+
+    Parameters
+    ----------
+    y_true : array_like
+        Targets.
+    y_pred : array_like
+        Predictions.
+    %(keras_logit_options)s
+
+    %(keras_returns_raises)s
+
+    See Also
+    --------
+    keras.losses.categorical_crossentropy
+
+    %(notes_keras)s
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastloss.keras as L
+    >>> L.categorical_crossentropy(np.array([[0., 1.]]), np.array([[0.25, 0.75]]))
+    array([0.28768207])
+    """
     if isinstance(axis, bool):
         raise ValueError(f"`axis` must be of type `int`. Received: axis={axis} of type "
                          f"{type(axis)}")
@@ -410,9 +590,39 @@ def _sparse_values(y_true, y_pred, from_logits, ignore_class, axis):
     return v.reshape(batch), valid
 
 
+@fill
 def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, ignore_class=None,
                                     axis=-1):
-    """Cross-entropy against integer labels; ``ignore_class`` entries give 0."""
+    r"""Cross-entropy against integer labels; ``ignore_class`` entries give 0.
+
+    Parameters
+    ----------
+    y_true : array_like
+        Targets.
+    y_pred : array_like
+        Predictions.
+    from_logits : bool, default False
+        ``y_pred`` holds logits (else probabilities, clipped as Keras clips them).
+    ignore_class : int, optional
+        Labels with this value give 0 (and leave the mean).
+    axis : int, default -1
+        The axis reduced per sample.
+
+    %(keras_returns_raises)s
+
+    See Also
+    --------
+    keras.losses.sparse_categorical_crossentropy
+
+    %(notes_keras)s
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastloss.keras as L
+    >>> L.sparse_categorical_crossentropy(np.array([1]), np.array([[0.25, 0.75]]))
+    array([0.28768207])
+    """
     y_pred = _c.as_tensor(y_pred)
     return _sparse_values(y_true, y_pred, from_logits, ignore_class, axis)[0][()]
 
@@ -428,8 +638,27 @@ _MASKED = {sparse_categorical_crossentropy: _sparse_masked}
 # --------------------------------------------------------------------------- classes
 
 
+@fill
 class MeanSquaredError(LossFunctionWrapper):
-    """``keras.losses.MeanSquaredError``: ``mean(square(y_true - y_pred), axis=-1)``."""
+    r"""``keras.losses.MeanSquaredError``: ``mean(square(y_true - y_pred), axis=-1)``.
+
+    Parameters
+    ----------
+    %(keras3_options)s
+
+    See Also
+    --------
+    keras.losses.MeanSquaredError
+
+    %(notes_keras)s
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastloss.keras as L
+    >>> L.MeanSquaredError()(np.array([[0., 1.]]), np.array([[1., 3.]]))
+    np.float32(2.5)
+    """
 
     def __init__(self, reduction="sum_over_batch_size", name="mean_squared_error", dtype=None):
         super().__init__(mean_squared_error, name=name, reduction=reduction, dtype=dtype)
@@ -438,8 +667,27 @@ class MeanSquaredError(LossFunctionWrapper):
         return Loss.get_config(self)
 
 
+@fill
 class KLDivergence(LossFunctionWrapper):
-    """``keras.losses.KLDivergence``: ``sum(t * log(t / p))`` after clipping to ``[1e-7, 1]``."""
+    r"""``keras.losses.KLDivergence``: ``sum(t * log(t / p))`` after clipping to ``[1e-7, 1]``.
+
+    Parameters
+    ----------
+    %(keras3_options)s
+
+    See Also
+    --------
+    keras.losses.KLDivergence
+
+    %(notes_keras)s
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastloss.keras as L
+    >>> L.KLDivergence()(np.array([[0.5, 0.5]]), np.array([[0.25, 0.75]]))
+    np.float32(0.14384106)
+    """
 
     def __init__(self, reduction="sum_over_batch_size", name="kl_divergence", dtype=None):
         super().__init__(kl_divergence, name=name, reduction=reduction, dtype=dtype)
@@ -486,8 +734,28 @@ class _BinaryFused:
         return dt.type(0.0 if d == 0 else s / d)
 
 
+@fill
 class BinaryCrossentropy(_BinaryFused, LossFunctionWrapper):
-    """``keras.losses.BinaryCrossentropy``."""
+    r"""``keras.losses.BinaryCrossentropy``.
+
+    Parameters
+    ----------
+    %(keras_logit_options)s
+    %(keras3_options)s
+
+    See Also
+    --------
+    keras.losses.BinaryCrossentropy
+
+    %(notes_keras)s
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastloss.keras as L
+    >>> L.BinaryCrossentropy()(np.array([[1., 0.]]), np.array([[0.8, 0.3]]))
+    np.float32(0.28990924)
+    """
 
     _keras2 = False
 
@@ -506,8 +774,34 @@ class BinaryCrossentropy(_BinaryFused, LossFunctionWrapper):
         return config
 
 
+@fill
 class BinaryFocalCrossentropy(LossFunctionWrapper):
-    """``keras.losses.BinaryFocalCrossentropy``."""
+    r"""``keras.losses.BinaryFocalCrossentropy``.
+
+    Parameters
+    ----------
+    apply_class_balancing : bool, default False
+        Weigh positives by ``alpha`` and negatives by ``1 - alpha``.
+    alpha : float, default 0.25
+        The balancing weight.
+    gamma : float, default 2.0
+        The focusing exponent.
+    %(keras_logit_options)s
+    %(keras3_options)s
+
+    See Also
+    --------
+    keras.losses.BinaryFocalCrossentropy
+
+    %(notes_keras)s
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastloss.keras as L
+    >>> L.BinaryFocalCrossentropy()(np.array([[1., 0.]]), np.array([[0.8, 0.3]]))
+    np.float32(0.020513244)
+    """
 
     def __init__(self, apply_class_balancing=False, alpha=0.25, gamma=2.0, from_logits=False,
                  label_smoothing=0.0, axis=-1, reduction="sum_over_batch_size",
@@ -530,8 +824,28 @@ class BinaryFocalCrossentropy(LossFunctionWrapper):
         return config
 
 
+@fill
 class CategoricalCrossentropy(LossFunctionWrapper):
-    """``keras.losses.CategoricalCrossentropy``."""
+    r"""``keras.losses.CategoricalCrossentropy``.
+
+    Parameters
+    ----------
+    %(keras_logit_options)s
+    %(keras3_options)s
+
+    See Also
+    --------
+    keras.losses.CategoricalCrossentropy
+
+    %(notes_keras)s
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastloss.keras as L
+    >>> L.CategoricalCrossentropy()(np.array([[0., 1.]]), np.array([[0.25, 0.75]]))
+    np.float32(0.2876821)
+    """
 
     def __init__(self, from_logits=False, label_smoothing=0.0, axis=-1,
                  reduction="sum_over_batch_size", name="categorical_crossentropy", dtype=None):
@@ -548,8 +862,38 @@ class CategoricalCrossentropy(LossFunctionWrapper):
         return config
 
 
+@fill
 class SparseCategoricalCrossentropy(LossFunctionWrapper):
-    """``keras.losses.SparseCategoricalCrossentropy``."""
+    r"""``keras.losses.SparseCategoricalCrossentropy``.
+
+    Parameters
+    ----------
+    from_logits : bool, default False
+        ``y_pred`` holds logits (else probabilities, clipped as Keras clips them).
+    ignore_class : int, optional
+        Labels with this value give 0 (and leave the mean).
+    reduction : str, default 'sum_over_batch_size'
+        As in Keras 3.
+    axis : int, default -1
+        The axis reduced per sample.
+    name : str, optional
+        The loss's name.
+    dtype : str, optional
+        Compute dtype (``None``: float32, Keras's floatx).
+
+    See Also
+    --------
+    keras.losses.SparseCategoricalCrossentropy
+
+    %(notes_keras)s
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastloss.keras as L
+    >>> L.SparseCategoricalCrossentropy()(np.array([1]), np.array([[0.25, 0.75]]))
+    np.float32(0.2876821)
+    """
 
     def __init__(self, from_logits=False, ignore_class=None, reduction="sum_over_batch_size",
                  axis=-1, name="sparse_categorical_crossentropy", dtype=None):

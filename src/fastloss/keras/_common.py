@@ -19,8 +19,15 @@ it is documented in the two public modules.
 import numpy as np
 
 from fastloss._dispatch import resolve_backend, resolve_threads
-from fastloss._reduce import EMPTY, run_kernel
-from fastloss.kernels import CLIP_EPS, CLIP_KERAS2, CLIP_NONE, block_rows_for
+from fastloss.kernels import CLIP_EPS, CLIP_KERAS2, CLIP_NONE
+from fastloss.losses._calls import (
+    EMPTY,
+    Clip,
+    bce_call,
+    categorical_ce_call,
+    mse_call,
+    sparse_ce_call,
+)
 
 EPSILON = 1e-7  # keras.backend.epsilon()
 
@@ -135,13 +142,9 @@ def bce_elements(z, x, from_logits, clip_mode=CLIP_NONE, eps=0.0, weights=None, 
     xf = np.ascontiguousarray(x).reshape(-1)
     zf = np.ascontiguousarray(z, dtype=x.dtype).reshape(-1)
     sw = EMPTY if weights is None else np.ascontiguousarray(weights, dtype=np.float64).reshape(-1)
-    br = block_rows_for(1)
-
-    def call(a, b, out, lp, wp):
-        kern.bce(xf, zf, sw, sw_div, EMPTY, bool(from_logits), 0.0, clip_mode, float(eps), False,
-                 br, out, lp, wp, nt)
-
-    res = run_kernel(call, xf.shape[0], 1, br, reduction, x.dtype, True)
+    call = bce_call(xf, zf, kern=kern, n_threads=nt, from_logits=from_logits, sample_weight=sw,
+                    weight_div=sw_div, clip=Clip(clip_mode, float(eps)))
+    res = call.per_sample() if reduction == "none" else call.sums()
     if from_logits:
         res = _tf_infinite_logits(xf, zf, sw, sw_div, reduction, res)
     return res.reshape(x.shape) if reduction == "none" else res
@@ -183,40 +186,22 @@ def sparse_rows(x2, y, from_logits, ignore=None, clip_mode=CLIP_NONE, eps=0.0):
     Rows whose label equals ``ignore`` give 0.
     """
     kern, nt = _backend()
-    n, C = x2.shape
-    br = block_rows_for(C)
     y = np.ascontiguousarray(y, dtype=np.int64)
-    ii = 0 if ignore is None else int(ignore)
-
-    def call(a, b, out, lp, wp):
-        kern.sparse_ce(x2, y, EMPTY, EMPTY, bool(from_logits), ii, ignore is not None, 0.0, 0.0,
-                       clip_mode, float(eps), False, br, out, lp, wp, nt)
-
-    return run_kernel(call, n, C, br, "none", x2.dtype, True)
+    return sparse_ce_call(x2, y, kern=kern, n_threads=nt, from_logits=from_logits,
+                          ignore_index=None if ignore is None else int(ignore),
+                          clip=Clip(clip_mode, float(eps))).per_sample()
 
 
 def categorical_rows(x2, t2, from_logits, clip_mode=CLIP_NONE, eps=0.0):
     """Per-row ``sum_c t_c * nll_c`` of 2-D rows (a zero ``t_c`` adds exactly 0)."""
     kern, nt = _backend()
-    n, C = x2.shape
-    br = block_rows_for(C)
-
-    def call(a, b, out, lp, wp):
-        kern.categorical_ce(x2, t2, EMPTY, EMPTY, bool(from_logits), 0.0, clip_mode, float(eps),
-                            False, br, out, lp, wp, nt)
-
-    return run_kernel(call, n, 2 * C, br, "none", x2.dtype, True)
+    return categorical_ce_call(x2, t2, kern=kern, n_threads=nt, from_logits=from_logits,
+                               clip=Clip(clip_mode, float(eps))).per_sample()
 
 
 def mse_rows(x2, t2):
     kern, nt = _backend()
-    n, C = x2.shape
-    br = block_rows_for(C)
-
-    def call(a, b, out, lp, wp):
-        kern.mse(x2, t2, EMPTY, EMPTY, False, br, out, lp, wp, nt)
-
-    return run_kernel(call, n, 2 * C, br, "none", x2.dtype, True)
+    return mse_call(x2, t2, kern=kern, n_threads=nt).per_sample()
 
 
 # --------------------------------------------------------------------------- float32 pieces

@@ -39,6 +39,7 @@ import warnings
 import numpy as np
 
 from fastloss.keras import _common as _c
+from fastloss.losses._docs import fill
 from fastloss.keras import (
     _bce_values,
     _categorical_values,
@@ -67,8 +68,25 @@ __all__ = [
 _EPS = _c.EPSILON
 
 
+@fill
 class Reduction:
-    """``tf.keras.losses.Reduction`` (ReductionV2)."""
+    r"""``tf.keras.losses.Reduction`` (ReductionV2).
+
+    The reduction names of tf.keras 2 (``AUTO`` is ``SUM_OVER_BATCH_SIZE`` outside a
+    distribution strategy); ``all()`` lists them and ``validate(key)`` raises for others.
+
+    See Also
+    --------
+    tf.keras.losses.Reduction
+
+    %(notes_keras)s
+
+    Examples
+    --------
+    >>> import fastloss.keras.legacy as L
+    >>> L.Reduction.all()
+    ('auto', 'none', 'sum', 'sum_over_batch_size')
+    """
 
     AUTO = "auto"
     NONE = "none"
@@ -132,8 +150,30 @@ def compute_weighted_loss(losses, sample_weight=None, reduction=Reduction.SUM_OV
     return dt.type(s / n)
 
 
+@fill
 class Loss:
-    """``tf.keras.losses.Loss``."""
+    r"""``tf.keras.losses.Loss``.
+
+    Parameters
+    ----------
+    %(keras2_options)s
+
+    See Also
+    --------
+    LossFunctionWrapper
+
+    %(notes_keras)s
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastloss.keras.legacy as L
+    >>> class Abs(L.Loss):
+    ...     def call(self, y_true, y_pred):
+    ...         return np.abs(y_pred - y_true).mean(axis=-1)
+    >>> Abs()(np.zeros((2, 2)), np.ones((2, 2)))
+    np.float64(1.0)
+    """
 
     def __init__(self, reduction=Reduction.AUTO, name=None):
         Reduction.validate(reduction)
@@ -183,8 +223,31 @@ class Loss:
         return cls(**config)
 
 
+@fill
 class LossFunctionWrapper(Loss):
-    """``tf.keras`` ``LossFunctionWrapper`` (NumPy inputs: no squeeze, as in tf.keras)."""
+    r"""``tf.keras`` ``LossFunctionWrapper`` (NumPy inputs: no squeeze, as in tf.keras).
+
+    Parameters
+    ----------
+    fn : callable
+        ``fn(y_true, y_pred, **kwargs)`` giving per-sample values.
+    %(keras2_options)s
+    **kwargs
+        Fixed keyword arguments of ``fn``.
+
+    See Also
+    --------
+    Loss
+
+    %(notes_keras)s
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastloss.keras.legacy as L
+    >>> L.LossFunctionWrapper(L.mean_squared_error)(np.zeros((1, 2)), np.ones((1, 2)))
+    np.float64(1.0)
+    """
 
     def __init__(self, fn, reduction=Reduction.AUTO, name=None, **kwargs):
         super().__init__(reduction=reduction, name=name)
@@ -214,13 +277,61 @@ def _pair(y_true, y_pred):
     return y_true, y_pred
 
 
+@fill
 def mean_squared_error(y_true, y_pred):
-    """``mean(squared_difference(y_pred, y_true), axis=-1)`` (shapes broadcast)."""
+    r"""``mean(squared_difference(y_pred, y_true), axis=-1)`` (shapes broadcast).
+
+    Parameters
+    ----------
+    y_true : array_like
+        Targets.
+    y_pred : array_like
+        Predictions.
+
+    %(keras_returns_raises)s
+
+    See Also
+    --------
+    tf.keras.losses.mean_squared_error
+
+    %(notes_keras)s
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastloss.keras.legacy as L
+    >>> L.mean_squared_error(np.array([[0., 1.]]), np.array([[1., 3.]]))
+    array([2.5])
+    """
     return _c.mse_last(*_pair(y_true, y_pred))
 
 
+@fill
 def kl_divergence(y_true, y_pred):
-    """``sum(t * log(t / p), axis=-1)`` with both clipped to ``[1e-7, 1]``."""
+    r"""``sum(t * log(t / p), axis=-1)`` with both clipped to ``[1e-7, 1]``.
+
+    Parameters
+    ----------
+    y_true : array_like
+        Targets.
+    y_pred : array_like
+        Predictions.
+
+    %(keras_returns_raises)s
+
+    See Also
+    --------
+    tf.keras.losses.kl_divergence
+
+    %(notes_keras)s
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastloss.keras.legacy as L
+    >>> L.kl_divergence(np.array([[0.5, 0.5]]), np.array([[0.25, 0.75]]))
+    array([0.14384104])
+    """
     y_true, y_pred = _pair(y_true, y_pred)
     if y_true.shape != y_pred.shape:
         y_true, y_pred = np.broadcast_arrays(y_true, y_pred)
@@ -236,25 +347,106 @@ def _broadcast_probs(y_true, y_pred, from_logits):
     return tuple(np.ascontiguousarray(a) for a in np.broadcast_arrays(y_true, y_pred))
 
 
+@fill
 def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1):
-    """tf.keras 2 BCE (double epsilon on probabilities), mean over ``axis``."""
+    r"""tf.keras 2 BCE (double epsilon on probabilities), mean over ``axis``.
+
+    Parameters
+    ----------
+    y_true : array_like
+        Targets.
+    y_pred : array_like
+        Predictions.
+    %(keras_logit_options)s
+
+    %(keras_returns_raises)s
+
+    See Also
+    --------
+    tf.keras.losses.binary_crossentropy
+
+    %(notes_keras)s
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastloss.keras.legacy as L
+    >>> L.binary_crossentropy(np.array([[1., 0.]]), np.array([[0.8, 0.3]]))
+    array([0.28990911])
+    """
     y_true, y_pred = _pair(y_true, y_pred)
     y_true, y_pred = _broadcast_probs(y_true, y_pred, from_logits)
     v = _bce_values(y_true, y_pred, from_logits, label_smoothing, axis, keras2=True)
     return _c.mean_last(v, axis)[()] if v.ndim else v[()]
 
 
+@fill
 def binary_focal_crossentropy(y_true, y_pred, apply_class_balancing=False, alpha=0.25, gamma=2.0,
                               from_logits=False, label_smoothing=0.0, axis=-1):
-    """tf.keras 2 focal BCE, mean over ``axis``."""
+    r"""tf.keras 2 focal BCE, mean over ``axis``.
+
+    Parameters
+    ----------
+    y_true : array_like
+        Targets.
+    y_pred : array_like
+        Predictions.
+    apply_class_balancing : bool, default False
+        Weigh positives by ``alpha`` and negatives by ``1 - alpha``.
+    alpha : float, default 0.25
+        The balancing weight.
+    gamma : float, default 2.0
+        The focusing exponent.
+    %(keras_logit_options)s
+
+    %(keras_returns_raises)s
+
+    See Also
+    --------
+    tf.keras.losses.binary_focal_crossentropy
+
+    %(notes_keras)s
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastloss.keras.legacy as L
+    >>> L.binary_focal_crossentropy(np.array([[1., 0.]]), np.array([[0.8, 0.3]]))
+    array([0.02051323])
+    """
     y_true, y_pred = _pair(y_true, y_pred)
     v = _focal_values(y_true, y_pred, apply_class_balancing, alpha, gamma, from_logits,
                       label_smoothing, keras2=True)
     return _c.mean_last(v, axis)[()] if v.ndim else v[()]
 
 
+@fill
 def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1):
-    """tf.keras 2 categorical cross-entropy (renormalised, clipped probabilities)."""
+    r"""tf.keras 2 categorical cross-entropy (renormalised, clipped probabilities).
+
+    Parameters
+    ----------
+    y_true : array_like
+        Targets.
+    y_pred : array_like
+        Predictions.
+    %(keras_logit_options)s
+
+    %(keras_returns_raises)s
+
+    See Also
+    --------
+    tf.keras.losses.categorical_crossentropy
+
+    %(notes_keras)s
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastloss.keras.legacy as L
+    >>> L.categorical_crossentropy(np.array([[0., 1.]]), np.array([[0.25, 0.75]]))
+    array([0.28768207])
+    """
     if isinstance(axis, bool):
         raise ValueError(f"`axis` must be of type `int`. Received: axis={axis} of type "
                          f"{type(axis)}")
@@ -309,31 +501,119 @@ def _sparse_values(y_true, y_pred, from_logits=False, axis=-1, ignore_class=None
     return v, None if valid is None else valid.reshape(res_shape)
 
 
+@fill
 def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, axis=-1,
                                     ignore_class=None):
-    """tf.keras 2 sparse cross-entropy (note: ``axis`` before ``ignore_class``)."""
+    r"""tf.keras 2 sparse cross-entropy (note: ``axis`` before ``ignore_class``).
+
+    Parameters
+    ----------
+    y_true : array_like
+        Targets.
+    y_pred : array_like
+        Predictions.
+    from_logits : bool, default False
+        ``y_pred`` holds logits (else probabilities, clipped as Keras clips them).
+    axis : int, default -1
+        The axis reduced per sample.
+    ignore_class : int, optional
+        Labels with this value give 0 (and leave the mean).
+
+    %(keras_returns_raises)s
+
+    See Also
+    --------
+    tf.keras.losses.sparse_categorical_crossentropy
+
+    %(notes_keras)s
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastloss.keras.legacy as L
+    >>> L.sparse_categorical_crossentropy(np.array([1]), np.array([[0.25, 0.75]]))
+    array([0.28768207])
+    """
     return _sparse_values(y_true, y_pred, from_logits, axis, ignore_class)[0][()]
 
 
 # --------------------------------------------------------------------------- classes
 
 
+@fill
 class MeanSquaredError(LossFunctionWrapper):
-    """``tf.keras.losses.MeanSquaredError``."""
+    r"""``tf.keras.losses.MeanSquaredError``.
+
+    Parameters
+    ----------
+    %(keras2_options)s
+
+    See Also
+    --------
+    tf.keras.losses.MeanSquaredError
+
+    %(notes_keras)s
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastloss.keras.legacy as L
+    >>> L.MeanSquaredError()(np.array([[0., 1.]]), np.array([[1., 3.]]))
+    np.float64(2.5)
+    """
 
     def __init__(self, reduction=Reduction.AUTO, name="mean_squared_error"):
         super().__init__(mean_squared_error, name=name, reduction=reduction)
 
 
+@fill
 class KLDivergence(LossFunctionWrapper):
-    """``tf.keras.losses.KLDivergence``."""
+    r"""``tf.keras.losses.KLDivergence``.
+
+    Parameters
+    ----------
+    %(keras2_options)s
+
+    See Also
+    --------
+    tf.keras.losses.KLDivergence
+
+    %(notes_keras)s
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastloss.keras.legacy as L
+    >>> L.KLDivergence()(np.array([[0.5, 0.5]]), np.array([[0.25, 0.75]]))
+    np.float64(0.14384103622589042)
+    """
 
     def __init__(self, reduction=Reduction.AUTO, name="kl_divergence"):
         super().__init__(kl_divergence, name=name, reduction=reduction)
 
 
+@fill
 class BinaryCrossentropy(LossFunctionWrapper):
-    """``tf.keras.losses.BinaryCrossentropy`` (double epsilon)."""
+    r"""``tf.keras.losses.BinaryCrossentropy`` (double epsilon).
+
+    Parameters
+    ----------
+    %(keras_logit_options)s
+    %(keras2_options)s
+
+    See Also
+    --------
+    tf.keras.losses.BinaryCrossentropy
+
+    %(notes_keras)s
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastloss.keras.legacy as L
+    >>> L.BinaryCrossentropy()(np.array([[1., 0.]]), np.array([[0.8, 0.3]]))
+    np.float64(0.2899091136979087)
+    """
 
     def __init__(self, from_logits=False, label_smoothing=0.0, axis=-1, reduction=Reduction.AUTO,
                  name="binary_crossentropy"):
@@ -365,8 +645,34 @@ class BinaryCrossentropy(LossFunctionWrapper):
         return dt.type(s) if self._get_reduction() == Reduction.SUM else dt.type(s / n)
 
 
+@fill
 class BinaryFocalCrossentropy(LossFunctionWrapper):
-    """``tf.keras.losses.BinaryFocalCrossentropy``."""
+    r"""``tf.keras.losses.BinaryFocalCrossentropy``.
+
+    Parameters
+    ----------
+    apply_class_balancing : bool, default False
+        Weigh positives by ``alpha`` and negatives by ``1 - alpha``.
+    alpha : float, default 0.25
+        The balancing weight.
+    gamma : float, default 2.0
+        The focusing exponent.
+    %(keras_logit_options)s
+    %(keras2_options)s
+
+    See Also
+    --------
+    tf.keras.losses.BinaryFocalCrossentropy
+
+    %(notes_keras)s
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastloss.keras.legacy as L
+    >>> L.BinaryFocalCrossentropy()(np.array([[1., 0.]]), np.array([[0.8, 0.3]]))
+    np.float64(0.02051323457495635)
+    """
 
     def __init__(self, apply_class_balancing=False, alpha=0.25, gamma=2.0, from_logits=False,
                  label_smoothing=0.0, axis=-1, reduction=Reduction.AUTO,
@@ -376,8 +682,28 @@ class BinaryFocalCrossentropy(LossFunctionWrapper):
                          from_logits=from_logits, label_smoothing=label_smoothing, axis=axis)
 
 
+@fill
 class CategoricalCrossentropy(LossFunctionWrapper):
-    """``tf.keras.losses.CategoricalCrossentropy``."""
+    r"""``tf.keras.losses.CategoricalCrossentropy``.
+
+    Parameters
+    ----------
+    %(keras_logit_options)s
+    %(keras2_options)s
+
+    See Also
+    --------
+    tf.keras.losses.CategoricalCrossentropy
+
+    %(notes_keras)s
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastloss.keras.legacy as L
+    >>> L.CategoricalCrossentropy()(np.array([[0., 1.]]), np.array([[0.25, 0.75]]))
+    np.float64(0.2876820724517809)
+    """
 
     def __init__(self, from_logits=False, label_smoothing=0.0, axis=-1, reduction=Reduction.AUTO,
                  name="categorical_crossentropy"):
@@ -385,8 +711,31 @@ class CategoricalCrossentropy(LossFunctionWrapper):
                          from_logits=from_logits, label_smoothing=label_smoothing, axis=axis)
 
 
+@fill
 class SparseCategoricalCrossentropy(LossFunctionWrapper):
-    """``tf.keras.losses.SparseCategoricalCrossentropy``."""
+    r"""``tf.keras.losses.SparseCategoricalCrossentropy``.
+
+    Parameters
+    ----------
+    from_logits : bool, default False
+        ``y_pred`` holds logits (else probabilities, clipped as Keras clips them).
+    ignore_class : int, optional
+        Labels with this value give 0 (and leave the mean).
+    %(keras2_options)s
+
+    See Also
+    --------
+    tf.keras.losses.SparseCategoricalCrossentropy
+
+    %(notes_keras)s
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastloss.keras.legacy as L
+    >>> L.SparseCategoricalCrossentropy()(np.array([1]), np.array([[0.25, 0.75]]))
+    np.float64(0.28768207245178096)
+    """
 
     def __init__(self, from_logits=False, ignore_class=None, reduction=Reduction.AUTO,
                  name="sparse_categorical_crossentropy"):

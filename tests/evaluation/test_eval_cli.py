@@ -1,0 +1,251 @@
+"""``fastloss eval`` as a user runs it: a subprocess, killed, interrupted, resumed.
+
+The reference for a resumed run is the same command run without interruption (its
+JSON output, every field); the loss itself is checked against the public function.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+import fastloss
+
+SCE = "sparse_categorical_cross_entropy"
+N, C = 20_000, 10
+CHUNK = 256  # one segment: 79 chunks
+
+
+@pytest.fixture(scope="module")
+def dump(tmp_path_factory):
+    d = tmp_path_factory.mktemp("dump")
+    r = np.random.default_rng(99)
+    x = (r.standard_normal((N, C)) * 3).astype(np.float32)
+    y = r.integers(0, C, N)
+    np.save(d / "x.npy", x)
+    np.save(d / "y.npy", y)
+    return d, x, y
+
+
+def cmd(d, *extra):
+    return [sys.executable, "-m", "fastloss.cli", "eval", str(d / "x.npy"), "--labels",
+            str(d / "y.npy"), "--loss", SCE, "--from-logits", "--chunk-rows", str(CHUNK),
+            "--no-progress", *extra]
+
+
+def run(args, env=None, **kw):
+    e = dict(os.environ)
+    e.pop("FASTLOSS_EVAL_THROTTLE", None)
+    e.update(env or {})
+    return subprocess.run(args, capture_output=True, text=True, env=e, timeout=300, **kw)
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(dump):
+    d, x, y = dump
+    out = d / "full.json"
+    p = run(cmd(d, "-o", str(out), "--quiet"))
+    assert p.returncode == 0, p.stderr
+    doc = json.loads(out.read_text())
+    want = fastloss.sparse_categorical_cross_entropy(y, x, from_logits=True)
+    assert doc["losses"][SCE] == float(want)
+    return doc
+
+
+def wait_for_checkpoint(ck, proc, min_row):
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"the run ended before it could be interrupted: {proc.stderr.read()}")
+        try:
+            row = json.loads(ck.read_text())["state"]["next_row"]
+            if row >= min_row:
+                return row
+        except (OSError, ValueError, KeyError):
+            pass  # not there yet (never half-written: os.replace)
+        time.sleep(0.02)
+    pytest.fail("no checkpoint appeared")
+
+
+def test_killed_run_resumes_bitwise(dump, uninterrupted, tmp_path):
+    d, _, _ = dump
+    ck, out = tmp_path / "ck.json", tmp_path / "out.json"
+    e = dict(os.environ, FASTLOSS_EVAL_THROTTLE="0.05")  # a slow disk: ~4 s in all
+    proc = subprocess.Popen(cmd(d, "--checkpoint", str(ck), "--checkpoint-every", "2", "-o",
+                                str(out)), env=e, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    row = wait_for_checkpoint(ck, proc, 4 * CHUNK)
+    proc.kill()  # SIGKILL: no chance to save anything more
+    proc.wait(timeout=60)
+    assert proc.returncode == -signal.SIGKILL
+    assert not out.exists()  # no output from an interrupted run
+    saved = json.loads(ck.read_text())["state"]["next_row"]
+    assert row <= saved < N
+    p = run(cmd(d, "--checkpoint", str(ck), "--resume", "-o", str(out), "--quiet"))
+    assert p.returncode == 0, p.stderr
+    assert json.loads(out.read_text()) == uninterrupted
+    assert not ck.exists()  # done: a later --resume starts afresh
+
+
+def test_ctrl_c_saves_and_resumes_bitwise(dump, uninterrupted, tmp_path):
+    d, _, _ = dump
+    ck, out = tmp_path / "ck.json", tmp_path / "out.json"
+    e = dict(os.environ, FASTLOSS_EVAL_THROTTLE="0.05")
+    proc = subprocess.Popen(cmd(d, "--checkpoint", str(ck), "--checkpoint-every", "2", "-o",
+                                str(out)), env=e, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    row = wait_for_checkpoint(ck, proc, 2 * CHUNK)  # the pass is under way
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "rerun with --resume" in err
+    saved = json.loads(ck.read_text())["state"]["next_row"]  # saved at the end of a chunk
+    assert row <= saved < N and saved % CHUNK == 0
+    assert not out.exists()
+    p = run(cmd(d, "--checkpoint", str(ck), "--resume", "-o", str(out), "--quiet",
+                "--chunk-rows", "1000"))  # another chunk size after the resume: same result
+    assert p.returncode == 0, p.stderr
+    assert json.loads(out.read_text()) == uninterrupted
+
+
+def test_bad_files_fail_before_any_output(dump, tmp_path):
+    d, x, y = dump
+    out = tmp_path / "out.json"
+    out.write_text("previous result\n")
+    raw = (d / "x.npy").read_bytes()
+    (tmp_path / "t.npy").write_bytes(raw[:-4000])
+    np.save(tmp_path / "short.npy", y[:-5])
+    np.save(tmp_path / "bad.npy", np.where(np.arange(N) == 777, C + 2, y))
+    cases = [
+        ([str(tmp_path / "t.npy"), "--labels", str(d / "y.npy")], "truncated .npy file"),
+        ([str(d / "x.npy"), "--labels", str(tmp_path / "short.npy")], "length mismatch"),
+        ([str(d / "x.npy"), "--labels", str(tmp_path / "bad.npy")],
+         r"row 777: label 12 is out of range [0, 10)"),
+        ([str(d / "x.npy"), "--labels", str(d / "y.npy"), "--num-classes", "5"],
+         "wrong number of classes"),
+        ([str(d / "nope.npy"), "--labels", str(d / "y.npy")], "no such file"),
+    ]
+    for args, msg in cases:
+        p = run([sys.executable, "-m", "fastloss.cli", "eval", *args, "--loss", SCE,
+                 "--from-logits", "-o", str(out)])
+        assert p.returncode == 2, (args, p.stderr)
+        assert msg in p.stderr and p.stderr.startswith("fastloss: error:"), p.stderr
+        assert p.stdout == ""
+        assert out.read_text() == "previous result\n"  # untouched
+    # --on-bad-row skip counts the row instead
+    p = run([sys.executable, "-m", "fastloss.cli", "eval", str(d / "x.npy"), "--labels",
+             str(tmp_path / "bad.npy"), "--loss", SCE, "--from-logits", "--on-bad-row", "skip",
+             "--json"])
+    assert p.returncode == 0, p.stderr
+    doc = json.loads(p.stdout)
+    assert doc["diagnostics"]["bad_rows"]["count"] == 1
+    assert doc["diagnostics"]["bad_rows"]["first_rows"] == [777]
+
+
+def test_table_json_and_progress(dump, uninterrupted):
+    d, _, _ = dump
+    p = run(cmd(d))
+    assert p.returncode == 0
+    assert SCE in p.stdout and "accuracy (top-1)" in p.stdout and "per class" in p.stdout
+    assert p.stderr == ""  # not a terminal: no progress bar
+    p = run(cmd(d, "--json", "--progress"))
+    assert json.loads(p.stdout)["losses"] == uninterrupted["losses"]
+    assert "rows" in p.stderr  # the tqdm bar, forced on
+
+
+def test_loss_options_as_flags(dump, tmp_path):
+    d, x, y = dump
+    e = np.exp(x - x.max(axis=1, keepdims=True))
+    p_ = (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
+    np.save(tmp_path / "p.npy", p_)
+    cw = ",".join(str(v) for v in np.linspace(0.5, 2, C))
+    p = run([sys.executable, "-m", "fastloss.cli", "eval", str(tmp_path / "p.npy"), "--labels",
+             str(d / "y.npy"), "--loss", f"{SCE},categorical_cross_entropy", "--clip", "keras",
+             "--label-smoothing", "0.1", "--class-weight", cw, "--json"])
+    assert p.returncode == 0, p.stderr
+    doc = json.loads(p.stdout)
+    kw = dict(clip="keras", label_smoothing=0.1, class_weight=np.linspace(0.5, 2, C))
+    assert doc["losses"][SCE] == float(fastloss.sparse_categorical_cross_entropy(y, p_, **kw))
+    onehot = np.eye(C, dtype=np.float32)[y]
+    assert doc["losses"]["categorical_cross_entropy"] == float(
+        fastloss.categorical_cross_entropy(onehot, p_, **kw))
+    p = run([sys.executable, "-m", "fastloss.cli", "eval", str(tmp_path / "p.npy"), "--labels",
+             str(d / "y.npy"), "--loss", SCE, "--log-input"])
+    assert p.returncode == 2 and "no requested loss takes the option 'log_input'" in p.stderr
+
+
+def test_registered_in_the_main_parser():
+    from fastloss.cli import build_parser
+
+    args = build_parser().parse_args(["eval", "x.npy", "--loss", SCE, "--from-logits"])
+    assert args.func.__module__ == "fastloss.cli.eval" and args.from_logits is True
+
+
+# --------------------------------------------------------------------------- large dumps
+
+
+def _run_big(args):
+    p = subprocess.run(args, capture_output=True, text=True, timeout=3600,
+                       env={k: v for k, v in os.environ.items()
+                            if k != "FASTLOSS_EVAL_THROTTLE"})
+    return p.returncode, p.stdout, p.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fmt", ["npy", "parquet"])
+def test_multi_gb_dump_peak_rss_under_512_mb(fmt, tmp_path):
+    """A dump of several GB (4 GB .npy, 2 GB Parquet) streams in < 512 MB peak RSS."""
+    rows, classes = (1_000_000, 1000) if fmt == "npy" else (500_000, 1000)
+    r = np.random.default_rng(0)
+    y = r.integers(0, classes, rows)
+    np.save(tmp_path / "y.npy", y)
+    if fmt == "npy":
+        x = np.lib.format.open_memmap(tmp_path / "x.npy", mode="w+", dtype=np.float32,
+                                      shape=(rows, classes))
+        for a in range(0, rows, 50_000):
+            x[a:a + 50_000] = r.standard_normal((min(50_000, rows - a), classes),
+                                                dtype=np.float32) * 3
+        x.flush()
+        del x
+        src = tmp_path / "x.npy"
+        labels = ["--labels", str(tmp_path / "y.npy")]
+    else:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        schema = pa.schema([("y_pred", pa.list_(pa.float32(), classes)), ("label", pa.int64())])
+        src = tmp_path / "x.parquet"
+        with pq.ParquetWriter(src, schema, compression="none") as w:
+            for a in range(0, rows, 50_000):
+                xb = r.standard_normal((min(50_000, rows - a), classes), dtype=np.float32) * 3
+                w.write_table(pa.table({
+                    "y_pred": pa.FixedSizeListArray.from_arrays(pa.array(xb.reshape(-1)), classes),
+                    "label": y[a:a + xb.shape[0]]}, schema=schema), row_group_size=50_000)
+        labels = []
+    # VmHWM: the peak RSS of this process image (ru_maxrss would include the forked copy
+    # of this test process from before exec, as Linux carries it across execve)
+    script = (
+        "import sys\n"
+        "from fastloss.cli import main\n"
+        "rc = main(sys.argv[1:])\n"
+        "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0]\n"
+        "print('PEAK_RSS_KB', hwm.split()[1], file=sys.stderr)\n"
+        "sys.exit(rc)\n")
+    args = [sys.executable, "-c", script, "eval", str(src), *labels, "--loss", SCE,
+            "--from-logits", "--json", "--no-progress"]
+    rc, out, err = _run_big(args)
+    assert rc == 0, err
+    peak_mb = int(err.split("PEAK_RSS_KB")[1].split()[0]) / 1024
+    print(f"\n{fmt}: {os.path.getsize(src) / 1e9:.2f} GB dump, peak RSS {peak_mb:.0f} MB")
+    assert peak_mb < 512
+    doc = json.loads(out)
+    assert doc["rows"] == rows
+    if fmt == "npy":
+        xm = np.load(src, mmap_mode="r")
+        want = fastloss.sparse_categorical_cross_entropy(y, xm, from_logits=True)
+        assert doc["losses"][SCE] == float(want)
