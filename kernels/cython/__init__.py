@@ -5,7 +5,7 @@ The kernels are in ``_kernels.pxi`` (the vectorisable exp / log / log1p in
 target, or the ``FASTLOSS_MARCH`` one) and, on x86-64, also into ``_core_avx2``
 (x86-64-v3) and ``_core_avx512`` (x86-64-v4); this package imports the best one the CPU
 supports (``FASTLOSS_CYTHON_VARIANT=baseline|avx2|avx512`` forces one). Every build gives
-the same bits (tests/test_variants.py).
+the same bits (tests/kernels/test_variants.py).
 
 Importing a SIMD build directly is safe on any CPU: its module init is reached through
 ``_guard.c``, compiled for the baseline target, which raises ImportError on a CPU without

@@ -16,7 +16,7 @@
  *       Used by the float32 kernels, where they save 4-5 multiply-adds per call.
  *   fl_expneg32 (x <= 0) and fl_log1p01_32 (0 <= x <= 1): float32-grade variants for
  *       the hot loops, without the special-value handling their domain does not need.
- * Measured by tests/test_cython_backend.py (the float32 grade exhaustively over every
+ * Measured by tests/kernels/test_cython_backend.py (the float32 grade exhaustively over every
  * float32 input of its domain, slow run; no FMA): float32 grade max 1 ulp after
  * rounding to float32, correctly rounded for all but 0.6-1.1 per million inputs;
  * float64 grade max 0.97 (exp), 0.81 (log), 1.44 (log1p) ulp.

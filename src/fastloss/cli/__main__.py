@@ -4,4 +4,5 @@ import sys
 
 from fastloss.cli import main
 
-sys.exit(main())
+if __name__ == "__main__":  # importing the module (doc tools, pkgutil walks) runs nothing
+    sys.exit(main())

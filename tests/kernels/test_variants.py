@@ -29,7 +29,7 @@ import fastloss.kernels.cython as cy
 pytestmark = pytest.mark.skipif(not cy.AVAILABLE, reason="the Cython backend is not built")
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
+ROOT = os.path.dirname(os.path.dirname(HERE))  # the repository (pyproject.toml)
 X86_64 = os.uname().machine in ("x86_64", "AMD64")
 # (variant, module, x86-64 level it needs)
 BUILDS = [("baseline", "_core", 0), ("avx2", "_core_avx2", 3), ("avx512", "_core_avx512", 4)]
