@@ -538,8 +538,13 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
     if t.shape == x.shape:
         return io.out(_ce_probs(x, t, w, x2, batch, cdim, C, ls, reduction))
     y = _check_labels(t, ignore_index, C, batch)
-    dt = x.dtype
-    cw = _check_weight(w, C, dt if not io.half else np.float32)
+    cw = _check_weight(w, C, x.dtype if not io.half else np.float32)
+    return io.out(_ce_index(x2, y, cw, ignore_index, ls, reduction, batch))
+
+
+def _ce_index(x2, y, cw, ignore_index, ls, reduction, batch):
+    """Cross-entropy against index targets: the kernels, or PyTorch's IEEE results."""
+    dt = x2.dtype
     valid = y != ignore_index
     # Non-finite logits need PyTorch's IEEE results (slow path). The kernel's result
     # is non-finite whenever the input is, except where a zero class weight removed a
@@ -555,16 +560,16 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
     if slow:
         v, wsum = _ce_index_slow(x2, y, cw, ignore_index, ls)
         if reduction == "none":
-            return io.out(v.astype(dt).reshape(batch))
-        return io.out(_mean_or_sum(float(np.sum(v)), wsum, reduction, dt))
+            return v.astype(dt).reshape(batch)
+        return _mean_or_sum(float(np.sum(v)), wsum, reduction, dt)
     if reduction == "none":
-        return io.out(res.reshape(batch))
+        return res.reshape(batch)
     total, _ = res
     if cw is None:
         wsum = float(np.count_nonzero(valid))
     else:
         wsum = float(np.sum(cw[y[valid]]))
-    return io.out(_mean_or_sum(total, wsum, reduction, dt))
+    return _mean_or_sum(total, wsum, reduction, dt)
 
 
 def _mean_or_sum(total, wsum, reduction, dt):
