@@ -24,23 +24,13 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 import fastloss
+from fastloss._info import cpu_model
 from fastloss.kernels import block_rows_for, n_blocks
 from fastloss.kernels import cython as cy
 from fastloss.kernels._blocks import combine
 
 E = np.zeros(0)
 F32 = np.zeros(0, np.float32)
-
-
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown"
 
 
 def load():

@@ -57,9 +57,29 @@ def info():
         "backend_order": list(BACKENDS),
         "FASTLOSS_BACKEND": os.environ.get("FASTLOSS_BACKEND"),
         "threads": resolve_threads(None),
-        "cpu": platform.processor() or platform.machine(),
+        "cpu": cpu_model(),
+        "machine": platform.machine(),
         "versions": versions,
     }
+
+
+def cpu_model():
+    """The CPU's model name (Linux: /proc/cpuinfo), else what ``platform`` knows."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "cpu"
+
+
+def _runnable_variants(build):
+    """The Cython builds this CPU can run (baseline always; avx2 needs x86-64-v3, avx512 v4)."""
+    need = {"avx2": 3, "avx512": 4}
+    level = build.get("cpu_level", 0)
+    return [v for v in build.get("variants_built", []) if level >= need.get(v, 0)]
 
 
 def _module(name):
@@ -73,12 +93,16 @@ def format_info(d):
              f"numpy {d['versions']['numpy']})",
              f"default backend: {d['default_backend']}  (order: {' > '.join(d['backend_order'])};"
              f" FASTLOSS_BACKEND={d['FASTLOSS_BACKEND']})",
-             f"threads: {d['threads']}  cpu: {d['cpu']}", "backends:"]
+             f"threads: {d['threads']}  cpu: {d['cpu']} ({d.get('machine', '')})", "backends:"]
     for name, e in d["backends"].items():
         state = "available" if e["available"] else f"unavailable ({e['why_not']})"
         lines.append(f"  {name:7s} {state}")
-        for k, v in (e.get("build") or {}).items():
+        build = e.get("build") or {}
+        for k, v in build.items():
             lines.append(f"          {k}: {v}")
+        if "cpu_level" in build:
+            lines.append(f"          runnable here: {', '.join(_runnable_variants(build))} "
+                         f"(x86-64-v{build['cpu_level']})")
     other = ", ".join(f"{k} {v}" for k, v in d["versions"].items()
                       if k not in ("fastloss", "python", "numpy"))
     lines.append(f"versions: {other}")

@@ -224,3 +224,25 @@ def test_cython_tests_pass_under_every_other_supported_build():
         tail = "\n".join(res.stdout.splitlines()[-25:])
         assert res.returncode == 0, f"FASTLOSS_CYTHON_VARIANT={variant}:\n{tail}\n{res.stderr[-2000:]}"
         assert " passed" in tail and " failed" not in tail, tail
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/cpuinfo"), reason="Linux only")
+@pytest.mark.parametrize("level", [None, 3, 1])
+def test_fastloss_info_names_the_cpu_and_the_builds_it_runs(level):
+    have = cy.BUILD_INFO["cpu_level"]
+    if level is not None and level >= have:
+        pytest.skip("this CPU is not newer than that level")
+    env = dict(os.environ, FASTLOSS_CYTHON_VARIANT="auto")
+    if level:
+        env["FASTLOSS_MAX_CPU_LEVEL"] = str(level)
+    res = subprocess.run([sys.executable, "-m", "fastloss.cli", "info"], capture_output=True,
+                         text=True, env=env, timeout=300)
+    assert res.returncode == 0, res.stderr
+    with open("/proc/cpuinfo") as f:
+        model = next(ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name"))
+    assert f"cpu: {model} (" in res.stdout
+    level = level or have
+    built = cy.BUILD_INFO["variants_built"]
+    runnable = [v for v, _, need in BUILDS if v in built and level >= need]
+    assert f"variant: {runnable[-1]}\n" in res.stdout
+    assert f"runnable here: {', '.join(runnable)} (x86-64-v{level})" in res.stdout

@@ -22,22 +22,13 @@ import tempfile
 import time
 from pathlib import Path
 
+from fastloss._info import cpu_model
+
 PARTS = ("throughput", "accuracy", "latency", "memory")
 UNSET = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 
 
 # --------------------------------------------------------------------------- machine
-
-
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "cpu"
 
 
 def simd_variant():
