@@ -71,6 +71,9 @@ def serial_copy(disp):
     g.__doc__ = f.__doc__
     opts = {k: v for k, v in disp.targetoptions.items() if k != "nopython"}
     opts["parallel"] = False
+    # caching is a dispatcher option, not a target option: carry it over, so that every
+    # forked worker after the first loads the serial code instead of compiling it
+    opts["cache"] = type(disp._cache).__name__ != "NullCache"
     copy = numba.njit(**opts)(g)
     _copies[id(disp)] = (disp, copy)  # disp kept alive: its id stays unique
     return copy

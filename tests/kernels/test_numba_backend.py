@@ -921,6 +921,23 @@ def test_forked_children_do_not_hang_and_give_the_parents_bits():
     assert "GNU OpenMP" not in res.stderr, res.stderr
 
 
+def test_serial_copies_use_the_on_disk_cache():
+    """The serial copy of a cached kernel is cached too (under its own name: Numba's
+    cache does not key on ``parallel``), so forked workers load it instead of compiling."""
+    from fastloss.kernels.numba import _fork
+    from fastloss.kernels.numba import _kernels as k
+
+    par = k.logsumexp_rows
+    ser = _fork.serial_copy(par)
+    assert ser is _fork.serial_copy(par)
+    assert not ser.targetoptions.get("parallel")
+    assert type(ser._cache).__name__ == type(par._cache).__name__ != "NullCache"
+    assert ser._cache._impl.locator.get_source_stamp() == par._cache._impl.locator.get_source_stamp()
+    assert ser.py_func.__qualname__ != par.py_func.__qualname__
+    # its parallel callee is swapped for a serial copy as well
+    assert ser.py_func.__globals__["_row_lse"] is _fork.serial_copy(k._row_lse)
+
+
 def test_concurrent_python_threads_match_serial():
     """Calls from several Python threads at once (the kernels release the GIL) give the
     bits of one call at a time."""
