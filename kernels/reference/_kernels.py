@@ -2,7 +2,7 @@
 
 Everything is computed in float64 with the stable formulas, rounded once to the
 input dtype per sample, and processed in chunks of whole blocks so that no
-temporary is larger than ``CHUNK_ELEMS`` elements whatever the input size.
+temporary is larger than ``REFERENCE_TEMP_ELEMS`` elements whatever the input size.
 """
 
 import numpy as np
@@ -12,11 +12,11 @@ from .._blocks import (CLIP_EPS, CLIP_KERAS2, CLIP_NONE, CLIP_TORCH, EW_KL_DIV, 
 
 AVAILABLE = True
 WHY_UNAVAILABLE = ""
-CHUNK_ELEMS = 1 << 20  # temporaries stay near 8 MB of float64
+REFERENCE_TEMP_ELEMS = 1 << 20  # temporaries stay near 8 MB of float64
 
 
 def _chunks(n_rows, n_cols, block_rows):
-    rows = max(1, CHUNK_ELEMS // max(n_cols, 1) // block_rows) * block_rows
+    rows = max(1, REFERENCE_TEMP_ELEMS // max(n_cols, 1) // block_rows) * block_rows
     for start in range(0, n_rows, rows):
         yield start, min(n_rows, start + rows)
 
@@ -241,7 +241,7 @@ def mse(x, t, ow, sw, nan_omit, block_rows, out, lp, wp, n_threads):
 
 
 def first_outside_unit_interval(x):
-    step = CHUNK_ELEMS
+    step = REFERENCE_TEMP_ELEMS
     for a in range(0, x.shape[0], step):
         xc = x[a:a + step]
         bad = (xc < 0) | (xc > 1)
@@ -256,7 +256,7 @@ def argmax_rows(x, out, n_threads):
 
 
 def elementwise(op, x, y, out, n_threads):
-    step = CHUNK_ELEMS
+    step = REFERENCE_TEMP_ELEMS
     for a in range(0, x.shape[0], step):
         x64 = x[a:a + step].astype(np.float64)
         y64 = y[a:a + step].astype(np.float64)

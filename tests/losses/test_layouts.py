@@ -214,7 +214,7 @@ def test_reference_internal_chunks_are_exact(monkeypatch, name, i):
 
     yt, yp, kw = make(name, i, np.float64, n=600, c=300)  # 13 blocks (11 for BCE)
     base = {red: run(name, yt, yp, kw, red, backend="numpy") for red in REDUCTIONS}
-    monkeypatch.setattr(ref, "CHUNK_ELEMS", 100)  # one block per internal chunk
+    monkeypatch.setattr(ref, "REFERENCE_TEMP_ELEMS", 100)  # one block per internal chunk
     for red in REDUCTIONS:
         assert_same(run(name, yt, yp, kw, red, backend="numpy"), base[red])
 
