@@ -12,6 +12,11 @@ these functions. All arguments are positional, there is no ``None``: an absent
 array is a zero-length float64 array. ``x`` and friends are C-contiguous float32 or
 float64 arrays; every other float array argument is float64; labels are int64.
 
+Every compiled backend returns the same bits on every SIMD build of it (no FMA, fixed
+summation lanes) and writes every NaN result as the positive quiet NaN: which of two NaNs
+an IEEE operation returns depends on the operand order a compiler picks, which differs
+between vector and scalar code (the reference backend may return other NaNs).
+
 Row reductions (``out`` has ``x``'s dtype)::
 
     logsumexp_rows(x[N, C], out[N], n_threads)
