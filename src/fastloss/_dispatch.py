@@ -3,6 +3,8 @@
 import importlib
 import os
 
+import numpy as np
+
 BACKENDS = ("cython", "numba", "numpy")  # best first
 _MODULES = {"cython": "fastloss.kernels.cython", "numba": "fastloss.kernels.numba",
             "numpy": "fastloss.kernels.reference"}
@@ -80,6 +82,8 @@ def resolve_threads(n_threads):
     if n_threads is None:
         env = os.environ.get("FASTLOSS_NUM_THREADS")
         return max(1, int(env)) if env else cpu_count()
-    if isinstance(n_threads, bool) or not isinstance(n_threads, int) or n_threads < 1:
+    # any integer type (np.int64 from a config or an array included), never a bool
+    if (isinstance(n_threads, (bool, np.bool_)) or not isinstance(n_threads, (int, np.integer))
+            or n_threads < 1):
         raise ValueError(f"n_threads must be a positive integer or None, got {n_threads!r}")
     return int(n_threads)

@@ -1,5 +1,7 @@
 """Input checks. Every message names the argument and the shape or the first bad index."""
 
+import numbers
+
 import numpy as np
 
 from fastloss.kernels import CLIP_EPS, CLIP_KERAS2, CLIP_NONE, CLIP_TORCH
@@ -109,8 +111,15 @@ def resolve_clip(clip, dtype, from_logits):
     return CLIP_EPS, eps
 
 
+def check_real(value, name, what):
+    """``float(value)`` for a real number (not a bool or a string), else a TypeError naming it."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be {what}, got {value!r} ({type(value).__name__})")
+    return float(value)
+
+
 def check_fraction(value, name):
-    v = float(value)
+    v = check_real(value, name, "a real number in [0, 1]")
     if not 0.0 <= v <= 1.0:
         raise ValueError(f"{name}={value!r} must lie in [0, 1]")
     return v
@@ -157,6 +166,13 @@ def check_labels(y, name, batch_shape, n_classes, ignore_index):
         if bad.any():
             i = _index(np.argmax(bad), arr.shape)
             raise ValueError(f"{name} must hold integer class indices; {name}{list(i)}={arr[i]!r}")
+        # beyond int64 a cast would wrap around: report the value as given
+        big = np.abs(arr) >= 2.0**63
+        if ignore_index is not None:
+            big &= arr != ignore_index
+        if big.any():
+            i = _index(np.argmax(big), arr.shape)
+            raise ValueError(f"{name}{list(i)}={arr[i]!r} is out of range [0, {n_classes})")
     flat = arr.reshape(-1)
     if arr.dtype.kind == "u" and arr.dtype.itemsize == 8:
         over = flat > np.iinfo(np.int64).max
@@ -185,6 +201,14 @@ def check_same_shape(a, b, name_a, name_b):
                          "they must match")
 
 
+# what to do when an input that must be probabilities is not, by the option that says so
+_UNIT_ADVICE = {
+    "from_logits=False": "Did you pass logits? Then use from_logits=True.",
+    "log_input=False": "Did you pass log-probabilities? Then use log_input=True.",
+    "log_target=False": "Did you pass log-probabilities as y_true? Then use log_target=True.",
+}
+
+
 def check_unit_interval(arr, name, kern, hint):
     """Raise if a probability input has a value outside [0, 1] (NaN passes).
 
@@ -203,7 +227,8 @@ def check_unit_interval(arr, name, kern, hint):
         i = _index(k, arr.shape)
         raise ValueError(f"{name} must hold probabilities in [0, 1] with {hint}; "
                          f"{name}{list(i)}={float(arr[i])!r} is the first value outside. "
-                         "Did you pass logits? Then use from_logits=True.")
+                         + _UNIT_ADVICE.get(hint, "Targets are probabilities: 0 or 1 for hard "
+                                            "labels, values in between for soft ones."))
 
 
 def first_nan(arrays):

@@ -469,3 +469,62 @@ def test_errors_are_the_same_on_every_backend(backend):
         BCE(T, P + 1, backend=backend)
     with pytest.raises(ValueError, match=r"y_pred\[0, 1\] is NaN"):
         MSE(T, np.array([[0, np.nan, 0], [0, 0, 0]]), nan_policy="raise", backend=backend)
+
+
+# --------------------------------------------------------------------------- issue #19 (API part)
+
+
+@pytest.mark.parametrize("key", ALL)
+def test_numpy_integer_n_threads_are_accepted(key):
+    """n_threads from a config or an array is often np.int64: it is an integer."""
+    assert np.array_equal(call(key, n_threads=np.int64(2)), call(key, n_threads=2))
+    with pytest.raises(ValueError, match=r"n_threads must be a positive integer or None, got "
+                                         r"np\.True_|n_threads must be a positive integer or None, "
+                                         r"got True"):
+        call(key, n_threads=np.bool_(True))
+
+
+@pytest.mark.parametrize("case,name,advice", [
+    ("binary", "y_true", r"Targets are probabilities: 0 or 1"),
+    ("categorical", "y_true", r"Targets are probabilities: 0 or 1"),
+    ("kl", "y_true", r"Then use log_target=True\."),
+    ("kl", "y_pred", r"Then use log_input=True\."),
+    ("binary", "y_pred", r"Then use from_logits=True\."),
+])
+def test_unit_interval_messages_give_the_advice_of_that_argument(case, name, advice):
+    f, yt, yp, extra = VALID[case]
+    bad = np.array(yt if name == "y_true" else yp, dtype=float, copy=True)
+    bad.flat[1] = 2.5
+    with pytest.raises(ValueError, match=rf"{name}\[.*\]=2\.5 is the first value outside\. "
+                                         rf"[^\n]*{advice}") as info:
+        call(case, **{name: bad})
+    if name == "y_true" or case == "kl":
+        assert "from_logits" not in str(info.value)
+
+
+def test_ignore_index_beyond_int64_is_a_clear_error():
+    with pytest.raises(ValueError, match=r"ignore_index=1180591620717411303424 does not fit "
+                                         r"in int64"):
+        SCE(Y, P, ignore_index=2**70)
+
+
+@pytest.mark.parametrize("key", ["sparse", "categorical", "binary"])
+@pytest.mark.parametrize("bad", ["0.1", None, [0.1], True])
+def test_non_numeric_label_smoothing_names_the_argument(key, bad):
+    with pytest.raises(TypeError, match=rf"label_smoothing must be a real number in \[0, 1\], "
+                                        rf"got {re.escape(repr(bad))}"):
+        call(key, label_smoothing=bad)
+
+
+@pytest.mark.parametrize("bad", ["1e-4", None, False])
+def test_non_numeric_z_loss_names_the_argument(bad):
+    with pytest.raises(TypeError, match=rf"z_loss must be a real number >= 0, got "
+                                        rf"{re.escape(repr(bad))}"):
+        SCE(Y, P, z_loss=bad, from_logits=True)
+
+
+@pytest.mark.parametrize("label", [3e19, -3e19, 1e300])
+def test_float_labels_beyond_int64_are_reported_as_given(label):
+    with pytest.raises(ValueError, match=rf"y_true\[1\]={re.escape(repr(np.float64(label)))} is "
+                                         r"out of range \[0, 3\)"):
+        SCE(np.array([0.0, label]), P)

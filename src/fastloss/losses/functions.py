@@ -18,6 +18,7 @@ from fastloss._validation import (
     as_float_array,
     as_like,
     check_fraction,
+    check_real,
     check_labels,
     check_nan_policy,
     check_reduction,
@@ -77,6 +78,8 @@ def prepare_sparse(y_true, y_pred, *, from_logits, axis, ignore_index, class_wei
     if ignore_index is not None and (isinstance(ignore_index, bool)
                                      or not isinstance(ignore_index, (int, np.integer))):
         raise TypeError(f"ignore_index must be an integer or None, got {ignore_index!r}")
+    if ignore_index is not None and not -2**63 <= int(ignore_index) < 2**63:
+        raise ValueError(f"ignore_index={ignore_index!r} does not fit in int64 (labels are int64)")
     if (trusted and isinstance(y_true, np.ndarray) and y_true.dtype == np.int64
             and y_true.shape == rows.batch_shape and y_true.flags.c_contiguous):
         y = y_true  # already checked by the caller (fastloss.evaluate)
@@ -85,7 +88,7 @@ def prepare_sparse(y_true, y_pred, *, from_logits, axis, ignore_index, class_wei
     cw, _ = check_weights(class_weight, "class_weight", (C,), allow_scalar=False)
     sw = _sample_weight(sample_weight, rows.batch_shape)
     ls = check_fraction(label_smoothing, "label_smoothing")
-    zl = float(z_loss)
+    zl = check_real(z_loss, "z_loss", "a real number >= 0")
     if not (zl >= 0 and np.isfinite(zl)):
         raise ValueError(f"z_loss={z_loss!r} must be finite and non-negative")
     if zl and not from_logits:
