@@ -7,6 +7,7 @@ JSON output, every field); the loss itself is checked against the public functio
 import json
 import os
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -249,3 +250,57 @@ def test_multi_gb_dump_peak_rss_under_512_mb(fmt, tmp_path):
         xm = np.load(src, mmap_mode="r")
         want = fastloss.sparse_categorical_cross_entropy(y, xm, from_logits=True)
         assert doc["losses"][SCE] == float(want)
+
+
+# --------------------------------------------------------------------------- issue #19: bad paths
+
+
+def test_a_fifo_as_input_is_refused_at_once(dump, tmp_path):
+    d, _, _ = dump
+    fifo = tmp_path / "f.npy"
+    os.mkfifo(fifo)
+    p = run([sys.executable, "-m", "fastloss.cli", "eval", str(fifo), "--labels",
+             str(d / "y.npy"), "--loss", SCE, "--from-logits", "--no-progress"])  # hung before
+    assert p.returncode == 2
+    assert f"{fifo}: is a FIFO (named pipe), not a regular file" in p.stderr
+
+
+def test_a_directory_as_input_is_refused(dump):
+    d, _, _ = dump
+    p = run([sys.executable, "-m", "fastloss.cli", "eval", str(d), "--labels", str(d / "y.npy"),
+             "--loss", SCE, "--from-logits", "--no-progress"])
+    assert p.returncode == 2 and f"{d}: is a directory, not a regular file" in p.stderr
+
+
+@pytest.mark.parametrize("option", ["-o", "--checkpoint"])
+def test_a_bad_output_location_is_found_before_the_run(dump, tmp_path, option):
+    d, _, _ = dump
+    name = "--output" if option == "-o" else "--checkpoint"
+    missing = tmp_path / "no" / "such" / "r.json"
+    env = {"FASTLOSS_EVAL_THROTTLE": "0.5"}  # a run would take 79 x 0.5 s: the error must not
+    t0 = time.time()
+    p = run(cmd(d, option, str(missing)), env=env)
+    assert p.returncode == 2 and time.time() - t0 < 30
+    assert f"{name} {missing}: cannot write in {missing.parent}" in p.stderr
+    assert ".tmp" not in p.stderr and ".probe" not in p.stderr
+    fifo = tmp_path / "out.fifo"
+    os.mkfifo(fifo)
+    p = run(cmd(d, option, str(fifo)), env=env)
+    assert p.returncode == 2 and f"{name} {fifo}: is a FIFO (named pipe)" in p.stderr
+    p = run(cmd(d, option, str(tmp_path)), env=env)
+    assert p.returncode == 2 and f"{name} {tmp_path}: is a directory" in p.stderr
+
+
+def test_result_files_honour_the_umask(dump, tmp_path):
+    d, _, _ = dump
+    out = tmp_path / "r.json"
+    old = os.umask(0o022)
+    try:
+        p = run(cmd(d, "-o", str(out), "--quiet"))
+    finally:
+        os.umask(old)
+    assert p.returncode == 0, p.stderr
+    assert stat.S_IMODE(out.stat().st_mode) == 0o644  # not mkstemp's 0600
+    out.chmod(0o640)  # an existing file keeps its mode, as with open(path, "w")
+    assert run(cmd(d, "-o", str(out), "--quiet")).returncode == 0
+    assert stat.S_IMODE(out.stat().st_mode) == 0o640

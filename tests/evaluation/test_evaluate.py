@@ -7,6 +7,7 @@ per-class / per-group figures are recomputed here with plain NumPy and exact sum
 import json
 import math
 import os
+import re
 import zipfile
 
 import numpy as np
@@ -515,3 +516,13 @@ def test_counts_with_nan_rows_and_any_chunking(c):
     assert dg["losses"][SCE]["inf_losses"] == int(np.isinf(per).sum())
     assert same(evaluate(x, labels=y, loss=SCE, from_logits=True, chunk_rows=1000)[SCE],
                 fastloss.sparse_categorical_cross_entropy(y, x, from_logits=True))
+
+
+def test_a_bad_checkpoint_location_is_an_error_before_the_pass(tmp_path):
+    """Found when the pass starts, not at the first save (issue #19)."""
+    x = np.zeros((10, 3), np.float32)
+    y = np.zeros(10, np.int64)
+    bad = tmp_path / "missing" / "ck.json"
+    with pytest.raises(ValueError, match=rf"checkpoint {re.escape(str(bad))}: cannot write in "):
+        fastloss.evaluate(x, labels=y, loss="sparse_categorical_cross_entropy",
+                          from_logits=True, checkpoint=bad, progress=False)

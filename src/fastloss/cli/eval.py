@@ -240,7 +240,7 @@ def cli_evaluator(args):
 
 def run(args):
     from fastloss.evaluation import evaluate
-    from fastloss.evaluation.result import write_json_atomic
+    from fastloss.evaluation.result import check_writable, write_json_atomic
 
     losses = [n.strip() for item in args.loss for n in item.split(",") if n.strip()]
     pred_cols = None
@@ -254,6 +254,10 @@ def run(args):
             options[key] = getattr(args, key)
     if args.resume and not args.checkpoint:
         raise ValueError("--resume needs --checkpoint FILE")
+    # a bad place for the result or the checkpoint is found now, not after the whole run
+    for option, path in (("--output", args.output), ("--checkpoint", args.checkpoint)):
+        if path:
+            check_writable(path, option)
     if args.resume and args.checkpoint and not os.path.exists(args.checkpoint):
         print(f"fastloss eval: no checkpoint at {args.checkpoint}; starting from row 0",
               file=sys.stderr)

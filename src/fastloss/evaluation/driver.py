@@ -17,7 +17,7 @@ from fastloss.evaluation.chunks import Inputs, chunk_rows_for
 from fastloss.evaluation.evaluator import Evaluator
 from fastloss.evaluation.keyed_sums import SEGMENT_ROWS
 from fastloss.evaluation.readers import InputError
-from fastloss.evaluation.result import jsonable, write_json_atomic
+from fastloss.evaluation.result import check_writable, jsonable, write_json_atomic
 from fastloss.evaluation.roles import label_tail
 from fastloss.losses.registry import loss_specs, options_json
 
@@ -161,6 +161,8 @@ def evaluate(source, *, loss, labels=None, weights=None, groups=None, pred_colum
     rows = chunk_rows_for(ev.layout.C, chunk_rows)
     config = run_config(specs, inputs.fingerprint(), inputs.describe(), ev)
     saved_config = jsonable(config)
+    if checkpoint is not None:
+        check_writable(checkpoint, "checkpoint")  # now, not at the first save
     if checkpoint is not None and resume and os.path.exists(checkpoint):
         _load_checkpoint(ev, checkpoint, saved_config)
 

@@ -18,6 +18,7 @@ Every problem with a file raises :class:`InputError` (a ``ValueError``) naming t
 """
 
 import os
+import stat
 import zipfile
 
 import numpy as np
@@ -37,7 +38,27 @@ def require_pyarrow():
     return pa
 
 
+def not_a_regular_file(path):
+    """What ``path`` is when it exists and is not a regular file ("a FIFO", ...), else ""."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return ""
+    for test, kind in ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
+                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+                       (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return kind
+    return ""
+
+
 def detect_format(path):
+    kind = not_a_regular_file(path)
+    if kind:
+        # open() of a FIFO blocks until a writer comes, and reading a pipe's first bytes to
+        # find its format would lose them: the readers need a file they can seek in
+        raise InputError(f"{path}: is {kind}, not a regular file; save the stream to a file "
+                         "first (the readers seek in it and map it)")
     p = str(path).lower()
     for suffix in (".gz", ".bz2", ".zst", ".lz4"):
         if p.endswith(suffix):

@@ -4,6 +4,7 @@
 import json
 import math
 import os
+import stat
 import tempfile
 from collections.abc import Mapping
 
@@ -39,6 +40,36 @@ def jsonable(v):
     return v
 
 
+def _mode_for(path):
+    """The mode ``open(path, "w")`` leaves: the existing file's, else 0666 less the umask."""
+    try:
+        return stat.S_IMODE(os.stat(path).st_mode)
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
+def check_writable(path, option):
+    """Fail before any work if ``path`` (the value of ``option``) cannot be written as a
+    regular file: its folder is missing or read-only, or it is a folder, FIFO or device."""
+    from fastloss.evaluation.readers import not_a_regular_file
+
+    path = os.fspath(path)
+    kind = not_a_regular_file(path)
+    if kind:
+        raise ValueError(f"{option} {path}: is {kind}; give the path of a regular file")
+    d = os.path.dirname(os.path.abspath(path))
+    try:
+        fd, probe = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".probe",
+                                     dir=d)
+    except OSError as exc:
+        raise ValueError(f"{option} {path}: cannot write in {d}: "
+                         f"{exc.strerror or exc}") from None
+    os.close(fd)
+    os.unlink(probe)
+
+
 def write_json_atomic(path, obj):
     """Write ``obj`` as JSON to ``path`` atomically.
 
@@ -71,6 +102,8 @@ def write_json_atomic(path, obj):
     d = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=d)
     try:
+        # mkstemp makes 0600; the result gets what open(path, "w") would give it
+        os.fchmod(fd, _mode_for(path))
         with os.fdopen(fd, "w") as f:
             json.dump(obj, f, indent=1, allow_nan=False)
             f.write("\n")
