@@ -130,6 +130,12 @@ class Inputs:
     # ------------------------------------------------------------------ reading
     def _iter_field(self, fld, start, rows):
         if fld.columns is None:
+            dtype = fld.src.dtype
+            if dtype is not None and not dtype.isnative:  # a big-endian .npy, say
+                native = dtype.newbyteorder("=")
+                for b in fld.src.batches(start, rows):  # a native copy of each window
+                    yield b.astype(native)
+                return
             yield from fld.src.batches(start, rows)  # no local keeps the previous window
             return
         for b in fld.src.batches(start, self._table_batch(rows), fld.columns):
