@@ -10,6 +10,7 @@ skipped, or failed under FASTLOSS_REQUIRE_FRAMEWORKS=1 (CI).
 """
 
 import argparse
+import json
 import os
 import signal
 import subprocess
@@ -90,6 +91,8 @@ def assert_same_result(got, want):
     for k in want:
         assert same_loss(got[k], want[k]), (k, got[k], want[k])
     assert body(got) == body(want)
+    # and the same JSON text, key order included, so result files are byte-identical (#19)
+    assert json.dumps(body(got)) == json.dumps(body(want))
 
 
 # --------------------------------------------------------------------------- no cluster

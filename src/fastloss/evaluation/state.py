@@ -36,7 +36,9 @@ def _counters():
 def _add_counters(a, b):
     """Counters of two diagnostics dicts added (first bad rows: the first ones of both)."""
     out = {}
-    for k in a.keys() | b.keys():
+    # a's key order, then b's new keys: a merged state writes its JSON in the order of a
+    # single pass (a set union would shuffle it, and the files would differ byte-wise)
+    for k in [*a, *(k for k in b if k not in a)]:
         x, y = a.get(k), b.get(k)
         if x is None or y is None:
             out[k] = y if x is None else x
