@@ -629,3 +629,15 @@ def test_cluster_large_many_chunkings(client, da, fd):
         got = fd.evaluate(y, da.from_array(x, chunks=(rows, c)), groups=g, loss=[SCE, CCE],
                           from_logits=True)
         assert_same_result(got, want)
+
+
+def test_evaluate_files_starts_a_local_cluster_of_its_own_by_default(data, fd, tmp_path):
+    """No client, scheduler or n_workers: a local cluster, one single-threaded worker per
+    core (was a TypeError from cpu_count() // None)."""
+    x, y = data["logits"], data["y"]
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "y.npy", y)
+    want = local_evaluate(x, labels=y, loss=SCE, from_logits=True)
+    got = fd.evaluate_files(str(tmp_path / "x.npy"), labels=str(tmp_path / "y.npy"), loss=SCE,
+                            from_logits=True)
+    assert_same_result(got, want)

@@ -37,6 +37,7 @@ class _Cluster:
             if scheduler:
                 self.client = Client(scheduler, timeout="30s")
             else:
+                n = n or max(1, cpu_count() // (t or 1))  # neither given: a worker per core
                 t = t or max(1, cpu_count() // n)
                 self.cluster = LocalCluster(n_workers=n, threads_per_worker=t, processes=True,
                                             host="127.0.0.1", dashboard_address=None)
@@ -190,7 +191,7 @@ max_groups, **options :
     client : distributed.Client, optional
         The cluster to use; else a client of ``scheduler`` (an address), else a local
         cluster of ``n_workers`` processes with ``threads_per_worker`` threads each
-        (started and closed here).
+        (started and closed here; by default one single-threaded worker per core).
     progress, checkpoint, resume, checkpoint_every, csv_dtype :
         Not for a cluster: ``checkpoint``/``resume``/``csv_dtype`` raise, ``progress`` is
         ignored (Dask recomputes the chunks of a lost worker).
