@@ -89,23 +89,7 @@ def _emit(v, w, nan_omit, r0, nr, out, lp, wp, b, block_rows):
     if not has_w and not nan_omit:
         # c = float64(v) * 1 = float64(v), and every weight is 1: the lane sums of the
         # weights are exact counts, so wp[b] = nr; the lanes read v directly
-        a0, a1, a2, a3, a4, a5, a6, a7 = lanes_add8((a0, a1, a2, a3, a4, a5, a6, a7), v, nr)
-        full = nr - nr % 8
-        rest = nr - full
-        if rest > 0:
-            a0 += np.float64(v[full])
-        if rest > 1:
-            a1 += np.float64(v[full + 1])
-        if rest > 2:
-            a2 += np.float64(v[full + 2])
-        if rest > 3:
-            a3 += np.float64(v[full + 3])
-        if rest > 4:
-            a4 += np.float64(v[full + 4])
-        if rest > 5:
-            a5 += np.float64(v[full + 5])
-        if rest > 6:
-            a6 += np.float64(v[full + 6])
+        a0, a1, a2, a3, a4, a5, a6, a7 = _lanes_add((a0, a1, a2, a3, a4, a5, a6, a7), v, nr)
         lp[b] = _cn(_lanes_finish(a0, a1, a2, a3, a4, a5, a6, a7, nr, block_rows))
         wp[b] = np.float64(nr)
         return
