@@ -23,14 +23,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+# the bare kernel calls (block partials + exact combine) of the Cython quick benchmark
+from bench_cython_quick import cy_bce, cy_sparse
+
 import fastloss
 from fastloss._info import cpu_model
-from fastloss.kernels import block_rows_for, n_blocks
 from fastloss.kernels import cython as cy
-from fastloss.kernels._blocks import combine
-
-E = np.zeros(0)
-F32 = np.zeros(0, np.float32)
 
 
 def load():
@@ -54,24 +52,9 @@ def bandwidth(buf, nt, repeat):
     return buf.nbytes / best
 
 
-def cy_sparse(x, y, nt):
-    n, c = x.shape
-    br = block_rows_for(c)
-    lp, wp = np.zeros(n_blocks(n, br)), np.zeros(n_blocks(n, br))
-    cy.sparse_ce(x, y, E, E, True, 0, False, 0.0, 0.0, 0, 0.0, False, br, F32, lp, wp, nt)
-    return combine(lp) / combine(wp)
-
-
 def cy_lse(x, out, nt):
     cy.logsumexp_rows(x, out, nt)
     return out
-
-
-def cy_bce(x, z, nt):
-    br = block_rows_for(1)
-    lp, wp = np.zeros(n_blocks(x.size, br)), np.zeros(n_blocks(x.size, br))
-    cy.bce(x, z, E, 1, E, True, 0.0, 0, 0.0, False, br, F32, lp, wp, nt)
-    return combine(lp) / combine(wp)
 
 
 def cases(rng, scale, torch):
