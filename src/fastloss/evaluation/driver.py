@@ -157,8 +157,8 @@ def evaluate(source, *, loss, labels=None, weights=None, groups=None, pred_colum
                    diagnostics=diagnostics, max_groups=max_groups, num_classes=num_classes,
                    accuracy=accuracy)
     if chunk_rows is None:
-        chunk_rows = inputs.default_chunk_rows(ev.layout.C)
-    rows = chunk_rows_for(ev.layout.C, chunk_rows)
+        chunk_rows = inputs.default_chunk_rows(ev.values_per_row())
+    rows = chunk_rows_for(ev.values_per_row(), chunk_rows)
     config = run_config(specs, inputs.fingerprint(), inputs.describe(), ev)
     saved_config = jsonable(config)
     if checkpoint is not None:

@@ -101,6 +101,19 @@ class Evaluator:
         return self.layout.ndim == 2 and self.layout.C > 1 and any(
             p and r.has_class_axis for r, p in zip(self.rows, self.prob))
 
+    def values_per_row(self):
+        """Values a chunk holds per row, for sizing chunks: the predictions, dense targets
+        (or the one-hot rows made from labels), per-value losses, and ~12 values' worth of
+        per-row work arrays (int64 labels, top-1 classes, segment keys)."""
+        lay = self.layout
+        width = lay.C
+        dense_loss = lay.ndim == 2 and any(not r.has_class_axis for r in self.rows)
+        if lay.label_kind == "dense" or any(r.label_kind != "index" for r in self.rows):
+            width += lay.C
+        if dense_loss:
+            width += lay.C
+        return width + 12
+
     def state_dict(self):
         return self.state.to_dict()
 
@@ -298,8 +311,8 @@ class Evaluator:
         """``(predicted class per row, its value)``: one argmax pass, which is also the
         NaN / +inf screen (argmax returns the first NaN of a row, else the first +inf)."""
         lay, x, n = self.layout, w.x, w.n
-        if not (lay.classification and self.want_acc):
-            return None, None
+        if not (lay.classification and self.want_acc) or lay.multilabel:
+            return None, None  # (multi-label: no top-1 accuracy, so no argmax)
         if lay.ndim == 2 and lay.C > 1:
             pred_cls = self._buf("pred", n, np.int64)
             self.kern.argmax_rows(np.ascontiguousarray(x), pred_cls, self._threads)

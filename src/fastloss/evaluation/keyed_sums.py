@@ -14,6 +14,7 @@ __all__ = ["SEGMENT_ROWS", "KeyedSums", "row_values"]
 SEGMENT_ROWS = 256  # a segment has at most 256 distinct keys: at most one exact add per row
 _SEGMENT_SHIFT = SEGMENT_ROWS.bit_length() - 1  # row >> shift is the row's segment
 _DENSE_CELLS = 1 << 16  # up to this many (segment, key) cells, bincount over all of them
+_SLAB_ROWS = 1 << 16  # multi-label rows per bincount (whole segments): ~1M values
 
 
 def row_values(out, call, n):
@@ -22,14 +23,16 @@ def row_values(out, call, n):
     w = call.weights() if call.weighted else None
     if call.row_mult == 1:
         return out, w
-    v = out.reshape(n, call.row_mult).astype(np.float64)
-    sv = v[:, 0].copy()
+    # column by column into float64 sums (the same additions as a float64 copy of the
+    # chunk, without that copy: 8 bytes per value)
+    v = out.reshape(n, call.row_mult)
+    sv = v[:, 0].astype(np.float64)
     for j in range(1, call.row_mult):
         sv += v[:, j]
     if w is None:
         return sv, np.full(n, float(call.row_mult))
     w = w.reshape(n, call.row_mult)
-    swt = w[:, 0].copy()
+    swt = w[:, 0].astype(np.float64)
     for j in range(1, call.row_mult):
         swt += w[:, j]
     return sv, swt
@@ -77,15 +80,7 @@ class KeyedSums:
             self._segment_add(sums, lin, out, None, K, counts=counts)
             return
         if per_column:
-            m = call.row_mult
-            v = out.reshape(n, m)
-            w = call.weights().reshape(n, m) if call.weighted else np.ones((n, m))
-            sel = np.ones((n, m), bool) if keep is None else \
-                np.broadcast_to(keep[:, None], (n, m)).copy()
-            if omit:
-                sel &= ~np.isnan(v)
-            lin = (self._seg_offsets(n, K)[:, None] + np.arange(m)[None, :])[sel]
-            self._segment_add(sums, lin, v[sel], w[sel], K)
+            self._add_per_column(sums, n, out, call, keep, K, omit)
             return
         v, w = row_values(out, call, n)
         lin = self._seg_offsets(n, K) + keys
@@ -97,6 +92,41 @@ class KeyedSums:
             lin, v = lin[sel], v[sel]
             w = None if w is None else w[sel]
         self._segment_add(sums, lin, v, w, K)
+
+    def _add_per_column(self, sums, n, out, call, keep, K, omit):
+        """Multi-label: one key per column, added in slabs of rows (whole segments) so
+        that the index, mask and weight arrays stay small whatever the chunk size."""
+        m = call.row_mult
+        v2 = out.reshape(n, m)
+        w2 = call.weights().reshape(n, m) if call.weighted else None
+        for a in range(0, n, _SLAB_ROWS):
+            b = min(n, a + _SLAB_ROWS)
+            v, lin = v2[a:b], self._column_cells(b - a, m, K)
+            w = None if w2 is None else w2[a:b]
+            sel = None
+            if keep is not None:
+                sel = np.repeat(keep[a:b], m).reshape(b - a, m)
+            if omit:
+                fin = ~np.isnan(v)
+                sel = fin if sel is None else sel & fin
+            if sel is None and w is None:
+                # every weight 1: the weight sum of column j is the slab's row count
+                self._segment_add(sums, lin, v.reshape(-1), None, K,
+                                  counts=np.full(m, b - a, np.int64))
+            elif sel is None:
+                self._segment_add(sums, lin, v.reshape(-1), w.reshape(-1), K)
+            else:
+                self._segment_add(sums, lin[sel.reshape(-1)], v[sel],
+                                  None if w is None else w[sel], K)
+
+    def _column_cells(self, rows, m, K):
+        """``(row // SEGMENT_ROWS) * K + column`` of a slab's values in row-major order."""
+        key = ("columns", m, K)
+        c = self._cache.get(key)
+        if c is None:
+            c = self._cache[key] = (self._seg_offsets(_SLAB_ROWS, K)[:, None]
+                                    + np.arange(m)[None, :]).reshape(-1)
+        return c[:rows * m]
 
     def _segment_add(self, sums, lin, v, w, K, counts=None):
         """Sum ``v`` and ``w`` (None: 1) per (segment, key) in row order, then add exactly.
