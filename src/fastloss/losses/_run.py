@@ -1,5 +1,6 @@
 """Run a KernelCall over whole blocks and reduce its partials deterministically."""
 
+import math
 import warnings
 
 import numpy as np
@@ -61,6 +62,36 @@ def reduce(call, reduction):
         out = finish(run_per_sample(call), reduction, call.dtype, call.batch_shape)
         return out.astype(call.result_dtype) if out.dtype != call.result_dtype else out
     return finish(run_sums(call), reduction, call.result_dtype, call.batch_shape)
+
+
+def reduce_rescaling(prepare, sample_weight, reduction):
+    """``prepare(sample_weight).reduce(reduction)``, with a mean whose float64 sums
+    overflow although every weight is finite (weights near 1e308) redone with the
+    sample weights times ``2**-k``: exact, so the ratio is the one an unbounded exponent
+    range would give. ``prepare``: sample weights -> KernelCall."""
+    call = prepare(sample_weight)
+    if reduction != "mean" or not call.weighted:
+        return call.reduce(reduction)
+    with np.errstate(over="ignore"):  # (the reference backend would warn of what is redone)
+        total, wsum = run_sums(call)
+    k = 0 if np.isfinite(total) and np.isfinite(wsum) else _overflow_shift(call.weights())
+    if k:
+        sw = np.ones(call.batch_shape) if sample_weight is None else \
+            np.asarray(sample_weight, dtype=np.float64)
+        call = prepare(np.ldexp(sw, -k))
+        total, wsum = run_sums(call)
+    return finish((total, wsum), reduction, call.result_dtype, call.batch_shape)
+
+
+def _overflow_shift(w):
+    """``k`` such that weights ``w * 2**-k`` sum to less than 1/2 (0: the weights are not
+    what overflowed: a non-finite one, or none above 1)."""
+    if w is None or w.size == 0 or not np.isfinite(w).all():
+        return 0
+    top = float(np.max(w))
+    if not top > 1.0:
+        return 0
+    return math.frexp(top)[1] + int(w.size).bit_length() + 1
 
 
 def finish(result, reduction, out_dtype, batch_shape):

@@ -13,7 +13,7 @@ from fastloss.losses._calls import (
     sparse_ce_call,
 )
 from fastloss.losses._docs import fill
-from fastloss.losses._run import EMPTY
+from fastloss.losses._run import EMPTY, reduce_rescaling
 from fastloss._validation import (
     as_float_array,
     as_like,
@@ -158,12 +158,13 @@ def sparse_categorical_cross_entropy(y_true, y_pred, *, from_logits=False, axis=
     >>> fastloss.sparse_categorical_cross_entropy([0, 1], logits, from_logits=True, reduction="none")
     array([0.41703002, 0.1967341 ])
     """
-    return prepare_sparse(y_true, y_pred, from_logits=from_logits, axis=axis,
-                           ignore_index=ignore_index, class_weight=class_weight,
-                           label_smoothing=label_smoothing, z_loss=z_loss,
-                           sample_weight=sample_weight, clip=clip, reduction=reduction,
-                           nan_policy=nan_policy, backend=backend,
-                           n_threads=n_threads).reduce(reduction)
+    return reduce_rescaling(lambda sw: prepare_sparse(
+        y_true, y_pred, from_logits=from_logits, axis=axis,
+        ignore_index=ignore_index, class_weight=class_weight,
+        label_smoothing=label_smoothing, z_loss=z_loss,
+        sample_weight=sw, clip=clip, reduction=reduction,
+        nan_policy=nan_policy, backend=backend,
+        n_threads=n_threads), sample_weight, reduction)
 
 
 def prepare_categorical(y_true, y_pred, *, from_logits, axis, class_weight, label_smoothing,
@@ -238,11 +239,12 @@ def categorical_cross_entropy(y_true, y_pred, *, from_logits=False, axis=-1, cla
     >>> fastloss.categorical_cross_entropy(t, p, reduction="none")
     array([0.28768207, 0.69314718])
     """
-    return prepare_categorical(y_true, y_pred, from_logits=from_logits, axis=axis,
-                                class_weight=class_weight, label_smoothing=label_smoothing,
-                                sample_weight=sample_weight, clip=clip, reduction=reduction,
-                                nan_policy=nan_policy, backend=backend,
-                                n_threads=n_threads).reduce(reduction)
+    return reduce_rescaling(lambda sw: prepare_categorical(
+        y_true, y_pred, from_logits=from_logits, axis=axis,
+        class_weight=class_weight, label_smoothing=label_smoothing,
+        sample_weight=sw, clip=clip, reduction=reduction,
+        nan_policy=nan_policy, backend=backend,
+        n_threads=n_threads), sample_weight, reduction)
 
 
 def prepare_bce(y_true, y_pred, *, from_logits, pos_weight, label_smoothing, sample_weight,
@@ -330,10 +332,11 @@ def binary_cross_entropy(y_true, y_pred, *, from_logits=False, pos_weight=None,
     >>> fastloss.binary_cross_entropy([[1.0, 0.0]], [[0.8, 0.3]], reduction="none")
     array([[0.22314355, 0.35667494]])
     """
-    return prepare_bce(y_true, y_pred, from_logits=from_logits, pos_weight=pos_weight,
-                        label_smoothing=label_smoothing, sample_weight=sample_weight, clip=clip,
-                        reduction=reduction, nan_policy=nan_policy, backend=backend,
-                        n_threads=n_threads).reduce(reduction)
+    return reduce_rescaling(lambda sw: prepare_bce(
+        y_true, y_pred, from_logits=from_logits, pos_weight=pos_weight,
+        label_smoothing=label_smoothing, sample_weight=sw, clip=clip,
+        reduction=reduction, nan_policy=nan_policy, backend=backend,
+        n_threads=n_threads), sample_weight, reduction)
 
 
 def prepare_kl(y_true, y_pred, *, log_input, log_target, axis, sample_weight, clip, reduction,
@@ -403,10 +406,11 @@ def kl_divergence(y_true, y_pred, *, log_input=False, log_target=False, axis=-1,
     >>> fastloss.kl_divergence([[0.5, 0.5, 0.0]], [[0.25, 0.5, 0.25]], reduction="none")
     array([0.34657359])
     """
-    return prepare_kl(y_true, y_pred, log_input=log_input, log_target=log_target, axis=axis,
-                       sample_weight=sample_weight, clip=clip, reduction=reduction,
-                       nan_policy=nan_policy, backend=backend,
-                       n_threads=n_threads).reduce(reduction)
+    return reduce_rescaling(lambda sw: prepare_kl(
+        y_true, y_pred, log_input=log_input, log_target=log_target, axis=axis,
+        sample_weight=sw, clip=clip, reduction=reduction,
+        nan_policy=nan_policy, backend=backend,
+        n_threads=n_threads), sample_weight, reduction)
 
 
 def prepare_mse(y_true, y_pred, *, output_weight, axis, sample_weight, reduction, nan_policy,
@@ -466,6 +470,7 @@ def mean_squared_error(y_true, y_pred, *, output_weight=None, axis=-1, sample_we
     >>> float(fastloss.mean_squared_error([[0.0, 1.0]], [[1.0, 3.0]]))
     2.5
     """
-    return prepare_mse(y_true, y_pred, output_weight=output_weight, axis=axis,
-                        sample_weight=sample_weight, reduction=reduction, nan_policy=nan_policy,
-                        backend=backend, n_threads=n_threads).reduce(reduction)
+    return reduce_rescaling(lambda sw: prepare_mse(
+        y_true, y_pred, output_weight=output_weight, axis=axis,
+        sample_weight=sw, reduction=reduction, nan_policy=nan_policy,
+        backend=backend, n_threads=n_threads), sample_weight, reduction)
