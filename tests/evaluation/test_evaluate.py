@@ -550,3 +550,80 @@ def test_big_endian_inputs_give_the_native_bits(tmp_path, where):
     assert got_doc == want_doc
     direct = fastloss.sparse_categorical_cross_entropy(y, x, sample_weight=w, from_logits=True)
     assert got["sparse_categorical_cross_entropy"] == direct
+
+
+# --------------------------------------------------------------------------- #19: bad cells named
+
+
+def _csv(path, rows, header="p0,p1,p2,label"):
+    path.write_text(header + "\n" + "\n".join(rows) + "\n")
+    return str(path)
+
+
+def _good_rows(n=40):
+    r = np.random.default_rng(3)
+    x, y = r.random((n, 3)), r.integers(0, 3, n)
+    return [f"{a:.4f},{b:.4f},{c:.4f},{lab}" for (a, b, c), lab in zip(x, y)]
+
+
+@pytest.mark.parametrize("small_blocks", [False, True])
+def test_csv_bad_cells_and_rows_are_named_by_line(tmp_path, monkeypatch, small_blocks):
+    """Line numbers as an editor counts them (the header is line 1). With small blocks the
+    bad cell is past the rows pyarrow guesses the column types from."""
+    if small_blocks:
+        from fastloss.evaluation.readers import Table
+
+        monkeypatch.setattr(Table, "_csv_read", lambda self: pacsv.ReadOptions(block_size=300))
+    cases = [
+        (30, "0.1,abc,0.3,1", r"line 32: column 'p1' holds 'abc', not a number; fix that cell"),
+        (25, "0.1,0.2,0.3", r"line 27: 3 fields where the header has 4; fix or delete"),
+        (33, "0.1,0.2,0.3,cat", r"line 35: column 'label' holds 'cat', not a number"),
+        (20, "0.1,0.2,0.7,1.5",
+         r"\[label\], line 22: row 20: label 1.5 is not an integer class index \(use "
+         r"--on-bad-row skip"),
+    ]
+    for i, (row, text, msg) in enumerate(cases):
+        rows = _good_rows()
+        rows[row] = text
+        path = _csv(tmp_path / f"b{i}.csv", rows)
+        with pytest.raises(InputError, match=re.escape(path) + r".*" + msg):
+            evaluate(path, loss=SCE)
+    # a blank line counts as a line (pyarrow skips it; the line numbers still match)
+    rows = _good_rows()
+    rows[5] = "\n" + rows[5]
+    rows[30] = "0.1,abc,0.3,1"
+    with pytest.raises(InputError, match="line 33: column 'p1' holds 'abc'"):
+        evaluate(_csv(tmp_path / "blank.csv", rows), loss=SCE)
+
+
+def test_csv_bad_cell_in_a_gzipped_file_and_good_missing_values(tmp_path):
+    import gzip
+
+    rows = _good_rows()
+    rows[12] = "0.1,NA,0.3,1"  # missing: NaN, not an error (counted as a NaN prediction)
+    rows[17] = "0.1,0.2,x.3,1"
+    path = tmp_path / "g.csv.gz"
+    with gzip.open(path, "wt") as f:
+        f.write("p0,p1,p2,label\n" + "\n".join(rows) + "\n")
+    with pytest.raises(InputError, match=r"g.csv.gz: line 19: column 'p2' holds 'x.3'"):
+        evaluate(str(path), loss=SCE)
+
+
+def test_ragged_parquet_list_names_the_row(tmp_path):
+    r = np.random.default_rng(4)
+    x, y = r.random((40, 3)), r.integers(0, 3, 40)
+    lists = [list(v) for v in x]
+    lists[27] = lists[27][:2]
+    pq.write_table(pa.table({"y_pred": lists, "label": y}), tmp_path / "r.parquet",
+                   row_group_size=10)
+    with pytest.raises(InputError, match=r"r.parquet\[y_pred\]: rows have different numbers of "
+                                         r"classes: row 27 has 2 values where row \d+ has 3; "
+                                         r"every row needs one value per class"):
+        evaluate(str(tmp_path / "r.parquet"), loss=SCE, chunk_rows=256)
+    with pytest.raises(InputError, match=r"row 27 has 2 values"):  # batches of 10 rows
+        evaluate(str(tmp_path / "r.parquet"), loss=SCE, chunk_rows=1)
+    pq.write_table(pa.table({"y_pred": [list(v) for v in x], "label": [str(v) for v in y]}),
+                   tmp_path / "s.parquet")
+    with pytest.raises(InputError, match=r"s.parquet\[label\]: the labels must be numeric, the "
+                                         r"column has type string; write them as numbers"):
+        evaluate(str(tmp_path / "s.parquet"), loss=SCE)

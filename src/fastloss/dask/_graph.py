@@ -47,7 +47,8 @@ def _is_error(st):
 
 
 def _raise_error(st):
-    cls = {"InputError": InputError, "TypeError": TypeError}.get(st["type"], ValueError)
+    cls = {"InputError": InputError, "BadRowError": InputError,
+           "TypeError": TypeError}.get(st["type"], ValueError)
     raise cls(st["message"])
 
 

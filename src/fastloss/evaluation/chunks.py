@@ -8,7 +8,13 @@ from typing import Any
 import numpy as np
 
 from fastloss.evaluation.keyed_sums import SEGMENT_ROWS
-from fastloss.evaluation.readers import InputError, arrow_to_numpy, detect_format, require_pyarrow
+from fastloss.evaluation.readers import (
+    InputError,
+    arrow_to_numpy,
+    csv_problem,
+    detect_format,
+    require_pyarrow,
+)
 from fastloss.evaluation.roles import ROLES, InputFile, is_list, resolve_fields
 
 __all__ = ["EVAL_CHUNK_ELEMS", "Chunk", "Inputs", "chunk_rows_for"]
@@ -87,6 +93,11 @@ class Inputs:
         if pa is not None and fp.fmt == "csv":
             for c in self.fields["pred"].columns:
                 csv_types[c] = self._csv_pred_type
+        lab = self.fields.get("label")
+        if pa is not None and lab is not None and lab.columns and lab.file.fmt == "csv":
+            # as floats, so that a later "1.5" is a bad label named by its row, not an
+            # int64 conversion error of pyarrow's that names no line
+            csv_types[lab.columns[0]] = pa.float64()
         self._check_lengths()
 
     # ------------------------------------------------------------------ shape
@@ -121,6 +132,19 @@ class Inputs:
                 raise InputError(f"{fld.where}: the {role}s must be one value per row, got shape "
                                  f"{fld.src.shape}")
 
+    def where_row(self, role, row):
+        """Where row ``row`` of ``role`` is: the file (and column), and for a CSV file the
+        line, counted as an editor counts it."""
+        fld = self.fields.get(role)
+        if fld is None:
+            return f"row {row}"
+        where = fld.where
+        if fld.file.fmt == "csv":
+            found = csv_problem(fld.file.path, fld.src.csv_delimiter(), row=row)
+            if found is not None:
+                where += f", line {found[0]}"
+        return where
+
     def describe(self):
         return {role: fld.where for role, fld in self.fields.items()}
 
@@ -138,15 +162,17 @@ class Inputs:
                 return
             yield from fld.src.batches(start, rows)  # no local keeps the previous window
             return
+        row = start
         for b in fld.src.batches(start, self._table_batch(rows), fld.columns):
             if len(fld.columns) == 1:
-                yield arrow_to_numpy(b.column(0), fld.role, fld.where)
+                yield arrow_to_numpy(b.column(0), fld.role, fld.where, row)
             else:
-                cols = [arrow_to_numpy(b.column(i), fld.role, fld.where)
+                cols = [arrow_to_numpy(b.column(i), fld.role, fld.where, row)
                         for i in range(b.num_columns)]
                 dt = np.result_type(*cols) if cols else np.float64
                 yield np.column_stack([c.astype(dt, copy=False) for c in cols]) if cols else \
                     np.zeros((b.num_rows, 0))
+            row += b.num_rows
 
     TABLE_BATCH_ELEMS = 1 << 20
 
@@ -219,15 +245,17 @@ class Inputs:
         for role, fld in members:
             spans.append((role, fld, len(cols), len(cols) + len(fld.columns)))
             cols.extend(fld.columns)
+        row = start
         for b in table.batches(start, self._table_batch(rows), cols):
             out = {}
             for role, fld, a, e in spans:
                 if e - a == 1:
-                    out[role] = arrow_to_numpy(b.column(a), role, fld.where)
+                    out[role] = arrow_to_numpy(b.column(a), role, fld.where, row)
                 else:
-                    cs = [arrow_to_numpy(b.column(i), role, fld.where) for i in range(a, e)]
+                    cs = [arrow_to_numpy(b.column(i), role, fld.where, row) for i in range(a, e)]
                     dt = np.result_type(*cs)
                     out[role] = np.column_stack([c.astype(dt, copy=False) for c in cs])
+            row += b.num_rows
             yield out
 
 

@@ -127,21 +127,25 @@ def clipped(spec, options, x, y, excluded):
 
 
 def bad_message(row, r, reasons, lab, sw, x, n_classes, ignore_index):
-    """The error of bad row ``row`` (row ``r`` of its chunk), for ``on_bad_row="raise"``."""
+    """``(role, message)`` of bad row ``row`` (row ``r`` of its chunk), for
+    ``on_bad_row="raise"``; ``role`` ("label", "weight", "pred") is the input at fault."""
+    skip = " (use --on-bad-row skip to count and skip such rows)"
     if "non_integer_labels" in reasons and reasons["non_integer_labels"][r]:
-        return f"row {row}: label {lab[r]!r} is not an integer class index"
+        return "label", (f"row {row}: label {np.asarray(lab).reshape(-1)[r].item()!r} is not "
+                         f"an integer class index{skip}")
     if "labels_out_of_range" in reasons and reasons["labels_out_of_range"][r]:
         ign = "" if ignore_index is None else f" and is not ignore_index={ignore_index}"
-        return (f"row {row}: label {int(np.asarray(lab).reshape(-1)[r])} is out of range "
-                f"[0, {n_classes}){ign} (use --on-bad-row skip to count and skip such rows)")
+        return "label", (f"row {row}: label {int(np.asarray(lab).reshape(-1)[r])} is out of "
+                         f"range [0, {n_classes}){ign}{skip}")
     if "targets_out_of_range" in reasons and reasons["targets_out_of_range"][r]:
-        return f"row {row}: targets {np.asarray(lab)[r]!r} are not in [0, 1]"
+        return "label", f"row {row}: targets {np.asarray(lab)[r]!r} are not in [0, 1]{skip}"
     if "invalid_weights" in reasons and reasons["invalid_weights"][r]:
-        return f"row {row}: weight {float(sw[r])!r} is not finite and non-negative"
+        return "weight", (f"row {row}: weight {float(sw[r])!r} is not finite and "
+                          f"non-negative{skip}")
     v = np.atleast_1d(x[r])
     vals = ", ".join(repr(float(a)) for a in v[(v < 0) | (v > 1)][:3])
-    return (f"row {row}: predictions outside [0, 1] ({vals}) but the loss reads "
-            "probabilities; logits need from_logits=True (--from-logits)")
+    return "pred", (f"row {row}: predictions outside [0, 1] ({vals}) but the loss reads "
+                    "probabilities; logits need from_logits=True (--from-logits)")
 
 
 def count_bad(diag, start, bad, reasons):

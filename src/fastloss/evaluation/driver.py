@@ -16,7 +16,7 @@ import time
 from fastloss.evaluation.chunks import Inputs, chunk_rows_for
 from fastloss.evaluation.evaluator import Evaluator
 from fastloss.evaluation.keyed_sums import SEGMENT_ROWS
-from fastloss.evaluation.readers import InputError
+from fastloss.evaluation.readers import BadRowError, InputError
 from fastloss.evaluation.result import check_writable, jsonable, write_json_atomic
 from fastloss.evaluation.roles import label_tail
 from fastloss.losses.registry import loss_specs, options_json
@@ -203,7 +203,10 @@ def _run_chunks(ev, inputs, rows, save, checkpoint, checkpoint_every, progress):
             # its memory map, alive while the next one is read)
             for ch in inputs.chunks(start, rows):
                 i += 1
-                ev.process(ch)
+                try:
+                    ev.process(ch)
+                except BadRowError as exc:
+                    raise InputError(f"{inputs.where_row(exc.role, exc.row)}: {exc}") from None
                 if bar is not None:
                     bar.update(ch.stop - ch.start)
                 if throttle:

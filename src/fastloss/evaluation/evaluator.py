@@ -23,7 +23,7 @@ from fastloss._dispatch import resolve_backend, resolve_threads
 from fastloss.evaluation import diagnostics
 from fastloss.evaluation.chunks import chunk_rows_for
 from fastloss.evaluation.keyed_sums import SEGMENT_ROWS, KeyedSums
-from fastloss.evaluation.readers import InputError
+from fastloss.evaluation.readers import BadRowError, InputError
 from fastloss.evaluation.result import build_document
 from fastloss.evaluation.roles import Layout
 from fastloss.evaluation.state import EvalState
@@ -205,8 +205,9 @@ class Evaluator:
             bad |= m
         if self.on_bad_row == "raise":
             r = int(np.argmax(bad))
-            raise InputError(diagnostics.bad_message(w.start + r, r, reasons, w.lab, w.sw, w.x,
-                                                     self.layout.C, self.ignore_index))
+            role, msg = diagnostics.bad_message(w.start + r, r, reasons, w.lab, w.sw, w.x,
+                                                self.layout.C, self.ignore_index)
+            raise BadRowError(msg, role, w.start + r)
         diagnostics.count_bad(self.state.diag, w.start, bad, reasons)
         # a bad row is kept in place with weight 0 (so the blocks stay aligned) and a
         # valid stand-in value wherever the kernel would read it

@@ -27,6 +27,16 @@ class InputError(ValueError):
     """A bad input file: unreadable, truncated, corrupt, or inconsistent with the others."""
 
 
+class BadRowError(InputError):
+    """A bad row (label out of range, bad weight, ...): ``role`` ("label", "weight",
+    "pred") is the input at fault, ``row`` the row (0-based), so that the message can
+    name the file and, for a CSV file, the line."""
+
+    def __init__(self, message, role, row):
+        super().__init__(message)
+        self.role, self.row = role, row
+
+
 def require_pyarrow():
     try:
         import pyarrow  # noqa: F401
@@ -296,6 +306,7 @@ class Table:
         except InputError:
             raise
         except (self.pa.ArrowException, OSError, ValueError) as exc:
+            self._raise_csv_problem()
             kind = {"parquet": "Parquet", "ipc": "Arrow IPC/Feather", "ipc_stream": "Arrow IPC "
                     "stream", "csv": "CSV"}[fmt]
             raise InputError(f"{self.path}: not a readable {kind} file ({exc})") from None
@@ -309,8 +320,7 @@ class Table:
     def _csv_parse(self):
         import pyarrow.csv as pcsv
 
-        return pcsv.ParseOptions(delimiter="\t" if self.path.lower().split(".gz")[0]
-                                 .endswith(".tsv") else ",")
+        return pcsv.ParseOptions(delimiter=self.csv_delimiter())
 
     def field_type(self, name):
         return self.schema.field(name).type
@@ -323,7 +333,22 @@ class Table:
         except InputError:
             raise
         except (pa.ArrowException, OSError, ValueError) as exc:
+            self._raise_csv_problem(columns)
             raise InputError(f"{self.path}: read error ({type(exc).__name__}: {exc})") from None
+
+    def csv_delimiter(self):
+        return "\t" if self.path.lower().split(".gz")[0].endswith(".tsv") else ","
+
+    def _raise_csv_problem(self, columns=None):
+        """For a CSV file that pyarrow could not parse or convert: the InputError that
+        names the line and the column (no-op for other formats, or if nothing is found)."""
+        if self.fmt != "csv":
+            return
+        numeric = [c for c in (columns or ()) if c in self._csv_types
+                   and not self.pa.types.is_string(self._csv_types[c])]
+        found = csv_problem(self.path, self.csv_delimiter(), numeric)
+        if found is not None:
+            raise InputError(f"{self.path}: line {found[0]}: {found[1]}")
 
     def _batches(self, start, batch_rows, columns):
         pa = self.pa
@@ -375,6 +400,50 @@ class Table:
                 yield from _skip(r, start)
 
 
+def csv_problem(path, delimiter, numeric=(), row=None):
+    """Where a CSV file goes wrong, found by reading it again with Python's csv module
+    (pyarrow's errors name no line): ``(line, message)`` of the first row whose number of
+    fields differs from the header's, or whose cell in one of the ``numeric`` columns is
+    not a number; with ``row``, the line of that data row (0-based). None if not found.
+    Lines are 1-based and count the header, as an editor numbers them."""
+    import csv
+    import io
+
+    import pyarrow.csv as pcsv
+
+    pa = require_pyarrow()
+    nulls = set(pcsv.ConvertOptions().null_values)  # pyarrow reads these as missing (NaN)
+    try:
+        with pa.input_stream(path, compression="detect") as raw:
+            rd = csv.reader(io.TextIOWrapper(raw, encoding="utf-8", newline=""),
+                            delimiter=delimiter)
+            header = next(rd, [])
+            cols = [(header.index(c), c) for c in numeric if c in header]
+            data_row = -1
+            for fields in rd:
+                if not fields:  # a blank line: pyarrow skips it too
+                    continue
+                data_row += 1
+                if row is not None and data_row == row:
+                    return rd.line_num, ""
+                if len(fields) != len(header):
+                    return rd.line_num, (f"{len(fields)} fields where the header has "
+                                         f"{len(header)}; fix or delete that line")
+                for i, c in cols:
+                    cell = fields[i]
+                    if cell in nulls:
+                        continue
+                    try:
+                        float(cell)
+                    except ValueError:
+                        return rd.line_num, (f"column {c!r} holds {cell!r}, not a number; fix "
+                                             "that cell or delete the line (empty, NA, NaN "
+                                             "and null cells read as missing values)")
+    except (OSError, UnicodeDecodeError, csv.Error, pa.ArrowException):
+        return None
+    return None
+
+
 def _skip(batches, n, columns=None):
     for b in batches:
         if columns is not None:
@@ -387,8 +456,9 @@ def _skip(batches, n, columns=None):
         yield b
 
 
-def arrow_to_numpy(arr, role, where):
-    """A pyarrow column as NumPy: rows x classes for a list column; nulls become NaN."""
+def arrow_to_numpy(arr, role, where, first_row=0):
+    """A pyarrow column as NumPy: rows x classes for a list column; nulls become NaN.
+    ``first_row``: the file's row number of ``arr[0]``, for messages."""
     pa = require_pyarrow()
     import pyarrow.compute as pc
 
@@ -405,15 +475,18 @@ def arrow_to_numpy(arr, role, where):
                 np.ones(n, bool)
             widths = np.unique(lengths[valid]) if n else np.zeros(0)
             if widths.size > 1:
-                k = int(np.argmax(lengths[valid] != widths[0]))
-                raise InputError(f"{where}: rows have different numbers of classes "
-                                 f"({int(widths[0])} and {int(lengths[valid][k])})")
+                first = int(lengths[valid][0])
+                k = int(np.flatnonzero(valid & (lengths != first))[0])
+                raise InputError(f"{where}: rows have different numbers of classes: row "
+                                 f"{first_row + k} has {int(lengths[k])} values where row "
+                                 f"{first_row + int(np.argmax(valid))} has {first}; every row "
+                                 "needs one value per class, fix or drop that row")
             width = int(widths[0]) if widths.size else 0
         if arr.null_count:
             arr = arr.fill_null(pa.scalar([float("nan")] * width, type=t))
         flat = arr.flatten()
         vals = flat.to_numpy(zero_copy_only=False)
-        if vals.size != n * width:
+        if vals.size != n * width:  # pragma: no cover - the widths are checked above
             raise InputError(f"{where}: rows have different numbers of classes")
         return vals.reshape(n, width)
     if role == "group":

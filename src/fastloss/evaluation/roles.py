@@ -16,6 +16,7 @@ from fastloss.evaluation.readers import (
     NpyFile,
     NpzMember,
     Table,
+    csv_problem,
     detect_format,
     npz_members,
 )
@@ -131,8 +132,15 @@ def _pred_field(f, spec, taken):
             elif len(lists) == 1:
                 spec = lists
             else:
-                spec = _class_columns([c for c in names if c not in taken
-                                       and _numeric(f.table, c)])
+                spec = []
+                if f.fmt == "csv":
+                    # a CSV column's type is guessed from its first rows: one bad cell makes
+                    # p2 a text column, which must not leave p0, p1 as the classes; say
+                    # where that cell is
+                    spec = _class_columns([c for c in names if c not in taken])
+                    _raise_bad_csv_cells(f, [c for c in spec if not _numeric(f.table, c)])
+                spec = spec or _class_columns([c for c in names if c not in taken
+                                               and _numeric(f.table, c)])
                 if not spec:
                     raise InputError(f"{f.path}: which columns hold the predictions? none is "
                                      f"named {'/'.join(PRED_NAMES[:6])}..., there is no list "
@@ -148,6 +156,16 @@ def _pred_field(f, spec, taken):
     if len(spec) > 1 and any(is_list(f.table, c) for c in spec):
         raise InputError(f"{f.path}: a list column holds all classes; give it alone")
     return Field("pred", f, f.table, list(spec))
+
+
+def _raise_bad_csv_cells(f, cols):
+    """For CSV columns ``cols`` that should be numeric but were read as text: the
+    InputError naming the line and cell at fault (no-op if ``f`` is no CSV file)."""
+    if f.fmt != "csv" or not cols:
+        return
+    found = csv_problem(f.path, f.table.csv_delimiter(), cols)
+    if found is not None:
+        raise InputError(f"{f.path}: line {found[0]}: {found[1]}")
 
 
 def _class_columns(cols):
@@ -256,8 +274,10 @@ def resolve_fields(fp, fl=None, fw=None, fg=None, *, pred_columns=None, label_co
             lst = fld.role == "label" and is_list(fld.src, c)  # targets, one per class
             if not (_numeric(fld.src, c) or (lst and _numeric_type(
                     fld.src.pa, fld.src.field_type(c).value_type))):
+                _raise_bad_csv_cells(fld.file, [c])
                 raise InputError(f"{fld.where}: the {fld.role}s must be numeric, the column "
-                                 f"has type {fld.src.field_type(fld.columns[0])}")
+                                 f"has type {fld.src.field_type(fld.columns[0])}; write them "
+                                 f"as numbers, or name another column (--{fld.role}-column)")
     return fields
 
 
