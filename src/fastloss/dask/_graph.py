@@ -18,7 +18,7 @@ from fastloss.evaluation.chunks import Chunk
 from fastloss.evaluation.driver import run_config
 from fastloss.evaluation.evaluator import Evaluator
 from fastloss.evaluation.keyed_sums import SEGMENT_ROWS
-from fastloss.evaluation.readers import InputError
+from fastloss.evaluation.readers import BadRowError, InputError
 from fastloss.evaluation.state import EvalState
 from fastloss.losses.registry import loss_specs
 
@@ -188,6 +188,9 @@ def _process(cfg, a, b, rows):
     ev = _new_evaluator(cfg)
     try:
         ev.process(Chunk(a, b, **rows))
+    except BadRowError as exc:  # files are named as a local pass names them
+        where = cfg["where"].get(exc.role) if cfg.get("files") else None
+        return _error_state(a, InputError(f"{where}: {exc}") if where else exc)
     except (ValueError, TypeError) as exc:
         return _error_state(a, exc)
     return ev.state
@@ -324,6 +327,7 @@ def _lazy(y_true, y_pred, *, loss, sample_weight=None, groups=None, pred_columns
         "aligned": bool(ev.per_class or "group" in plan.roles),
         "auto_threads": auto, "thread_plan": thread_plan(client) if (auto and client) else None,
         "roles": plan.roles, "kinds": plan.kinds, "where": desc, "describe": desc,
+        "files": bool(describe),
     }
     cfg_d = dask.delayed(cfg, pure=False)
     part_task = dask.delayed(_part_task, pure=False)

@@ -134,10 +134,10 @@ class Inputs:
 
     def where_row(self, role, row):
         """Where row ``row`` of ``role`` is: the file (and column), and for a CSV file the
-        line, counted as an editor counts it."""
+        line, counted as an editor counts it; None for an in-memory array."""
         fld = self.fields.get(role)
-        if fld is None:
-            return f"row {row}"
+        if fld is None or fld.file.fmt == "memory":
+            return None
         where = fld.where
         if fld.file.fmt == "csv":
             found = csv_problem(fld.file.path, fld.src.csv_delimiter(), row=row)

@@ -206,7 +206,10 @@ def _run_chunks(ev, inputs, rows, save, checkpoint, checkpoint_every, progress):
                 try:
                     ev.process(ch)
                 except BadRowError as exc:
-                    raise InputError(f"{inputs.where_row(exc.role, exc.row)}: {exc}") from None
+                    where = inputs.where_row(exc.role, exc.row)
+                    if where is None:  # an in-memory array: the row is all there is to say
+                        raise
+                    raise InputError(f"{where}: {exc}") from None
                 if bar is not None:
                     bar.update(ch.stop - ch.start)
                 if throttle:
