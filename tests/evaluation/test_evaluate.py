@@ -627,3 +627,67 @@ def test_ragged_parquet_list_names_the_row(tmp_path):
     with pytest.raises(InputError, match=r"s.parquet\[label\]: the labels must be numeric, the "
                                          r"column has type string; write them as numbers"):
         evaluate(str(tmp_path / "s.parquet"), loss=SCE)
+
+
+# --------------------------------------------------------------------------- #19: integrity
+
+
+def test_npy_with_bytes_after_its_data_is_refused(data, tmp_path):
+    np.save(tmp_path / "x.npy", data["logits"])
+    with open(tmp_path / "x.npy", "ab") as f:
+        f.write(b"\0" * 40)  # one float32 row more than the header says
+    with pytest.raises(InputError, match=r"x.npy: 40 bytes after the data that the header "
+                                         r"describes \(shape \(3000, 10\) float32"):
+        evaluate(str(tmp_path / "x.npy"), labels=data["y"], loss=SCE, from_logits=True)
+
+
+def test_npz_member_longer_or_shorter_than_its_header(data, tmp_path):
+    import io
+
+    x = data["logits"]
+    for name, extra in (("long", x[:1].tobytes()), ("short", b"")):
+        head = io.BytesIO()
+        np.lib.format.write_array_header_1_0(head, {"descr": "<f4", "fortran_order": False,
+                                                    "shape": (len(x) - (name == "short"), C)})
+        body = x.tobytes() if name == "long" else x[:-2].tobytes()
+        with zipfile.ZipFile(tmp_path / f"{name}.npz", "w") as z:
+            z.writestr("y_pred.npy", head.getvalue() + body + extra)
+            buf = io.BytesIO()
+            np.save(buf, data["y"])
+            z.writestr("y_true.npy", buf.getvalue())
+        with pytest.raises(InputError, match=rf"{name}.npz\[y_pred\]: the member holds \d+ "
+                                             r"bytes of data where its header .* says \d+"):
+            evaluate(str(tmp_path / f"{name}.npz"), loss=SCE, from_logits=True)
+
+
+def _parquet_footer_edit(src, dst, which):
+    """Rewrite the row counts (zig-zag varints of 1000 -> 999) at the given occurrences of
+    an i64 field holding 1000 in the Thrift footer: 0 the file's, -1 the row group's."""
+    import struct
+
+    raw = bytearray(src.read_bytes())
+    footer = len(raw) - 8 - struct.unpack("<i", raw[-8:-4])[0]
+    hits = [footer + m.start() for m in re.finditer(b"\x16\xd0\x0f", bytes(raw[footer:]))]
+    for k in which:
+        raw[hits[k] + 1:hits[k] + 3] = b"\xce\x0f"
+    dst.write_bytes(bytes(raw))
+
+
+def test_parquet_row_counts_are_checked_against_the_metadata(tmp_path):
+    r = np.random.default_rng(6)
+    x, y = r.standard_normal((1000, 4)).astype(np.float32), r.integers(0, 4, 1000)
+    good = tmp_path / "good.parquet"
+    pq.write_table(pa.table({"y_pred": fixed_list(x), "label": y}), good, row_group_size=1000)
+    _parquet_footer_edit(good, tmp_path / "a.parquet", [0])
+    assert pq.ParquetFile(tmp_path / "a.parquet").metadata.num_rows == 999  # the edit took
+    with pytest.raises(InputError, match="a.parquet: damaged Parquet metadata: the row groups "
+                                         "hold 1000 rows but the file says 999"):
+        evaluate(str(tmp_path / "a.parquet"), loss=SCE, from_logits=True)
+    # both counts say 999: pyarrow alone reads 999 rows and drops one without a word
+    _parquet_footer_edit(good, tmp_path / "b.parquet", [0, -1])
+    assert pq.read_table(tmp_path / "b.parquet").num_rows == 999
+    with pytest.raises(InputError, match="b.parquet: damaged Parquet metadata: row group 0 says "
+                                         "999 rows but its column 'label' holds 1000 values"):
+        evaluate(str(tmp_path / "b.parquet"), loss=SCE, from_logits=True)
+    assert evaluate(str(good), loss=SCE, from_logits=True)[SCE] == \
+        fastloss.sparse_categorical_cross_entropy(y, x, from_logits=True)

@@ -101,8 +101,10 @@ def evaluate(source, *, loss, labels=None, weights=None, groups=None, pred_colum
     sum_tolerance : float
         Probability rows whose exact sum differs from 1 by more are counted.
     chunk_rows : int, optional
-        Rows per chunk (default: 32M values for arrays, 8M for tables); rounded up to whole
-        segments of 256 rows. The result does not depend on it.
+        Rows per chunk (default: about 32M values held per chunk for arrays, counting the
+        predictions, dense targets, per-value losses and per-row work arrays; a quarter of
+        that for tables); rounded up to whole segments of 256 rows. The result does not
+        depend on it.
     progress : bool, optional
         tqdm progress bar on stderr (default: when stderr is a terminal).
     checkpoint : path, optional
@@ -119,8 +121,9 @@ def evaluate(source, *, loss, labels=None, weights=None, groups=None, pred_colum
     Raises
     ------
     InputError
-        A file is unreadable or inconsistent with the others, or (``on_bad_row="raise"``)
-        a row is bad; the message names the file or the row.
+        A file is unreadable, damaged or inconsistent with the others, or
+        (``on_bad_row="raise"``) a row is bad; the message names the file, the column, the
+        row (for CSV, the line: the header is line 1) and what to do.
     KeyboardInterrupt
         SIGINT / SIGTERM: raised after the current chunk, once the state is saved.
 
@@ -134,6 +137,18 @@ def evaluate(source, *, loss, labels=None, weights=None, groups=None, pred_colum
     Losses are summed by the kernels' fixed block reduction and exact sums, per-class
     and per-group figures by row-order sums in fixed 256-row segments added exactly, so
     neither the chunk size, nor a resume, nor the thread count changes a bit.
+
+    What is verified about the files, before or while they are read: a ``.npy`` file's size
+    against its header (truncated, or bytes after the data); an ``.npz`` member's size
+    against its header and its zip CRC-32; a Parquet file's row count against the sum of
+    its row groups, each flat column's value count against its row group, the rows read
+    against the metadata, and page checksums when the writer stored them
+    (``pyarrow.parquet.write_table(..., write_page_checksum=True)``); every CSV row's
+    field count and every prediction, label and weight cell as a number. What is *not*
+    verified: the values of a ``.npy`` file or an Arrow IPC / Feather file (neither format
+    has checksums), and Parquet data pages written without checksums (pyarrow's default):
+    bytes zeroed or flipped inside such a page can decode to other valid numbers and give
+    a wrong loss with no error. Write Parquet with page checksums to have them caught.
 
     Examples
     --------

@@ -155,6 +155,13 @@ class NpyFile(_Array):
                 f"{self.path}: truncated .npy file: the header says shape {self.shape} "
                 f"{self.dtype} ({need - self.offset} bytes of data) but the file holds only "
                 f"{have} bytes ({have // max(self.row_bytes, 1)} complete rows)")
+        if size > need:
+            # np.save writes nothing after the data: extra bytes mean a wrong header (a
+            # shape cut short) or two files run together, and rows would go unread
+            raise InputError(
+                f"{self.path}: {size - need} bytes after the data that the header describes "
+                f"(shape {self.shape} {self.dtype}, {need - self.offset} bytes of data): not a "
+                "file as np.save writes it; check the shape it was saved with")
 
     def batches(self, start, batch_rows):
         n = self.shape[0]
@@ -227,14 +234,21 @@ class NpzMember(_Array):
     def __init__(self, path, member):
         self.path, self.member = str(path), member
         self.columns = ()
+        where = f"{self.path}[{member}]"
         try:
             with zipfile.ZipFile(self.path) as z, z.open(member + ".npy") as f:
-                self.shape, self.dtype = _read_npy_header(f, f"{self.path}[{member}]")
+                self.shape, self.dtype = _read_npy_header(f, where)
+                header, size = f.tell(), z.getinfo(member + ".npy").file_size
         except (zipfile.BadZipFile, OSError, EOFError) as exc:
             raise InputError(f"{self.path}: not a readable .npz archive ({exc})") from None
         except KeyError:
             raise InputError(f"{self.path}: has no member {member!r}") from None
         self.row_items = int(np.prod(self.shape[1:], dtype=np.int64))
+        need = header + self.shape[0] * self.row_items * self.dtype.itemsize
+        if size != need:  # (the zip's CRC-32 of the member is checked as it is read)
+            raise InputError(f"{where}: the member holds {size - header} bytes of data where "
+                             f"its header (shape {self.shape} {self.dtype}) says "
+                             f"{need - header}: truncated or not written by np.savez")
 
     def batches(self, start, batch_rows):
         row_bytes = self.row_items * self.dtype.itemsize
@@ -284,7 +298,12 @@ class Table:
                 self._pf = pq.ParquetFile(self.path, pre_buffer=False, buffer_size=1 << 23,
                                           page_checksum_verification=True)
                 self.schema = self._pf.schema_arrow
-                self.n_rows = self._pf.metadata.num_rows
+                md = self._pf.metadata
+                self.n_rows = md.num_rows
+                groups = sum(md.row_group(i).num_rows for i in range(md.num_row_groups))
+                if groups != self.n_rows:
+                    raise InputError(f"{self.path}: damaged Parquet metadata: the row groups "
+                                     f"hold {groups} rows but the file says {self.n_rows}")
             elif fmt == "ipc":
                 with self.pa.memory_map(self.path) as src:
                     r = self.pa.ipc.open_file(src)
@@ -336,6 +355,22 @@ class Table:
             self._raise_csv_problem(columns)
             raise InputError(f"{self.path}: read error ({type(exc).__name__}: {exc})") from None
 
+    def _check_value_counts(self, columns, first):
+        """A flat column chunk holds one value (or null) per row: its value count must be
+        its row group's row count (pyarrow reads the row group's count and drops the
+        rest silently)."""
+        md, schema = self._pf.metadata, self._pf.schema
+        flat = [j for j in range(len(schema)) if schema.column(j).max_repetition_level == 0
+                and schema.column(j).path.split(".")[0] in columns]
+        for i in range(first, md.num_row_groups):
+            rg = md.row_group(i)
+            for j in flat:
+                if rg.column(j).num_values != rg.num_rows:
+                    raise InputError(f"{self.path}: damaged Parquet metadata: row group {i} "
+                                     f"says {rg.num_rows} rows but its column "
+                                     f"{schema.column(j).path!r} holds "
+                                     f"{rg.column(j).num_values} values")
+
     def csv_delimiter(self):
         return "\t" if self.path.lower().split(".gz")[0].endswith(".tsv") else ","
 
@@ -363,10 +398,17 @@ class Table:
                 acc += nr
             if first == md.num_row_groups:
                 return
+            self._check_value_counts(columns, first)
             it = self._pf.iter_batches(batch_size=batch_rows, columns=columns,
                                        row_groups=range(first, md.num_row_groups),
                                        use_threads=False)
-            yield from _skip(it, skip)
+            got = acc + skip
+            for b in _skip(it, skip):
+                got += b.num_rows
+                yield b
+            if got != self.n_rows:  # the pages hold other row counts than the metadata
+                raise InputError(f"{self.path}: damaged Parquet file: {got} rows read where "
+                                 f"the metadata says {self.n_rows}")
         elif self.fmt == "ipc":
             # A memory map shares the page cache, but the pages it touches count in the
             # resident set until it is unmapped: reopen it every ~256 MB.
