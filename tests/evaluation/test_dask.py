@@ -641,3 +641,20 @@ def test_evaluate_files_starts_a_local_cluster_of_its_own_by_default(data, fd, t
     got = fd.evaluate_files(str(tmp_path / "x.npy"), labels=str(tmp_path / "y.npy"), loss=SCE,
                             from_logits=True)
     assert_same_result(got, want)
+
+
+def test_big_endian_npy_files_and_arrays_equal_local(client, data, da, fd, tmp_path):
+    # (#19) the kernels read native byte order: big-endian rows are swapped per partition
+    x, y = data["logits"], data["y"]
+    np.save(tmp_path / "x.npy", x.astype(">f4"))
+    np.save(tmp_path / "y.npy", y.astype(">i8"))
+    want = local_evaluate(x, labels=y, loss=SCE, from_logits=True)
+    got = fd.evaluate_files(str(tmp_path / "x.npy"), labels=str(tmp_path / "y.npy"), loss=SCE,
+                            from_logits=True, client=client)
+    assert_same_result(got, want)
+    t = np.eye(C, dtype=np.float32)[y]
+    got = fd.evaluate(da.from_array(t.astype(">f4"), chunks=(1000, C)),
+                      da.from_array(x.astype(">f4"), chunks=(1000, C)),
+                      loss="binary_cross_entropy", from_logits=True)
+    assert_same_result(got, local_evaluate(x, labels=t, loss="binary_cross_entropy",
+                                           from_logits=True))

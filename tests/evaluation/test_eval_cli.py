@@ -362,3 +362,79 @@ def test_result_files_honour_the_umask(dump, tmp_path):
     out.chmod(0o640)  # an existing file keeps its mode, as with open(path, "w")
     assert run(cmd(d, "-o", str(out), "--quiet")).returncode == 0
     assert stat.S_IMODE(out.stat().st_mode) == 0o640
+
+
+def _unprivileged():
+    """A command prefix under which file permissions apply: as root, one without the
+    capabilities that bypass them (setpriv); None if that cannot be had here."""
+    if os.geteuid() != 0:
+        return []
+    import shutil
+
+    if shutil.which("setpriv") is None:
+        return None
+    pre = ["setpriv", "--bounding-set", "-dac_override,-dac_read_search"]
+    if subprocess.run(pre + ["true"], capture_output=True).returncode != 0:
+        return None
+    return pre
+
+
+def test_unreadable_input_and_unwritable_output_are_named(dump, tmp_path):
+    pre = _unprivileged()
+    if pre is None:
+        pytest.skip("running as root without setpriv: permissions cannot be tested")
+    d, _, _ = dump
+    secret = tmp_path / "secret.npy"
+    secret.write_bytes((d / "x.npy").read_bytes())
+    secret.chmod(0)
+    base = [sys.executable, "-m", "fastloss.cli", "eval", "--loss", SCE, "--from-logits",
+            "--no-progress", "--labels", str(d / "y.npy")]
+    p = run(pre + base + [str(secret)])
+    assert p.returncode == 2 and f"{secret}: cannot read: Permission denied" in p.stderr, p.stderr
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o555)
+    try:
+        p = run(pre + base + [str(d / "x.npy"), "-o", str(locked / "r.json")])
+        assert p.returncode == 2, p.stderr
+        assert f"--output {locked / 'r.json'}: cannot write in {locked}: Permission denied" \
+            in p.stderr
+        assert p.stdout == ""  # refused before the pass
+    finally:
+        locked.chmod(0o755)
+
+
+@pytest.fixture
+def full_disk(tmp_path):
+    """A 64 KiB tmpfs filled up (needs root and mount); skipped where it cannot be made."""
+    mnt = tmp_path / "full"
+    mnt.mkdir()
+    if os.geteuid() != 0 or subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mnt)],
+            capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a small tmpfs here (needs root)")
+    try:
+        with open(mnt / "fill", "wb", buffering=0) as f:
+            try:
+                while True:
+                    f.write(b"\0" * 4096)
+            except OSError:
+                pass
+        yield mnt
+    finally:
+        subprocess.run(["umount", str(mnt)], capture_output=True)
+
+
+def test_a_full_disk_loses_no_result(dump, full_disk, uninterrupted):
+    d, _, _ = dump
+    out = full_disk / "r.json"
+    p = run(cmd(d, "-o", str(out), "--quiet"))
+    assert p.returncode == 2
+    assert f"--output {out}: cannot write: No space left on device; the result is printed on " \
+           "stdout instead" in p.stderr
+    assert json.loads(p.stdout) == uninterrupted  # the pass's result, not lost
+    assert os.listdir(full_disk) == ["fill"]  # no temp file left behind
+    ck = full_disk / "ck.json"
+    p = run(cmd(d, "--checkpoint", str(ck), "--checkpoint-every", "1", "--quiet"))
+    assert p.returncode == 2
+    assert f"checkpoint {ck}: cannot save the state: No space left on device" in p.stderr

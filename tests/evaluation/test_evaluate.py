@@ -691,3 +691,54 @@ def test_parquet_row_counts_are_checked_against_the_metadata(tmp_path):
         evaluate(str(tmp_path / "b.parquet"), loss=SCE, from_logits=True)
     assert evaluate(str(good), loss=SCE, from_logits=True)[SCE] == \
         fastloss.sparse_categorical_cross_entropy(y, x, from_logits=True)
+
+
+# --------------------------------------------------------------------------- #19: wider search
+
+
+def test_other_non_regular_inputs_are_named(data, tmp_path):
+    import socket
+
+    np.save(tmp_path / "y.npy", data["y"])
+    y = str(tmp_path / "y.npy")
+    os.symlink("loop.npy", tmp_path / "loop.npy")
+    os.symlink("nowhere.npy", tmp_path / "dangling.npy")
+    sock = socket.socket(socket.AF_UNIX)
+    sock.bind(str(tmp_path / "s.npy"))
+    try:
+        cases = [
+            ("/dev/null", "/dev/null: is a character device, not a regular file; give a regular "
+                          "file"),
+            (str(tmp_path / "s.npy"), "s.npy: is a socket, not a regular file"),
+            (str(tmp_path), "is a directory, not a regular file; give one of its files"),
+            (str(tmp_path / "loop.npy"), "loop.npy: is a symbolic link to 'loop.npy' that leads "
+                                         "to no file (Too many levels of symbolic links)"),
+            (str(tmp_path / "dangling.npy"), "dangling.npy: is a symbolic link to 'nowhere.npy' "
+                                             "that leads to no file (No such file"),
+        ]
+        for path, msg in cases:
+            with pytest.raises(InputError, match=re.escape(msg)):
+                evaluate(path, labels=y, loss=SCE, from_logits=True)
+    finally:
+        sock.close()
+
+
+def test_nan_label_in_a_float_label_column(data, tmp_path):
+    y = data["y"].astype(np.float64)
+    y[321] = np.nan
+    np.save(tmp_path / "y.npy", y)
+    np.save(tmp_path / "x.npy", data["logits"])
+    args = (str(tmp_path / "x.npy"),)
+    with pytest.raises(InputError, match=r"y.npy: row 321: label nan is not an integer class "
+                                         r"index \(use --on-bad-row skip"):
+        evaluate(*args, labels=str(tmp_path / "y.npy"), loss=SCE, from_logits=True)
+    r = evaluate(*args, labels=str(tmp_path / "y.npy"), loss=SCE, from_logits=True,
+                 on_bad_row="skip")
+    assert r.diagnostics["bad_rows"]["reasons"]["non_integer_labels"] == 1
+    assert r.diagnostics["bad_rows"]["first_rows"] == [321]
+    w = np.ones(N)
+    w[321] = 0
+    y0 = np.where(np.isnan(y), 0, y).astype(np.int64)
+    assert same(r[SCE], fastloss.sparse_categorical_cross_entropy(y0, data["logits"],
+                                                                  from_logits=True, sample_weight=w))
+

@@ -279,7 +279,15 @@ def run(args):
         print(f"fastloss eval: {msg}", file=sys.stderr)
         return 130
     if args.output:
-        write_json_atomic(args.output, result.to_dict())
+        try:
+            write_json_atomic(args.output, result.to_dict())
+        except OSError as exc:
+            # the pass is done: print its result rather than lose it
+            print(result.to_json(indent=1))
+            raise OSError(f"--output {args.output}: cannot write: "
+                          f"{exc.strerror or exc}; the result is printed on stdout instead"
+                          + (f" (and the checkpoint {args.checkpoint} is kept)"
+                             if args.checkpoint and os.path.exists(args.checkpoint) else ""))
     if not args.quiet:
         if args.json:
             print(result.to_json(indent=1))

@@ -12,6 +12,7 @@ import signal
 import sys
 import threading
 import time
+import warnings
 
 from fastloss.evaluation.chunks import Inputs, chunk_rows_for
 from fastloss.evaluation.evaluator import Evaluator
@@ -183,11 +184,20 @@ def evaluate(source, *, loss, labels=None, weights=None, groups=None, pred_colum
 
     def save():
         if checkpoint is not None:
-            write_json_atomic(checkpoint, {"config": saved_config,
-                                           "state": jsonable(ev.state_dict())})
+            try:
+                write_json_atomic(checkpoint, {"config": saved_config,
+                                               "state": jsonable(ev.state_dict())})
+            except OSError as exc:  # a full disk, say: name the file, not a temp file
+                raise OSError(f"checkpoint {checkpoint}: cannot save the state: "
+                              f"{exc.strerror or exc}; free some space or give another "
+                              "checkpoint path") from None
 
     _run_chunks(ev, inputs, rows, save, checkpoint, checkpoint_every, progress)
-    save()
+    try:
+        save()
+    except OSError as exc:  # the pass is done: its result is worth more than the checkpoint
+        warnings.warn(f"{exc}; the result is returned all the same", RuntimeWarning,
+                      stacklevel=2)
     return ev.result(inputs.describe(), config)
 
 

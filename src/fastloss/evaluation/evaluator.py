@@ -155,6 +155,8 @@ class Evaluator:
             raise InputError(f"predictions must be numeric, got dtype {x.dtype}")
         if x.dtype.kind != "f" or x.dtype == np.float16:
             x = x.astype(np.float64 if x.dtype.kind != "f" else np.float32)
+        elif not x.dtype.isnative:  # big-endian rows from a Dask partition: kernels read native
+            x = x.astype(x.dtype.newbyteorder("="))
         lay = self.layout
         if x.ndim != lay.ndim or (x.ndim == 2 and x.shape[1] != lay.C):
             raise InputError(f"wrong number of classes: rows from {w.start} have shape "
@@ -164,6 +166,8 @@ class Evaluator:
             self.state.dtype = x.dtype
         w.x = x
         w.lab = np.asarray(ch.label) if ch.label is not None else None
+        if w.lab is not None and not w.lab.dtype.isnative:
+            w.lab = w.lab.astype(w.lab.dtype.newbyteorder("="))
         return w
 
     def _screen(self, w, sw):

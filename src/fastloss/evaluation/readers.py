@@ -67,8 +67,10 @@ def detect_format(path):
     if kind:
         # open() of a FIFO blocks until a writer comes, and reading a pipe's first bytes to
         # find its format would lose them: the readers need a file they can seek in
-        raise InputError(f"{path}: is {kind}, not a regular file; save the stream to a file "
-                         "first (the readers seek in it and map it)")
+        advice = {"a FIFO (named pipe)": "save the stream to a file first (the readers seek "
+                                          "in it and map it)",
+                  "a directory": "give one of its files"}.get(kind, "give a regular file")
+        raise InputError(f"{path}: is {kind}, not a regular file; {advice}")
     p = str(path).lower()
     for suffix in (".gz", ".bz2", ".zst", ".lz4"):
         if p.endswith(suffix):

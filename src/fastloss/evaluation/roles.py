@@ -59,6 +59,13 @@ class InputFile:
             return
         self.path = str(path)
         if not os.path.exists(self.path):
+            if os.path.islink(self.path):  # dangling, or a loop of links
+                try:
+                    os.stat(self.path)
+                except OSError as exc:
+                    raise InputError(f"{self.path}: is a symbolic link to "
+                                     f"{os.readlink(self.path)!r} that leads to no file "
+                                     f"({exc.strerror})") from None
             raise InputError(f"{self.path}: no such file")
         self.fmt = detect_format(self.path)
         if self.fmt == "npy":
