@@ -190,6 +190,17 @@ def test_registered_in_the_main_parser():
 # --------------------------------------------------------------------------- large dumps
 
 
+# VmHWM: the peak RSS of this process image (ru_maxrss would include the forked copy
+# of the test process from before exec, as Linux carries it across execve)
+_PEAK_SCRIPT = (
+    "import sys\n"
+    "from fastloss.cli import main\n"
+    "rc = main(sys.argv[1:])\n"
+    "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0]\n"
+    "print('PEAK_RSS_KB', hwm.split()[1], file=sys.stderr)\n"
+    "sys.exit(rc)\n")
+
+
 def _run_big(args):
     p = subprocess.run(args, capture_output=True, text=True, timeout=3600,
                        env={k: v for k, v in os.environ.items()
@@ -228,16 +239,7 @@ def test_multi_gb_dump_peak_rss_under_512_mb(fmt, tmp_path):
                     "y_pred": pa.FixedSizeListArray.from_arrays(pa.array(xb.reshape(-1)), classes),
                     "label": y[a:a + xb.shape[0]]}, schema=schema), row_group_size=50_000)
         labels = []
-    # VmHWM: the peak RSS of this process image (ru_maxrss would include the forked copy
-    # of this test process from before exec, as Linux carries it across execve)
-    script = (
-        "import sys\n"
-        "from fastloss.cli import main\n"
-        "rc = main(sys.argv[1:])\n"
-        "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0]\n"
-        "print('PEAK_RSS_KB', hwm.split()[1], file=sys.stderr)\n"
-        "sys.exit(rc)\n")
-    args = [sys.executable, "-c", script, "eval", str(src), *labels, "--loss", SCE,
+    args = [sys.executable, "-c", _PEAK_SCRIPT, "eval", str(src), *labels, "--loss", SCE,
             "--from-logits", "--json", "--no-progress"]
     rc, out, err = _run_big(args)
     assert rc == 0, err
@@ -251,14 +253,6 @@ def test_multi_gb_dump_peak_rss_under_512_mb(fmt, tmp_path):
         want = fastloss.sparse_categorical_cross_entropy(y, xm, from_logits=True)
         assert doc["losses"][SCE] == float(want)
 
-
-_PEAK_SCRIPT = (
-    "import sys\n"
-    "from fastloss.cli import main\n"
-    "rc = main(sys.argv[1:])\n"
-    "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0]\n"
-    "print('PEAK_RSS_KB', hwm.split()[1], file=sys.stderr)\n"
-    "sys.exit(rc)\n")
 
 EVERY_LOSS = [  # (loss, prediction file, label file, flags)
     (SCE, "logits", "labels", ["--from-logits"]),
