@@ -426,9 +426,10 @@ def test_tensors_in_tensor_out(torch, data):
     y = torch.from_numpy(data["labels"][:8].clip(0))
     out = FT.cross_entropy(x, y)
     assert isinstance(out, torch.Tensor) and out.dtype == torch.float32 and out.shape == ()
-    assert not out.requires_grad
+    assert out.requires_grad  # issue #17: an input requiring grad keeps autograd
     ref = torch.nn.functional.cross_entropy(x, y).detach().numpy()
-    check(out.numpy(), ref, np.float32, 10.0)
+    check(out.detach().numpy(), ref, np.float32, 10.0)
+    assert not FT.cross_entropy(x.detach(), y).requires_grad
     half = FT.cross_entropy(x.detach().half(), y)
     assert half.dtype == torch.float16
     assert isinstance(FT.CrossEntropyLoss()(data["logits"][:8], data["labels"][:8].clip(0)),
