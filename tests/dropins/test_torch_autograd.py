@@ -197,3 +197,18 @@ def test_nn_class_backward(torch):
     x = torch.randn(8, 5, requires_grad=True)
     FT.CrossEntropyLoss(label_smoothing=0.1)(x, torch.randint(0, 5, (8,))).backward()
     assert torch.isfinite(x.grad).all()
+
+
+def test_retained_graph_backward_twice(torch):
+    """The saved fused gradient is scaled in place once; a second backward recomputes it."""
+    x = torch.randn(5, 3, requires_grad=True)
+    y = torch.tensor([0, 1, 2, 0, 1])
+    loss = FT.cross_entropy(x, y) * 3
+    loss.backward(retain_graph=True)
+    first = x.grad.clone()
+    x.grad = None
+    loss.backward()
+    assert torch.equal(first, x.grad)
+    x2 = x.detach().clone().requires_grad_(True)
+    (torch.nn.functional.cross_entropy(x2, y) * 3).backward()
+    torch.testing.assert_close(first, x2.grad)

@@ -39,7 +39,7 @@ def _kernel_grad(call, shape, scale):
     """One pass of a KernelCall's fused kernel: (float64 weighted loss sum, gradient)."""
     nb = n_blocks(call.n_rows, call.block_rows)
     lp, wp = np.zeros(nb), np.zeros(nb)
-    g = np.zeros(shape, call.dtype)
+    g = np.empty(shape, call.dtype) if call.n_rows else np.zeros(shape, call.dtype)
     if call.n_rows:  # the inputs are C-contiguous rows: one call, as run_chunks does
         call.gradient(0, call.n_rows, g, np.zeros((0,) * len(shape), call.dtype), lp, wp,
                       float(scale))
@@ -103,7 +103,10 @@ class _Rule:
         if self.reduction == "none":
             return _like(self.weighted_grad(_np(g).astype(np.float64)), self.input)
         grad = self.saved if self.saved is not None else self.reduced_grad()
-        return _like(grad, self.input) * g
+        self.saved = None  # scaled in place below: a retained graph's next backward recomputes
+        out = _like(grad, self.input)
+        # .backward() of the loss itself passes 1: skip a pass over the gradient
+        return out if bool(g == 1) else out.mul_(g)
 
     def target_grad(self, g):
         if not isinstance(self.input, torch.Tensor):
