@@ -14,7 +14,8 @@ BCE with logits on 2e7 float32 elements (mean).
 
 import argparse
 import os
-import time
+
+from bench_grad import _best as best  # best of N after one warm-up
 
 
 def _args():
@@ -23,16 +24,6 @@ def _args():
     p.add_argument("--repeat", type=int, default=5)
     p.add_argument("--scale", type=float, default=1.0, help="multiplies the problem sizes")
     return p.parse_args()
-
-
-def best(fn, repeat):
-    fn()  # warm-up: lazy imports, first-touch of the gradient buffers
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
 
 
 def forward_backward(loss, x, t):

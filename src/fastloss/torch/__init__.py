@@ -1080,19 +1080,7 @@ def log_softmax(input, dim=None, _stacklevel=3, dtype=None):
     """
     if _grad_wanted(input):
         return _grad_path().log_softmax(input, dim, _stacklevel, dtype)
-    return _log_softmax_nograd(input, dim, _stacklevel, dtype)
-
-
-def _log_softmax_nograd(input, dim, _stacklevel, dtype):
-    """``log_softmax`` of inputs that need no gradient."""
-    io = _IO()
-    x, want = _cast_for(io(input), dtype)
-    if dim is None:
-        dim = _softmax_dim("log_softmax", x.ndim, _stacklevel + 1)
-    if x.size == 0:  # nothing to normalise (e.g. (5, 0, 0) along -1): an empty result
-        _check_dim(dim, x.ndim)
-        return io.out(x, cast=want)
-    return io.out(_torch_log_softmax(x, dim if x.ndim else None), cast=want)
+    return _softmax_nograd(input, dim, _stacklevel, dtype, log=True)
 
 
 @fill
@@ -1130,16 +1118,18 @@ def softmax(input, dim=None, _stacklevel=3, dtype=None):
     return _softmax_nograd(input, dim, _stacklevel, dtype)
 
 
-def _softmax_nograd(input, dim, _stacklevel, dtype):
-    """``softmax`` of inputs that need no gradient."""
+def _softmax_nograd(input, dim, _stacklevel, dtype, log=False):
+    """``softmax`` (``log_softmax`` if ``log``) of inputs that need no gradient."""
     io = _IO()
     x, want = _cast_for(io(input), dtype)
     if dim is None:
-        dim = _softmax_dim("softmax", x.ndim, _stacklevel + 1)
+        dim = _softmax_dim("log_softmax" if log else "softmax", x.ndim, _stacklevel + 1)
     if x.size == 0:  # nothing to normalise (e.g. (5, 0, 0) along -1): an empty result
         _check_dim(dim, x.ndim)
         return io.out(x, cast=want)
-    return io.out(_lse.softmax(x, axis=dim if x.ndim else None), cast=want)
+    axis = dim if x.ndim else None
+    return io.out(_torch_log_softmax(x, axis) if log else _lse.softmax(x, axis=axis),
+                  cast=want)
 
 
 def _cast_for(x, dtype):

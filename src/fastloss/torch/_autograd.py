@@ -19,6 +19,8 @@ kernel). ``softmax``/``log_softmax``/``logsumexp`` differentiate with torch ops.
 ``weight`` or ``pos_weight`` requiring grad raises ``RuntimeError``.
 """
 
+import warnings
+
 import numpy as np
 import torch
 import torch.nn.functional as TF
@@ -64,6 +66,18 @@ def _no_weight_grad(**weights):
         if isinstance(w, torch.Tensor) and w.requires_grad:
             raise RuntimeError(f"fastloss.torch: no gradient with respect to {name!r}; pass "
                                f"{name}.detach() (or use torch.nn.functional for it)")
+
+
+def _reduction(size_average, reduce, reduction, legacy_default=None):
+    """The reduction the value uses, silently: the no-grad call that computes the value
+    gives PyTorch's deprecation warnings once. kl_div keeps "batchmean" and reads the
+    legacy arguments against "mean"."""
+    if size_average is None and reduce is None:
+        return reduction if reduction in ("batchmean", "none", "sum") else (
+            "mean" if reduction == "elementwise_mean" else reduction)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return F._reduction(size_average, reduce, legacy_default or reduction)
 
 
 def _scale(reduction, divisor):
@@ -262,7 +276,7 @@ class _BCE(_Rule):
 
     def __init__(self, input, target, weight, size_average, reduce, reduction):
         _no_weight_grad(weight=weight)
-        red = F._reduction(size_average, reduce, reduction)
+        red = _reduction(size_average, reduce, reduction)
         self.args = (weight, size_average, reduce, reduction)
         self.weight = weight
         super().__init__(input, target, red, lambda x, t: TF.binary_cross_entropy(
@@ -298,7 +312,7 @@ class _NLL(_Rule):
 
     def __init__(self, input, target, weight, size_average, ignore_index, reduce, reduction):
         _no_weight_grad(weight=weight)
-        red = F._reduction(size_average, reduce, reduction)
+        red = _reduction(size_average, reduce, reduction)
         self.args = (weight, size_average, ignore_index, reduce, reduction)
         self.ii = ignore_index
         self.w = _np(weight)
@@ -367,12 +381,9 @@ class _KL(_Elementwise):
     def __init__(self, input, target, size_average, reduce, reduction, log_target):
         self.args = (size_average, reduce, reduction, log_target)
         self.log_target = log_target
-        if size_average is not None or reduce is not None:
-            red = F._reduction(size_average, reduce, "mean")
-        else:
-            red = reduction
+        red = _reduction(size_average, reduce, reduction, legacy_default="mean")
         super().__init__(input, target, red, lambda x, t: TF.kl_div(
-            x, t, reduction=reduction, log_target=log_target))
+            x, t, reduction=red, log_target=log_target))
 
     def value(self):
         return F._kl_div_nograd(_detach(self.input), _detach(self.target), *self.args)
@@ -401,8 +412,7 @@ class _MSE(_Elementwise):
         _no_weight_grad(weight=weight)
         self.args = (size_average, reduce, reduction, weight)
         self.w = _np(weight)
-        red = (F._reduction(size_average, reduce, reduction)
-               if size_average is not None or reduce is not None else reduction)
+        red = _reduction(size_average, reduce, reduction)
         super().__init__(input, target, red, lambda x, t: TF.mse_loss(
             x, t, reduction=red, weight=weight))
 
@@ -452,10 +462,8 @@ class _Normalise(torch.autograd.Function):
     def forward(ctx, input, kind, dim, keepdim, dtype):
         if kind == "logsumexp":
             out = F._logsumexp_nograd(input, dim, keepdim)
-        elif kind == "softmax":
-            out = F._softmax_nograd(input, dim, 3, dtype)
         else:
-            out = F._log_softmax_nograd(input, dim, 3, dtype)
+            out = F._softmax_nograd(input, dim, 3, dtype, log=kind == "log_softmax")
         ctx.kind, ctx.dim, ctx.keepdim = kind, dim, keepdim
         ctx.save_for_backward(input, out)
         return out
