@@ -79,6 +79,7 @@ class of exclusions:
   PyTorch's native half result beyond half tolerance in 35 of 466 half samples.
 """
 
+import os
 import sys
 import warnings
 from types import SimpleNamespace
@@ -178,6 +179,20 @@ class _IO:
         return t.to(self.like.device)
 
 
+_HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def _warn(message):
+    """A UserWarning at the user's line: the first frame outside fastloss.torch (and outside
+    torch.autograd, which runs the autograd path's forward), however deep the call."""
+    torch = sys.modules.get("torch")
+    skip = (_HERE,) + ((os.path.dirname(torch.autograd.__file__),) if torch else ())
+    frame, level = sys._getframe(1), 2
+    while frame is not None and frame.f_code.co_filename.startswith(skip):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, UserWarning, stacklevel=level)
+
+
 def _grad_wanted(*args):
     """True if autograd must see the call: grad mode on and a tensor argument requiring grad."""
     torch = sys.modules.get("torch")
@@ -223,12 +238,12 @@ def _reduction(size_average, reduce, reduction):
         size_average = True if size_average is None else size_average
         reduce = True if reduce is None else reduce
         reduction = "mean" if size_average and reduce else ("sum" if reduce else "none")
-        warnings.warn("size_average and reduce args will be deprecated, please use "
-                      f"reduction='{reduction}' instead.", stacklevel=3)
+        _warn("size_average and reduce args will be deprecated, please use "
+              f"reduction='{reduction}' instead.")
         return reduction
     if reduction == "elementwise_mean":
-        warnings.warn("reduction='elementwise_mean' is deprecated. Please use reduction='mean' "
-                      "instead.", stacklevel=3)
+        _warn("reduction='elementwise_mean' is deprecated. Please use reduction='mean' "
+              "instead.")
         return "mean"
     if reduction not in ("none", "mean", "sum"):
         raise ValueError(f"{reduction} is not a valid value for reduction")
@@ -889,10 +904,10 @@ def _kl_div_nograd(input, target, size_average, reduce, reduction, log_target):
         red = _reduction(size_average, reduce, "mean")
     else:
         if reduction == "mean":
-            warnings.warn("reduction: 'mean' divides the total loss by both the batch size and the "
-                          "support size.'batchmean' divides only by the batch size, and aligns "
-                          "with the KL div math definition.'mean' will be changed to behave the "
-                          "same as 'batchmean' in the next major release.", stacklevel=3)
+            _warn("reduction: 'mean' divides the total loss by both the batch size and the "
+                  "support size.'batchmean' divides only by the batch size, and aligns "
+                  "with the KL div math definition.'mean' will be changed to behave the "
+                  "same as 'batchmean' in the next major release.")
         red = "sum" if reduction == "batchmean" else _reduction(None, None, reduction)
     x = _float_input(x, "kl_div")
     if t.dtype.kind != "f":
@@ -960,9 +975,9 @@ def _mse_loss_nograd(input, target, size_average, reduce, reduction, weight):
     io = _IO()
     x, t, w = io(input), io(target), io(weight)
     if t.shape != x.shape:
-        warnings.warn(f"Using a target size ({_size(t.shape)}) that is different to the input "
-                      f"size ({_size(x.shape)}). This will likely lead to incorrect results due "
-                      "to broadcasting. Please ensure they have the same size.", stacklevel=3)
+        _warn(f"Using a target size ({_size(t.shape)}) that is different to the input "
+              f"size ({_size(x.shape)}). This will likely lead to incorrect results due "
+              "to broadcasting. Please ensure they have the same size.")
     if size_average is not None or reduce is not None:
         reduction = _reduction(size_average, reduce, reduction)
     x = _float_input(x, "mse")
