@@ -7,6 +7,8 @@ no-grad value; the gradient the same for 1 and 2 fastloss threads; the no-grad p
 untouched; clear errors where no gradient is provided.
 """
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -212,3 +214,44 @@ def test_retained_graph_backward_twice(torch):
     x2 = x.detach().clone().requires_grad_(True)
     (torch.nn.functional.cross_entropy(x2, y) * 3).backward()
     torch.testing.assert_close(first, x2.grad)
+
+
+def test_grad_path_same_value_dtype_and_errors_as_no_grad(torch):
+    """An input requiring grad changes nothing but the graph: same dtype, shape and value
+    (assert_close), or the same exception type, as the detached call."""
+    g = torch.Generator().manual_seed(5)
+    x = torch.randn(3, 4, generator=g)
+    probs = torch.softmax(torch.randn(3, 4, generator=g), 1)
+    y = torch.tensor([0, 1, 2])
+    w64 = torch.rand(4, dtype=torch.float64, generator=g)
+    calls = [
+        lambda a: FT.cross_entropy(a, probs, w64),
+        lambda a: FT.cross_entropy(a, probs.double()),
+        lambda a: FT.cross_entropy(a, torch.zeros(3, 4, dtype=torch.long)),
+        lambda a: FT.cross_entropy(a, probs, ignore_index=1),
+        lambda a: FT.cross_entropy(a, y, torch.ones(4, dtype=torch.float16)),
+        lambda a: FT.cross_entropy(a, torch.tensor([0, 1, 4])),
+        lambda a: FT.cross_entropy(a, y, reduction="avg"),
+        lambda a: FT.nll_loss(a, y.int()),
+        lambda a: FT.binary_cross_entropy(a, probs),
+        lambda a: FT.binary_cross_entropy_with_logits(a, probs[:2]),
+        lambda a: FT.kl_div(a, probs.double(), reduction="batchmean"),
+        lambda a: FT.mse_loss(a, probs, reduction="sum"),
+        lambda a: FT.log_softmax(a.half(), 1, dtype=torch.float32),
+        lambda a: FT.logsumexp(a, 2),
+    ]
+    for call in calls:
+        results = []
+        for a in (x.clone().requires_grad_(True), x.clone()):
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    results.append(call(a))
+            except Exception as exc:
+                results.append(exc)
+        grad_res, plain = results
+        if isinstance(plain, Exception):
+            assert type(grad_res) is type(plain), results
+        else:
+            assert grad_res.requires_grad
+            torch.testing.assert_close(grad_res.detach(), plain, equal_nan=True)

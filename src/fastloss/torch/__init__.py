@@ -702,7 +702,9 @@ def _mean_or_sum(total, wsum, reduction, dt):
         return _scalar(np.float64(total) / np.float64(wsum), dt)  # 0/0 is NaN, as PyTorch
 
 
-def _ce_probs(x, t, w, x2, batch, cdim, C, ls, reduction):
+def _probs_rows(x2, t, w, cdim, C):
+    """Probability targets checked; logits and target rows in the promoted dtype, and the
+    class weights as float64 (None without)."""
     if t.dtype.kind != "f":
         raise RuntimeError("Expected floating point type for target with class probabilities, "
                            f"got {_tname(t.dtype)}")
@@ -711,8 +713,13 @@ def _ce_probs(x, t, w, x2, batch, cdim, C, ls, reduction):
         x2, t = x2.astype(np.result_type(x2, w), copy=False), t.astype(np.result_type(t, w),
                                                                         copy=False)
     dt = x2.dtype
-    t2, _ = _class_rows(t, cdim)
     cw = None if w is None else _check_weight(np.asarray(w).astype(dt), C, dt)
+    return x2, _class_rows(t, cdim)[0], cw
+
+
+def _ce_probs(x, t, w, x2, batch, cdim, C, ls, reduction):
+    x2, t2, cw = _probs_rows(x2, t, w, cdim, C)
+    dt = x2.dtype
     n_mean = x.size // C if C else 0
     if _all_finite(x2):
         kern, nt = _backend()

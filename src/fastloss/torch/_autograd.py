@@ -148,10 +148,7 @@ class _CrossEntropy(_Rule):
 
         super().__init__(input, target, p.reduction, torch_loss)
         if p.probs:
-            x2, t = F._promote(p.x2, p.t)
-            self.x2, self.t2 = x2, F._class_rows(t, p.cdim)[0]
-            self.cw = None if p.w is None else F._check_weight(
-                np.asarray(p.w).astype(x2.dtype), p.C, x2.dtype)
+            self.x2, self.t2, self.cw = F._probs_rows(p.x2, p.t, p.w, p.cdim, p.C)
             self.divisor = self.x2.shape[0]
         else:
             self.x2, self.cw = p.x2, p.cw
