@@ -285,6 +285,7 @@ setup(
         "fastloss.evaluation",
         "fastloss.keras",
         "fastloss.losses",
+        "fastloss.torch",
         "fastloss.kernels",
         "fastloss.kernels.reference",
         "fastloss.kernels.numba",

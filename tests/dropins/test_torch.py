@@ -426,9 +426,10 @@ def test_tensors_in_tensor_out(torch, data):
     y = torch.from_numpy(data["labels"][:8].clip(0))
     out = FT.cross_entropy(x, y)
     assert isinstance(out, torch.Tensor) and out.dtype == torch.float32 and out.shape == ()
-    assert not out.requires_grad
+    assert out.requires_grad  # issue #17: an input requiring grad keeps autograd
     ref = torch.nn.functional.cross_entropy(x, y).detach().numpy()
-    check(out.numpy(), ref, np.float32, 10.0)
+    check(out.detach().numpy(), ref, np.float32, 10.0)
+    assert not FT.cross_entropy(x.detach(), y).requires_grad
     half = FT.cross_entropy(x.detach().half(), y)
     assert half.dtype == torch.float16
     assert isinstance(FT.CrossEntropyLoss()(data["logits"][:8], data["labels"][:8].clip(0)),
@@ -485,3 +486,61 @@ def test_every_backend_gives_the_same_result(backend, data, monkeypatch):
     monkeypatch.setenv("FASTLOSS_BACKEND", backend)
     for f, r in zip(calls, ref):
         assert ulp_diff(np.asarray(f()), r).max() <= 1
+
+
+def _same_as_torch(torch, call):
+    """``call(F)`` with torch.nn.functional and with fastloss.torch: the same exception
+    type, or results with equal dtype, shape and values (assert_close)."""
+    import torch.nn.functional as TF
+
+    outs = []
+    for mod in (TF, FT):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                outs.append(("ok", call(mod)))
+        except Exception as exc:
+            outs.append(("raised", exc))
+    (kt, vt), (kf, vf) = outs
+    assert kt == kf, outs
+    if kt == "raised":
+        assert type(vf) is type(vt), outs
+    else:
+        torch.testing.assert_close(vf, vt, equal_nan=True)
+    return kt
+
+
+def test_issue17_torch_edge_cases(torch):
+    """The failures listed in issue #17, each as the installed PyTorch behaves."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(3, 4, generator=g)
+    probs = torch.softmax(torch.randn(3, 4, generator=g), 1)
+    y = torch.tensor([0, 1, 2])
+    empty_y = torch.empty(0, dtype=torch.long)
+    returns = [
+        lambda F: F.softmax(torch.empty(5, 0, 0), -1),
+        lambda F: F.log_softmax(torch.empty(5, 0, 0), -1),
+        lambda F: F.nll_loss(torch.empty(0, 0), empty_y),
+        lambda F: F.nll_loss(torch.empty(0, 0), empty_y, reduction="sum"),
+        lambda F: F.nll_loss(torch.empty(0, 0), empty_y, reduction="none"),
+        lambda F: F.cross_entropy(torch.empty(0, 0), empty_y),
+        lambda F: F.cross_entropy(x, probs, ignore_index=-5),
+        lambda F: F.cross_entropy(x, probs, weight=torch.ones(4, dtype=torch.float16)),
+        lambda F: F.cross_entropy(x, probs, weight=torch.ones(4, dtype=torch.float64)),
+        lambda F: F.softmax(x.half(), 1, dtype=torch.float32),
+        lambda F: F.log_softmax(x.half(), 1, dtype=torch.float64),
+        lambda F: F.softmax(x.bfloat16(), 0, dtype=torch.float32),
+        lambda F: F.log_softmax(x, 1, dtype=torch.float64),
+        lambda F: F.binary_cross_entropy(probs, probs.flip(0),
+                                         weight=torch.ones(4, dtype=torch.float16)),
+    ]
+    raises = [
+        lambda F: F.cross_entropy(x, probs, ignore_index=0),
+        lambda F: F.cross_entropy(x, probs, ignore_index=7),
+        lambda F: F.cross_entropy(x, y, weight=torch.ones(4, dtype=torch.float16)),
+        lambda F: F.nll_loss(x, y, weight=torch.ones(4, dtype=torch.float16)),
+        lambda F: F.cross_entropy(x.half(), y, weight=torch.ones(4)),
+        lambda F: F.softmax(torch.empty(5, 0, 0), 3),
+    ]
+    assert [_same_as_torch(torch, c) for c in returns] == ["ok"] * len(returns)
+    assert [_same_as_torch(torch, c) for c in raises] == ["raised"] * len(raises)

@@ -67,7 +67,8 @@ reduction : {'mean', 'sum', 'none'}, default 'mean'
     As in PyTorch.""",
     "torch_returns": """\
 ndarray, NumPy scalar or torch.Tensor
-    The input's dtype; a (detached) tensor when the input was a tensor.""",
+    The input's dtype; a tensor when the input was a tensor, differentiable (autograd)
+    when an input requires grad.""",
     "torch_raises": """\
 RuntimeError, ValueError, IndexError
     Where PyTorch raises them, with PyTorch's messages (shapes, dtypes, targets).""",
