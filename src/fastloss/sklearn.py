@@ -23,6 +23,9 @@ Semantics mirrored (sklearn/metrics/_classification.py, 1.9.1):
 * The errors scikit-learn raises, with its messages and types: NaN/inf, values
   outside [0, 1], a single class, inconsistent lengths or class counts, 3-D
   input, empty input, continuous or mixed-type labels, all-zero or NaN weights.
+* Array-API inputs (torch CPU tensors, ``array_api_strict`` arrays, as under
+  ``sklearn.config_context(array_api_dispatch=True)``) are read through a zero-copy
+  NumPy view; the result is a Python float as in scikit-learn.
 * ``normalize=True``: ``np.average(loss, weights=sample_weight)``; ``False``: the
   (weighted) sum. The result is a Python float carrying NumPy's result dtype
   (float32 input without weights: a float32 value).
@@ -79,6 +82,22 @@ class InvalidParameterError(ValueError, TypeError):
     >>> issubclass(InvalidParameterError, ValueError) and issubclass(InvalidParameterError, TypeError)
     True
     """
+
+
+def _host(x):
+    """An array-API array (torch CPU tensor, array_api_strict, ...) as a zero-copy NumPy
+    view: scikit-learn accepts them under ``array_api_dispatch=True`` (and torch tensors
+    always); some have no ``len()`` nor ``__array__``. Anything else unchanged."""
+    if x is None or isinstance(x, (np.ndarray, np.generic, list, tuple, str)):
+        return x
+    if hasattr(x, "__array_namespace__") or type(x).__module__.startswith("torch"):
+        if hasattr(x, "detach"):
+            x = x.detach()
+        try:
+            return np.from_dlpack(x)
+        except (TypeError, RuntimeError, BufferError):  # e.g. a device NumPy cannot read
+            return np.asarray(x)
+    return x
 
 
 def _is_array_like(x):
@@ -244,6 +263,7 @@ def log_loss(y_true, y_proba=None, *, normalize=True, sample_weight=None, labels
     0.21616
     """
     y_proba = _renamed_y_pred(y_proba, y_pred)
+    y_true, y_proba, sample_weight, labels = map(_host, (y_true, y_proba, sample_weight, labels))
     if not isinstance(normalize, (bool, np.bool_)):
         raise InvalidParameterError("The 'normalize' parameter of log_loss must be an instance "
                                     f"of 'bool' or an instance of 'numpy.bool'. Got {normalize!r} "

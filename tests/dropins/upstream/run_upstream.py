@@ -1,0 +1,176 @@
+"""Run the frameworks' own test files against fastloss's drop-ins, assertions unchanged.
+
+Each suite copies one upstream test file to a temporary directory, rewrites only its
+imports (``from scipy.special import logsumexp`` -> ``from _ov_scipy_special import
+logsumexp``: the ``_ov_*`` modules here resolve the names the drop-in provides to
+fastloss and every other name to the framework), runs the tests of the functions
+fastloss provides in a fresh ``python -m pytest`` (so SciPy's ``SCIPY_ARRAY_API`` and
+its pytest plugin apply as upstream) and sorts the outcome:
+
+* passed / skipped (by the upstream file's own skips);
+* out of scope: tests listed in ``OUT_OF_SCOPE`` with the reason class (also listed
+  in the drop-in's module docstring);
+* failed: anything else; the script exits 1.
+
+Usage::
+
+    python tests/dropins/upstream/run_upstream.py [suite ...] [-- pytest args]
+
+Suites: scipy, scipy-array-api (``SCIPY_ARRAY_API=1``, torch tensors), sklearn,
+keras, tf-keras. ``tests/dropins/test_upstream.py`` runs them in the test command.
+The tf-keras file is not installed with tf_keras: it is vendored here
+(``tf_keras_losses_test.py``, Apache-2.0, with its source URL and commit).
+"""
+
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def _site(mod, rel):
+    import importlib.util
+
+    spec = importlib.util.find_spec(mod)
+    return Path(spec.origin).parent / rel
+
+
+# (pattern, replacement); every pattern must match at least once, so a changed upstream
+# file fails loudly instead of silently testing the framework itself
+SCIPY_REWRITES = [
+    (r"^from scipy\.special import (.*)$", r"from _ov_scipy_special import \1"),
+    (r"^from scipy import special$", "import _ov_scipy_special as special"),
+]
+
+SUITES = {
+    "scipy": dict(
+        files=[("scipy", "special/tests/test_logsumexp.py"), ("scipy", "special/tests/test_logit.py"),
+               ("scipy", "special/tests/test_basic.py")],
+        rewrites=SCIPY_REWRITES,
+        plugin="scipy.conftest",
+        # tests of the functions fastloss.scipy provides; _wrap_radians is a SciPy helper
+        select="TestLogSumExp or TestSoftmax or TestLogSoftmax or TestExpit or TestLogExpit "
+               "or test_xlogy or test_entr or test_kl_div or test_rel_entr",
+        env={},
+    ),
+    "scipy-array-api": dict(
+        files=[("scipy", "special/tests/test_logsumexp.py")],
+        rewrites=SCIPY_REWRITES,
+        plugin="scipy.conftest",
+        select="TestLogSumExp or TestSoftmax or TestLogSoftmax",
+        # SciPy's conftest reads a JSON list of backends here: torch only (numpy is above)
+        env={"SCIPY_ARRAY_API": '["torch"]'},
+    ),
+    "sklearn": dict(
+        files=[("sklearn", "metrics/tests/test_classification.py"),
+               ("sklearn", "metrics/tests/test_common.py")],
+        rewrites=[(r"^from sklearn\.metrics import \(", "from _ov_sklearn_metrics import (")],
+        plugin=None,
+        # the log_loss tests, and the array-API ones (torch CPU; array_api_strict if installed)
+        select="log_loss and not d2_log_loss",
+        env={"SCIPY_ARRAY_API": "1"},  # scikit-learn's array-API tests need it
+    ),
+}
+
+# suite -> {test id regex: reason class}; the classes are documented in the drop-ins
+OUT_OF_SCOPE = {
+    "scipy": {},
+    "scipy-array-api": {},
+    "sklearn": {},
+}
+
+
+def rewrite(text, rewrites, name):
+    for pat, rep in rewrites:
+        text, n = re.subn(pat, rep, text, flags=re.M)
+        if not n and "special" not in pat:  # scipy files use one form or the other
+            raise RuntimeError(f"{name}: the upstream import {pat!r} is gone; update the rewrite")
+    return text
+
+
+def run(suite, extra=(), quiet=True):
+    """Run one suite; return ``{"passed": [...], "failed": [...], "skipped": [...],
+    "out_of_scope": [(id, reason)], "xfailed": [...]}``."""
+    cfg = SUITES[suite]
+    with tempfile.TemporaryDirectory(prefix=f"fastloss-upstream-{suite}-") as tmp:
+        tmp = Path(tmp)
+        paths = []
+        for mod, rel in cfg["files"]:
+            src = Path(rel) if mod is None else _site(mod, rel)
+            text = rewrite(src.read_text(), cfg["rewrites"], src.name)
+            dst = tmp / (src.name if src.name.startswith("test_") else "test_" + src.name)
+            dst.write_text(text)
+            paths.append(str(dst))
+        (tmp / "pytest.ini").write_text("[pytest]\naddopts = -p no:cacheprovider\n")
+        junit = tmp / "junit.xml"
+        cmd = [sys.executable, "-m", "pytest", "-q", "-n0" if _has_xdist() else "-q",
+               "-c", str(tmp / "pytest.ini"), "--rootdir", str(tmp), f"--junitxml={junit}",
+               "-k", cfg["select"], "-W", "ignore::DeprecationWarning"]
+        if cfg["plugin"]:
+            cmd += ["-p", cfg["plugin"]]
+        cmd += cfg.get("args", []) + list(extra) + paths
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+            [str(HERE)] + os.environ.get("PYTHONPATH", "").split(os.pathsep)),
+            TF_CPP_MIN_LOG_LEVEL="3", **cfg["env"])
+        proc = subprocess.run(cmd, cwd=tmp, env=env, capture_output=True, text=True)
+        if not junit.exists():
+            raise RuntimeError(f"pytest did not run:\n{proc.stdout}\n{proc.stderr}")
+        res = _parse(junit, OUT_OF_SCOPE[suite])
+        res["output"] = proc.stdout
+        return res
+
+
+def _has_xdist():
+    import importlib.util
+
+    return importlib.util.find_spec("xdist") is not None
+
+
+def _parse(junit, known):
+    res = {"passed": [], "failed": [], "skipped": [], "out_of_scope": []}
+    for case in ET.parse(junit).getroot().iter("testcase"):
+        tid = f"{case.get('classname')}::{case.get('name')}"
+        bad = case.find("failure") if case.find("failure") is not None else case.find("error")
+        if case.find("skipped") is not None:
+            res["skipped"].append(tid)
+        elif bad is None:
+            res["passed"].append(tid)
+        else:
+            reason = next((r for pat, r in known.items() if re.search(pat, tid)), None)
+            if reason:
+                res["out_of_scope"].append((tid, reason))
+            else:
+                res["failed"].append((tid, (bad.get("message") or "")[:300]))
+    return res
+
+
+def summary(suite, res):
+    lines = [f"{suite}: run {sum(len(res[k]) for k in ('passed', 'failed', 'out_of_scope'))}, "
+             f"passed {len(res['passed'])}, out of scope {len(res['out_of_scope'])}, "
+             f"failed {len(res['failed'])}, skipped upstream {len(res['skipped'])}"]
+    classes = {}
+    for _, r in res["out_of_scope"]:
+        classes[r] = classes.get(r, 0) + 1
+    lines += [f"    out of scope ({n}): {r}" for r, n in sorted(classes.items())]
+    lines += [f"    FAILED {t}: {m}" for t, m in res["failed"]]
+    return "\n".join(lines)
+
+
+def main(argv):
+    extra = argv[argv.index("--") + 1:] if "--" in argv else []
+    names = (argv[:argv.index("--")] if "--" in argv else argv) or list(SUITES)
+    ok = True
+    for name in names:
+        res = run(name, extra)
+        print(summary(name, res), flush=True)
+        ok &= not res["failed"]
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
