@@ -25,7 +25,7 @@ def test_upstream_suite(suite):
     for mod in NEEDS[suite]:
         if importlib.util.find_spec(mod) is None:  # no import here: TensorFlow's takes seconds
             require(mod)
-    res = run_upstream.run(suite)
+    res = run_upstream.run(suite, quick=True)
     print(run_upstream.summary(suite, res))
     assert res["passed"], res["output"][-3000:]  # an empty selection would pass vacuously
     assert not res["failed"], run_upstream.summary(suite, res)
