@@ -11,7 +11,10 @@ Array-API mode: with ``SCIPY_ARRAY_API`` set (read at each call; SciPy reads it 
 import), a torch CPU tensor or another array-API array in gives the same namespace out
 (a 0-d tensor, not a NumPy scalar), computed on a zero-copy NumPy view; integer inputs
 take the other inputs' float dtype or the namespace's default float (``xp_promote``).
-Without it, such inputs are converted with ``np.asarray`` and NumPy comes out, as SciPy.
+Without it, ``logsumexp``/``softmax``/``log_softmax`` give NumPy for any input, and the
+ufuncs (``expit``, ``log_expit``, ``entr``, ``xlogy``, ``rel_entr``, ``kl_div``) give what
+SciPy's ufuncs give: a pandas Series/DataFrame for one (same index and columns), a torch
+tensor for a torch CPU tensor, NumPy otherwise (TF tensors and lists included).
 
 Upstream suites (``tests/dropins/upstream/run_upstream.py scipy scipy-array-api``):
 SciPy's own ``test_logsumexp.py`` (TestLogSumExp, TestSoftmax, TestLogSoftmax),
@@ -138,6 +141,28 @@ def _xp_call(fn, arrays, **kw):
     nps = [a if a is None or a.dtype.kind in "fc" else a.astype(target) for a in nps]
     res = fn(*nps, **kw)
     return tuple(back(r) for r in res) if isinstance(res, tuple) else back(res)
+
+
+def _ufunc_container(res, inputs, out):
+    """A SciPy ufunc's container for ``res``: pandas objects in give the same pandas type
+    out (``__array_ufunc__``), torch tensors a tensor (``__array_wrap__``); else ``res``."""
+    if out is not None:
+        return res
+    for x in inputs:
+        mod = type(x).__module__
+        if mod.startswith("pandas") and np.shape(x) == np.shape(res):
+            import pandas as pd
+
+            if isinstance(x, pd.DataFrame):
+                return pd.DataFrame(res, index=x.index, columns=x.columns)
+            if isinstance(x, pd.Series):
+                return pd.Series(res, index=x.index, name=x.name)
+    for x in inputs:
+        if type(x).__module__.startswith("torch"):
+            import torch
+
+            return torch.from_numpy(np.array(res, copy=True, ndmin=0))
+    return res
 
 
 def _loop_dtype(name, dtype, dt, loops=(np.float32, np.float64)):
@@ -518,7 +543,7 @@ def expit(x, out=None, *, dtype=None):
     array([0.5, 0. ])
     """
     res = _xp_call(_expit_numpy, (x,), out=out, dtype=dtype)
-    return res if res is not None else _expit_numpy(x, out, dtype)
+    return res if res is not None else _ufunc_container(_expit_numpy(x, out, dtype), (x,), out)
 
 
 def _expit_numpy(x, out=None, dtype=None):
@@ -574,7 +599,7 @@ def log_expit(x, out=None, *, dtype=None):
     array([-1000.])
     """
     res = _xp_call(_log_expit_numpy, (x,), out=out, dtype=dtype)
-    return res if res is not None else _log_expit_numpy(x, out, dtype)
+    return res if res is not None else _ufunc_container(_log_expit_numpy(x, out, dtype), (x,), out)
 
 
 def _log_expit_numpy(x, out=None, dtype=None):
@@ -592,7 +617,9 @@ def _elementwise(op, name, x, y, out, dtype=None):
     """One of the contract's element-wise kernels on broadcast inputs (array-API inputs
     come back in their namespace)."""
     res = _xp_call(_elementwise_numpy, (x, y), op=op, name=name, out=out, dtype=dtype)
-    return res if res is not None else _elementwise_numpy(x, y, op, name, out, dtype)
+    if res is not None:
+        return res
+    return _ufunc_container(_elementwise_numpy(x, y, op, name, out, dtype), (x, y), out)
 
 
 def _elementwise_numpy(x, y, op, name, out=None, dtype=None):
@@ -705,7 +732,7 @@ def entr(x, out=None, *, dtype=None):
     array([ 0., -0., -inf])
     """
     res = _xp_call(_entr_numpy, (x,), out=out, dtype=dtype)
-    return res if res is not None else _entr_numpy(x, out, dtype)
+    return res if res is not None else _ufunc_container(_entr_numpy(x, out, dtype), (x,), out)
 
 
 def _entr_numpy(x, out=None, dtype=None):

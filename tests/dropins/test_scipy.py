@@ -276,3 +276,32 @@ def test_array_api_mode_returns_the_input_namespace(special, monkeypatch):
     assert FS.logsumexp(torch.arange(4)).dtype == torch.get_default_dtype()
     monkeypatch.setenv("SCIPY_ARRAY_API", "0")
     assert isinstance(FS.logsumexp(t, axis=1), np.ndarray)  # the mode off: NumPy out
+
+
+def _dtype_of(r):
+    if hasattr(r, "dtypes") and not hasattr(r, "dtype"):  # a DataFrame
+        return tuple(np.dtype(d) for d in r.dtypes)
+    return getattr(r, "dtype", type(r))
+
+
+def test_containers_as_scipy(special, tf):
+    pd = require("pandas")
+    torch = require("torch")
+    base = np.array([[0.5, 1.5, -2.0], [3.0, 0.25, 1.0]])
+    convs = [lambda a: a.tolist(), pd.DataFrame, lambda a: pd.Series(a[0], index=list("abc")),
+             tf.constant, torch.tensor, lambda a: pd.DataFrame(a.astype(np.float32)),
+             lambda a: torch.tensor(a, dtype=torch.float32), lambda a: tf.constant(a, tf.float32)]
+    funcs = [("logsumexp", {}), ("logsumexp", {"axis": -1}), ("softmax", {"axis": -1}),
+             ("log_softmax", {"axis": 0}), ("expit", {}), ("log_expit", {}), ("entr", {}),
+             ("xlogy", {}), ("rel_entr", {}), ("kl_div", {})]
+    two = {"xlogy", "rel_entr", "kl_div"}
+    for conv in convs:
+        for name, kw in funcs:
+            args = (conv(np.abs(base)),) * 2 if name in two else (conv(base),)
+            got, ref = getattr(FS, name)(*args, **kw), getattr(special, name)(*args, **kw)
+            assert type(got) is type(ref), (name, type(args[0]))
+            assert _dtype_of(got) == _dtype_of(ref), (name, type(args[0]))
+            if isinstance(ref, (pd.Series, pd.DataFrame)):
+                assert list(got.index) == list(ref.index)
+            g, r = np.asarray(got), np.asarray(ref)
+            np.testing.assert_allclose(g, r, rtol=1e-6 if g.dtype == np.float32 else 1e-13)
