@@ -573,3 +573,48 @@ def test_sparse_axis_is_the_tf_backends(keras):
     with pytest.raises(ValueError, match="Only axis=-1 is currently supported. Received: axis=0"):
         FK.SparseCategoricalCrossentropy(axis=0)(np.zeros((3, 4)), p)
     assert FK.sparse_categorical_crossentropy(np.zeros((2, 3)), p, axis=2).shape == (2, 3)
+
+
+def test_legacy_containers_and_half(tf):
+    tfk = require("tf_keras")
+    pd = require("pandas")
+    torch = require("torch")
+    t = np.array([[0.0, 1.0, 1.0], [1.0, 0.0, 0.0]])
+    p = np.array([[0.9, 0.2, 0.7], [0.6, 0.1, 0.3]])
+    convs = [pd.DataFrame, tf.constant, torch.tensor, lambda a: a.tolist(),
+             lambda a: tf.constant(a, tf.float16), lambda a: a.astype(np.float16)]
+    for conv in convs:
+        yt, yp = conv(t), conv(p)
+        for name in ("binary_crossentropy", "mean_squared_error", "categorical_crossentropy",
+                     "BinaryCrossentropy", "MeanSquaredError", "BinaryFocalCrossentropy"):
+            f = getattr(FKL, name)
+            g = getattr(tfk.losses, name)
+            if name[0].isupper():
+                f, g = f(), g()
+            ours, ref = _value(f(yt, yp)), _value(g(yt, yp))
+            assert ours.dtype == ref.dtype, (name, conv)
+            assert tf.is_tensor(f(yt, yp)) == tf.is_tensor(yp)
+            if ref.dtype == np.float16:  # tf.keras computes in float16, fastloss rounds once
+                assert half_ulps(ours, ref, np.float16).max() <= 1, (name, ours, ref)
+            else:
+                check(ours, ref, np.abs(ref) + 1, dtype=ref.dtype.type)
+
+
+def test_legacy_ragged_rows(tf):
+    tfk = require("tf_keras")
+    yt = tf.ragged.constant([[1.0, 0.0, 1.0], [0.0], [1.0, 1.0]])
+    yp = tf.ragged.constant([[0.9, 0.8, 0.7], [0.2], [0.35, 0.6]])
+    sw = tf.constant([1.2, 3.4, 0.5])
+    for name in ("MeanSquaredError", "BinaryCrossentropy", "BinaryFocalCrossentropy"):
+        for kw in ({}, {"sample_weight": sw}):
+            ours = getattr(FKL, name)()(yt, yp, **kw)
+            ref = getattr(tfk.losses, name)()(yt, yp, **kw)
+            assert tf.is_tensor(ours)
+            check(_value(ours), _value(ref), 4.0)
+    per = FKL.binary_crossentropy(yt, yp)  # one value per row, dense, as tf.keras
+    ref = tfk.losses.binary_crossentropy(yt, yp)
+    assert per.shape == (3,) and not isinstance(per, tf.RaggedTensor)
+    check(_value(per), _value(ref), np.abs(_value(ref)) + 1)
+    deep = tf.ragged.constant([[[0.2, 0.8]], [[0.5, 0.5], [0.1, 0.9]]], ragged_rank=1)
+    with pytest.raises(TypeError, match=r"shape \(batch, None\) only"):
+        FKL.CategoricalCrossentropy()(deep, deep)

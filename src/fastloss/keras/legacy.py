@@ -39,15 +39,18 @@ float32 and rounded once; the mask of ``y_pred`` honoured as ``losses_utils`` do
 
 Upstream suite (``tests/dropins/upstream/run_upstream.py tf-keras``): tf-keras's
 ``losses_test.py`` (vendored, commit dd0a7237, 2.21.0), the classes of the losses provided
-here, only the imports changed: 116 run, 46 pass, 0 fail; out of scope:
+here, only the imports changed: 116 run, 49 pass, 0 fail; out of scope:
 
 * 52 graph-mode copies (``test_mode_graph``): symbolic tensors have no data to compute on;
 * 10 eager tests that give NumPy arrays or lists and pass the result to
   ``tf.test.TestCase.evaluate``, which takes tensors only: fastloss returns NumPy for
   NumPy-like inputs (it does not import TensorFlow for them); TF tensors in give TF out;
-* 8 ``tf.RaggedTensor`` tests: ragged inputs are not supported (``TypeError``).
+* 5 ``tf.RaggedTensor`` tests of the categorical and sparse losses: ragged inputs are
+  supported in the ``(batch, None)`` form only (one loss per row, as tf.keras's
+  ``_ragged_tensor_apply_loss``); deeper raggedness raises ``TypeError``.
 """
 
+import functools
 import warnings
 
 import numpy as np
@@ -200,6 +203,10 @@ class Loss:
         self.name = name
 
     def __call__(self, y_true, y_pred, sample_weight=None):
+        if _is_ragged(y_pred) or _is_ragged(y_true):  # per-sample losses, then the reduction
+            losses = _c.host(self.call(y_true, y_pred))
+            res = compute_weighted_loss(losses, _c.host(sample_weight), self._get_reduction())
+            return _c.finish(res, None, True)
         in_mask = _c.keras_mask(y_pred)
         tf_out = _c.is_tf(y_true) or _c.is_tf(y_pred)
         y_true, y_pred, sample_weight = map(_c.host, (y_true, y_pred, sample_weight))
@@ -312,6 +319,43 @@ class LossFunctionWrapper(Loss):
         return cls(**config)
 
 
+# --------------------------------------------------------------------------- ragged
+
+
+def _is_ragged(x):
+    return type(x).__name__ == "RaggedTensor" and _c.is_tf(x)
+
+
+def _ragged_rows(fn):
+    """tf.keras's ``_ragged_tensor_apply_loss`` for ``(batch, None)`` ragged tensors: the
+    loss of each row (one value per sample), as a dense tensor. Deeper raggedness (the
+    categorical and sparse ragged forms) raises ``TypeError``."""
+
+    @functools.wraps(fn)
+    def wrapper(y_true, y_pred, *args, **kwargs):
+        if not (_is_ragged(y_pred) or _is_ragged(y_true)):
+            return fn(y_true, y_pred, *args, **kwargs)
+        import tensorflow as tf
+
+        for r in (y_true, y_pred):
+            if not _is_ragged(r) or r.ragged_rank != 1 or r.shape.rank != 2:
+                raise TypeError(f"{fn.__name__}: fastloss supports tf.RaggedTensor inputs of "
+                                "shape (batch, None) only, both ragged alike")
+        t_rows, p_rows = y_true.row_lengths().numpy(), y_pred.row_lengths().numpy()
+        if not np.array_equal(t_rows, p_rows):
+            raise ValueError("Inputs must have identical ragged splits: row lengths "
+                             f"{t_rows.tolist()} vs {p_rows.tolist()}")
+        dt = np.dtype(y_pred.dtype.as_numpy_dtype)
+        tv = y_true.flat_values.numpy().astype(dt)
+        pv = y_pred.flat_values.numpy()
+        ends = np.cumsum(p_rows)
+        vals = [np.asarray(fn(tv[e - n:e], pv[e - n:e], *args, **kwargs))
+                for n, e in zip(p_rows, ends)]
+        return tf.convert_to_tensor(np.array(vals, dtype=vals[0].dtype if vals else dt))
+
+    return wrapper
+
+
 # --------------------------------------------------------------------------- functions
 
 
@@ -322,6 +366,7 @@ def _pair(y_true, y_pred):
 
 
 @fill
+@_ragged_rows
 @_c.framework_io
 def mean_squared_error(y_true, y_pred):
     r"""``mean(squared_difference(y_pred, y_true), axis=-1)`` (shapes broadcast).
@@ -352,6 +397,7 @@ def mean_squared_error(y_true, y_pred):
 
 
 @fill
+@_ragged_rows
 @_c.framework_io
 def kl_divergence(y_true, y_pred):
     r"""``sum(t * log(t / p), axis=-1)`` with both clipped to ``[1e-7, 1]``.
@@ -394,6 +440,7 @@ def _broadcast_probs(y_true, y_pred, from_logits):
 
 
 @fill
+@_ragged_rows
 @_c.framework_io
 def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1):
     r"""tf.keras 2 BCE (double epsilon on probabilities), mean over ``axis``.
@@ -428,6 +475,7 @@ def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, 
 
 
 @fill
+@_ragged_rows
 @_c.framework_io
 def binary_focal_crossentropy(y_true, y_pred, apply_class_balancing=False, alpha=0.25, gamma=2.0,
                               from_logits=False, label_smoothing=0.0, axis=-1):
@@ -469,6 +517,7 @@ def binary_focal_crossentropy(y_true, y_pred, apply_class_balancing=False, alpha
 
 
 @fill
+@_ragged_rows
 @_c.framework_io
 def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1):
     r"""tf.keras 2 categorical cross-entropy (renormalised, clipped probabilities).
@@ -551,6 +600,7 @@ def _sparse_values(y_true, y_pred, from_logits=False, axis=-1, ignore_class=None
 
 
 @fill
+@_ragged_rows
 @_c.framework_io
 def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, axis=-1,
                                     ignore_class=None):
