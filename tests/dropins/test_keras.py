@@ -526,17 +526,23 @@ def test_half_precision_rounds_once(keras, tf):
     assert half_ulps(_value(ours), _value(ref), _value(ours).dtype).max() <= 1
 
 
+def same_tensor_losses(tf, ours_mod, ref_mod, names, yt, yp, sw):
+    """Each loss class of ``names``, unweighted and weighted: a TF tensor, Keras's value."""
+    for name in names:
+        for kw in ({}, {"sample_weight": sw}):
+            ours = getattr(ours_mod, name)()(yt, yp, **kw)
+            ref = getattr(ref_mod, name)()(yt, yp, **kw)
+            assert tf.is_tensor(ours)
+            check(_value(ours), _value(ref), 4.0)
+
+
 def test_keras_mask_is_honoured(keras, tf):
     yt = tf.constant([[[0.0], [1.0], [1.0], [0.0]], [[1.0], [0.0], [1.0], [1.0]]])
     yp = tf.constant([[[0.1], [0.8], [0.6], [0.3]], [[0.7], [0.2], [0.4], [0.9]]])
     yp._keras_mask = tf.constant([[True, True, False, False], [True, False, False, False]])
     sw = tf.constant([[1.0, 2, 3, 4], [2, 2, 2, 2]])
-    for name in ("BinaryCrossentropy", "MeanSquaredError", "KLDivergence"):
-        for kw in ({}, {"sample_weight": sw}):
-            ours = getattr(FK, name)()(yt, yp, **kw)
-            ref = getattr(keras.losses, name)()(yt, yp, **kw)
-            assert tf.is_tensor(ours)
-            check(_value(ours), _value(ref), 4.0)
+    same_tensor_losses(tf, FK, keras.losses, ("BinaryCrossentropy", "MeanSquaredError",
+                                              "KLDivergence"), yt, yp, sw)
     unmasked = FK.BinaryCrossentropy()(yt, tf.identity(yp))
     assert abs(float(unmasked) - float(FK.BinaryCrossentropy()(yt, yp))) > 1e-3
     # sparse: the mask and ignore_class together
@@ -605,12 +611,8 @@ def test_legacy_ragged_rows(tf):
     yt = tf.ragged.constant([[1.0, 0.0, 1.0], [0.0], [1.0, 1.0]])
     yp = tf.ragged.constant([[0.9, 0.8, 0.7], [0.2], [0.35, 0.6]])
     sw = tf.constant([1.2, 3.4, 0.5])
-    for name in ("MeanSquaredError", "BinaryCrossentropy", "BinaryFocalCrossentropy"):
-        for kw in ({}, {"sample_weight": sw}):
-            ours = getattr(FKL, name)()(yt, yp, **kw)
-            ref = getattr(tfk.losses, name)()(yt, yp, **kw)
-            assert tf.is_tensor(ours)
-            check(_value(ours), _value(ref), 4.0)
+    same_tensor_losses(tf, FKL, tfk.losses, ("MeanSquaredError", "BinaryCrossentropy",
+                                             "BinaryFocalCrossentropy"), yt, yp, sw)
     per = FKL.binary_crossentropy(yt, yp)  # one value per row, dense, as tf.keras
     ref = tfk.losses.binary_crossentropy(yt, yp)
     assert per.shape == (3,) and not isinstance(per, tf.RaggedTensor)
