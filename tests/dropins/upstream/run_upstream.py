@@ -22,7 +22,8 @@ functions fastloss does not provide, which then test the framework itself).
 Suites: scipy, scipy-array-api (``SCIPY_ARRAY_API='["torch"]'``: torch tensors),
 sklearn (with ``SCIPY_ARRAY_API=1``, which its array-API tests need), keras, tf-keras. ``tests/dropins/test_upstream.py`` runs them in the test command.
 The tf-keras file is not installed with tf_keras: it is vendored here
-(``tf_keras_losses_test.py``, Apache-2.0, with its source URL and commit).
+(``tf_keras_losses_vendored.py``, Apache-2.0, with its source URL and commit; named so
+that pytest does not collect it from this tree).
 """
 
 import os
@@ -88,7 +89,7 @@ SUITES = {
         env={"KERAS_BACKEND": "tensorflow"},
     ),
     "tf-keras": dict(
-        files=[(None, str(HERE / "tf_keras_losses_test.py"))],
+        files=[(None, str(HERE / "tf_keras_losses_vendored.py"))],
         quick_skip="test_mode_graph",
         rewrites=[(r"^from tf_keras import losses$", "import _ov_tf_keras_losses as losses"),
                   # the repository's tf_keras/ is the wheel's tf_keras/src/
@@ -147,7 +148,7 @@ def run(suite, extra=(), quick=False):
         for mod, rel in cfg["files"]:
             src = Path(rel) if mod is None else _site(mod, rel)
             text = rewrite(src.read_text(), cfg["rewrites"], src.name)
-            dst = tmp / (src.name if src.name.startswith("test_") else "test_" + src.name)
+            dst = tmp / ("test_" + src.name.replace("test_", "").replace("_vendored", ""))
             dst.write_text(text)
             paths.append(str(dst))
         (tmp / "pytest.ini").write_text("[pytest]\naddopts = -p no:cacheprovider\n")

@@ -14,7 +14,8 @@
 # ==============================================================================
 #
 # Vendored unchanged from https://github.com/keras-team/tf-keras/blob/dd0a7237b9b24132dba3f491f3c84b0094ab796e/tf_keras/losses_test.py
-# (tf-keras 2.21.0; the file is not installed with tf_keras). run_upstream.py rewrites its imports.
+# (tf-keras 2.21.0; the file is not installed with tf_keras). run_upstream.py rewrites its
+# imports; the name keeps pytest from collecting it here.
 """Tests for TF-Keras loss functions."""
 
 import warnings
