@@ -68,8 +68,8 @@ from fastloss.losses._docs import fill
 from fastloss._dispatch import resolve_backend, resolve_threads
 from fastloss.kernels import EW_KL_DIV, EW_REL_ENTR, EW_XLOGY
 
-__all__ = ["entr", "expit", "kl_div", "log_expit", "log_softmax", "logsumexp", "rel_entr", "softmax",
-           "xlogy"]
+__all__ = ["entr", "expit", "kl_div", "log_expit", "log_softmax", "logsumexp", "rel_entr",
+           "softmax", "xlogy"]
 
 
 def _real(a, name, complex_ok=False):
@@ -91,8 +91,8 @@ def _array_api_on():
 
 
 def _namespace(*args):
-    """``(to_numpy, back)`` for the array-API inputs among ``args`` (SciPy's array-API
-    mode), or None: NumPy in, NumPy out."""
+    """``(to_numpy, back, default float name)`` for the array-API inputs among ``args``
+    (SciPy's array-API mode), or None: NumPy in, NumPy out."""
     if not _array_api_on():
         return None
     arrays = [a for a in args if a is not None and not isinstance(a, (np.ndarray, np.generic))

@@ -20,7 +20,9 @@ Usage::
 functions fastloss does not provide, which then test the framework itself).
 
 Suites: scipy, scipy-array-api (``SCIPY_ARRAY_API='["torch"]'``: torch tensors),
-sklearn (with ``SCIPY_ARRAY_API=1``, which its array-API tests need), keras, tf-keras. ``tests/dropins/test_upstream.py`` runs them in the test command.
+sklearn (with ``SCIPY_ARRAY_API=1``, which its array-API tests need), keras, tf-keras,
+tf-keras-tf-out. ``tests/dropins/test_upstream.py`` runs all but tf-keras in the test
+command.
 The tf-keras file is not installed with tf_keras: it is vendored here
 (``tf_keras_losses_vendored.py``, Apache-2.0, with its source URL and commit; named so
 that pytest does not collect it from this tree).
@@ -53,7 +55,8 @@ SCIPY_REWRITES = [
 
 SUITES = {
     "scipy": dict(
-        files=[("scipy", "special/tests/test_logsumexp.py"), ("scipy", "special/tests/test_logit.py"),
+        files=[("scipy", "special/tests/test_logsumexp.py"),
+               ("scipy", "special/tests/test_logit.py"),
                ("scipy", "special/tests/test_basic.py")],
         rewrites=SCIPY_REWRITES,
         plugin="scipy.conftest",
@@ -81,7 +84,8 @@ SUITES = {
     ),
     "keras": dict(
         files=[("keras", "src/losses/losses_test.py")],
-        rewrites=[(r"^from keras\.src\.losses import losses$", "import _ov_keras_losses as losses")],
+        rewrites=[(r"^from keras\.src\.losses import losses$",
+                   "import _ov_keras_losses as losses")],
         plugin=None,
         select="MeanSquaredErrorTest or KLDivergenceTest or BinaryCrossentropyTest "
                "or CategoricalCrossentropyTest or SparseCategoricalCrossentropyTest "
@@ -94,7 +98,8 @@ SUITES = {
         rewrites=[(r"^from tf_keras import losses$", "import _ov_tf_keras_losses as losses"),
                   # the repository's tf_keras/ is the wheel's tf_keras/src/
                   (r"^from tf_keras import (activations|backend)$", r"from tf_keras.src import \1"),
-                  (r"^from tf_keras\.(testing_infra|utils) import", r"from tf_keras.src.\1 import")],
+                  (r"^from tf_keras\.(testing_infra|utils) import",
+                   r"from tf_keras.src.\1 import")],
         plugin=None,
         select="MeanSquaredErrorTest or KLDivergenceTest or BinaryCrossentropyTest "
                "or CategoricalCrossentropyTest or SparseCategoricalCrossentropyTest "
@@ -107,7 +112,8 @@ SUITES = {
         rewrites=[(r"^from tf_keras import losses$", "import _ov_tf_keras_losses as losses"),
                   # the repository's tf_keras/ is the wheel's tf_keras/src/
                   (r"^from tf_keras import (activations|backend)$", r"from tf_keras.src import \1"),
-                  (r"^from tf_keras\.(testing_infra|utils) import", r"from tf_keras.src.\1 import")],
+                  (r"^from tf_keras\.(testing_infra|utils) import",
+                   r"from tf_keras.src.\1 import")],
         plugin=None,
         select="MeanSquaredErrorTest or KLDivergenceTest or BinaryCrossentropyTest "
                "or CategoricalCrossentropyTest or SparseCategoricalCrossentropyTest "
