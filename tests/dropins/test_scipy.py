@@ -305,3 +305,16 @@ def test_containers_as_scipy(special, tf):
                 assert list(got.index) == list(ref.index)
             g, r = np.asarray(got), np.asarray(ref)
             np.testing.assert_allclose(g, r, rtol=1e-6 if g.dtype == np.float32 else 1e-13)
+
+
+def test_array_api_strict_namespace_and_promotion(special, monkeypatch):
+    xp = require("array_api_strict")
+    monkeypatch.setenv("SCIPY_ARRAY_API", "1")
+    a = xp.asarray([[0.5, 1.5, -2.0], [3.0, 0.0, 1.0]], dtype=xp.float32)
+    r = FS.logsumexp(a, axis=1)
+    assert r.__array_namespace__() is xp and r.dtype == xp.float32
+    np.testing.assert_allclose(np.asarray(r), special.logsumexp(np.asarray(a), axis=1), rtol=1e-6)
+    # array_api_strict does not promote int with float: SciPy adds the default float64
+    b = xp.asarray([[1, 2, 3], [0, 1, 1]], dtype=xp.int32)
+    assert FS.logsumexp(a, b=b).dtype == xp.float64
+    assert FS.softmax(b).dtype == xp.float64

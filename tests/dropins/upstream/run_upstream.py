@@ -19,7 +19,7 @@ Usage::
 (a ``-k`` among the pytest args replaces the suite's selection, so it may pick tests of
 functions fastloss does not provide, which then test the framework itself).
 
-Suites: scipy, scipy-array-api (``SCIPY_ARRAY_API='["torch"]'``: torch tensors),
+Suites: scipy, scipy-array-api (``SCIPY_ARRAY_API='["torch", "array_api_strict"]'``),
 sklearn (with ``SCIPY_ARRAY_API=1``, which its array-API tests need), keras, tf-keras,
 tf-keras-tf-out. ``tests/dropins/test_upstream.py`` runs all but tf-keras in the test
 command.
@@ -70,8 +70,8 @@ SUITES = {
         rewrites=SCIPY_REWRITES,
         plugin="scipy.conftest",
         select="TestLogSumExp or TestSoftmax or TestLogSoftmax",
-        # SciPy's conftest reads a JSON list of backends here: torch only (numpy is above)
-        env={"SCIPY_ARRAY_API": '["torch"]'},
+        # SciPy's conftest reads a JSON list of backends here (numpy is the suite above)
+        env={"SCIPY_ARRAY_API": '["torch", "array_api_strict"]'},
     ),
     "sklearn": dict(
         files=[("sklearn", "metrics/tests/test_classification.py"),
