@@ -39,18 +39,16 @@ __all__ = ["CLIP_EPS", "CLIP_KERAS2", "CLIP_NONE", "EPSILON"]
 # --------------------------------------------------------------------------- containers
 
 
-def _half_dtypes():
-    out = [np.dtype(np.float16)]
-    try:  # bfloat16 NumPy arrays (and TF's .numpy() of bfloat16) are ml_dtypes'
-        import ml_dtypes
-
-        out.append(np.dtype(ml_dtypes.bfloat16))
-    except ImportError:
-        pass
-    return tuple(out)
+def is_half(dt):
+    """float16 or bfloat16 (ml_dtypes' NumPy dtype, also TF's ``.numpy()`` of bfloat16),
+    told by name so that ml_dtypes is imported only when a bfloat16 loss is made."""
+    return getattr(dt, "name", None) in ("float16", "bfloat16")
 
 
-HALF = _half_dtypes()
+def _bfloat16():
+    import ml_dtypes  # ships with TensorFlow and Keras
+
+    return np.dtype(ml_dtypes.bfloat16)
 
 
 def is_tf(x):
@@ -82,7 +80,7 @@ def host(x):
 def half_of(x):
     """``x``'s dtype if it is float16/bfloat16, else None."""
     dt = getattr(x, "dtype", None)
-    return np.dtype(dt) if dt is not None and np.dtype(dt) in HALF else None
+    return np.dtype(dt) if is_half(dt) else None
 
 
 def finish(res, out_dtype=None, tf_out=False):
@@ -109,7 +107,7 @@ def framework_io(fn):
     @functools.wraps(fn)
     def wrapper(y_true, y_pred, *args, **kwargs):
         if isinstance(y_pred, np.ndarray) and isinstance(y_true, np.ndarray) and \
-                y_pred.dtype not in HALF:
+                not is_half(y_pred.dtype):
             return fn(y_true, y_pred, *args, **kwargs)  # the plain NumPy path
         tf_out = is_tf(y_true) or is_tf(y_pred)
         y_true, y_pred = host(y_true), host(y_pred)
@@ -133,7 +131,7 @@ def float_dtype(dtype):
     if dtype is None:
         return np.dtype(np.float32)  # keras.backend.floatx()
     dt = result_dtype(dtype)
-    return np.dtype(np.float32) if dt in HALF else dt
+    return np.dtype(np.float32) if is_half(dt) else dt
 
 
 def result_dtype(dtype):
@@ -141,13 +139,13 @@ def result_dtype(dtype):
     if dtype is None:
         return np.dtype(np.float32)
     name = getattr(dtype, "name", dtype)  # a keras DTypePolicy-like object, or np.dtype
-    if name == "bfloat16" and len(HALF) > 1:
-        return HALF[1]
+    if name == "bfloat16":
+        return _bfloat16()
     try:
         dt = np.dtype(name)
     except TypeError:
         raise ValueError(f"dtype={dtype!r} is not a floating dtype") from None
-    if dt not in (np.float32, np.float64) and dt not in HALF:
+    if dt not in (np.float32, np.float64) and not is_half(dt):
         raise ValueError(f"dtype={dtype!r}: a Keras loss computes in a floating dtype "
                          "(float16, bfloat16, float32, float64)")
     return dt
@@ -169,7 +167,7 @@ def as_tensor(x, dtype=None):
         return a.astype(np.float32)  # Python numbers and lists: TensorFlow's float32
     if a.dtype in (np.float32, np.float64):
         return a
-    if a.dtype in HALF:
+    if is_half(a.dtype):
         # framework_io computes these in float32; only internal callers get here
         return a.astype(np.float32)
     if a.dtype.kind not in "biuf":
