@@ -617,6 +617,21 @@ def test_legacy_ragged_rows(tf):
     ref = tfk.losses.binary_crossentropy(yt, yp)
     assert per.shape == (3,) and not isinstance(per, tf.RaggedTensor)
     check(_value(per), _value(ref), np.abs(_value(ref)) + 1)
-    deep = tf.ragged.constant([[[0.2, 0.8]], [[0.5, 0.5], [0.1, 0.9]]], ragged_rank=1)
+    # categorical and sparse: one loss per ragged position, ragged out; weights per row
+    t = tf.ragged.constant([[[1.0, 0.0], [0.0, 1.0]], [[1.0, 0.0]]])
+    p = tf.ragged.constant([[[0.2, 0.8], [0.3, 0.7]], [[0.9, 0.1]]])  # class axis stored ragged
+    lab = tf.ragged.constant([[0, 1], [0]])
+    w = tf.constant([[1.5], [0.5]])
+    for ours, ref, args in ((FKL.CategoricalCrossentropy, tfk.losses.CategoricalCrossentropy,
+                             (t, p)),
+                            (FKL.SparseCategoricalCrossentropy,
+                             tfk.losses.SparseCategoricalCrossentropy, (lab, p))):
+        for kw in ({}, {"sample_weight": w}):
+            check(_value(ours()(*args, **kw)), _value(ref()(*args, **kw)), 4.0)
+        per = ours(reduction="none")(*args)
+        assert isinstance(per, tf.RaggedTensor)
+        check(per.flat_values.numpy(), ref(reduction="none")(*args).flat_values.numpy(), 4.0)
+    with pytest.raises(TypeError, match="both ragged"):
+        FKL.categorical_crossentropy(t.to_tensor(), p)
     with pytest.raises(TypeError, match=r"shape \(batch, None\) only"):
-        FKL.CategoricalCrossentropy()(deep, deep)
+        FKL.binary_crossentropy(t, p)

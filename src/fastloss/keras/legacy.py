@@ -39,17 +39,19 @@ float32 and rounded once; the mask of ``y_pred`` honoured as ``losses_utils`` do
 
 Upstream suite (``tests/dropins/upstream/run_upstream.py tf-keras``): tf-keras's
 ``losses_test.py`` (vendored, commit dd0a7237, 2.21.0), the classes of the losses provided
-here, only the imports changed: 116 run, 49 pass, 0 fail; out of scope:
+here, only the imports changed: 116 run, 54 pass, 0 fail; out of scope:
 
 * 52 graph-mode copies (``test_mode_graph``): symbolic tensors have no data to compute on;
 * 10 eager tests that give NumPy arrays or lists and pass the result to
   ``tf.test.TestCase.evaluate``, which takes tensors only: fastloss returns NumPy for
   NumPy-like inputs (it does not import TensorFlow for them); TF tensors in give TF out.
   Their numbers are checked by the ``tf-keras-tf-out`` suite, whose import shim converts
-  fastloss's results to tensors: there 63 pass, 48 graph-mode and 5 ragged out of scope;
-* 5 ``tf.RaggedTensor`` tests of the categorical and sparse losses: ragged inputs are
-  supported in the ``(batch, None)`` form only (one loss per row, as tf.keras's
-  ``_ragged_tensor_apply_loss``); deeper raggedness raises ``TypeError``.
+  fastloss's results to tensors: there 68 pass and the 48 graph-mode tests without
+  NumPy inputs are out of scope;
+* none for ``tf.RaggedTensor``: as tf.keras, the binary losses and MSE of a
+  ``(batch, None)`` tensor are one value per row, the categorical and sparse losses one
+  value per position of the ragged dimensions (ragged out); other forms raise
+  ``TypeError``.
 """
 
 import functools
@@ -205,10 +207,8 @@ class Loss:
         self.name = name
 
     def __call__(self, y_true, y_pred, sample_weight=None):
-        if _is_ragged(y_pred) or _is_ragged(y_true):  # per-sample losses, then the reduction
-            losses = _c.host(self.call(y_true, y_pred))
-            res = compute_weighted_loss(losses, _c.host(sample_weight), self._get_reduction())
-            return _c.finish(res, None, True)
+        if _is_ragged(y_pred) or _is_ragged(y_true):
+            return self._ragged_call(y_true, y_pred, sample_weight)
         in_mask = _c.keras_mask(y_pred)
         tf_out = _c.is_tf(y_true) or _c.is_tf(y_pred)
         y_true, y_pred, sample_weight = map(_c.host, (y_true, y_pred, sample_weight))
@@ -219,6 +219,25 @@ class Loss:
                 y_true = np.asarray(y_true).astype(half).astype(np.float32)
         res = self._reduced(y_true, y_pred, sample_weight, in_mask)
         return _c.finish(res, half, tf_out)
+
+    def _ragged_call(self, y_true, y_pred, sample_weight):
+        """Ragged inputs: the function's losses (dense per sample, or ragged per position),
+        weighted (dense weights broadcast over the ragged rows, as TensorFlow does) and
+        reduced like dense ones."""
+        import tensorflow as tf
+
+        losses = self.call(y_true, y_pred)
+        reduction = self._get_reduction()
+        if not _is_ragged(losses):
+            res = compute_weighted_loss(_c.host(losses), _c.host(sample_weight), reduction)
+            return _c.finish(res, None, True)
+        sw = None
+        if sample_weight is not None:
+            sw = (tf.ones_like(losses) * tf.cast(sample_weight, losses.dtype)).flat_values.numpy()
+        res = compute_weighted_loss(losses.flat_values.numpy(), sw, reduction)
+        if reduction == Reduction.NONE:
+            return losses.with_flat_values(tf.convert_to_tensor(res))
+        return _c.finish(res, None, True)
 
     def _reduced(self, y_true, y_pred, sample_weight, in_mask):
         fast = None if in_mask is not None else self._fused(y_true, y_pred, sample_weight)
@@ -354,6 +373,47 @@ def _ragged_rows(fn):
         vals = [np.asarray(fn(tv[e - n:e], pv[e - n:e], *args, **kwargs))
                 for n, e in zip(p_rows, ends)]
         return tf.convert_to_tensor(np.array(vals, dtype=vals[0].dtype if vals else dt))
+
+    return wrapper
+
+
+def _class_rows(r):
+    """A ragged ``(..., C)`` tensor's values as dense ``(N, C)`` rows, and the row splits
+    of the ragged dimensions before the class axis."""
+    values = r.flat_values.numpy()
+    splits = r.nested_row_splits
+    if values.ndim == 1:  # the class axis is stored ragged too: it must be one length
+        lengths = r.nested_row_lengths()[-1].numpy()
+        if lengths.size and (lengths != lengths[0]).any():
+            raise ValueError("The class axis of a RaggedTensor must have one length; got "
+                             f"lengths {sorted(set(lengths.tolist()))}")
+        values = values.reshape(-1, int(lengths[0]) if lengths.size else 0)
+        splits = splits[:-1]
+    return values, splits
+
+
+def _ragged_classes(fn, sparse=False):
+    """tf.keras's ragged form of the categorical losses: a loss per position of the ragged
+    dimensions (the class axis last and uniform), returned ragged like them."""
+
+    @functools.wraps(fn)
+    def wrapper(y_true, y_pred, *args, **kwargs):
+        if not (_is_ragged(y_pred) or _is_ragged(y_true)):
+            return fn(y_true, y_pred, *args, **kwargs)
+        import tensorflow as tf
+
+        if not (_is_ragged(y_pred) and _is_ragged(y_true)):
+            raise TypeError(f"{fn.__name__}: fastloss takes y_true and y_pred both ragged")
+        pv, splits = _class_rows(y_pred)
+        if sparse:
+            tv, t_splits = y_true.flat_values.numpy(), y_true.nested_row_splits
+        else:
+            tv, t_splits = _class_rows(y_true)
+        if len(t_splits) != len(splits) or not all(
+                np.array_equal(a.numpy(), b.numpy()) for a, b in zip(t_splits, splits)):
+            raise ValueError(f"{fn.__name__}: y_true and y_pred have different ragged rows")
+        vals = np.asarray(fn(tv, pv, *args, **kwargs))
+        return tf.RaggedTensor.from_nested_row_splits(vals, splits)
 
     return wrapper
 
@@ -519,7 +579,7 @@ def binary_focal_crossentropy(y_true, y_pred, apply_class_balancing=False, alpha
 
 
 @fill
-@_ragged_rows
+@_ragged_classes
 @_c.framework_io
 def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1):
     r"""tf.keras 2 categorical cross-entropy (renormalised, clipped probabilities).
@@ -602,7 +662,7 @@ def _sparse_values(y_true, y_pred, from_logits=False, axis=-1, ignore_class=None
 
 
 @fill
-@_ragged_rows
+@functools.partial(_ragged_classes, sparse=True)
 @_c.framework_io
 def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, axis=-1,
                                     ignore_class=None):

@@ -138,8 +138,6 @@ OUT_OF_SCOPE = {
         (r"_test_mode_eager$", r"Unsupported type '(float32|float64|ndarray)'",
          "NumPy/list inputs give NumPy out (fastloss's container rule), which "
          "tf.test.TestCase.evaluate does not take"),
-        (r"ragged", r"supports tf.RaggedTensor inputs of shape \(batch, None\) only",
-         "tf.RaggedTensor inputs deeper than (batch, None)"),
     ],
 }
 OUT_OF_SCOPE["tf-keras-tf-out"] = [c for c in OUT_OF_SCOPE["tf-keras"] if "NumPy" not in c[2]]
