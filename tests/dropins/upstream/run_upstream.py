@@ -106,23 +106,10 @@ SUITES = {
                "or BinaryFocalCrossentropyTest",
         env={},
     ),
-    "tf-keras-tf-out": dict(
-        files=[(None, str(HERE / "tf_keras_losses_vendored.py"))],
-        quick_skip="test_mode_graph",
-        rewrites=[(r"^from tf_keras import losses$", "import _ov_tf_keras_losses as losses"),
-                  # the repository's tf_keras/ is the wheel's tf_keras/src/
-                  (r"^from tf_keras import (activations|backend)$", r"from tf_keras.src import \1"),
-                  (r"^from tf_keras\.(testing_infra|utils) import",
-                   r"from tf_keras.src.\1 import")],
-        plugin=None,
-        select="MeanSquaredErrorTest or KLDivergenceTest or BinaryCrossentropyTest "
-               "or CategoricalCrossentropyTest or SparseCategoricalCrossentropyTest "
-               "or BinaryFocalCrossentropyTest",
-        # fastloss's results converted to TF tensors by the import shim: the numbers of
-        # the tests that hand NumPy in and evaluate() the result
-        env={"FASTLOSS_UPSTREAM_TF_OUT": "1"},
-    ),
 }
+# fastloss's results converted to TF tensors by the import shim: the numbers of the tests
+# that hand NumPy in and evaluate() the result
+SUITES["tf-keras-tf-out"] = dict(SUITES["tf-keras"], env={"FASTLOSS_UPSTREAM_TF_OUT": "1"})
 
 # suite -> [(test id regex, failure message regex, reason class)]; a failure counts as out
 # of scope only if both match. The classes are listed in the drop-ins' module docstrings.
