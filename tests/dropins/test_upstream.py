@@ -14,7 +14,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent / "upstream"))
 import run_upstream  # noqa: E402
 
-NEEDS = {"scipy": ["scipy"], "scipy-array-api": ["scipy", "torch"], "sklearn": ["sklearn"],
+NEEDS = {"scipy": ["scipy"], "scipy-array-api": ["scipy", "torch", "array_api_strict"],
+         "sklearn": ["sklearn"],
          "keras": ["keras", "tensorflow"], "tf-keras-tf-out": ["tf_keras", "tensorflow"]}
 
 
