@@ -23,6 +23,11 @@ Semantics mirrored (sklearn/metrics/_classification.py, 1.9.1):
 * The errors scikit-learn raises, with its messages and types: NaN/inf, values
   outside [0, 1], a single class, inconsistent lengths or class counts, 3-D
   input, empty input, continuous or mixed-type labels, all-zero or NaN weights.
+* Array-API inputs (torch CPU tensors, ``array_api_strict`` arrays, as under
+  ``sklearn.config_context(array_api_dispatch=True)``) are read through a zero-copy
+  NumPy view; the result is a Python float as in scikit-learn. Without the dispatch,
+  torch and TF probabilities are computed in float64 as ``check_array`` converts them
+  (their dtypes are not NumPy's); pandas and NumPy keep float32.
 * ``normalize=True``: ``np.average(loss, weights=sample_weight)``; ``False``: the
   (weighted) sum. The result is a Python float carrying NumPy's result dtype
   (float32 input without weights: a float32 value).
@@ -44,6 +49,7 @@ Documented deviations (tested in tests/test_dropin_sklearn.py):
 """
 
 import math
+import sys
 import warnings
 
 import numpy as np
@@ -79,6 +85,39 @@ class InvalidParameterError(ValueError, TypeError):
     >>> issubclass(InvalidParameterError, ValueError) and issubclass(InvalidParameterError, TypeError)
     True
     """
+
+
+def _host(x):
+    """An array-API array (torch CPU tensor, array_api_strict, ...) as a zero-copy NumPy
+    view: scikit-learn accepts them under ``array_api_dispatch=True`` (and torch tensors
+    always); some have no ``len()`` nor ``__array__``. Anything else unchanged."""
+    if x is None or isinstance(x, (np.ndarray, np.generic, list, tuple, str)):
+        return x
+    if hasattr(x, "__array_namespace__") or type(x).__module__.startswith("torch"):
+        if hasattr(x, "detach"):
+            x = x.detach()
+        try:
+            return np.from_dlpack(x)
+        except (TypeError, RuntimeError, BufferError):  # e.g. a device NumPy cannot read
+            return np.asarray(x)
+    return x
+
+
+def _dispatch_on():
+    sk = sys.modules.get("sklearn")  # its config can only be on if it is imported
+    return sk is not None and bool(sk.get_config().get("array_api_dispatch", False))
+
+
+def _proba_host(x):
+    """``y_proba`` as scikit-learn's ``check_array`` reads it: a container whose dtype is
+    not a NumPy dtype (torch, TF tensors) becomes float64 unless array-API dispatch is on
+    (then torch float32 stays float32); NumPy and pandas keep float32/float16."""
+    dt = getattr(x, "dtype", None)
+    if dt is not None and not hasattr(dt, "kind") and not _dispatch_on():
+        if hasattr(x, "detach"):
+            x = x.detach()
+        return np.asarray(x, dtype=np.float64)
+    return _host(x)
 
 
 def _is_array_like(x):
@@ -244,6 +283,8 @@ def log_loss(y_true, y_proba=None, *, normalize=True, sample_weight=None, labels
     0.21616
     """
     y_proba = _renamed_y_pred(y_proba, y_pred)
+    y_proba = _proba_host(y_proba)
+    y_true, sample_weight, labels = map(_host, (y_true, sample_weight, labels))
     if not isinstance(normalize, (bool, np.bool_)):
         raise InvalidParameterError("The 'normalize' parameter of log_loss must be an instance "
                                     f"of 'bool' or an instance of 'numpy.bool'. Got {normalize!r} "

@@ -328,8 +328,10 @@ def test_dtype_cast_and_float64(keras, data):
     # functions keep float64 arrays' dtype, like keras.losses.* do
     f = FK.binary_crossentropy(data["z"].astype(np.float64), p64)
     assert f.dtype == np.float64
-    with pytest.raises(NotImplementedError):
-        FK.BinaryCrossentropy(dtype="float16")
+    # half precision is computed in float32 and rounded once (issue #17; was NotImplementedError)
+    assert FK.BinaryCrossentropy(dtype="float16").dtype == "float16"
+    with pytest.raises(ValueError, match="floating dtype"):
+        FK.BinaryCrossentropy(dtype="int32")
 
 
 def test_reduction_validation_and_config():
@@ -456,3 +458,180 @@ def test_bce_from_logits_infinite_logits_as_tensorflow(keras, dtype):
         # finite logits only: the drop-in is unchanged and finite
         fin = np.isfinite(x[:, 0])
         assert np.isfinite(loss(z[fin], x[fin]))
+
+
+# --------------------------------------------------------------------------- containers (#17)
+
+
+def _value(x):
+    return np.asarray(x.numpy() if hasattr(x, "numpy") and not isinstance(x, np.ndarray) else x)
+
+
+def test_containers_keep_keras_dtype(keras, tf):
+    pd = require("pandas")
+    torch = require("torch")
+    t = np.array([[0.0, 1.0, 1.0], [1.0, 0.0, 0.0]])
+    p = np.array([[1.0, 0.2, 0.7], [0.6, 0.1, 0.3]])
+    for conv in (pd.DataFrame, tf.constant, torch.tensor, lambda a: a.tolist()):
+        yt, yp = conv(t), conv(p)
+        for fn in ("binary_crossentropy", "mean_squared_error", "kl_divergence",
+                   "categorical_crossentropy", "binary_focal_crossentropy"):
+            ours, ref = getattr(FK, fn)(yt, yp), getattr(keras.losses, fn)(yt, yp)
+            ref = _value(ref)
+            # pandas/TF/torch float64 stay float64; Python lists are float32 (as TF)
+            assert _value(ours).dtype == ref.dtype, (fn, conv)
+            check(_value(ours), ref, np.abs(ref) + 1, dtype=ref.dtype.type)
+            assert tf.is_tensor(ours) == tf.is_tensor(yp), (fn, conv)  # TF in, TF out
+        # the classes cast to their dtype (floatx) whatever the container
+        ours = FK.BinaryCrossentropy()(yt, yp)
+        ref = keras.losses.BinaryCrossentropy()(yt, yp)
+        assert _value(ours).dtype == np.float32
+        check(_value(ours), _value(ref), 20.0)
+    # the issue's example: float64 DataFrames give Keras's float64 value, not float32's clip
+    got = FK.binary_crossentropy(pd.DataFrame([[0.0]]), pd.DataFrame([[1.0]]))
+    assert got.dtype == np.float64 and got[0] == pytest.approx(16.11809565, rel=1e-9)
+    # legacy (tf.keras 2) classes keep the float64 of a DataFrame too
+    assert FKL.BinaryCrossentropy()(pd.DataFrame([[0.0]]), pd.DataFrame([[1.0]])).dtype == \
+        np.float64
+
+
+def half_ulps(a, b, dt):
+    """``|a - b|`` in units of the half dtype's ulp at ``a`` (normal range)."""
+    a = np.asarray(a).astype(np.float32)
+    b = np.asarray(b).astype(np.float32)
+    eps = float(np.finfo(dt).eps)
+    ulp = np.exp2(np.floor(np.log2(np.abs(a)))) * eps
+    return np.abs(a - b) / ulp
+
+
+def test_half_precision_rounds_once(keras, tf):
+    t = np.array([[0.0, 1.0, 1.0], [1.0, 0.0, 0.0]])
+    p = np.array([[0.9, 0.2, 0.7], [0.6, 0.1, 0.3]])
+    for dt in (np.float16, tf.bfloat16.as_numpy_dtype):
+        h = np.asarray(p).astype(dt)
+        # Keras computes in the half dtype; fastloss in float32 from the same half inputs,
+        # rounded once: so within 1 half ulp of Keras, and the dtype is the input's
+        exact = FK.binary_crossentropy(t.astype(dt).astype(np.float32), h.astype(np.float32))
+        for yt, yp in ((t.astype(dt), h), (tf.constant(t.astype(dt)), tf.constant(h))):
+            ours = FK.binary_crossentropy(yt, yp)
+            ref = keras.losses.binary_crossentropy(yt, yp)
+            assert _value(ours).dtype == _value(ref).dtype == np.dtype(dt)
+            assert tf.is_tensor(ours) == tf.is_tensor(yp)
+            np.testing.assert_array_equal(_value(ours), exact.astype(dt))
+            assert half_ulps(_value(ours), _value(ref), dt).max() <= 1
+    # a loss object with a half dtype rounds the inputs to it and returns it
+    ours = FK.MeanSquaredError(dtype="bfloat16")(t, p)
+    ref = keras.losses.MeanSquaredError(dtype="bfloat16")(t, p)
+    assert _value(ours).dtype == _value(ref).dtype
+    assert half_ulps(_value(ours), _value(ref), _value(ours).dtype).max() <= 1
+
+
+def same_tensor_losses(tf, ours_mod, ref_mod, names, yt, yp, sw):
+    """Each loss class of ``names``, unweighted and weighted: a TF tensor, Keras's value."""
+    for name in names:
+        for kw in ({}, {"sample_weight": sw}):
+            ours = getattr(ours_mod, name)()(yt, yp, **kw)
+            ref = getattr(ref_mod, name)()(yt, yp, **kw)
+            assert tf.is_tensor(ours)
+            check(_value(ours), _value(ref), 4.0)
+
+
+def test_keras_mask_is_honoured(keras, tf):
+    yt = tf.constant([[[0.0], [1.0], [1.0], [0.0]], [[1.0], [0.0], [1.0], [1.0]]])
+    yp = tf.constant([[[0.1], [0.8], [0.6], [0.3]], [[0.7], [0.2], [0.4], [0.9]]])
+    yp._keras_mask = tf.constant([[True, True, False, False], [True, False, False, False]])
+    sw = tf.constant([[1.0, 2, 3, 4], [2, 2, 2, 2]])
+    same_tensor_losses(tf, FK, keras.losses, ("BinaryCrossentropy", "MeanSquaredError",
+                                              "KLDivergence"), yt, yp, sw)
+    unmasked = FK.BinaryCrossentropy()(yt, tf.identity(yp))
+    assert abs(float(unmasked) - float(FK.BinaryCrossentropy()(yt, yp))) > 1e-3
+    # sparse: the mask and ignore_class together
+    lab = tf.constant([[1, 0, 2], [2, 2, 0]])
+    pr = tf.constant(np.random.default_rng(0).dirichlet([1, 1, 1], (2, 3)), tf.float32)
+    pr._keras_mask = tf.constant([[True, True, False], [True, True, True]])
+    ours = FK.SparseCategoricalCrossentropy(ignore_class=0)(lab, pr)
+    ref = keras.losses.SparseCategoricalCrossentropy(ignore_class=0)(lab, pr)
+    check(_value(ours), _value(ref), 10.0)
+
+
+def test_legacy_mask_focal_attributes_and_config(tf):
+    tfk = require("tf_keras")
+    yt = tf.constant([[[0.0], [1.0], [1.0]], [[1.0], [0.0], [1.0]]])
+    yp = tf.constant([[[0.1], [0.8], [0.6]], [[0.7], [0.2], [0.4]]])
+    yp._keras_mask = tf.constant([[True, True, False], [True, False, False]])
+    ours, ref = FKL.MeanSquaredError()(yt, yp), tfk.losses.MeanSquaredError()(yt, yp)
+    assert tf.is_tensor(ours)
+    check(_value(ours), _value(ref), 1.0)
+    ours = FKL.BinaryFocalCrossentropy(gamma=1.5, alpha=0.3, apply_class_balancing=True)
+    ref = tfk.losses.BinaryFocalCrossentropy(gamma=1.5, alpha=0.3, apply_class_balancing=True)
+    assert (ours.gamma, ours.alpha, ours.apply_class_balancing, ours.from_logits) == \
+        (ref.gamma, ref.alpha, ref.apply_class_balancing, ref.from_logits)
+    assert ours.get_config() == ref.get_config()  # 'fn' included, as tf.keras's saving v3
+    assert FKL.BinaryFocalCrossentropy.from_config(ours.get_config()).gamma == 1.5
+    w = FKL.LossFunctionWrapper(FKL.mean_squared_error, name="m")
+    assert FKL.LossFunctionWrapper.from_config(w.get_config()).fn is FKL.mean_squared_error
+    with pytest.raises(ValueError, match=r"Incompatible shapes: \[2,3\] vs. \[2,2\]"):
+        FKL.MeanSquaredError()(np.ones((2, 3, 1)), np.ones((2, 3, 1)), np.ones((2, 2)))
+
+
+def test_sparse_axis_is_the_tf_backends(keras):
+    p = np.full((2, 3, 4), 0.25, np.float32)
+    with pytest.raises(ValueError, match="Only axis=-1 is currently supported. Received: axis=0"):
+        FK.SparseCategoricalCrossentropy(axis=0)(np.zeros((3, 4)), p)
+    assert FK.sparse_categorical_crossentropy(np.zeros((2, 3)), p, axis=2).shape == (2, 3)
+
+
+def test_legacy_containers_and_half(tf):
+    tfk = require("tf_keras")
+    pd = require("pandas")
+    torch = require("torch")
+    t = np.array([[0.0, 1.0, 1.0], [1.0, 0.0, 0.0]])
+    p = np.array([[0.9, 0.2, 0.7], [0.6, 0.1, 0.3]])
+    convs = [pd.DataFrame, tf.constant, torch.tensor, lambda a: a.tolist(),
+             lambda a: tf.constant(a, tf.float16), lambda a: a.astype(np.float16)]
+    for conv in convs:
+        yt, yp = conv(t), conv(p)
+        for name in ("binary_crossentropy", "mean_squared_error", "categorical_crossentropy",
+                     "BinaryCrossentropy", "MeanSquaredError", "BinaryFocalCrossentropy"):
+            f = getattr(FKL, name)
+            g = getattr(tfk.losses, name)
+            if name[0].isupper():
+                f, g = f(), g()
+            ours, ref = _value(f(yt, yp)), _value(g(yt, yp))
+            assert ours.dtype == ref.dtype, (name, conv)
+            assert tf.is_tensor(f(yt, yp)) == tf.is_tensor(yp)
+            if ref.dtype == np.float16:  # tf.keras computes in float16, fastloss rounds once
+                assert half_ulps(ours, ref, np.float16).max() <= 1, (name, ours, ref)
+            else:
+                check(ours, ref, np.abs(ref) + 1, dtype=ref.dtype.type)
+
+
+def test_legacy_ragged_rows(tf):
+    tfk = require("tf_keras")
+    yt = tf.ragged.constant([[1.0, 0.0, 1.0], [0.0], [1.0, 1.0]])
+    yp = tf.ragged.constant([[0.9, 0.8, 0.7], [0.2], [0.35, 0.6]])
+    sw = tf.constant([1.2, 3.4, 0.5])
+    same_tensor_losses(tf, FKL, tfk.losses, ("MeanSquaredError", "BinaryCrossentropy",
+                                             "BinaryFocalCrossentropy"), yt, yp, sw)
+    per = FKL.binary_crossentropy(yt, yp)  # one value per row, dense, as tf.keras
+    ref = tfk.losses.binary_crossentropy(yt, yp)
+    assert per.shape == (3,) and not isinstance(per, tf.RaggedTensor)
+    check(_value(per), _value(ref), np.abs(_value(ref)) + 1)
+    # categorical and sparse: one loss per ragged position, ragged out; weights per row
+    t = tf.ragged.constant([[[1.0, 0.0], [0.0, 1.0]], [[1.0, 0.0]]])
+    p = tf.ragged.constant([[[0.2, 0.8], [0.3, 0.7]], [[0.9, 0.1]]])  # class axis stored ragged
+    lab = tf.ragged.constant([[0, 1], [0]])
+    w = tf.constant([[1.5], [0.5]])
+    for ours, ref, args in ((FKL.CategoricalCrossentropy, tfk.losses.CategoricalCrossentropy,
+                             (t, p)),
+                            (FKL.SparseCategoricalCrossentropy,
+                             tfk.losses.SparseCategoricalCrossentropy, (lab, p))):
+        for kw in ({}, {"sample_weight": w}):
+            check(_value(ours()(*args, **kw)), _value(ref()(*args, **kw)), 4.0)
+        per = ours(reduction="none")(*args)
+        assert isinstance(per, tf.RaggedTensor)
+        check(per.flat_values.numpy(), ref(reduction="none")(*args).flat_values.numpy(), 4.0)
+    with pytest.raises(TypeError, match="both ragged"):
+        FKL.categorical_crossentropy(t.to_tensor(), p)
+    with pytest.raises(TypeError, match=r"shape \(batch, None\) only"):
+        FKL.binary_crossentropy(t, p)

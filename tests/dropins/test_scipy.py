@@ -179,3 +179,142 @@ def test_elementwise_extreme_ratios_and_broadcasting(special, dtype):
             # scalar operands broadcast; a 0-d result is a NumPy scalar
             assert f(v, dtype(0.5)).shape == v.shape
             assert np.ndim(f(dtype(2.0), dtype(3.0))) == 0
+
+
+def test_logsumexp_empty_is_minus_inf(special):
+    # SciPy: an empty sum is 0, its log -inf (sign -1, SciPy's sign(-inf)), not NaN
+    for a, kw in ((np.array([]), {}), (np.zeros((3, 0)), {"axis": 1}),
+                  (np.zeros((0, 2)), {"axis": 0, "keepdims": True}),
+                  (np.zeros((0, 2), np.float32), {"axis": 0})):
+        got, ref = FS.logsumexp(a, **kw), special.logsumexp(a, **kw)
+        assert np.shape(got) == np.shape(ref) and np.asarray(got).dtype == np.asarray(ref).dtype
+        np.testing.assert_array_equal(got, ref)
+        assert np.all(np.asarray(got) == -np.inf)
+        np.testing.assert_array_equal(FS.logsumexp(a, return_sign=True, **kw)[1],
+                                      special.logsumexp(a, return_sign=True, **kw)[1])
+
+
+def test_softmax_tuple_axis(special, arrays):
+    a = arrays[0].reshape(-1)[:144].reshape(3, 4, 3, 4)
+    scale = np.max(np.abs(a[np.isfinite(a)]))
+    with np.errstate(all="ignore"):
+        for axis in ((1, 2), (0, 3), (2, 0), (-1,), (0, 1, 2, 3)):
+            for f, g in ((FS.softmax, special.softmax), (FS.log_softmax, special.log_softmax)):
+                got, ref = f(a, axis=axis), g(a, axis=axis)
+                assert got.shape == ref.shape and got.dtype == ref.dtype
+                assert np.array_equal(np.isnan(got), np.isnan(ref)), (f.__name__, axis)
+                fin = np.isfinite(ref)
+                assert np.array_equal(got[~fin], ref[~fin], equal_nan=True)
+                # relative to the rows' scale: fastloss keeps log1p(tiny) where SciPy gives 0
+                np.testing.assert_allclose(got[fin], ref[fin], rtol=1e-12, atol=1e-12 * scale)
+    with pytest.raises(ValueError, match="axis 4"):
+        FS.softmax(a, axis=(1, 4))
+
+
+def test_complex_logsumexp_and_xlogy(special):
+    r = np.random.default_rng(3)
+    a = (r.standard_normal((5, 6)) + 1j * r.standard_normal((5, 6)) * 4).astype(np.complex64)
+    for kw in ({}, {"axis": 1}, {"axis": 0, "keepdims": True}, {"b": np.arange(6.0) - 2},
+               {"axis": 1, "return_sign": True}):
+        got, ref = FS.logsumexp(a, **kw), special.logsumexp(a, **kw)
+        for g, f in zip(got if isinstance(got, tuple) else (got,),
+                        ref if isinstance(ref, tuple) else (ref,)):
+            assert np.asarray(g).dtype == np.asarray(f).dtype and np.shape(g) == np.shape(f)
+            np.testing.assert_allclose(g, f, rtol=2e-6)
+    x = np.array([0, 0, 1, 2.5, 0], complex)
+    y = np.array([1j, np.nan, 1j, -3 + 4j, 0])
+    got, ref = FS.xlogy(x, y), special.xlogy(x, y)
+    assert got.dtype == ref.dtype == np.complex128
+    np.testing.assert_allclose(got, ref, rtol=1e-14)
+    assert np.array_equal(np.isnan(got), np.isnan(ref))
+    with pytest.raises(TypeError, match="rel_entr"):
+        FS.rel_entr(x, y)
+
+
+def test_ufunc_dtype_keyword(special):
+    f32 = np.array([0.25, 1.0, 3.0], np.float32)
+    for f, g, args in ((FS.expit, special.expit, (f32,)), (FS.log_expit, special.log_expit, (f32,)),
+                       (FS.entr, special.entr, (f32,)), (FS.xlogy, special.xlogy, (f32, f32)),
+                       (FS.rel_entr, special.rel_entr, (f32, f32[::-1])),
+                       (FS.kl_div, special.kl_div, (f32, f32[::-1]))):
+        for dt in (np.float32, np.float64, "float64"):
+            got, ref = f(*args, dtype=dt), g(*args, dtype=dt)
+            assert got.dtype == ref.dtype, (f.__name__, dt)
+            np.testing.assert_allclose(got, ref, rtol=2e-7 if got.dtype == np.float32 else 1e-14)
+        with pytest.raises(TypeError):
+            g(*args, dtype=np.int64)
+        with pytest.raises(TypeError, match=f.__name__):
+            f(*args, dtype=np.int64)
+
+
+def test_entr_matches_scipy(special):
+    x = np.array([-1.0, -0.0, 0.0, 1e-300, 0.5, 1.0, 3.0, np.inf, np.nan])
+    for dt in (np.float32, np.float64, np.float16, np.int8, np.int64):
+        v = x[np.isfinite(x)].astype(dt) if np.dtype(dt).kind == "i" else x.astype(dt)
+        got, ref = FS.entr(v), special.entr(v)
+        assert got.dtype == ref.dtype, dt
+        np.testing.assert_allclose(got, ref, rtol=2e-7 if got.dtype == np.float32 else 1e-15)
+        np.testing.assert_array_equal(np.signbit(got), np.signbit(ref))
+
+
+def test_array_api_mode_returns_the_input_namespace(special, monkeypatch):
+    torch = require("torch")
+    monkeypatch.setenv("SCIPY_ARRAY_API", "1")
+    t = torch.tensor([[0.5, 1.5, -2.0], [3.0, 0.0, 1.0]], dtype=torch.float32)
+    ref = special.logsumexp(t.numpy(), axis=1)
+    got = FS.logsumexp(t, axis=1)
+    assert isinstance(got, torch.Tensor) and got.dtype == torch.float32
+    np.testing.assert_allclose(got.numpy(), ref, rtol=1e-6)
+    s = FS.logsumexp(t)  # a 0-d tensor, not a NumPy scalar
+    assert isinstance(s, torch.Tensor) and s.ndim == 0
+    for f in (FS.softmax, FS.log_softmax, FS.expit, FS.entr):
+        r = f(t)
+        assert isinstance(r, torch.Tensor) and r.dtype == torch.float32 and r.shape == t.shape
+    r = FS.xlogy(t.double(), t.double().abs())
+    assert isinstance(r, torch.Tensor) and r.dtype == torch.float64
+    # integers take torch's default float, as SciPy's xp_promote
+    assert FS.logsumexp(torch.arange(4)).dtype == torch.get_default_dtype()
+    monkeypatch.setenv("SCIPY_ARRAY_API", "0")
+    assert isinstance(FS.logsumexp(t, axis=1), np.ndarray)  # the mode off: NumPy out
+
+
+def _dtype_of(r):
+    if hasattr(r, "dtypes") and not hasattr(r, "dtype"):  # a DataFrame
+        return tuple(np.dtype(d) for d in r.dtypes)
+    return getattr(r, "dtype", type(r))
+
+
+def test_containers_as_scipy(special, tf):
+    pd = require("pandas")
+    torch = require("torch")
+    base = np.array([[0.5, 1.5, -2.0], [3.0, 0.25, 1.0]])
+    convs = [lambda a: a.tolist(), pd.DataFrame, lambda a: pd.Series(a[0], index=list("abc")),
+             tf.constant, torch.tensor, lambda a: pd.DataFrame(a.astype(np.float32)),
+             lambda a: torch.tensor(a, dtype=torch.float32), lambda a: tf.constant(a, tf.float32)]
+    funcs = [("logsumexp", {}), ("logsumexp", {"axis": -1}), ("softmax", {"axis": -1}),
+             ("log_softmax", {"axis": 0}), ("expit", {}), ("log_expit", {}), ("entr", {}),
+             ("xlogy", {}), ("rel_entr", {}), ("kl_div", {})]
+    two = {"xlogy", "rel_entr", "kl_div"}
+    for conv in convs:
+        for name, kw in funcs:
+            args = (conv(np.abs(base)),) * 2 if name in two else (conv(base),)
+            got, ref = getattr(FS, name)(*args, **kw), getattr(special, name)(*args, **kw)
+            assert type(got) is type(ref), (name, type(args[0]))
+            assert _dtype_of(got) == _dtype_of(ref), (name, type(args[0]))
+            if isinstance(ref, (pd.Series, pd.DataFrame)):
+                assert list(got.index) == list(ref.index)
+            g, r = np.asarray(got), np.asarray(ref)
+            np.testing.assert_allclose(g, r, rtol=1e-6 if g.dtype == np.float32 else 1e-13)
+
+
+def test_array_api_strict_namespace_and_promotion(special, monkeypatch):
+    xp = require("array_api_strict")
+    monkeypatch.setenv("SCIPY_ARRAY_API", "1")
+    a = xp.asarray([[0.5, 1.5, -2.0], [3.0, 0.0, 1.0]], dtype=xp.float32)
+    r = FS.logsumexp(a, axis=1)
+    assert r.__array_namespace__() is xp and r.dtype == xp.float32
+    np.testing.assert_allclose(np.asarray(r), special.logsumexp(np.asarray(a), axis=1), rtol=1e-6)
+    # array_api_strict does not promote int with float: SciPy adds the default float64
+    b = xp.asarray([[1, 2, 3], [0, 1, 1]], dtype=xp.int32)
+    assert FS.logsumexp(a, b=b).dtype == xp.float64
+    assert FS.softmax(b).dtype == xp.float64

@@ -166,3 +166,59 @@ def test_every_backend_gives_the_same_result(backend, monkeypatch):
     ref = [FK.log_loss(y, P), FK.log_loss(y % 2, P[:, 0])]
     monkeypatch.setenv("FASTLOSS_BACKEND", backend)
     assert [FK.log_loss(y, P), FK.log_loss(y % 2, P[:, 0])] == ref
+
+
+def test_array_api_sample_weight_under_dispatch(monkeypatch):
+    # array_api_strict arrays have no len(): the sample_weight check used it
+    xp = require("array_api_strict")
+    sklearn = require("sklearn")
+    from sklearn.metrics import log_loss as sk_log_loss
+
+    monkeypatch.setenv("SCIPY_ARRAY_API", "1")  # scikit-learn's array-API mode needs it
+    y = np.array([0, 1, 1, 0, 2])
+    p = np.array([[.8, .1, .1], [.3, .6, .1], [.4, .5, .1], [.9, .05, .05], [.2, .2, .6]])
+    w = np.array([1.0, 2.0, 0.5, 1.0, 3.0])
+    with sklearn.config_context(array_api_dispatch=True):
+        for conv in (xp.asarray, require("torch").asarray):
+            args = (conv(y), conv(p))
+            for normalize in (True, False):
+                ref = sk_log_loss(*args, sample_weight=conv(w), normalize=normalize)
+                got = FK.log_loss(*args, sample_weight=conv(w), normalize=normalize)
+                assert type(got) is type(ref) is float
+                assert got == pytest.approx(ref, rel=1e-14)
+            # numpy labels with array-API probabilities and weights (mixed namespaces)
+            got = FK.log_loss(y, conv(p), sample_weight=conv(w))
+            assert got == pytest.approx(sk_log_loss(y, p, sample_weight=w), rel=1e-14)
+    with pytest.raises(ValueError, match=r"inconsistent numbers of samples: \[5, 5, 4\]"):
+        FK.log_loss(y, xp.asarray(p), sample_weight=xp.asarray(w[:4]))
+
+
+def test_containers_as_sklearn(metrics):
+    # scikit-learn's check_array: pandas keeps float32, torch/TF (dtypes that are not
+    # NumPy's) become float64 and may then warn that float32 rows do not sum to one
+    pd = require("pandas")
+    torch = require("torch")
+    tf = require("tensorflow")
+    y = np.array([0, 1, 1, 0, 2])
+    p = np.array([[.8, .1, .1], [.3, .6, .1], [.4, .5, .1], [.9, .05, .05], [.2, .2, .6]])
+    w = np.array([1.0, 2, .5, 1, 3])
+
+    def f32(a):
+        return a.astype(np.float32) if a.dtype.kind == "f" else a
+
+    convs = [lambda a: a.tolist(), lambda a: pd.DataFrame(a) if a.ndim == 2 else pd.Series(a),
+             tf.constant, torch.tensor, lambda a: pd.DataFrame(f32(a)) if a.ndim == 2 else
+             pd.Series(a), lambda a: tf.constant(f32(a)), lambda a: torch.tensor(f32(a))]
+    for conv in convs:
+        for sw in (None, w):
+            args = (conv(y), conv(p))
+            kw = {"sample_weight": None if sw is None else conv(sw)}
+            with warnings.catch_warnings(record=True) as wr_ref:
+                warnings.simplefilter("always")
+                ref = metrics.log_loss(*args, **kw)
+            with warnings.catch_warnings(record=True) as wr:
+                warnings.simplefilter("always")
+                got = FK.log_loss(*args, **kw)
+            assert type(got) is type(ref) is float
+            assert got == pytest.approx(ref, rel=4e-16 if sw is None else 1e-15)
+            assert [str(m.message) for m in wr] == [str(m.message) for m in wr_ref]

@@ -16,6 +16,8 @@ rounded once; Keras sums in float32. That is the one systematic difference, and
 it is documented in the two public modules.
 """
 
+import functools
+
 import numpy as np
 
 from fastloss._dispatch import resolve_backend, resolve_threads
@@ -34,33 +36,130 @@ EPSILON = 1e-7  # keras.backend.epsilon()
 __all__ = ["CLIP_EPS", "CLIP_KERAS2", "CLIP_NONE", "EPSILON"]
 
 
+# --------------------------------------------------------------------------- containers
+
+
+def is_half(dt):
+    """float16 or bfloat16 (ml_dtypes' NumPy dtype, also TF's ``.numpy()`` of bfloat16),
+    told by name so that ml_dtypes is imported only when a bfloat16 loss is made."""
+    return getattr(dt, "name", None) in ("float16", "bfloat16")
+
+
+def _bfloat16():
+    import ml_dtypes  # ships with TensorFlow and Keras
+
+    return np.dtype(ml_dtypes.bfloat16)
+
+
+def is_tf(x):
+    """A TensorFlow tensor or variable (without importing TensorFlow)."""
+    return type(x).__module__.startswith("tensorflow")
+
+
+def keras_mask(x):
+    """The Keras mask attached to a tensor (``backend.get_keras_mask``), or None."""
+    m = getattr(x, "_keras_mask", None)
+    return None if m is None else np.asarray(host(m), dtype=bool)
+
+
+def host(x):
+    """The data of a TF/torch tensor or pandas object as NumPy (its dtype kept); anything
+    else unchanged. ``tf.convert_to_tensor`` keeps these containers' dtypes as well."""
+    if x is None or isinstance(x, (np.ndarray, np.generic)):
+        return x
+    mod = type(x).__module__
+    if mod.startswith("tensorflow"):
+        return x.numpy()
+    if mod.startswith("torch"):
+        return x.detach().cpu().numpy()
+    if hasattr(x, "to_numpy") and mod.startswith("pandas"):
+        return x.to_numpy()
+    return x
+
+
+def half_of(x):
+    """``x``'s dtype if it is float16/bfloat16, else None."""
+    dt = getattr(x, "dtype", None)
+    return np.dtype(dt) if is_half(dt) else None
+
+
+def finish(res, out_dtype=None, tf_out=False):
+    """Round to ``out_dtype`` (half-precision inputs: computed in float32, rounded once)
+    and give a TF tensor for TF inputs (Keras's container)."""
+    if out_dtype is not None:
+        res = np.asarray(res).astype(out_dtype)
+        res = res[()] if res.ndim == 0 else res
+    if tf_out:
+        import tensorflow as tf
+
+        return tf.convert_to_tensor(res)
+    return res
+
+
+def framework_io(fn):
+    """Keras's containers and half precision around a loss function on NumPy arrays.
+
+    TF tensors, torch tensors and pandas objects are read as NumPy with their dtype;
+    TF in gives TF out. float16/bfloat16 ``y_pred`` (with ``y_true`` cast to it, as Keras
+    casts) is computed in float32 and the result rounded once to that dtype.
+    """
+
+    @functools.wraps(fn)
+    def wrapper(y_true, y_pred, *args, **kwargs):
+        if isinstance(y_pred, np.ndarray) and isinstance(y_true, np.ndarray) and \
+                not is_half(y_pred.dtype):
+            return fn(y_true, y_pred, *args, **kwargs)  # the plain NumPy path
+        tf_out = is_tf(y_true) or is_tf(y_pred)
+        y_true, y_pred = host(y_true), host(y_pred)
+        half = half_of(y_pred)
+        if half is not None:
+            y_pred = np.asarray(y_pred).astype(np.float32)
+            yt = np.asarray(y_true)
+            if yt.dtype.kind == "f" or fn.__name__ != "sparse_categorical_crossentropy":
+                y_true = yt.astype(half).astype(np.float32)
+        return finish(fn(y_true, y_pred, *args, **kwargs), half, tf_out)
+
+    return wrapper
+
+
 # --------------------------------------------------------------------------- dtypes
 
 
 def float_dtype(dtype):
-    """The compute dtype named by a Keras ``dtype`` argument (float32 or float64)."""
+    """The compute dtype named by a Keras ``dtype`` argument (float32 or float64; float16
+    and bfloat16 compute in float32, see ``result_dtype``)."""
     if dtype is None:
         return np.dtype(np.float32)  # keras.backend.floatx()
+    dt = result_dtype(dtype)
+    return np.dtype(np.float32) if is_half(dt) else dt
+
+
+def result_dtype(dtype):
+    """The dtype a Keras loss with ``dtype`` returns (float16/bfloat16 included)."""
+    if dtype is None:
+        return np.dtype(np.float32)
     name = getattr(dtype, "name", dtype)  # a keras DTypePolicy-like object, or np.dtype
+    if name == "bfloat16":
+        return _bfloat16()
     try:
         dt = np.dtype(name)
     except TypeError:
         raise ValueError(f"dtype={dtype!r} is not a floating dtype") from None
-    if dt not in (np.float32, np.float64):
-        raise NotImplementedError(
-            f"dtype={dtype!r}: fastloss.keras computes in float32 or float64 only "
-            "(Keras's float16/bfloat16 arithmetic is not reproduced)")
+    if dt not in (np.float32, np.float64) and not is_half(dt):
+        raise ValueError(f"dtype={dtype!r}: a Keras loss computes in a floating dtype "
+                         "(float16, bfloat16, float32, float64)")
     return dt
 
 
 def as_tensor(x, dtype=None):
     """``x`` as an array of ``dtype``; ``dtype=None`` mimics ``tf.convert_to_tensor``.
 
-    float32/float64 arrays keep their dtype, Python numbers and lists become
-    float32 (TensorFlow's default for Python floats). Integer arrays also become
-    float32 (Keras would keep integers and fail or compute in integers: see the
-    module docstrings).
+    Arrays with a float32/float64 dtype (NumPy, pandas, TF and torch tensors) keep it;
+    Python numbers and lists become float32 (TensorFlow's default for Python floats).
+    Integer arrays also become float32 (Keras would keep integers and fail or compute
+    in integers: see the module docstrings).
     """
+    x = host(x)
     if dtype is not None:
         return np.asarray(x).astype(dtype, copy=False)
     a = np.asarray(x)
@@ -68,9 +167,9 @@ def as_tensor(x, dtype=None):
         return a.astype(np.float32)  # Python numbers and lists: TensorFlow's float32
     if a.dtype in (np.float32, np.float64):
         return a
-    if a.dtype == np.float16:
-        raise NotImplementedError("float16 inputs: fastloss.keras computes in float32 or float64; "
-                                  "cast the arrays or use a loss class with dtype='float32'")
+    if is_half(a.dtype):
+        # framework_io computes these in float32; only internal callers get here
+        return a.astype(np.float32)
     if a.dtype.kind not in "biuf":
         raise TypeError(f"expected a real numeric array, got dtype {a.dtype}")
     return a.astype(np.float32)
