@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from fastloss._dispatch import resolve_backend, resolve_threads
+from fastloss._dispatch import resolve_backend, resolve_threads, run_fast
 from fastloss.losses._calls import (
     Clip,
     RowLayout,
@@ -158,6 +158,11 @@ def sparse_categorical_cross_entropy(y_true, y_pred, *, from_logits=False, axis=
     >>> fastloss.sparse_categorical_cross_entropy([0, 1], logits, from_logits=True, reduction="none")
     array([0.41703002, 0.1967341 ])
     """
+    res = run_fast(backend, "fast_sparse_ce", y_true, y_pred, from_logits, axis, ignore_index,
+                   class_weight, label_smoothing, z_loss, sample_weight, clip, reduction,
+                   nan_policy, n_threads)
+    if res is not None:  # the compiled fast path took the common case (same bits)
+        return res
     return prepare_sparse(y_true, y_pred, from_logits=from_logits, axis=axis,
                            ignore_index=ignore_index, class_weight=class_weight,
                            label_smoothing=label_smoothing, z_loss=z_loss,
@@ -238,6 +243,11 @@ def categorical_cross_entropy(y_true, y_pred, *, from_logits=False, axis=-1, cla
     >>> fastloss.categorical_cross_entropy(t, p, reduction="none")
     array([0.28768207, 0.69314718])
     """
+    res = run_fast(backend, "fast_categorical_ce", y_true, y_pred, from_logits, axis,
+                   class_weight, label_smoothing, sample_weight, clip, reduction, nan_policy,
+                   n_threads)
+    if res is not None:
+        return res
     return prepare_categorical(y_true, y_pred, from_logits=from_logits, axis=axis,
                                 class_weight=class_weight, label_smoothing=label_smoothing,
                                 sample_weight=sample_weight, clip=clip, reduction=reduction,
@@ -330,6 +340,10 @@ def binary_cross_entropy(y_true, y_pred, *, from_logits=False, pos_weight=None,
     >>> fastloss.binary_cross_entropy([[1.0, 0.0]], [[0.8, 0.3]], reduction="none")
     array([[0.22314355, 0.35667494]])
     """
+    res = run_fast(backend, "fast_bce", y_true, y_pred, from_logits, pos_weight,
+                   label_smoothing, sample_weight, clip, reduction, nan_policy, n_threads)
+    if res is not None:
+        return res
     return prepare_bce(y_true, y_pred, from_logits=from_logits, pos_weight=pos_weight,
                         label_smoothing=label_smoothing, sample_weight=sample_weight, clip=clip,
                         reduction=reduction, nan_policy=nan_policy, backend=backend,

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from fastloss._dispatch import resolve_backend, resolve_threads
+from fastloss._dispatch import resolve_backend, resolve_threads, run_fast
 from fastloss._validation import as_float_array, check_axis
 from fastloss.losses._docs import fill
 
@@ -65,6 +65,9 @@ def logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False, *, backen
     >>> fastloss.logsumexp(np.array([[0.0, 0.0], [1.0, -np.inf]]), axis=1)
     array([0.69314718, 1.        ])
     """
+    res = run_fast(backend, "fast_logsumexp", a, axis, b, keepdims, return_sign, n_threads)
+    if res is not None:  # the compiled fast path: last axis or all, no b (same bits)
+        return res
     x, rdt = as_float_array(a, "a")
     nt = resolve_threads(n_threads)
     x, axes, squeeze_all = _axes(x, axis)

@@ -1,0 +1,308 @@
+"""The compiled fast path of the public losses (issue #16) against the general path.
+
+Every input the fast path accepts must give the general path's bits (NaN signs and -0.0
+included), every input it declines must reach the general path (which validates and
+raises), and the cached configuration must follow ``fastloss.refresh_config``. The general
+path is ``prepare_<loss>(...).reduce(...)``, which never tries the fast path. No timing
+here: ``fastloss bench --latency`` measures the calls.
+"""
+
+import numpy as np
+import pytest
+from _zoo import bits, labels, logits_zoo, probs_zoo, targets
+
+import fastloss as fl
+from fastloss import _dispatch
+from fastloss.losses import functions as F
+from fastloss.losses.log_sum_exp import logsumexp
+
+pytestmark = pytest.mark.skipif(not fl.available_backends()["cython"][0],
+                                reason="the fast path is part of the Cython backend")
+
+DTYPES = (np.float32, np.float64)
+REDUCTIONS = ("mean", "sum", "none")
+# (rows, classes): one row, odd widths, the issue's 32 x 10, several blocks (1632 rows of 10
+# per block; 16 rows of 1000), the serial/parallel threshold on both sides
+SHAPES = ((1, 1), (7, 3), (32, 10), (33, 9), (300, 2), (5000, 10), (40, 1000), (3, 50257))
+
+
+@pytest.fixture
+def core():
+    return _dispatch.fast_core("cython")
+
+
+def same(fast, general):
+    assert type(fast) is type(general), (type(fast), type(general))
+    assert bits(fast) == bits(general), (fast, general)
+
+
+def general_sparse(y, x, **kw):
+    opts = dict(from_logits=True, axis=-1, ignore_index=None, class_weight=None,
+                label_smoothing=0.0, z_loss=0.0, sample_weight=None, clip=None,
+                reduction="mean", nan_policy="propagate", backend="cython", n_threads=None)
+    opts.update(kw)
+    return F.prepare_sparse(y, x, **opts).reduce(opts["reduction"])
+
+
+def fast_sparse(core, y, x, **kw):
+    o = dict(from_logits=True, axis=-1, ignore_index=None, sample_weight=None,
+             reduction="mean", nan_policy="propagate", n_threads=None)
+    o.update(kw)
+    return core.fast_sparse_ce(y, x, o["from_logits"], o["axis"], o["ignore_index"], None, 0.0,
+                               0.0, o["sample_weight"], None, o["reduction"], o["nan_policy"],
+                               o["n_threads"])
+
+
+def _declines_ok(general, n_blocks):
+    """The fast path may decline a reduction over several blocks whose partials are not
+    finite, or whose exact sum is 0 (fsum's sign of zero), and a mean of weight 0."""
+    g = np.asarray(general, dtype=np.float64)
+    return n_blocks > 1 and (not np.isfinite(g).all() or (g == 0).all())
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("weighted", [False, True])
+def test_sparse_logits_same_bits(core, dtype, shape, reduction, weighted):
+    rng = np.random.default_rng(hash((shape, reduction, weighted)) % 2**32)
+    n, C = shape
+    for adversarial in (False, True):
+        x = logits_zoo(rng, n, C, dtype, adversarial=adversarial)
+        y = labels(rng, n, C)
+        sw = rng.random(n) * 3 if weighted else None
+        for nt in (1, 2):
+            g = general_sparse(y, x, sample_weight=sw, reduction=reduction, n_threads=nt)
+            f = fast_sparse(core, y, x, sample_weight=sw, reduction=reduction, n_threads=nt)
+            nb = -(-n // fl.kernels.block_rows_for(C))
+            if f is None:
+                assert reduction != "none" and _declines_ok(g, nb), (adversarial, nt, g)
+            else:
+                same(f, g)
+            same(fl.sparse_categorical_cross_entropy(y, x, from_logits=True, sample_weight=sw,
+                                                     reduction=reduction, n_threads=nt), g)
+    assert adversarial  # both kinds ran
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_sparse_options_same_bits(core, dtype, reduction):
+    """Probabilities, ignore_index, nan_policy='omit', int32 and (N, 1) labels, N-d rows."""
+    rng = np.random.default_rng(7)
+    p = probs_zoo(rng, (64, 5), dtype, normalized=True)
+    x = logits_zoo(rng, 64, 5, dtype)
+    y = labels(rng, 64, 5, ignore=-100)
+    cases = [
+        (dict(from_logits=False), labels(rng, 64, 5), p),
+        (dict(ignore_index=-100), y, x),
+        (dict(ignore_index=3), labels(rng, 64, 5), x),
+        (dict(nan_policy="omit"), labels(rng, 64, 5), x),
+        (dict(), labels(rng, 64, 5).astype(np.int32), x),
+        (dict(), labels(rng, 64, 5)[:, None], x),
+        (dict(axis=2), labels(rng, 64, 5).reshape(4, 16), x.reshape(4, 16, 5)),
+    ]
+    for kw, yy, xx in cases:
+        g = general_sparse(yy, xx, reduction=reduction, **kw)
+        f = fast_sparse(core, yy, xx, reduction=reduction, **kw)
+        assert f is not None, kw
+        same(f, g)
+        same(fl.sparse_categorical_cross_entropy(yy, xx, reduction=reduction,
+                                                 **dict(dict(from_logits=True), **kw)), g)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(1, 1), (32, 10), (300, 7), (2000, 10), (20, 1000)])
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("from_logits", [True, False])
+def test_categorical_same_bits(core, dtype, shape, reduction, from_logits):
+    rng = np.random.default_rng(11)
+    n, C = shape
+    x = logits_zoo(rng, n, C, dtype) if from_logits else probs_zoo(rng, shape, dtype,
+                                                                  normalized=True)
+    t = targets(rng, shape, dtype, normalized=True)
+    for sw in (None, rng.random(n)):
+        for nt in (1, 2):
+            g = F.prepare_categorical(t, x, from_logits=from_logits, axis=-1, class_weight=None,
+                                      label_smoothing=0.0, sample_weight=sw, clip=None,
+                                      reduction=reduction, nan_policy="propagate",
+                                      backend="cython", n_threads=nt).reduce(reduction)
+            f = core.fast_categorical_ce(t, x, from_logits, -1, None, 0.0, sw, None, reduction,
+                                         "propagate", nt)
+            nb = -(-n // fl.kernels.block_rows_for(C))
+            if f is None:
+                assert reduction != "none" and _declines_ok(g, nb)
+            else:
+                same(f, g)
+            same(fl.categorical_cross_entropy(t, x, from_logits=from_logits, sample_weight=sw,
+                                              reduction=reduction, n_threads=nt), g)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(1,), (32,), (10000,), (40000,), (3, 7), (2, 3, 9000)])
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("from_logits", [True, False])
+def test_bce_same_bits(core, dtype, shape, reduction, from_logits):
+    rng = np.random.default_rng(13)
+    n = int(np.prod(shape))
+    x = (logits_zoo(rng, n, 1, dtype)[:, 0] if from_logits
+         else probs_zoo(rng, n, dtype)).reshape(shape)
+    z = targets(rng, shape, dtype)
+    for sw in (None, rng.random(shape)):
+        for nt in (1, 2):
+            g = F.prepare_bce(z, x, from_logits=from_logits, pos_weight=None,
+                              label_smoothing=0.0, sample_weight=sw, clip=None,
+                              reduction=reduction, nan_policy="propagate", backend="cython",
+                              n_threads=nt).reduce(reduction)
+            f = core.fast_bce(z, x, from_logits, None, 0.0, sw, None, reduction, "propagate", nt)
+            if f is None:
+                assert reduction != "none" and _declines_ok(g, -(-n // 16384))
+            else:
+                same(f, g)
+            same(fl.binary_cross_entropy(z, x, from_logits=from_logits, sample_weight=sw,
+                                         reduction=reduction, n_threads=nt), g)
+
+
+def _general_logsumexp(a, **kw):
+    """The general path: the backend's row kernel through the NumPy plumbing."""
+    import fastloss.losses.log_sum_exp as L
+
+    saved = L.run_fast
+    L.run_fast = lambda *args: None
+    try:
+        return logsumexp(a, **kw)
+    finally:
+        L.run_fast = saved
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(1,), (32, 10), (3, 4, 5), (2, 50257), (3000, 20)])
+def test_logsumexp_same_bits(core, dtype, shape):
+    rng = np.random.default_rng(17)
+    a = logits_zoo(rng, int(np.prod(shape[:-1])), shape[-1], dtype).reshape(shape)
+    for axis in (None, -1, len(shape) - 1):
+        for keepdims in (False, True):
+            for nt in (1, 2):
+                g = _general_logsumexp(a, axis=axis, keepdims=keepdims, n_threads=nt)
+                f = core.fast_logsumexp(a, axis, None, keepdims, False, nt)
+                assert f is not None
+                same(f, g)
+                same(logsumexp(a, axis=axis, keepdims=keepdims, n_threads=nt), g)
+
+
+def test_declines_go_to_the_general_path(core):
+    """What the fast path does not take still works, with the general path's values."""
+    rng = np.random.default_rng(3)
+    x = logits_zoo(rng, 32, 10, np.float32)
+    y = labels(rng, 32, 10)
+    declined = [
+        ((y, np.asfortranarray(x)), {}),                   # not C-contiguous
+        ((y, x[:, ::2]), {}),                              # strided
+        ((y, np.zeros((32, 10), np.float16)), {}),         # float16
+        ((y, x.astype(np.float32).byteswap().view(x.dtype.newbyteorder())), {}),
+        ((list(y), x), {}),                                # a list
+        ((y.astype(np.uint8), x), {}),                     # other integer types
+        ((y, x), {"nan_policy": "raise"}),
+        ((y, x), {"n_threads": np.int64(2)}),
+        ((y, x), {"ignore_index": np.int64(-1)}),
+        ((y, x), {"sample_weight": [1.0] * 32}),
+        ((y, x), {"sample_weight": np.ones(32, np.float32)}),
+        ((y, x), {"axis": 0}),
+        ((y, np.zeros((0, 10), np.float32)[:0]), {}),
+    ]
+    for (yy, xx), kw in declined:
+        o = dict(dict(from_logits=True, ignore_index=None, sample_weight=None, axis=-1,
+                      nan_policy="propagate", n_threads=None), **kw)
+        assert fast_sparse(core, yy, xx, **o) is None, kw
+    r = fl.sparse_categorical_cross_entropy(y, np.asfortranarray(x), from_logits=True)
+    same(r, general_sparse(y, x))
+    assert core.fast_sparse_ce(y, x, True, -1, None, None, 0.1, 0.0, None, None, "mean",
+                               "propagate", None) is None  # label_smoothing
+    assert core.fast_sparse_ce(y, x, True, -1, None, None, -0.0, 0.0, None, None, "mean",
+                               "propagate", None) is None  # -0.0: the kernels may multiply
+    assert core.fast_logsumexp(x, 0, None, False, False, None) is None
+    assert core.fast_logsumexp(x, -1, np.ones_like(x), False, False, None) is None
+    assert core.fast_logsumexp(x, -1, None, False, True, None) is None
+
+
+@pytest.mark.parametrize("call", [
+    lambda y, x: fl.sparse_categorical_cross_entropy(y, x, from_logits=True),
+])
+def test_bad_input_same_errors(call):
+    """Bad input is declined and raises the general path's error, naming the argument."""
+    x = np.zeros((4, 3), np.float32)
+    with pytest.raises(ValueError, match=r"y_true\[2\]=3 is out of range \[0, 3\)"):
+        call(np.array([0, 1, 3, 2]), x)
+    with pytest.raises(ValueError, match=r"y_true\[0\]=-1 is out of range"):
+        call(np.array([-1, 1, 0, 2], np.int32), x)
+    with pytest.raises(ValueError, match=r"y_true has shape \(3,\)"):
+        call(np.array([0, 1, 2]), x)
+    with pytest.raises(ValueError, match=r"y_pred\[1, 2\]=1.5 is the first value outside"):
+        p = np.full((4, 3), 0.25)
+        p[1, 2] = 1.5
+        fl.sparse_categorical_cross_entropy(np.array([0, 1, 2, 0]), p)
+    with pytest.raises(ValueError, match=r"y_true\[0, 1\]=-0.5 is the first value outside"):
+        t = np.zeros((4, 3))
+        t[0, 1] = -0.5
+        fl.categorical_cross_entropy(t, np.zeros((4, 3)), from_logits=True)
+    with pytest.raises(ValueError, match=r"y_true\[3\]=2.0 is the first value outside"):
+        fl.binary_cross_entropy(np.array([0, 1, 0, 2.0]), np.zeros(4), from_logits=True)
+    with pytest.raises(ValueError, match=r"sample_weight must be finite and non-negative; "
+                                         r"sample_weight\[1\]="):
+        fl.binary_cross_entropy(np.zeros(4), np.zeros(4), from_logits=True,
+                                sample_weight=np.array([1.0, -1.0, 1.0, 1.0]))
+    with pytest.raises(ValueError, match=r"reduction='avg'"):
+        fl.binary_cross_entropy(np.zeros(4), np.zeros(4), from_logits=True, reduction="avg")
+    with pytest.raises(ValueError, match=r"n_threads must be a positive integer"):
+        fl.binary_cross_entropy(np.zeros(4), np.zeros(4), from_logits=True, n_threads=0)
+
+
+def test_mean_of_zero_weight_warns_as_before():
+    x = np.zeros((4, 3))
+    with pytest.warns(RuntimeWarning, match="mean of an empty selection"):
+        r = fl.sparse_categorical_cross_entropy(np.zeros(4, np.int64), x, from_logits=True,
+                                                sample_weight=np.zeros(4))
+    assert np.isnan(r) and type(r) is np.float64
+
+
+def test_refresh_config_rereads_the_environment(monkeypatch):
+    monkeypatch.setenv("FASTLOSS_NUM_THREADS", "1")
+    assert fl.refresh_config()["threads"] == 1
+    assert fl.kernels.cython is not None and _dispatch.resolve_threads(None) == 1
+    monkeypatch.setenv("FASTLOSS_BACKEND", "numpy")
+    cfg = fl.refresh_config()
+    assert cfg["backend"] == "numpy" and _dispatch.fast_core(None) is None
+    assert _dispatch.resolve_backend(None)[0] == "numpy"
+    monkeypatch.setenv("FASTLOSS_NUM_THREADS", "many")
+    fl.refresh_config()
+    with pytest.raises(ValueError, match="many"):  # the call says what is wrong, as before
+        fl.sparse_categorical_cross_entropy([0], np.zeros((1, 2)), from_logits=True)
+    monkeypatch.delenv("FASTLOSS_NUM_THREADS")
+    monkeypatch.delenv("FASTLOSS_BACKEND")
+    cfg = fl.refresh_config()
+    assert cfg["backend"] is None and cfg["threads"] == _dispatch.cpu_count()
+    assert _dispatch.fast_core(None) is not None
+    assert cfg["cython_variant"] == fl.kernels.cython.BUILD_INFO["variant"]
+
+
+def test_refresh_config_reselects_the_cython_build(monkeypatch):
+    cy = fl.kernels.cython
+    built = cy.BUILD_INFO["variants_built"]
+    before = cy.BUILD_INFO["variant"]
+    x = logits_zoo(np.random.default_rng(5), 300, 10, np.float32)
+    y = labels(np.random.default_rng(5), 300, 10)
+    ref = fl.sparse_categorical_cross_entropy(y, x, from_logits=True, reduction="none")
+    try:
+        monkeypatch.setenv("FASTLOSS_CYTHON_VARIANT", "baseline")
+        assert fl.refresh_config()["cython_variant"] == "baseline"
+        assert cy._core.build_info()["variant"] == "baseline"
+        assert _dispatch.fast_core(None) is cy._core
+        same(fl.sparse_categorical_cross_entropy(y, x, from_logits=True, reduction="none"), ref)
+        monkeypatch.setenv("FASTLOSS_CYTHON_VARIANT", "nosuchbuild")
+        with pytest.raises(ImportError, match="nosuchbuild"):
+            fl.refresh_config()
+        assert cy._core.build_info()["variant"] == "baseline"  # unchanged
+    finally:
+        monkeypatch.delenv("FASTLOSS_CYTHON_VARIANT")
+        assert fl.refresh_config()["cython_variant"] == before
+    assert before in built
+
