@@ -64,6 +64,7 @@ import numpy as np
 import fastloss.losses.log_sum_exp as _lse
 from fastloss.losses._docs import fill
 from fastloss._dispatch import resolve_backend, resolve_threads
+from fastloss._dispatch import run_fast as _run_fast  # the compiled fast path (#16)
 from fastloss.kernels import CLIP_NONE, CLIP_TORCH
 from fastloss.losses._calls import (
     EMPTY,
@@ -523,6 +524,10 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
     >>> F.cross_entropy(x, np.array([0, 1]), reduction="none")
     array([0.41703002, 0.1967341 ])
     """
+    if weight is None and size_average is None and reduce is None and not label_smoothing:
+        res = _fast_index_ce(input, target, ignore_index, reduction)
+        if res is not None:
+            return res
     io = _IO()
     x, t, w = io(input), io(target), io(weight)
     reduction = _reduction(size_average, reduce, reduction)
@@ -540,6 +545,21 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
     y = _check_labels(t, ignore_index, C, batch)
     cw = _check_weight(w, C, x.dtype if not io.half else np.float32)
     return io.out(_ce_index(x2, y, cw, ignore_index, ls, reduction, batch))
+
+
+def _fast_index_ce(input, target, ignore_index, reduction):
+    """The plain NumPy call by the compiled fast path (issue #16), or None: 1-D int64 (Long)
+    targets and a finite result only; everything else, and every error, is the code below."""
+    if (type(target) is not np.ndarray or target.ndim != 1 or target.dtype != np.int64
+            or type(ignore_index) is not int):
+        return None
+    res = _run_fast(None, "fast_sparse_ce", target, input, True, 1, ignore_index, None, 0.0,
+                    0.0, None, None, reduction, "propagate", None)
+    if res is None:
+        return None
+    if reduction == "none":
+        return res if np.isfinite(res).all() else None
+    return res if res - res == 0 else None  # not finite: PyTorch's IEEE results below
 
 
 def _ce_index(x2, y, cw, ignore_index, ls, reduction, batch):

@@ -306,3 +306,52 @@ def test_refresh_config_reselects_the_cython_build(monkeypatch):
         assert fl.refresh_config()["cython_variant"] == before
     assert before in built
 
+
+# --------------------------------------------------------------------------- drop-ins
+# fastloss.torch.cross_entropy and fastloss.scipy.logsumexp send their plain NumPy call to
+# the fast path; with it switched off (their _run_fast) they must give the same bits.
+
+
+def _without_fast(monkeypatch, module, call):
+    monkeypatch.setattr(module, "_run_fast", lambda *args: None)
+    try:
+        return call()
+    finally:
+        monkeypatch.undo()
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_torch_cross_entropy_route(monkeypatch, dtype, reduction):
+    import fastloss.torch as FT
+
+    rng = np.random.default_rng(19)
+    for n, C in ((32, 10), (5000, 10), (20, 1000)):
+        x = logits_zoo(rng, n, C, dtype, adversarial=False)
+        for y, ii in ((labels(rng, n, C), -100), (labels(rng, n, C, ignore=2), 2),
+                      (labels(rng, n, 3), 0)):
+            got = FT.cross_entropy(x, y, ignore_index=ii, reduction=reduction)
+            same(got, _without_fast(monkeypatch, FT, lambda: FT.cross_entropy(
+                x, y, ignore_index=ii, reduction=reduction)))
+    x = logits_zoo(rng, 40, 5, dtype)  # non-finite results: PyTorch's NaN, not the kernel's
+    y = labels(rng, 40, 5)
+    same(FT.cross_entropy(x, y, reduction=reduction),
+         _without_fast(monkeypatch, FT, lambda: FT.cross_entropy(x, y, reduction=reduction)))
+    with pytest.raises(IndexError, match="Target 7 is out of bounds"):
+        FT.cross_entropy(x, np.full(40, 7))
+    with pytest.raises(RuntimeError, match="expected target dtype to be Long"):
+        FT.cross_entropy(x, np.zeros(40, np.int32))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_scipy_logsumexp_route(monkeypatch, dtype):
+    import fastloss.scipy as FS
+
+    rng = np.random.default_rng(23)
+    for shape in ((32, 10), (7,), (3, 4, 5), (3000, 20)):
+        a = logits_zoo(rng, int(np.prod(shape[:-1])), shape[-1], dtype).reshape(shape)
+        for axis in (None, -1, len(shape) - 1):
+            for keepdims in (False, True):
+                got = FS.logsumexp(a, axis=axis, keepdims=keepdims)
+                same(got, _without_fast(monkeypatch, FS, lambda: FS.logsumexp(
+                    a, axis=axis, keepdims=keepdims)))
