@@ -113,7 +113,13 @@ def refresh_config():
                # the compiled fast path of the public losses (None: general path only)
                "fast": core if threads is not None and env_backend in (None, "cython") else None,
                "fast_cython": core if threads is not None else None}
-    return {k: _config[k] for k in ("backend", "threads", "cpu_count", "cython_variant")}
+    return config()
+
+
+def config():
+    """The configuration in force (as :func:`refresh_config` returns it)."""
+    cfg = _cfg()
+    return {k: cfg[k] for k in ("backend", "threads", "cpu_count", "cython_variant")}
 
 
 def _reselect_cython():

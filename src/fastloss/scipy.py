@@ -45,7 +45,7 @@ import numpy as np
 import fastloss.losses.log_sum_exp as _lse
 from fastloss.losses._docs import fill
 from fastloss._dispatch import resolve_backend, resolve_threads
-from fastloss._dispatch import run_fast as _run_fast  # the compiled fast path (#16)
+from fastloss.losses.log_sum_exp import fast_logsumexp as _fast_lse  # compiled (#16)
 from fastloss.kernels import EW_KL_DIV, EW_REL_ENTR, EW_XLOGY
 
 __all__ = ["expit", "kl_div", "log_expit", "log_softmax", "logsumexp", "rel_entr", "softmax",
@@ -134,7 +134,7 @@ def logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False):
     1000.6931471805599
     """
     if b is None and return_sign is False:
-        res = _run_fast(None, "fast_logsumexp", a, axis, None, keepdims, False, None)
+        res = _fast_lse(a, axis=axis, keepdims=keepdims)
         if res is not None:  # the plain call, compiled: the same bits as below
             return res
     a = _real(a, "logsumexp")

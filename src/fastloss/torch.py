@@ -64,7 +64,7 @@ import numpy as np
 import fastloss.losses.log_sum_exp as _lse
 from fastloss.losses._docs import fill
 from fastloss._dispatch import resolve_backend, resolve_threads
-from fastloss._dispatch import run_fast as _run_fast  # the compiled fast path (#16)
+from fastloss.losses.functions import fast_sparse as _fast_sparse  # compiled (#16)
 from fastloss.kernels import CLIP_NONE, CLIP_TORCH
 from fastloss.losses._calls import (
     EMPTY,
@@ -553,8 +553,8 @@ def _fast_index_ce(input, target, ignore_index, reduction):
     if (type(target) is not np.ndarray or target.ndim != 1 or target.dtype != np.int64
             or type(ignore_index) is not int):
         return None
-    res = _run_fast(None, "fast_sparse_ce", target, input, True, 1, ignore_index, None, 0.0,
-                    0.0, None, None, reduction, "propagate", None)
+    res = _fast_sparse(target, input, from_logits=True, axis=1, ignore_index=ignore_index,
+                       reduction=reduction)
     if res is None:
         return None
     if reduction == "none":

@@ -166,12 +166,12 @@ def _general_logsumexp(a, **kw):
     """The general path: the backend's row kernel through the NumPy plumbing."""
     import fastloss.losses.log_sum_exp as L
 
-    saved = L.run_fast
-    L.run_fast = lambda *args: None
+    saved = L.fast_logsumexp
+    L.fast_logsumexp = lambda *args, **kw: None
     try:
         return logsumexp(a, **kw)
     finally:
-        L.run_fast = saved
+        L.fast_logsumexp = saved
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -282,6 +282,7 @@ def test_refresh_config_rereads_the_environment(monkeypatch):
     assert cfg["backend"] is None and cfg["threads"] == _dispatch.cpu_count()
     assert _dispatch.fast_core(None) is not None
     assert cfg["cython_variant"] == fl.kernels.cython.BUILD_INFO["variant"]
+    assert fl.info()["config"] == cfg  # fastloss info shows what is in force
 
 
 def test_refresh_config_reselects_the_cython_build(monkeypatch):
@@ -309,11 +310,12 @@ def test_refresh_config_reselects_the_cython_build(monkeypatch):
 
 # --------------------------------------------------------------------------- drop-ins
 # fastloss.torch.cross_entropy and fastloss.scipy.logsumexp send their plain NumPy call to
-# the fast path; with it switched off (their _run_fast) they must give the same bits.
+# the fast path; with it switched off they must give the same bits.
 
 
 def _without_fast(monkeypatch, module, call):
-    monkeypatch.setattr(module, "_run_fast", lambda *args: None)
+    name = "_fast_sparse" if module.__name__ == "fastloss.torch" else "_fast_lse"
+    monkeypatch.setattr(module, name, lambda *args, **kw: None)
     try:
         return call()
     finally:
