@@ -31,6 +31,8 @@ def test_per_call_prints_every_row(torch, monkeypatch):
     table = latency.per_call_table(res)
     assert table.count("\n| ") == 1 + len(res["records"])  # the header and a line a record
     assert res["cpu"] in table and "Cython variant" in table
+    wide = latency.per_call_wide_table(res)
+    assert wide.count("\n| ") == len(cases) and "2 threads: fastloss / PyTorch" in wide
 
 
 def test_per_call_command_line(torch, tmp_path):

@@ -335,6 +335,27 @@ def per_call_table(res):
     return "\n".join(lines) + "\n"
 
 
+def per_call_wide_table(res):
+    """:func:`per_call_table` with one line per case and the thread counts side by side
+    (the README's form): per-call time of fastloss / PyTorch and their ratio."""
+    threads = res["threads"]
+    cells, cases = {}, []
+    for r in res["records"]:
+        if r["case"] not in cases:
+            cases.append(r["case"])
+        cells[(r["case"], r["threads"])] = r
+    head = ["case"] + [f"{t} thread{'s' if t > 1 else ''}: fastloss / PyTorch" for t in threads]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for c in cases:
+        row = [c]
+        for t in threads:
+            r = cells.get((c, t), {})
+            row.append("error" if "error" in r or not r else
+                       f"{_us(r['fastloss_s'])} / {_us(r['torch_s'])} ({r['speedup']:.2f}x)")
+        lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def _us(s):
     return f"{s * 1e6:.2f} us" if s < 1e-3 else f"{s * 1e3:.3f} ms"
 
@@ -361,6 +382,7 @@ def main(argv=None):
             with open(a.out, "w") as f:
                 json.dump(res, f)
         print(per_call_table(res))
+        print(per_call_wide_table(res))
         return 0
     if a.child:
         print(json.dumps(_child(a.child, a.op, a.threads)))
