@@ -357,3 +357,20 @@ def test_scipy_logsumexp_route(monkeypatch, dtype):
                 got = FS.logsumexp(a, axis=axis, keepdims=keepdims)
                 same(got, _without_fast(monkeypatch, FS, lambda: FS.logsumexp(
                     a, axis=axis, keepdims=keepdims)))
+
+
+def test_python_threads_share_the_fast_path():
+    """The entries release the GIL in the kernel and keep no state between calls."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    rng = np.random.default_rng(29)
+    x = logits_zoo(rng, 3000, 20, np.float32, adversarial=False)  # several blocks
+    y = labels(rng, 3000, 20)
+    ref = [fl.sparse_categorical_cross_entropy(y, x, from_logits=True, reduction=r, n_threads=2)
+           for r in REDUCTIONS]
+    with ThreadPoolExecutor(4) as ex:
+        got = list(ex.map(lambda k: fl.sparse_categorical_cross_entropy(
+            y, x, from_logits=True, reduction=REDUCTIONS[k % 3], n_threads=1 + k % 2),
+            range(24)))
+    for k, g in enumerate(got):
+        same(g, ref[k % 3])
