@@ -59,3 +59,19 @@ def test_report_section(present):
         assert "cpu X" in md and "avx512" in md
     else:
         assert md == ""
+
+
+def test_per_call_without_torch(monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_torch(name, *args, **kw):
+        if name == "torch" or name.startswith("torch."):
+            raise ImportError("No module named 'torch'")
+        return real_import(name, *args, **kw)
+
+    monkeypatch.setattr(builtins, "__import__", no_torch)
+    res = latency.per_call(threads=(1,), repeat=1, tiny=True)
+    assert res["records"] == [] and "PyTorch is not available" in res["skipped"]
+    assert "not measured" in latency.per_call_table(res)

@@ -275,12 +275,18 @@ def per_call(threads=(1, 2), repeat=7, tiny=False, log=None):
     """The per-call table's records: fastloss and PyTorch side by side in this process."""
     import warnings
 
-    import torch
-    import torch.nn.functional as F
-
     import fastloss as fl
     from fastloss._info import cpu_model
     from fastloss.bench.report import simd_variant
+
+    try:
+        import torch
+        import torch.nn.functional as F
+    except ImportError as exc:  # the comparison needs PyTorch: say so in the report
+        return {"kind": "per_call", "threads": list(threads), "repeat": repeat, "tiny": tiny,
+                "cpu": cpu_model(), "simd": simd_variant(), "torch": None,
+                "fastloss": fl.__version__, "loadavg_1min": [os.getloadavg()[0]],
+                "records": [], "skipped": f"PyTorch is not available ({exc})"}
 
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -320,6 +326,8 @@ def per_call(threads=(1, 2), repeat=7, tiny=False, log=None):
 def per_call_table(res):
     """The Markdown table of :func:`per_call` (per-call microseconds, side by side)."""
     simd = res.get("simd") or {}
+    if res.get("skipped"):
+        return f"Per-call time: not measured: {res['skipped']}.\n"
     lines = [f"Per-call time, one process, fastloss vs PyTorch {res['torch']} at the same "
              f"thread count (best of {res['repeat']}); {res['cpu']}, Cython variant "
              f"{simd.get('variant')}; 1-min load average "

@@ -1,7 +1,8 @@
 """``fastloss bench``: run every part in fresh processes, write JSON, Markdown and PNGs.
 
 Parts: throughput (one process per thread count), accuracy, first-call latency, per-call
-time (fastloss and PyTorch side by side in one process) and peak memory. Every benchmark process gets the same thread settings
+time (fastloss and PyTorch side by side in one process) and peak memory. Every benchmark
+process gets the same thread settings
 (``OMP_NUM_THREADS``, ``OPENBLAS_NUM_THREADS``, ``MKL_NUM_THREADS``,
 ``FASTLOSS_NUM_THREADS``, TensorFlow's intra-op threads, ``torch.set_num_threads``
 and fastloss's ``n_threads``) and, unless ``--keep-openblas-env``, runs without
