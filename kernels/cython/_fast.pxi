@@ -35,8 +35,9 @@ cdef enum:
     FAST_STACK = 64          # block partials kept on the stack up to this many blocks
     FSUM_PARTIALS = 128      # non-overlapping partials of an exact double sum: <= ~40
 
-# Below this many input elements a call runs on one thread without an OpenMP region:
-# opening one costs more than the work (tests/losses/test_fast.py only checks the bits).
+# Below this many input elements (at most two blocks) a call runs on one thread without an
+# OpenMP region: waking a second thread is not repaid by so little work, and its cost grows
+# with the machine's load (tests/losses/test_fast.py checks the bits on both sides).
 FAST_SERIAL_ELEMS = 1 << 15
 
 cdef int _fast_default_threads = 1
@@ -237,6 +238,14 @@ cdef bint _exact_sum(const double *p, Py_ssize_t n, double *result) noexcept nog
             hi = x
     result[0] = hi
     return True
+
+
+def _exact_sum_check(const double[::1] p):
+    """_exact_sum of ``p`` (tests hold it to math.fsum), None where it declines."""
+    cdef double r
+    if p.shape[0] == 0 or not _exact_sum(&p[0], p.shape[0], &r):
+        return None
+    return r
 
 
 cdef object _scalar(int ft, double v):

@@ -374,3 +374,28 @@ def test_python_threads_share_the_fast_path():
             range(24)))
     for k, g in enumerate(got):
         same(g, ref[k % 3])
+
+
+def test_exact_sum_is_math_fsum(core):
+    """Several blocks are merged in C by math.fsum's algorithm: the same double, including
+    the half-even fix-up across partials and massive cancellation."""
+    import math
+
+    rng = np.random.default_rng(31)
+    cases = [[1e-16, 1.0, 1e16], [1.0, 1e100, 1.0, -1e100], [0.1] * 10, [1e308, -1e308, 1.0],
+             [2.0**53, 1.0, -(2.0**-60)], [5e-324, 5e-324, 1.0, -1.0], [-0.0, 3.0]]
+    for _ in range(300):
+        k = int(rng.integers(2, 200))
+        v = rng.standard_normal(k) * 10.0 ** rng.integers(-30, 30, k)
+        if rng.random() < 0.5:
+            v = np.concatenate([v, -v[: k // 2] * (1 + 1e-15)])  # cancellation
+        cases.append(rng.permutation(v).tolist())
+    for c in cases:
+        p = np.array(c, dtype=np.float64)
+        got = core._exact_sum_check(p)
+        want = math.fsum(c)
+        if got is None:  # declined: only an exact zero (fsum's sign of zero) or overflow
+            assert want == 0.0, c
+        else:
+            assert np.float64(got).tobytes() == np.float64(want).tobytes(), (c, got, want)
+    assert core._exact_sum_check(np.array([1e308, 1e308])) is None  # intermediate overflow
