@@ -1,7 +1,9 @@
 # The fast path of the public losses (issue #16), included by _core.pyx after _kernels.pxi.
 #
 # One entry from Python per call for the common case: C-contiguous float32/float64 NumPy
-# arrays, integer labels or same-shaped targets, default options. Each ``fast_*`` entry
+# arrays, integer labels or same-shaped targets, no clip / pos_weight / nan_policy='raise'
+# (label_smoothing, z_loss, class_weight, sample_weight of the batch's shape, ignore_index
+# and nan_policy='omit' are taken: they are kernel arguments). Each ``fast_*`` entry
 # validates shapes, dtypes and label ranges itself, runs the kernel (one thread and no
 # OpenMP region below FAST_SERIAL_ELEMS), reduces the block partials and returns the
 # public result. It returns None to *decline*: for anything it does not handle, and for
@@ -14,7 +16,6 @@
 from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_FORMAT, PyBUF_STRIDES
 from libc.stdlib cimport malloc, free
 from libc.stdint cimport int32_t
-from libc.math cimport copysign
 
 import numpy as _np
 
@@ -118,12 +119,24 @@ cdef inline bint _same_shape(const View *a, const View *b) noexcept:
     return True
 
 
-cdef inline bint _zero(object v):
-    """v is the default 0 of an option: an int 0 or a float +0.0 (-0.0 declines: the
-    kernels may multiply by it)."""
-    if type(v) is int:
-        return v == 0
-    return type(v) is float and v == 0.0 and copysign(1.0, <double>v) > 0
+cdef bint _real_in(object v, double lo, double hi, double *out):
+    """A Python float or int in [lo, hi] (finite); False declines (np.float64, bools, ...:
+    the general path converts or rejects them)."""
+    if type(v) is not float and type(v) is not int:
+        return False
+    if not (lo <= v <= hi):
+        return False
+    out[0] = <double>v
+    return True
+
+
+cdef bint _class_weight(object cw, Py_ssize_t C, View *v) except -1:
+    """A float64 class_weight of shape (C,), finite and non-negative; False declines."""
+    if cw is None:
+        return True
+    if not _open(cw, v) or v.ft != FT_F64 or v.b.ndim != 1 or v.b.shape[0] != C:
+        return False
+    return _weights_ok(<const double *>v.b.buf, C)
 
 
 cdef int _reduction(object r):
@@ -315,7 +328,7 @@ def fast_sparse_ce(y_true, y_pred, from_logits, axis, ignore_index, class_weight
                    label_smoothing, z_loss, sample_weight, clip, reduction, nan_policy,
                    n_threads):
     """sparse_categorical_cross_entropy in one call, or None to decline."""
-    cdef View x, y, sw
+    cdef View x, y, sw, cw
     cdef Args a
     cdef int bad, red = _reduction(reduction), nt = _threads(n_threads)
     cdef int omit = _nan_omit(nan_policy)
@@ -324,9 +337,12 @@ def fast_sparse_ce(y_true, y_pred, from_logits, axis, ignore_index, class_weight
     cdef int64_t *y64 = NULL
     cdef const int32_t *y32
     cdef Py_ssize_t N, C, i, nd
-    if (red < 0 or nt == 0 or omit < 0 or class_weight is not None or clip is not None
-            or not _zero(label_smoothing) or not _zero(z_loss)
-            or not (from_logits is True or from_logits is False)):
+    cdef double ls, zl
+    if (red < 0 or nt == 0 or omit < 0 or clip is not None
+            or not _real_in(label_smoothing, 0.0, 1.0, &ls)
+            or not _real_in(z_loss, 0.0, FL_INF, &zl) or zl == FL_INF
+            or not (from_logits is True or from_logits is False)
+            or (zl != 0.0 and from_logits is False)):  # the general path says why
         return None
     if has_ii:
         if type(ignore_index) is not int:
@@ -335,7 +351,7 @@ def fast_sparse_ce(y_true, y_pred, from_logits, axis, ignore_index, class_weight
             ii = ignore_index
         except OverflowError:  # beyond int64: the general path says so
             return None
-    x.held = y.held = sw.held = False
+    x.held = y.held = sw.held = cw.held = False
     try:
         if not _open(y_pred, &x) or x.ft > FT_F64 or x.b.ndim < 2:
             return None
@@ -350,6 +366,8 @@ def fast_sparse_ce(y_true, y_pred, from_logits, axis, ignore_index, class_weight
         N = _prod(x.b.shape, nd)
         C = x.b.shape[nd]
         if N == 0 or C == 0 or not _sample_weight(sample_weight, x.b.shape, nd, &sw):
+            return None
+        if not _class_weight(class_weight, C, &cw):
             return None
         if from_logits is False and not _unit(&x, N * C):
             return None
@@ -377,9 +395,12 @@ def fast_sparse_ce(y_true, y_pred, from_logits, axis, ignore_index, class_weight
         _init(&a, K_SPARSE, N, C, _block_rows(C), &bad)
         a.y = y64
         a.sw = <const double *>sw.b.buf if sw.held else NULL
+        a.cw = <const double *>cw.b.buf if cw.held else NULL
         a.logits = from_logits is True
         a.ignore_index = ii
         a.has_ignore = has_ii
+        a.ls = ls
+        a.z = zl
         a.omit = omit == 1
         return _run_reduce(&a, &x, red, _serial(N * C, nt), y_pred, nd)
     finally:
@@ -388,20 +409,23 @@ def fast_sparse_ce(y_true, y_pred, from_logits, axis, ignore_index, class_weight
         _close(&x)
         _close(&y)
         _close(&sw)
+        _close(&cw)
 
 
 def fast_categorical_ce(y_true, y_pred, from_logits, axis, class_weight, label_smoothing,
                         sample_weight, clip, reduction, nan_policy, n_threads):
     """categorical_cross_entropy in one call, or None to decline."""
-    cdef View x, t, sw
+    cdef View x, t, sw, cw
     cdef Args a
     cdef int bad, red = _reduction(reduction), nt = _threads(n_threads)
     cdef int omit = _nan_omit(nan_policy)
     cdef Py_ssize_t N, C, nd
-    if (red < 0 or nt == 0 or omit < 0 or class_weight is not None or clip is not None
-            or not _zero(label_smoothing) or not (from_logits is True or from_logits is False)):
+    cdef double ls
+    if (red < 0 or nt == 0 or omit < 0 or clip is not None
+            or not _real_in(label_smoothing, 0.0, 1.0, &ls)
+            or not (from_logits is True or from_logits is False)):
         return None
-    x.held = t.held = sw.held = False
+    x.held = t.held = sw.held = cw.held = False
     try:
         if not _open(y_pred, &x) or x.ft > FT_F64 or x.b.ndim < 2:
             return None
@@ -414,18 +438,23 @@ def fast_categorical_ce(y_true, y_pred, from_logits, axis, class_weight, label_s
         C = x.b.shape[nd]
         if N == 0 or C == 0 or not _sample_weight(sample_weight, x.b.shape, nd, &sw):
             return None
+        if not _class_weight(class_weight, C, &cw):
+            return None
         if not _unit(&t, N * C) or (from_logits is False and not _unit(&x, N * C)):
             return None
         _init(&a, K_CAT, N, C, _block_rows(C), &bad)
         a.t = t.b.buf
         a.sw = <const double *>sw.b.buf if sw.held else NULL
+        a.cw = <const double *>cw.b.buf if cw.held else NULL
         a.logits = from_logits is True
+        a.ls = ls
         a.omit = omit == 1
         return _run_reduce(&a, &x, red, _serial(2 * N * C, nt), y_pred, nd)
     finally:
         _close(&x)
         _close(&t)
         _close(&sw)
+        _close(&cw)
 
 
 def fast_bce(y_true, y_pred, from_logits, pos_weight, label_smoothing, sample_weight, clip,
@@ -436,8 +465,10 @@ def fast_bce(y_true, y_pred, from_logits, pos_weight, label_smoothing, sample_we
     cdef int bad, red = _reduction(reduction), nt = _threads(n_threads)
     cdef int omit = _nan_omit(nan_policy)
     cdef Py_ssize_t N
+    cdef double ls
     if (red < 0 or nt == 0 or omit < 0 or pos_weight is not None or clip is not None
-            or not _zero(label_smoothing) or not (from_logits is True or from_logits is False)):
+            or not _real_in(label_smoothing, 0.0, 1.0, &ls)
+            or not (from_logits is True or from_logits is False)):
         return None
     x.held = z.held = sw.held = False
     try:
@@ -454,6 +485,7 @@ def fast_bce(y_true, y_pred, from_logits, pos_weight, label_smoothing, sample_we
         a.t = z.b.buf
         a.sw = <const double *>sw.b.buf if sw.held else NULL
         a.logits = from_logits is True
+        a.ls = ls
         a.omit = omit == 1
         return _run_reduce(&a, &x, red, _serial(N, nt), y_pred, x.b.ndim)
     finally:

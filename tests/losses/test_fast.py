@@ -45,11 +45,13 @@ def general_sparse(y, x, **kw):
 
 
 def fast_sparse(core, y, x, **kw):
-    o = dict(from_logits=True, axis=-1, ignore_index=None, sample_weight=None,
-             reduction="mean", nan_policy="propagate", n_threads=None)
+    o = dict(from_logits=True, axis=-1, ignore_index=None, class_weight=None,
+             label_smoothing=0.0, z_loss=0.0, sample_weight=None, reduction="mean",
+             nan_policy="propagate", n_threads=None)
     o.update(kw)
-    return core.fast_sparse_ce(y, x, o["from_logits"], o["axis"], o["ignore_index"], None, 0.0,
-                               0.0, o["sample_weight"], None, o["reduction"], o["nan_policy"],
+    return core.fast_sparse_ce(y, x, o["from_logits"], o["axis"], o["ignore_index"],
+                               o["class_weight"], o["label_smoothing"], o["z_loss"],
+                               o["sample_weight"], None, o["reduction"], o["nan_policy"],
                                o["n_threads"])
 
 
@@ -87,7 +89,8 @@ def test_sparse_logits_same_bits(core, dtype, shape, reduction, weighted):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 def test_sparse_options_same_bits(core, dtype, reduction):
-    """Probabilities, ignore_index, nan_policy='omit', int32 and (N, 1) labels, N-d rows."""
+    """Probabilities, ignore_index, nan_policy="omit", int32 and (N, 1) labels, N-d rows,
+    label smoothing, z_loss and class weights (kernel arguments: the fast path takes them)."""
     rng = np.random.default_rng(7)
     p = probs_zoo(rng, (64, 5), dtype, normalized=True)
     x = logits_zoo(rng, 64, 5, dtype)
@@ -100,6 +103,11 @@ def test_sparse_options_same_bits(core, dtype, reduction):
         (dict(), labels(rng, 64, 5).astype(np.int32), x),
         (dict(), labels(rng, 64, 5)[:, None], x),
         (dict(axis=2), labels(rng, 64, 5).reshape(4, 16), x.reshape(4, 16, 5)),
+        (dict(label_smoothing=0.1), labels(rng, 64, 5), x),
+        (dict(label_smoothing=-0.0, z_loss=1e-3), labels(rng, 64, 5), x),
+        (dict(label_smoothing=1, ignore_index=-100, class_weight=rng.random(5) * 2), y, x),
+        (dict(from_logits=False, label_smoothing=0.2, class_weight=np.arange(5.0)),
+         labels(rng, 64, 5), p),
     ]
     for kw, yy, xx in cases:
         g = general_sparse(yy, xx, reduction=reduction, **kw)
@@ -120,13 +128,14 @@ def test_categorical_same_bits(core, dtype, shape, reduction, from_logits):
     x = logits_zoo(rng, n, C, dtype) if from_logits else probs_zoo(rng, shape, dtype,
                                                                   normalized=True)
     t = targets(rng, shape, dtype, normalized=True)
-    for sw in (None, rng.random(n)):
+    for sw, cw, ls in ((None, None, 0.0), (rng.random(n), None, 0.0),
+                       (rng.random(n), rng.random(C), 0.15)):
         for nt in (1, 2):
-            g = F.prepare_categorical(t, x, from_logits=from_logits, axis=-1, class_weight=None,
-                                      label_smoothing=0.0, sample_weight=sw, clip=None,
+            g = F.prepare_categorical(t, x, from_logits=from_logits, axis=-1, class_weight=cw,
+                                      label_smoothing=ls, sample_weight=sw, clip=None,
                                       reduction=reduction, nan_policy="propagate",
                                       backend="cython", n_threads=nt).reduce(reduction)
-            f = core.fast_categorical_ce(t, x, from_logits, -1, None, 0.0, sw, None, reduction,
+            f = core.fast_categorical_ce(t, x, from_logits, -1, cw, ls, sw, None, reduction,
                                          "propagate", nt)
             nb = -(-n // fl.kernels.block_rows_for(C))
             if f is None:
@@ -134,6 +143,7 @@ def test_categorical_same_bits(core, dtype, shape, reduction, from_logits):
             else:
                 same(f, g)
             same(fl.categorical_cross_entropy(t, x, from_logits=from_logits, sample_weight=sw,
+                                              class_weight=cw, label_smoothing=ls,
                                               reduction=reduction, n_threads=nt), g)
 
 
@@ -147,19 +157,20 @@ def test_bce_same_bits(core, dtype, shape, reduction, from_logits):
     x = (logits_zoo(rng, n, 1, dtype)[:, 0] if from_logits
          else probs_zoo(rng, n, dtype)).reshape(shape)
     z = targets(rng, shape, dtype)
-    for sw in (None, rng.random(shape)):
+    for sw, ls in ((None, 0.0), (rng.random(shape), 0.0), (rng.random(shape), 0.1)):
         for nt in (1, 2):
             g = F.prepare_bce(z, x, from_logits=from_logits, pos_weight=None,
-                              label_smoothing=0.0, sample_weight=sw, clip=None,
+                              label_smoothing=ls, sample_weight=sw, clip=None,
                               reduction=reduction, nan_policy="propagate", backend="cython",
                               n_threads=nt).reduce(reduction)
-            f = core.fast_bce(z, x, from_logits, None, 0.0, sw, None, reduction, "propagate", nt)
+            f = core.fast_bce(z, x, from_logits, None, ls, sw, None, reduction, "propagate", nt)
             if f is None:
                 assert reduction != "none" and _declines_ok(g, -(-n // 16384))
             else:
                 same(f, g)
             same(fl.binary_cross_entropy(z, x, from_logits=from_logits, sample_weight=sw,
-                                         reduction=reduction, n_threads=nt), g)
+                                         label_smoothing=ls, reduction=reduction,
+                                         n_threads=nt), g)
 
 
 def _general_logsumexp(a, **kw):
@@ -215,10 +226,14 @@ def test_declines_go_to_the_general_path(core):
         assert fast_sparse(core, yy, xx, **o) is None, kw
     r = fl.sparse_categorical_cross_entropy(y, np.asfortranarray(x), from_logits=True)
     same(r, general_sparse(y, x))
-    assert core.fast_sparse_ce(y, x, True, -1, None, None, 0.1, 0.0, None, None, "mean",
-                               "propagate", None) is None  # label_smoothing
-    assert core.fast_sparse_ce(y, x, True, -1, None, None, -0.0, 0.0, None, None, "mean",
-                               "propagate", None) is None  # -0.0: the kernels may multiply
+    for cw, ls, zl, fl_, clip in ((None, 1.5, 0.0, True, None), (None, np.float64(0.1), 0.0,
+                                   True, None), (None, 0.0, 0.1, False, None),
+                                  (None, 0.0, float("inf"), True, None),
+                                  (np.ones(9), 0.0, 0.0, True, None),
+                                  (-np.ones(10), 0.0, 0.0, True, None),
+                                  (None, 0.0, 0.0, False, "keras")):
+        assert core.fast_sparse_ce(y, x, fl_, -1, None, cw, ls, zl, None, clip, "mean",
+                                   "propagate", None) is None, (cw, ls, zl, clip)
     assert core.fast_logsumexp(x, 0, None, False, False, None) is None
     assert core.fast_logsumexp(x, -1, np.ones_like(x), False, False, None) is None
     assert core.fast_logsumexp(x, -1, None, False, True, None) is None
