@@ -300,10 +300,10 @@ def per_call(threads=(1, 2), repeat=7, tiny=False, log=None):
         for name, elements, make in _per_call_cases(tiny):
             rec = {"case": name, "threads": t, "elements": elements}
             try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
+                with warnings.catch_warnings():  # setup only: the timed calls run as
+                    warnings.simplefilter("ignore")  # users run them
                     f_fl, f_torch = make(t, fl, torch, F)
-                    s_fl, s_torch = _best_per_call([f_fl, f_torch], repeat)
+                s_fl, s_torch = _best_per_call([f_fl, f_torch], repeat)
                 rec.update(fastloss_s=s_fl, torch_s=s_torch, speedup=s_torch / s_fl)
             except Exception as exc:  # a missing drop-in dependency: say so in the table
                 rec["error"] = f"{type(exc).__name__}: {exc}"[:300]
