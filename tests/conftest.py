@@ -14,6 +14,14 @@ from testutil import REQUIRE, require, ulp_diff  # noqa: F401
 
 import fastloss
 
+
+@pytest.fixture(autouse=True)
+def _fresh_config():
+    """fastloss reads its environment variables once (``refresh_config``): every test starts
+    from a fresh read, after monkeypatch has undone the previous test's changes."""
+    fastloss.refresh_config()
+
+
 @pytest.fixture(scope="session")
 def torch():
     t = require("torch")

@@ -9,3 +9,4 @@ best one this CPU runs.
 """
 
 include "_kernels.pxi"
+include "_fast.pxi"

@@ -15,7 +15,7 @@ Layout (each folder is a README section):
   three backends.
 """
 
-from fastloss._dispatch import BACKENDS, available_backends
+from fastloss._dispatch import BACKENDS, available_backends, refresh_config
 from fastloss._info import info
 from fastloss._version import __version__
 from fastloss.evaluation import LossAccumulator, evaluate
@@ -56,6 +56,7 @@ __all__ = [
     "logsumexp",
     "mean_squared_error",
     "mean_squared_error_grad",
+    "refresh_config",
     "softmax",
     "sparse_categorical_cross_entropy",
     "sparse_categorical_cross_entropy_grad",

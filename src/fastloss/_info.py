@@ -4,7 +4,8 @@ import os
 import platform
 import sys
 
-from fastloss._dispatch import BACKENDS, available_backends, resolve_backend, resolve_threads
+from fastloss._dispatch import (BACKENDS, available_backends, config, resolve_backend,
+                                resolve_threads)
 
 
 def info():
@@ -57,6 +58,8 @@ def info():
         "backend_order": list(BACKENDS),
         "FASTLOSS_BACKEND": os.environ.get("FASTLOSS_BACKEND"),
         "threads": resolve_threads(None),
+        # what the loss calls use: the environment as read once (fastloss.refresh_config)
+        "config": config(),
         "cpu": cpu_model(),
         "machine": platform.machine(),
         "versions": versions,
@@ -93,7 +96,10 @@ def format_info(d):
              f"numpy {d['versions']['numpy']})",
              f"default backend: {d['default_backend']}  (order: {' > '.join(d['backend_order'])};"
              f" FASTLOSS_BACKEND={d['FASTLOSS_BACKEND']})",
-             f"threads: {d['threads']}  cpu: {d['cpu']} ({d.get('machine', '')})", "backends:"]
+             f"threads: {d['threads']}  cpu: {d['cpu']} ({d.get('machine', '')})",
+             "environment read once per process (FASTLOSS_BACKEND, FASTLOSS_NUM_THREADS, "
+             "FASTLOSS_CYTHON_VARIANT, the cores); fastloss.refresh_config() re-reads it",
+             "backends:"]
     for name, e in d["backends"].items():
         state = "available" if e["available"] else f"unavailable ({e['why_not']})"
         lines.append(f"  {name:7s} {state}")

@@ -67,6 +67,7 @@ import numpy as np
 import fastloss.losses.log_sum_exp as _lse
 from fastloss.losses._docs import fill
 from fastloss._dispatch import resolve_backend, resolve_threads
+from fastloss.losses.log_sum_exp import fast_logsumexp as _fast_lse  # compiled (#16)
 from fastloss.kernels import EW_KL_DIV, EW_REL_ENTR, EW_XLOGY
 
 __all__ = ["entr", "expit", "kl_div", "log_expit", "log_softmax", "logsumexp", "rel_entr",
@@ -279,6 +280,10 @@ def _axes(axis, ndim):
 
 def _logsumexp_numpy(a, b=None, axis=None, keepdims=False, return_sign=False):
     """``logsumexp`` on NumPy inputs."""
+    if b is None and return_sign is False:
+        res = _fast_lse(a, axis=axis, keepdims=keepdims)
+        if res is not None:  # the plain call, compiled: the same bits as below
+            return res
     a = _real(a, "logsumexp", complex_ok=True)
     bb = None if b is None else _real(b, "logsumexp", complex_ok=True)
     dt = _promoted(a, bb)

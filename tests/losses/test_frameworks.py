@@ -20,6 +20,7 @@ pytestmark = pytest.mark.frameworks
 def _every_backend(backend, monkeypatch):
     """Run every comparison in this module on every available backend."""
     monkeypatch.setenv("FASTLOSS_BACKEND", backend)
+    fl.refresh_config()  # the environment is read once
 
 EPS32 = float(np.finfo(np.float32).eps)
 DTYPES = [np.float64, np.float32]

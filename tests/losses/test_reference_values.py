@@ -19,6 +19,7 @@ f32 = np.float32
 def _every_backend(backend, monkeypatch):
     """Run every comparison in this module on every available backend."""
     monkeypatch.setenv("FASTLOSS_BACKEND", backend)
+    fl.refresh_config()  # the environment is read once
 
 
 def within_2_ulps(got, printed):

@@ -1,7 +1,8 @@
 """``fastloss bench``: run every part in fresh processes, write JSON, Markdown and PNGs.
 
-Parts: throughput (one process per thread count), accuracy, first-call latency and
-peak memory. Every benchmark process gets the same thread settings
+Parts: throughput (one process per thread count), accuracy, first-call latency, per-call
+time (fastloss and PyTorch side by side in one process) and peak memory. Every benchmark
+process gets the same thread settings
 (``OMP_NUM_THREADS``, ``OPENBLAS_NUM_THREADS``, ``MKL_NUM_THREADS``,
 ``FASTLOSS_NUM_THREADS``, TensorFlow's intra-op threads, ``torch.set_num_threads``
 and fastloss's ``n_threads``) and, unless ``--keep-openblas-env``, runs without
@@ -24,7 +25,7 @@ from pathlib import Path
 
 from fastloss._info import cpu_model
 
-PARTS = ("throughput", "accuracy", "latency", "memory")
+PARTS = ("throughput", "accuracy", "latency", "percall", "memory")
 UNSET = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 
 
@@ -208,6 +209,11 @@ def run(profile="quick", output=None, parts=PARTS, ops=None, libs=None, threads=
         part("latency", "fastloss.bench.latency",
              ["--threads", str(nt), "--repeat", "3" if full else "1", *libsel],
              bench_env(nt, keep_openblas_env))
+    if "percall" in parts:
+        echo("per-call time, fastloss and PyTorch side by side in one process (issue #16)")
+        part("percall", "fastloss.bench.latency",
+             ["--per-call", "--per-call-threads", ",".join(map(str, threads)),
+              "--repeat", "9" if full else "5"], bench_env(nt, keep_openblas_env))
     side = []
     if "accuracy" in parts:
         n, n_rows = ("1e8", "1e8") if full else ("1e7", "1e6")

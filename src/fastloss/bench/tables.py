@@ -197,6 +197,16 @@ def latency_section(results):
                 "second call", "process"], rows), ""])
 
 
+def per_call_section(results):
+    """The per-call table (``fastloss.bench.latency.per_call``): fixed cost per call."""
+    res = results.get("percall")
+    if not res:
+        return ""
+    from fastloss.bench.latency import per_call_table
+
+    return "\n".join(["## Per-call time (small batches)", "", per_call_table(res)])
+
+
 def memory_section(results):
     mem = results.get("memory")
     if not mem:
@@ -361,6 +371,9 @@ def markdown(results, pngs=()):
     if lat:
         parts.append(lat)
         parts += [f"![{n}]({n})\n" for n in sorted(pics) if n.startswith("latency")]
+    pc = per_call_section(results)
+    if pc:
+        parts.append(pc)
     mem = memory_section(results)
     if mem:
         parts.append(mem)

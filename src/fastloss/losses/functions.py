@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from fastloss._dispatch import resolve_backend, resolve_threads
+from fastloss._dispatch import resolve_backend, resolve_threads, run_fast
 from fastloss.losses._calls import (
     Clip,
     RowLayout,
@@ -57,6 +57,42 @@ def _raise_on_nan(nan_policy, named):
 def _sample_weight(sample_weight, batch_shape):
     sw, _ = check_weights(sample_weight, "sample_weight", batch_shape)
     return EMPTY if sw is None else sw.reshape(-1)
+
+
+# --------------------------------------------------------------------------- fast path
+#
+# The compiled fast path (kernels/cython/_fast.pxi, issue #16): one call for the common
+# case, the general path's bits. Each function returns the public result, or None when the
+# fast path declines (other options, layouts, dtypes, backends, and every bad input): then
+# the caller takes the general path, which validates and raises. These are the only Python
+# code that spells a fast entry's positional order; the drop-ins call them too.
+
+
+def fast_sparse(y_true, y_pred, *, from_logits=False, axis=-1, ignore_index=None,
+                class_weight=None, label_smoothing=0.0, z_loss=0.0, sample_weight=None,
+                clip=None, reduction="mean", nan_policy="propagate", backend=None,
+                n_threads=None):
+    """:func:`sparse_categorical_cross_entropy` by the fast path, or None."""
+    return run_fast(backend, "fast_sparse_ce", y_true, y_pred, from_logits, axis, ignore_index,
+                    class_weight, label_smoothing, z_loss, sample_weight, clip, reduction,
+                    nan_policy, n_threads)
+
+
+def fast_categorical(y_true, y_pred, *, from_logits=False, axis=-1, class_weight=None,
+                     label_smoothing=0.0, sample_weight=None, clip=None, reduction="mean",
+                     nan_policy="propagate", backend=None, n_threads=None):
+    """:func:`categorical_cross_entropy` by the fast path, or None."""
+    return run_fast(backend, "fast_categorical_ce", y_true, y_pred, from_logits, axis,
+                    class_weight, label_smoothing, sample_weight, clip, reduction, nan_policy,
+                    n_threads)
+
+
+def fast_bce(y_true, y_pred, *, from_logits=False, pos_weight=None, label_smoothing=0.0,
+             sample_weight=None, clip=None, reduction="mean", nan_policy="propagate",
+             backend=None, n_threads=None):
+    """:func:`binary_cross_entropy` by the fast path, or None."""
+    return run_fast(backend, "fast_bce", y_true, y_pred, from_logits, pos_weight,
+                    label_smoothing, sample_weight, clip, reduction, nan_policy, n_threads)
 
 
 # --------------------------------------------------------------------------- losses
@@ -158,6 +194,13 @@ def sparse_categorical_cross_entropy(y_true, y_pred, *, from_logits=False, axis=
     >>> fastloss.sparse_categorical_cross_entropy([0, 1], logits, from_logits=True, reduction="none")
     array([0.41703002, 0.1967341 ])
     """
+    res = fast_sparse(y_true, y_pred, from_logits=from_logits, axis=axis,
+                      ignore_index=ignore_index, class_weight=class_weight,
+                      label_smoothing=label_smoothing, z_loss=z_loss,
+                      sample_weight=sample_weight, clip=clip, reduction=reduction,
+                      nan_policy=nan_policy, backend=backend, n_threads=n_threads)
+    if res is not None:  # the compiled fast path took the common case (same bits)
+        return res
     return reduce_rescaling(lambda sw: prepare_sparse(
         y_true, y_pred, from_logits=from_logits, axis=axis,
         ignore_index=ignore_index, class_weight=class_weight,
@@ -239,6 +282,12 @@ def categorical_cross_entropy(y_true, y_pred, *, from_logits=False, axis=-1, cla
     >>> fastloss.categorical_cross_entropy(t, p, reduction="none")
     array([0.28768207, 0.69314718])
     """
+    res = fast_categorical(y_true, y_pred, from_logits=from_logits, axis=axis,
+                           class_weight=class_weight, label_smoothing=label_smoothing,
+                           sample_weight=sample_weight, clip=clip, reduction=reduction,
+                           nan_policy=nan_policy, backend=backend, n_threads=n_threads)
+    if res is not None:
+        return res
     return reduce_rescaling(lambda sw: prepare_categorical(
         y_true, y_pred, from_logits=from_logits, axis=axis,
         class_weight=class_weight, label_smoothing=label_smoothing,
@@ -332,6 +381,12 @@ def binary_cross_entropy(y_true, y_pred, *, from_logits=False, pos_weight=None,
     >>> fastloss.binary_cross_entropy([[1.0, 0.0]], [[0.8, 0.3]], reduction="none")
     array([[0.22314355, 0.35667494]])
     """
+    res = fast_bce(y_true, y_pred, from_logits=from_logits, pos_weight=pos_weight,
+                   label_smoothing=label_smoothing, sample_weight=sample_weight, clip=clip,
+                   reduction=reduction, nan_policy=nan_policy, backend=backend,
+                   n_threads=n_threads)
+    if res is not None:
+        return res
     return reduce_rescaling(lambda sw: prepare_bce(
         y_true, y_pred, from_logits=from_logits, pos_weight=pos_weight,
         label_smoothing=label_smoothing, sample_weight=sw, clip=clip,

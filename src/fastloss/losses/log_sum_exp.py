@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from fastloss._dispatch import resolve_backend, resolve_threads
+from fastloss._dispatch import resolve_backend, resolve_threads, run_fast
 from fastloss._validation import as_float_array, check_axis
 from fastloss.losses._docs import fill
 
@@ -65,6 +65,10 @@ def logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False, *, backen
     >>> fastloss.logsumexp(np.array([[0.0, 0.0], [1.0, -np.inf]]), axis=1)
     array([0.69314718, 1.        ])
     """
+    res = fast_logsumexp(a, axis=axis, b=b, keepdims=keepdims, return_sign=return_sign,
+                         backend=backend, n_threads=n_threads)
+    if res is not None:  # the compiled fast path: last axis or all, no b (same bits)
+        return res
     x, rdt = as_float_array(a, "a")
     nt = resolve_threads(n_threads)
     x, axes, squeeze_all = _axes(x, axis)
@@ -87,6 +91,13 @@ def logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False, *, backen
     if squeeze_all or res.ndim == 0:
         res, sign = rdt.type(res.reshape(())), rdt.type(np.asarray(sign).reshape(()))
     return (res, sign.astype(rdt) if hasattr(sign, "astype") else sign) if return_sign else res
+
+
+def fast_logsumexp(a, *, axis=None, b=None, keepdims=False, return_sign=False, backend=None,
+                   n_threads=None):
+    """:func:`logsumexp` by the compiled fast path (last axis or all, no ``b``), or None when
+    it declines (then the general path validates and raises)."""
+    return run_fast(backend, "fast_logsumexp", a, axis, b, keepdims, return_sign, n_threads)
 
 
 def _axes(x, axis):

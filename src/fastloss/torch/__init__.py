@@ -89,6 +89,7 @@ import numpy as np
 import fastloss.losses.log_sum_exp as _lse
 from fastloss.losses._docs import fill
 from fastloss._dispatch import resolve_backend, resolve_threads
+from fastloss.losses.functions import fast_sparse as _fast_sparse  # compiled (#16)
 from fastloss.kernels import CLIP_NONE, CLIP_TORCH
 from fastloss.losses._calls import (
     EMPTY,
@@ -631,6 +632,10 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
 def _cross_entropy_nograd(input, target, weight, size_average, ignore_index, reduce, reduction,
                           label_smoothing):
     """``cross_entropy`` of inputs that need no gradient."""
+    if weight is None and size_average is None and reduce is None and not label_smoothing:
+        res = _fast_index_ce(input, target, ignore_index, reduction)
+        if res is not None:
+            return res
     p = _ce_parse(input, target, weight, size_average, ignore_index, reduce, reduction,
                   label_smoothing)
     if p.probs:
@@ -663,6 +668,21 @@ def _ce_parse(input, target, weight, size_average, ignore_index, reduce, reducti
     p.y = _check_labels(t, ignore_index, C, batch)
     p.cw = _check_weight(w, C, x.dtype, names)
     return p
+
+
+def _fast_index_ce(input, target, ignore_index, reduction):
+    """The plain NumPy call by the compiled fast path (issue #16), or None: 1-D int64 (Long)
+    targets and a finite result only; everything else, and every error, is the code below."""
+    if (type(target) is not np.ndarray or target.ndim != 1 or target.dtype != np.int64
+            or type(ignore_index) is not int):
+        return None
+    res = _fast_sparse(target, input, from_logits=True, axis=1, ignore_index=ignore_index,
+                       reduction=reduction)
+    if res is None:
+        return None
+    if reduction == "none":
+        return res if np.isfinite(res).all() else None
+    return res if res - res == 0 else None  # not finite: PyTorch's IEEE results below
 
 
 def _ce_index(x2, y, cw, ignore_index, ls, reduction, batch):
