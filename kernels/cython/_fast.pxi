@@ -306,8 +306,11 @@ cdef object _run_reduce(Args *a, const View *x, int red, int nt, object src, int
             return None
         if red == RED_SUM:
             return _scalar(x.ft, total)
-        if wsum == 0.0 or not (_finite(total) and _finite(wsum)):
-            return None  # the general path warns (NaN) or rescales overflowing weights
+        if wsum == 0.0:
+            return None  # the general path warns and returns NaN
+        if (a.sw != NULL or a.cw != NULL or a.pw != NULL) and not (
+                _finite(total) and _finite(wsum)):
+            return None  # weighted sums that overflow: the general path rescales the weights
         return _scalar(x.ft, total / wsum)
     finally:
         _close(&ov)
