@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from fastloss._half import compute_dtype, is_half
 from fastloss._validation import resolve_clip
 from fastloss.kernels import CLIP_NONE, block_rows_for
 from fastloss.losses._run import (
@@ -244,7 +245,9 @@ def _rows(a, lo, hi):
 def _meta(x2, t2, layout, batch_shape, result_dtype, contiguous):
     if contiguous is None:
         contiguous = x2.flags.c_contiguous and (t2 is None or t2.flags.c_contiguous)
-    return dict(dtype=x2.dtype, layout=layout, batch_shape=batch_shape,
+    # half precision is widened chunk by chunk (run_chunks), never in one full-size copy
+    contiguous = contiguous and not (is_half(x2.dtype) or (t2 is not None and is_half(t2.dtype)))
+    return dict(dtype=compute_dtype(x2.dtype), layout=layout, batch_shape=batch_shape,
                 result_dtype=result_dtype, contiguous=contiguous)
 
 
@@ -328,16 +331,17 @@ def onehot_ce_call(x2, y, *, kern, n_threads, ignore_index, class_weight=EMPTY,
     def forward(a, b, out, lp, wp, block_rows):
         for s in range(a, b, step):  # a is block-aligned: so is every s
             e = min(b, s + step)
-            t = np.zeros((e - s, C), dtype=x2.dtype)
+            t = np.zeros((e - s, C), dtype=compute_dtype(x2.dtype))
             rows = np.nonzero(valid[s:e])[0]
             t[rows, y[s:e][rows]] = 1
             b0, b1 = (s - a) // block_rows, -(-(e - a) // block_rows)
-            kern.categorical_ce(x2[s:e], t, sw[s:e], class_weight, True, ls, CLIP_NONE, 0.0,
+            kern.categorical_ce(contiguous_rows(x2, s, e), t, sw[s:e], class_weight, True, ls, CLIP_NONE, 0.0,
                                 False, block_rows, _rows(out, s - a, e - a), _rows(lp, b0, b1),
                                 _rows(wp, b0, b1), n_threads)
 
     return KernelCall(n_rows=n, row_width=2 * C, block_rows=br, forward=forward,
-                      weights=lambda: sw, weighted=True, dtype=x2.dtype, contiguous=True,
+                      weights=lambda: sw, weighted=True, dtype=compute_dtype(x2.dtype),
+                      contiguous=True,
                       batch_shape=batch_shape, result_dtype=result_dtype)
 
 
@@ -354,7 +358,7 @@ def bce_call(x, z, *, kern, n_threads, from_logits, sample_weight=EMPTY, weight_
     fl, ls = bool(from_logits), float(label_smoothing)
     br = block_rows_for(1)
 
-    def forward(a, b, out, lp, wp, block_rows):
+    def shifted(a, b):
         # The kernel indexes weights by i // weight_div and pos_weight by i % K with i
         # counted from the start of the call: shift both to element a.
         if not sw.size or div0 == 1:
@@ -364,19 +368,26 @@ def bce_call(x, z, *, kern, n_threads, from_logits, sample_weight=EMPTY, weight_
         else:
             r = a % div0
             sws, div = np.repeat(sw[a // div0:-(-b // div0)], div0)[r:r + b - a], 1
-        pws = np.roll(pw, -(a % K)) if pw.size and a % K else pw
-        kern.bce(x[a:b], z[a:b], sws, div, pws, fl, ls, clip.mode, clip.eps, nan_omit,
-                 block_rows, out, lp, wp, nt)
+        return sws, div, np.roll(pw, -(a % K)) if pw.size and a % K else pw
 
-    def gradient(a, b, g, h, lp, wp, scale):  # whole arrays: elements are contiguous
-        kern.bce_grad(x, z, sw, div0, pw, ls, scale, br, lp, wp, g, h, nt)
+    def forward(a, b, out, lp, wp, block_rows):
+        sws, div, pws = shifted(a, b)
+        kern.bce(contiguous_rows(x, a, b), contiguous_rows(z, a, b), sws, div, pws, fl, ls,
+                 clip.mode, clip.eps, nan_omit, block_rows, out, lp, wp, nt)
+
+    def gradient(a, b, g, h, lp, wp, scale):  # all elements at once unless half (chunks)
+        sws, div, pws = shifted(a, b)
+        kern.bce_grad(contiguous_rows(x, a, b), contiguous_rows(z, a, b), sws, div, pws, ls,
+                      scale, br, lp, wp, g, h, nt)
 
     def weights():  # None: every weight is 1 (no element-sized array of ones)
         return np.repeat(sw, div0) if sw.size else None
 
+    half = is_half(x.dtype) or is_half(z.dtype)
     return KernelCall(n_rows=x.shape[0], row_width=1, block_rows=br, forward=forward,
-                      gradient=gradient, weights=weights, weighted=bool(sw.size), dtype=x.dtype,
-                      contiguous=True, batch_shape=batch_shape, result_dtype=result_dtype)
+                      gradient=gradient, weights=weights, weighted=bool(sw.size),
+                      dtype=compute_dtype(x.dtype), contiguous=not half,
+                      batch_shape=batch_shape, result_dtype=result_dtype)
 
 
 def kl_call(x2, t2, *, kern, n_threads, log_input, log_target, sample_weight=EMPTY, clip=EXACT,

@@ -4,6 +4,7 @@ import warnings
 
 import numpy as np
 
+from fastloss._half import is_half, widen_rows
 from fastloss.kernels._blocks import block_sums, combine, n_blocks
 
 EMPTY = np.zeros(0, dtype=np.float64)
@@ -11,7 +12,13 @@ STRIDED_COPY_ELEMS = 1 << 22  # rows of non-contiguous inputs are copied 16 MB o
 
 
 def contiguous_rows(a, start, stop):
-    """Rows ``[start, stop)`` of a 2-D (or 1-D) array as a C-contiguous array."""
+    """Rows ``[start, stop)`` of a 2-D (or 1-D) array as a C-contiguous array.
+
+    Half-precision rows are widened to float32 (exactly) in a buffer reused by the next
+    call on the same array (:func:`fastloss._half.widen_rows`).
+    """
+    if is_half(a.dtype):
+        return widen_rows(a, start, stop)
     return np.ascontiguousarray(a[start:stop])
 
 
@@ -20,7 +27,8 @@ def run_chunks(call, n_rows, row_width, block_rows, contiguous, row_outputs, lp,
 
     ``call`` slices its own inputs. When the inputs are all C-contiguous it runs
     once; otherwise in chunks of whole blocks, each copied to contiguous memory, so
-    a strided or Fortran-ordered input never needs a full-size copy. Chunking
+    a strided or Fortran-ordered input (or a half-precision one, widened to float32 by
+    :func:`contiguous_rows`) never needs a full-size copy. Chunking
     changes no bit of the result (blocks are aligned to row 0). Zero-length
     outputs mean "not requested" and are passed through unsliced.
     """
