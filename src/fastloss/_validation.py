@@ -34,6 +34,13 @@ def as_float_array(a, name, keep_half=False):
         if keep_half:
             return arr, np.dtype(np.float32)
         return widen(arr, np.empty(arr.shape, np.float32)), np.dtype(np.float32)
+    if keep_half and kind in "iu" and arr.dtype.itemsize == 2:
+        # int16/uint16 predictions are what half-precision bits look like read without
+        # their dtype: computing on 15360 for 1.0 would give a plausible, wrong loss
+        raise TypeError(f"{name} has dtype {arr.dtype}: 16-bit integers are how float16 / "
+                        f"bfloat16 bits look when read without their dtype. Pass "
+                        f"{name}.view(np.float16) or {name}.view(ml_dtypes.bfloat16), or "
+                        f"{name}.astype(np.float32) if they are integer values")
     if kind in "fiub":
         if kind == "f" and arr.dtype.itemsize > 8:
             raise TypeError(f"{name} has dtype {arr.dtype}; fastloss computes in float32 or float64 "

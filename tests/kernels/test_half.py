@@ -211,3 +211,36 @@ def test_half_targets_with_float32_predictions_are_exact():
     t = rng.random((50, 4)).astype(ml_dtypes.bfloat16)
     want = fl.binary_cross_entropy(t.astype(np.float32), x, from_logits=True, reduction="none")
     assert _same(fl.binary_cross_entropy(t, x, from_logits=True, reduction="none"), want)
+
+
+def test_torch_half_view_shares_memory(torch):
+    pytest.importorskip("ml_dtypes")
+    from fastloss._half import torch_half_view
+
+    base = torch.randn(6, 5) * 4
+    for dt in (torch.float16, torch.bfloat16):
+        t = base.to(dt)
+        for src in (t, t[:, 1:4], t.t()):
+            v = torch_half_view(src)
+            assert v.shape == tuple(src.shape)
+            assert np.array_equal(v.astype(np.float32), src.float().numpy())
+            assert v.__array_interface__["data"][0] == src.data_ptr()  # a view, no copy
+        g = fl.sparse_categorical_cross_entropy(np.arange(6) % 5, torch_half_view(t),
+                                                from_logits=True)
+        assert _same(g, fl.sparse_categorical_cross_entropy(np.arange(6) % 5,
+                                                            t.float().numpy(), from_logits=True))
+    with pytest.raises(TypeError, match="torch.float32"):
+        torch_half_view(base)
+
+
+@pytest.mark.parametrize("dtype", [np.int16, np.uint16])
+def test_sixteen_bit_integers_as_predictions_refused(dtype):
+    # raw half-precision bits (a bfloat16 dump read as uint16) must not be scored as numbers
+    x = np.full((2, 3), 15360, dtype)  # float16 1.0
+    for f in (fl.sparse_categorical_cross_entropy, fl.binary_cross_entropy):
+        y = [0, 1] if f is fl.sparse_categorical_cross_entropy else np.zeros((2, 3))
+        with pytest.raises(TypeError, match=rf"y_pred has dtype {np.dtype(dtype)}.*view"):
+            f(y, x, from_logits=True)
+    # other integer predictions stay exact float64 (test_integer_and_bool_y_pred_give_float64)
+    assert fl.sparse_categorical_cross_entropy([0, 1], x.astype(np.int32),
+                                               from_logits=True).dtype == np.float64
