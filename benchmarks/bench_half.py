@@ -4,7 +4,7 @@ float32 and PyTorch on the same half-precision tensors, side by side in one proc
 Plain script (not collected by pytest)::
 
     python benchmarks/bench_half.py                        # 1 and 2 threads, best of 5
-    python benchmarks/bench_half.py --threads 2 --repeat 9 --backend numba
+    python benchmarks/bench_half.py --threads 2 --repeat 9 --backend numba   # + generic path
     FASTLOSS_CYTHON_VARIANT=avx2 python benchmarks/bench_half.py
 
 Cases (the issue's targets): sparse CE on bfloat16 logits 1e5 x 1000 and 2048 x 50257, BCE
@@ -23,6 +23,7 @@ import time
 import numpy as np
 
 import fastloss
+from fastloss._dispatch import resolve_backend
 from fastloss._info import cpu_model
 
 CASES = (("sparse_ce", "bfloat16", (100_000, 1000)), ("sparse_ce", "bfloat16", (2048, 50257)),
@@ -61,6 +62,15 @@ def engines(kind, x, y, x32, nt, backend, torch):
         "fastloss half": lambda: f(y, x, from_logits=True, backend=backend, n_threads=nt),
         "fastloss f32": lambda: f(y, x32, from_logits=True, backend=backend, n_threads=nt),
     }
+    kern = resolve_backend(backend)[1]
+    if getattr(kern, "HALF_NATIVE", ()):  # the same backend through the generic path
+        def generic():
+            saved, kern.HALF_NATIVE = kern.HALF_NATIVE, frozenset()
+            try:
+                return f(y, x, from_logits=True, backend=backend, n_threads=nt)
+            finally:
+                kern.HALF_NATIVE = saved
+        out["half generic"] = generic
     if torch is not None:
         F = torch.nn.functional
         xt = torch_tensor(torch, x)
@@ -160,6 +170,8 @@ def main():
             line = "  ".join(f"{k} {n / t / 1e9:6.3f} Ge/s" for k, t in best.items())
             print(f"  {nt} thread(s): {line}")
             r = f"    half / f32 speed {best['fastloss f32'] / best['fastloss half']:.2f}x"
+            if "half generic" in best:
+                r += f"   native / generic {best['half generic'] / best['fastloss half']:.2f}x"
             if "torch half" in best:
                 r += f"   half / torch half {best['torch half'] / best['fastloss half']:.2f}x"
             print(r + f"   (load {os.getloadavg()[0]:.2f})")

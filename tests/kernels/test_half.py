@@ -244,3 +244,41 @@ def test_sixteen_bit_integers_as_predictions_refused(dtype):
     # other integer predictions stay exact float64 (test_integer_and_bool_y_pred_give_float64)
     assert fl.sparse_categorical_cross_entropy([0, 1], x.astype(np.int32),
                                                from_logits=True).dtype == np.float64
+
+
+@pytest.mark.parametrize("dtype", HALF, ids=IDS)
+@pytest.mark.parametrize("C", [1, 7, 40, 1000])
+def test_numba_native_half_kernels_every_bit_pattern(dtype, C):
+    # HALF_NATIVE kernels widen inside the parallel loop: all 65536 half values must give
+    # the float32 kernel's bits on x.astype(float32) (ml_dtypes' / NumPy's cast)
+    from fastloss.kernels import block_rows_for, n_blocks
+    from fastloss.kernels import numba as nk
+
+    if not nk.AVAILABLE:
+        pytest.skip(nk.WHY_UNAVAILABLE)
+    assert {"sparse_ce", "bce"} <= nk.HALF_NATIVE
+    rng = np.random.default_rng(C)
+    bits = np.arange(1 << 16, dtype=np.uint32).astype(np.uint16)
+    n = -(-bits.size // C) + 3
+    x = (rng.standard_normal(n * C) * 4).astype(dtype)
+    x[:bits.size] = bits.view(dtype)
+    x2, y = x.reshape(n, C), rng.integers(0, C, n)
+    z = (rng.random(x.size) < 0.4).astype(np.float32)
+    sw, pw = rng.random(n), rng.random(3) + 0.5
+
+    def run(fn, xx, nrows, br, *args):
+        out, lp, wp = np.empty(nrows, np.float32), np.zeros(n_blocks(nrows, br)), \
+            np.zeros(n_blocks(nrows, br))
+        with np.errstate(all="ignore"):
+            fn(xx, *args[:-1], br, out, lp, wp, args[-1])
+        return out, lp, wp
+
+    for nt in (1, 2):
+        br = block_rows_for(C)
+        sce = (y, sw, np.zeros(0), True, 0, False, 0.1, 1e-3, 0, 0.0, True, nt)
+        got, want = run(nk.sparse_ce, x2, n, br, *sce), run(nk.sparse_ce, _wide(x2), n, br, *sce)
+        assert all(_same(g, w) for g, w in zip(got, want)), ("sparse_ce", nt)
+        br = block_rows_for(1)
+        bce = (z, sw, C, pw, True, 0.1, 0, 0.0, False, nt)
+        got, want = run(nk.bce, x, x.size, br, *bce), run(nk.bce, _wide(x), x.size, br, *bce)
+        assert all(_same(g, w) for g, w in zip(got, want)), ("bce", nt)

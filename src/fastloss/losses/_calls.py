@@ -251,6 +251,19 @@ def _meta(x2, t2, layout, batch_shape, result_dtype, contiguous):
                 result_dtype=result_dtype, contiguous=contiguous)
 
 
+def _rows_for(kern, name, x, from_logits, t=None):
+    """How forward reads ``x``'s rows: half-precision rows as they are when the backend
+    widens them itself (its ``HALF_NATIVE``, logits and non-half targets only), else
+    :func:`contiguous_rows` (which widens half rows to float32)."""
+    native = (from_logits and is_half(x.dtype) and name in getattr(kern, "HALF_NATIVE", ())
+              and (t is None or not is_half(t.dtype)))
+    return _half_rows if native else contiguous_rows
+
+
+def _half_rows(a, lo, hi):
+    return np.ascontiguousarray(a[lo:hi])  # a view of C-contiguous rows
+
+
 def _row_weights(n, sw, factor=None):
     w = sw.copy() if sw.size else np.ones(n)
     return w if factor is None else w * factor
@@ -270,9 +283,10 @@ def sparse_ce_call(x2, y, *, kern, n_threads, from_logits, sample_weight=EMPTY,
     sw, cw, nt = sample_weight, class_weight, n_threads
     ii, has_ii = int(ignore_index or 0), ignore_index is not None
     fl, ls, zl = bool(from_logits), float(label_smoothing), float(z_loss)
+    rows = _rows_for(kern, "sparse_ce", x2, fl)
 
     def forward(a, b, out, lp, wp, block_rows):
-        kern.sparse_ce(contiguous_rows(x2, a, b), y[a:b], _rows(sw, a, b), cw, fl, ii, has_ii,
+        kern.sparse_ce(rows(x2, a, b), y[a:b], _rows(sw, a, b), cw, fl, ii, has_ii,
                        ls, zl, clip.mode, clip.eps, nan_omit, block_rows, out, lp, wp, nt)
 
     def gradient(a, b, g, h, lp, wp, scale):
@@ -370,9 +384,11 @@ def bce_call(x, z, *, kern, n_threads, from_logits, sample_weight=EMPTY, weight_
             sws, div = np.repeat(sw[a // div0:-(-b // div0)], div0)[r:r + b - a], 1
         return sws, div, np.roll(pw, -(a % K)) if pw.size and a % K else pw
 
+    rows = _rows_for(kern, "bce", x, fl, z)
+
     def forward(a, b, out, lp, wp, block_rows):
         sws, div, pws = shifted(a, b)
-        kern.bce(contiguous_rows(x, a, b), contiguous_rows(z, a, b), sws, div, pws, fl, ls,
+        kern.bce(rows(x, a, b), contiguous_rows(z, a, b), sws, div, pws, fl, ls,
                  clip.mode, clip.eps, nan_omit, block_rows, out, lp, wp, nt)
 
     def gradient(a, b, g, h, lp, wp, scale):  # all elements at once unless half (chunks)
