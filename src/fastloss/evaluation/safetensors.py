@@ -13,7 +13,7 @@ import os
 
 import numpy as np
 
-from fastloss.evaluation.readers import InputError, _Array, _map_rows
+from fastloss.evaluation.readers import InputError, NpyFile
 
 __all__ = ["SafetensorsTensor", "read_header", "tensor_names"]
 
@@ -74,10 +74,11 @@ def tensor_names(path):
     return list(read_header(path)[0])
 
 
-class SafetensorsTensor(_Array):
-    """One tensor of a safetensors file, memory-mapped one window of rows at a time."""
+class SafetensorsTensor(NpyFile):
+    """One tensor of a safetensors file, memory-mapped one window of rows at a time (by
+    ``NpyFile.batches``: both are raw C-ordered rows at an offset)."""
 
-    def __init__(self, path, name):
+    def __init__(self, path, name):  # not NpyFile.__init__: there is no .npy header
         self.path, self.member = str(path), name
         header, start = read_header(self.path)
         info = header[name]
@@ -100,17 +101,3 @@ class SafetensorsTensor(_Array):
             raise InputError(f"{self.path}[{name}]: shape {list(self.shape)} {code} needs "
                              f"{self.shape[0] * self.row_bytes} bytes but its data_offsets "
                              f"span {e - b}")
-
-    def batches(self, start, batch_rows):
-        n, tail = self.shape[0], self.shape[1:]
-        fd = os.open(self.path, os.O_RDONLY)
-        try:
-            for a in range(start, n, batch_rows):
-                b = min(n, a + batch_rows)
-                if self.row_bytes == 0:
-                    yield np.zeros((b - a,) + tail, self.dtype)
-                    continue
-                yield _map_rows(fd, self.offset + a * self.row_bytes, (b - a,) + tail,
-                                self.dtype)
-        finally:
-            os.close(fd)
