@@ -96,6 +96,7 @@ if AVAILABLE:
         # half precision: d is the uint16 of the bits; values come back in float32
         "sparse_ce_logits_half": lambda d: (_ro(d, 2), _B, _ro(_I), _ro(_F), _ro(_F), _I, _B,
                                             _F, _F, _B, _I, _rw(_t.float32), _rw(_F), _rw(_F)),
+        "widen_half": lambda d: (_ro(d), _B, _rw(_t.uint32)),
         "bce_logits_half": lambda d: (_ro(d), _B, _ro(_t.float32), _ro(_F), _I, _ro(_F), _F, _B,
                                       _I, _rw(_t.float32), _rw(_F), _rw(_F)),
     }
@@ -204,6 +205,17 @@ def _half_bits(x):
     if x.dtype.itemsize != 2 or not (x.dtype.kind == "f" or x.dtype.name == "bfloat16"):
         return None
     return np.ascontiguousarray(x).view(np.uint16), x.dtype.name == "bfloat16"
+
+
+def widen_half(x, out, n_threads):
+    """out (float32, C-contiguous) = the exact float32 values of the C-contiguous half x, on
+    ``n_threads`` threads (not part of the contract: the generic path's widening)."""
+    _check()
+    bits, bf16 = _half_bits(x)
+    with _threads(n_threads):
+        _kernel("widen_half", np.dtype(np.uint16))(bits.reshape(-1), bf16,
+                                                   out.reshape(-1).view(np.uint32))
+    return out
 
 
 def sparse_ce(x, y, sw, cw, from_logits, ignore_index, has_ignore, label_smoothing, z_loss,

@@ -17,6 +17,7 @@ from ._kernels import (SUB, _bce_finish, _bce_logits, _bce_pos_weights, _POPTS, 
                        _sce_finish, _sce_logits_block)
 
 _F16_SUB_SCALE = np.float32(2.0**-24)
+WIDEN_BLOCK = 1 << 16  # elements per parallel task of widen_half
 
 
 @njit(**_OPTS)
@@ -83,3 +84,16 @@ def bce_logits_half(xbits, is_bf16, z, sw, sw_div, pw, label_smoothing, nan_omit
         _bce_logits(ub.view(np.float32), z[r0:r1], _bce_pos_weights(pw, r0, nr),
                     label_smoothing, like, v, np.empty(SUB))
         _bce_finish(v, sw, sw_div, nan_omit, r0, nr, out, lp, wp, b, block_rows)
+
+
+@njit(**_POPTS)
+def widen_half(xbits, is_bf16, ub):
+    """ub = the float32 bits of the flat half values xbits, in parallel blocks: the generic
+    path's widening on the kernels' own OpenMP threads (a serial NumPy widening between two
+    parallel kernel calls leaves the other thread spin-waiting)."""
+    n = xbits.shape[0]
+    nb = (n + WIDEN_BLOCK - 1) // WIDEN_BLOCK
+    for bb in prange(nb):
+        r0 = np.int64(bb) * WIDEN_BLOCK
+        r1 = min(n, r0 + WIDEN_BLOCK)
+        _widen(xbits[r0:r1], is_bf16, ub[r0:r1])

@@ -42,6 +42,7 @@ def _same(a, b):
 def small_chunks(monkeypatch):
     """run_chunks copies (and widens) 64 elements at a time: many chunks per call."""
     monkeypatch.setattr(_run, "STRIDED_COPY_ELEMS", 64)
+    monkeypatch.setattr(_run, "HALF_CHUNK_ELEMS", 64)
 
 
 @pytest.mark.parametrize("dtype", HALF, ids=IDS)
@@ -166,7 +167,7 @@ def test_bfloat16_widening_is_the_bit_shift():
 
 @pytest.mark.parametrize("dtype", HALF, ids=IDS)
 def test_no_full_size_float32_copy(dtype, small_chunks, monkeypatch):
-    monkeypatch.setattr(_run, "STRIDED_COPY_ELEMS", 1 << 14)
+    monkeypatch.setattr(_run, "HALF_CHUNK_ELEMS", 1 << 14)
     rng = np.random.default_rng(1)
     x = rng.standard_normal((4000, 500)).astype(dtype)  # 4 MB half, 8 MB as float32
     y = rng.integers(0, 500, 4000)
@@ -282,3 +283,38 @@ def test_numba_native_half_kernels_every_bit_pattern(dtype, C):
         bce = (z, sw, C, pw, True, 0.1, 0, 0.0, False, nt)
         got, want = run(nk.bce, x, x.size, br, *bce), run(nk.bce, _wide(x), x.size, br, *bce)
         assert all(_same(g, w) for g, w in zip(got, want)), ("bce", nt)
+
+
+@pytest.mark.parametrize("dtype", HALF, ids=IDS)
+def test_parallel_widening_of_the_generic_path(backend, dtype):
+    # chunks of >= 2**17 values with n_threads > 1 are widened by the Numba helper on the
+    # kernels' threads: the same bits as NumPy's / ml_dtypes' cast, every value included
+    from fastloss.kernels import numba as nk
+
+    if nk.AVAILABLE:
+        bits = np.tile(np.arange(1 << 16, dtype=np.uint32).astype(np.uint16), 5)
+        x = bits.view(dtype)
+        got = nk.widen_half(x, np.empty(x.shape, np.float32), 2)
+        want = _wide(x)
+        ok = ~np.isnan(want)
+        assert np.array_equal(got[ok].view(np.uint32), want[ok].view(np.uint32))
+        assert np.isnan(got[~ok]).all()
+    rng = np.random.default_rng(5)
+    x = (rng.standard_normal((700, 1000)) * 4).astype(dtype)
+    t = rng.random((700, 1000)).astype(dtype)
+    y = rng.integers(0, 1000, 700)
+    for nt in (1, 2):
+        for f, yt, kw in [(fl.sparse_categorical_cross_entropy, y, {}),
+                          (fl.categorical_cross_entropy, t, {}),
+                          (fl.kl_divergence, t, {"log_input": True}),
+                          (fl.binary_cross_entropy, t, {})]:
+            if f is not fl.kl_divergence:
+                kw = {"from_logits": True}
+            for red in ("none", "sum"):
+                got = _call(f, yt, x, kw, reduction=red, backend=backend, n_threads=nt)
+                want = _call(f, _wide(yt) if yt is t else yt, _wide(x), kw, reduction=red,
+                             backend=backend, n_threads=nt)
+                assert _same(got, want), (f.__name__, red, nt)
+        g = fl.sparse_categorical_cross_entropy_grad(y, x, backend=backend, n_threads=nt)
+        w = fl.sparse_categorical_cross_entropy_grad(y, _wide(x), backend=backend, n_threads=nt)
+        assert all(_same(a, b) for a, b in zip(g, w))

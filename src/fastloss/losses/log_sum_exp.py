@@ -139,7 +139,7 @@ def _run_rows(row_kernel, x2, out, *args):
     def call(a, b, o, _lp, _wp):
         row_kernel(contiguous_rows(x2, a, b), o, *args)
 
-    run_chunks(call, x2.shape[0], x2.shape[1], 1, False, [out], EMPTY, EMPTY)
+    run_chunks(call, x2.shape[0], x2.shape[1], 1, False, [out], EMPTY, EMPTY, half=True)
 
 
 def _logsumexp_b(moved, outer, n_out, k, b, x, axes, keep):
