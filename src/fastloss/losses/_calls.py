@@ -259,7 +259,11 @@ def _rows_for(kern, n_threads, name=None, x=None, from_logits=False, t=None):
     :func:`contiguous_rows` (half rows widened to float32 on ``n_threads`` threads)."""
     native = (x is not None and from_logits and is_half(x.dtype)
               and name in getattr(kern, "HALF_NATIVE", ()) and (t is None or not is_half(t.dtype)))
-    return _half_rows if native else functools.partial(contiguous_rows, n_threads=n_threads)
+    if native:
+        return _half_rows
+    # the NumPy oracle widens with NumPy only (the parallel widening is a Numba helper)
+    oracle = getattr(kern, "__name__", "").endswith(".reference")
+    return functools.partial(contiguous_rows, n_threads=1 if oracle else n_threads)
 
 
 def _half_rows(a, lo, hi):
