@@ -12,6 +12,20 @@ these functions. All arguments are positional, there is no ``None``: an absent
 array is a zero-length float64 array. ``x`` and friends are C-contiguous float32 or
 float64 arrays; every other float array argument is float64; labels are int64.
 
+Half precision (float16, ``ml_dtypes.bfloat16``) is not a kernel dtype: the Python layer
+(``fastloss.losses._run.run_chunks``) widens half ``x`` (and half targets) exactly to float32
+a chunk of whole blocks at a time into a reused buffer, then calls the float32 kernel, so
+a half input gives bit for bit the float32 kernel's result on ``x.astype(float32)`` for any
+thread count and chunking. Results, gradients and row outputs of half input are float32
+(the kernels' compute type): a float16 sum overflows at 65504 and bfloat16 keeps 8 bits,
+so rounding back would throw away what the float64 accumulation computed. The drop-ins
+round to their framework's dtype themselves (torch: the input's; Keras: its ``dtype``).
+A backend may take half ``x`` itself for the functions named in its ``HALF_NATIVE`` set
+(Numba: ``sparse_ce`` and ``bce`` on logits with non-half targets, forward only): ``x`` is
+then a C-contiguous float16 / ``ml_dtypes.bfloat16`` array, ``out`` is float32, and every
+output is the bits the function gives on ``x.astype(float32)`` (blocks are widened in the
+parallel loop, so only 2 bytes a logit come from memory).
+
 Every compiled backend returns the same bits on every SIMD build of it (no FMA, fixed
 summation lanes) and writes every NaN result as the positive quiet NaN: which of two NaNs
 an IEEE operation returns depends on the operand order a compiler picks, which differs

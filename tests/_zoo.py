@@ -417,3 +417,55 @@ def run_forward(mod, fn, args, n_rows, block_rows, dtype, n_threads=2, want_out=
     with np.errstate(all="ignore"):
         getattr(mod, fn)(*args, block_rows, out, lp, wp, n_threads)
     return out, lp, wp
+
+
+# --------------------------------------------------------------------------- half precision
+# float16 / bfloat16 predictions (issue #18): every loss and option family of the registry,
+# with half-precision special values, in layouts that make run_chunks chunk them.
+
+HALF_SPECIALS = (0.0, -0.0, 1.0, -1.0, np.inf, -np.inf, np.nan, 88.7, -88.7, -104.0, 1e4, -1e4,
+                 6.0e4, -6.0e4, 6.0e-8, -6.0e-8, 1e-5, 1e-40, 3e38, -3e38)
+
+
+def half_dtypes():
+    """float16, and ml_dtypes' bfloat16 when ml_dtypes is installed."""
+    try:
+        import ml_dtypes
+    except ImportError:
+        return (np.dtype(np.float16),)
+    return (np.dtype(np.float16), np.dtype(ml_dtypes.bfloat16))
+
+
+def half_specials(dtype):
+    """HALF_SPECIALS rounded to ``dtype`` (float16 overflows 3e38 to inf, flushes 1e-40 to 0)."""
+    with np.errstate(over="ignore", under="ignore"):
+        return np.array(HALF_SPECIALS).astype(dtype)
+
+
+def half_loss_cases(dtype, n=203, C=37, seed=0):
+    """``[(case id, LossSpec, y_true, y_pred, options)]``: every loss of the registry with
+    every option family of its ``variants``, ``y_pred`` (and dense targets) in ``dtype``;
+    logits get one special value in each of their first rows."""
+    from fastloss.losses.registry import LOSSES
+
+    out = []
+    for name, spec in LOSSES.items():
+        for k, variant in enumerate(spec.variants):
+            rng = np.random.default_rng([seed, k, len(name)])
+            yt, yp, kw = spec.make(rng, n, C, dtype, variant)
+            if spec.reads_probabilities(kw):
+                pass  # probabilities keep their [0, 1] values
+            elif name != "kl_divergence" or kw.get("log_input"):
+                sv = half_specials(dtype)
+                sv = sv[~np.isnan(sv.astype(np.float32))] if kw.get("nan_policy") else sv
+                yp[np.arange(len(sv)), np.arange(len(sv)) % C] = sv
+            out.append((f"{name}[{k}]", spec, yt, yp, kw))
+    return out
+
+
+def half_layouts(a):
+    """``a`` (2-D) and the same values C-contiguous, Fortran-ordered and strided (views)."""
+    f = np.asfortranarray(a)
+    s = np.repeat(a, 2, axis=0)[::2]
+    assert np.array_equal(f.view(np.uint16), a.view(np.uint16))
+    return {"C": a, "F": f, "strided": s}

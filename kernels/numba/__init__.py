@@ -36,13 +36,18 @@ try:
     from numba import types as _t
 
     from . import _fork
+    from . import _half as _h
     from . import _kernels as _k
 except Exception as exc:  # numba missing or broken: the backend says why, import never fails
     WHY_UNAVAILABLE = f"numba is not usable: {type(exc).__name__}: {exc}"
 else:
     AVAILABLE = True
 
-__all__ = ["AVAILABLE", "WHY_UNAVAILABLE", *CONTRACT]
+__all__ = ["AVAILABLE", "HALF_NATIVE", "WHY_UNAVAILABLE", *CONTRACT]
+
+# contract functions that also take float16 / bfloat16 x (forward, on logits) and return
+# float32 values: the bits of the float32 kernel on x.astype(float32)
+HALF_NATIVE = frozenset({"sparse_ce", "bce"})
 
 _EMPTY = {np.dtype(np.float32): np.zeros(0, np.float32), np.dtype(np.float64): np.zeros(0)}
 _compile_lock = threading.Lock()
@@ -88,6 +93,12 @@ if AVAILABLE:
         "first_outside_unit_interval": lambda d: (_ro(d),),
         "argmax_rows": lambda d: (_ro(d, 2), _rw(_I)),
         "elementwise": lambda d: (_I, _ro(d), _ro(d), _rw(d)),
+        # half precision: d is the uint16 of the bits; values come back in float32
+        "sparse_ce_logits_half": lambda d: (_ro(d, 2), _B, _ro(_I), _ro(_F), _ro(_F), _I, _B,
+                                            _F, _F, _B, _I, _rw(_t.float32), _rw(_F), _rw(_F)),
+        "widen_half": lambda d: (_ro(d), _B, _rw(_t.uint32)),
+        "bce_logits_half": lambda d: (_ro(d), _B, _ro(_t.float32), _ro(_F), _I, _ro(_F), _F, _B,
+                                      _I, _rw(_t.float32), _rw(_F), _rw(_F)),
     }
     _ready = set()
     _serial = {}
@@ -101,7 +112,7 @@ if AVAILABLE:
     def _kernel(name, dtype):
         """The dispatcher of ``name`` with its ``dtype`` signature compiled (or cache-loaded);
         its serial copy in a fork() child where parallel launches are unsafe."""
-        disp = getattr(_k, name)
+        disp = getattr(_h if name.endswith("_half") else _k, name)
         key = (name, dtype)
         if _fork.serial:
             with _compile_lock:
@@ -189,9 +200,35 @@ def softmax_rows(x, out, log, n_threads):
         _kernel("softmax_rows", x.dtype)(x, o, bool(log), x.dtype.type(0))
 
 
+def _half_bits(x):
+    """``(uint16 bits, is_bfloat16)`` of a C-contiguous float16 / bfloat16 array, else None."""
+    if x.dtype.itemsize != 2 or not (x.dtype.kind == "f" or x.dtype.name == "bfloat16"):
+        return None
+    return np.ascontiguousarray(x).view(np.uint16), x.dtype.name == "bfloat16"
+
+
+def widen_half(x, out, n_threads):
+    """out (float32, C-contiguous) = the exact float32 values of the C-contiguous half x, on
+    ``n_threads`` threads (not part of the contract: the generic path's widening)."""
+    _check()
+    bits, bf16 = _half_bits(x)
+    with _threads(n_threads):
+        _kernel("widen_half", np.dtype(np.uint16))(bits.reshape(-1), bf16,
+                                                   out.reshape(-1).view(np.uint32))
+    return out
+
+
 def sparse_ce(x, y, sw, cw, from_logits, ignore_index, has_ignore, label_smoothing, z_loss,
               clip_mode, clip_eps, nan_omit, block_rows, out, lp, wp, n_threads):
     _check()
+    half = _half_bits(x) if from_logits else None
+    if half is not None:  # HALF_NATIVE: widened block by block in the parallel loop
+        with _contiguous(_out(out, np.dtype(np.float32))) as o, _threads(n_threads):
+            _kernel("sparse_ce_logits_half", np.dtype(np.uint16))(
+                *half, np.ascontiguousarray(y, dtype=np.int64), _f64(sw), _f64(cw),
+                int(ignore_index), bool(has_ignore), float(label_smoothing), float(z_loss),
+                bool(nan_omit), int(block_rows), o, lp, wp)
+        return
     x = _x(x)
     common = (x, np.ascontiguousarray(y, dtype=np.int64), _f64(sw), _f64(cw), int(ignore_index),
               bool(has_ignore), float(label_smoothing))
@@ -224,6 +261,13 @@ def categorical_ce(x, t, sw, cw, from_logits, label_smoothing, clip_mode, clip_e
 def bce(x, z, sw, sw_div, pw, from_logits, label_smoothing, clip_mode, clip_eps, nan_omit,
         block_rows, out, lp, wp, n_threads):
     _check()
+    half = _half_bits(x) if from_logits else None
+    if half is not None:  # HALF_NATIVE (float32 targets: the Python layer widens half ones)
+        with _contiguous(_out(out, np.dtype(np.float32))) as o, _threads(n_threads):
+            _kernel("bce_logits_half", np.dtype(np.uint16))(
+                *half, np.ascontiguousarray(z, dtype=np.float32), _f64(sw), max(1, int(sw_div)),
+                _f64(pw), float(label_smoothing), bool(nan_omit), int(block_rows), o, lp, wp)
+        return
     x = _x(x)
     common = (x, np.ascontiguousarray(z, dtype=x.dtype), _f64(sw), max(1, int(sw_div)), _f64(pw),
               float(label_smoothing))

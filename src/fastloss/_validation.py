@@ -4,6 +4,7 @@ import numbers
 
 import numpy as np
 
+from fastloss._half import compute_dtype, is_half, widen, widen_rows
 from fastloss.kernels import CLIP_EPS, CLIP_KERAS2, CLIP_NONE, CLIP_TORCH
 
 REDUCTIONS = ("none", "sum", "mean")
@@ -17,16 +18,30 @@ def _index(flat, shape):
     return tuple(int(i) for i in idx)
 
 
-def as_float_array(a, name):
+def as_float_array(a, name, keep_half=False):
     """``(array, result_dtype)``: float32/float64 kept, integers/bools -> float64.
 
-    float16 is computed in float32 and returned as float16.
+    Half precision (float16, ``ml_dtypes.bfloat16``) is computed in float32 and the results
+    are float32: a float16 sum overflows at 65504 and bfloat16 keeps 8 bits, so rounding back
+    would lose what the float64 accumulation gained. With ``keep_half`` the half array is
+    returned as it is (the caller widens it chunk by chunk); without, widened whole.
     """
     arr = np.asarray(a)
     kind = arr.dtype.kind
+    if is_half(arr.dtype):
+        if arr.dtype.byteorder not in "=|":
+            arr = arr.astype(arr.dtype.newbyteorder("="))
+        if keep_half:
+            return arr, np.dtype(np.float32)
+        return widen(arr, np.empty(arr.shape, np.float32)), np.dtype(np.float32)
+    if keep_half and kind in "iu" and arr.dtype.itemsize == 2:
+        # int16/uint16 predictions are what half-precision bits look like read without
+        # their dtype: computing on 15360 for 1.0 would give a plausible, wrong loss
+        raise TypeError(f"{name} has dtype {arr.dtype}: 16-bit integers are how float16 / "
+                        f"bfloat16 bits look when read without their dtype. Pass "
+                        f"{name}.view(np.float16) or {name}.view(ml_dtypes.bfloat16), or "
+                        f"{name}.astype(np.float32) if they are integer values")
     if kind in "fiub":
-        if arr.dtype == np.float16:
-            return arr.astype(np.float32), np.dtype(np.float16)
         if kind == "f" and arr.dtype.itemsize > 8:
             raise TypeError(f"{name} has dtype {arr.dtype}; fastloss computes in float32 or float64 "
                             "and will not silently round long double")
@@ -35,8 +50,20 @@ def as_float_array(a, name):
         if arr.dtype.byteorder not in "=|":
             arr = arr.astype(arr.dtype.newbyteorder("="))
         return arr, arr.dtype
-    raise TypeError(f"{name} must be a real numeric array, got dtype {arr.dtype}"
-                    + (" (complex numbers have no loss)" if kind == "c" else ""))
+    raise TypeError(_not_real(name, arr.dtype))
+
+
+def _not_real(name, dtype):
+    """The message for a ``y_pred`` that is no real float type fastloss reads."""
+    msg = f"{name} must be a real numeric array, got dtype {dtype}"
+    if dtype.kind == "c":
+        return msg + " (complex numbers have no loss)"
+    if dtype.kind == "V" and dtype.itemsize == 1 and dtype.name.startswith("float"):
+        return (msg + f": fastloss reads float16, bfloat16, float32 and float64; widen 8-bit "
+                f"floats yourself ({name}.astype(np.float32)) if that is what you mean")
+    if dtype.kind == "V":
+        return msg + " (raw bytes: give the array its float dtype, e.g. ml_dtypes.bfloat16)"
+    return msg
 
 
 def as_like(a, name, dtype):
@@ -47,8 +74,14 @@ def as_like(a, name, dtype):
     float64 predictions), so nothing is silently rounded.
     """
     arr = np.asarray(a)
+    if is_half(dtype):  # half y_pred: half targets are widened chunk by chunk with it
+        if is_half(arr.dtype) and arr.dtype.byteorder in "=|":
+            return arr
+        dtype = compute_dtype(dtype)
+    elif is_half(arr.dtype) and arr.dtype.kind == "V":  # bfloat16 targets: exact in float32/64
+        return widen(arr, np.empty(arr.shape, np.float32)).astype(dtype, copy=False)
     if arr.dtype.kind not in "fiub":
-        raise TypeError(f"{name} must be a real numeric array, got dtype {arr.dtype}")
+        raise TypeError(_not_real(name, arr.dtype))
     if arr.dtype == dtype:
         return arr
     conv = arr.astype(dtype)
@@ -100,7 +133,7 @@ def resolve_clip(clip, dtype, from_logits):
         if clip == "torch":
             return CLIP_TORCH, 0.0
         if clip == "sklearn":
-            return CLIP_EPS, float(np.finfo(dtype).eps)
+            return CLIP_EPS, float(np.finfo(compute_dtype(dtype)).eps)
         raise ValueError(f"clip={clip!r} is not a preset; use a float eps in (0, 0.5) or one of "
                          f"{', '.join(map(repr, CLIP_PRESETS))}")
     if isinstance(clip, bool) or not isinstance(clip, (float, int, np.floating, np.integer)):
@@ -217,7 +250,9 @@ def check_unit_interval(arr, name, kern, hint):
     """
     if arr.size == 0:
         return
-    if arr.flags.c_contiguous:
+    if arr.flags.c_contiguous and is_half(arr.dtype):
+        k = _first_outside_half(arr.reshape(-1), kern)
+    elif arr.flags.c_contiguous:
         k = kern.first_outside_unit_interval(arr.reshape(-1))
     else:
         with np.errstate(invalid="ignore"):
@@ -231,10 +266,19 @@ def check_unit_interval(arr, name, kern, hint):
                                             "labels, values in between for soft ones."))
 
 
+def _first_outside_half(flat, kern, step=1 << 20):
+    """``first_outside_unit_interval`` of a flat half array, widened a chunk at a time."""
+    for a in range(0, flat.size, step):
+        k = kern.first_outside_unit_interval(widen_rows(flat, a, a + step))
+        if k >= 0:
+            return a + k
+    return -1
+
+
 def first_nan(arrays):
     """(name, index) of the first NaN in the named arrays, or None."""
     for name, a in arrays:
-        if a is None or a.dtype.kind != "f":
+        if a is None or not (a.dtype.kind == "f" or is_half(a.dtype)):
             continue
         m = np.isnan(a)
         if m.any():

@@ -85,7 +85,8 @@ def register(subparsers):
                     "per-group figures and diagnostics.", epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("pred", metavar="PRED", help="predictions (.npy, .npz, .parquet, .feather/"
-                   ".arrow, .csv); may also hold labels, weights and groups")
+                   ".arrow, .csv, .safetensors; float16/bfloat16 too); may also hold labels, "
+                   "weights and groups")
     p.add_argument("--loss", required=True, action="append", metavar="NAME",
                    help="loss function name(s), comma-separated or repeated: "
                         + ", ".join(STREAMING))

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from fastloss.evaluation.keyed_sums import SEGMENT_ROWS
+from fastloss.evaluation.half import is_half_pred
 from fastloss.evaluation.readers import (
     InputError,
     arrow_to_numpy,
@@ -233,8 +234,12 @@ class Inputs:
         return self.pred_shape_tail
 
     def default_chunk_rows(self, n_cols):
-        """None (32M values) for arrays; a quarter of that for tables."""
+        """None (32M values) for arrays, 16M for half-precision arrays (each chunk is also
+        widened to float32: 6 bytes a value); a quarter of 32M for tables."""
         if not self.streams_tables:
+            pred = self.fields["pred"]
+            if pred.columns is None and is_half_pred(pred.src.dtype):
+                return max(1, EVAL_CHUNK_ELEMS // 2 // max(n_cols, 1))
             return None
         return max(1, EVAL_CHUNK_ELEMS // TABLE_CHUNK_DIVISOR // max(n_cols, 1))
 

@@ -79,7 +79,9 @@ def evaluate(source, *, loss, labels=None, weights=None, groups=None, pred_colum
     ----------
     source : path or array
         Predictions: ``.npy`` (memory-mapped), ``.npz``, Parquet, Feather / Arrow IPC, CSV,
-        or an array. Tables hold the predictions as one fixed-size-list column or one
+        ``.safetensors`` (tensors are members, as in ``.npz``), or an array. float16 and
+        bfloat16 (``<V2`` ``.npy`` of ml_dtypes, Arrow ``halffloat``, safetensors ``BF16``)
+        are widened to float32 a chunk at a time. Tables hold the predictions as one fixed-size-list column or one
         column per class (``pred_column``: a name, a list of names or a glob like
         ``"p_*"``; default: a column named ``y_pred``/``logits``/``probs``..., else the only
         list column, else the numbered columns ``p0, p1, ...`` of one prefix), and may hold

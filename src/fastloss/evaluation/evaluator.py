@@ -22,6 +22,7 @@ import numpy as np
 from fastloss._dispatch import resolve_backend, resolve_threads
 from fastloss.evaluation import diagnostics
 from fastloss.evaluation.chunks import chunk_rows_for
+from fastloss.evaluation.half import widen_pred
 from fastloss.evaluation.keyed_sums import SEGMENT_ROWS, KeyedSums
 from fastloss.evaluation.readers import BadRowError, InputError
 from fastloss.evaluation.result import build_document
@@ -150,7 +151,7 @@ class Evaluator:
         """The chunk's predictions as a float array of the expected shape."""
         w = _Work()
         w.start, w.n = ch.start, ch.stop - ch.start
-        x = np.asarray(ch.pred)
+        x = widen_pred(np.asarray(ch.pred))  # float16 / bfloat16: float32, one chunk at a time
         if x.dtype.kind not in "fiub":
             raise InputError(f"predictions must be numeric, got dtype {x.dtype}")
         if x.dtype.kind != "f" or x.dtype == np.float16:

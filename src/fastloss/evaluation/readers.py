@@ -23,6 +23,8 @@ import zipfile
 
 import numpy as np
 
+from fastloss.evaluation.half import is_half_pred
+
 class InputError(ValueError):
     """A bad input file: unreadable, truncated, corrupt, or inconsistent with the others."""
 
@@ -80,7 +82,7 @@ def detect_format(path):
     ext = os.path.splitext(p)[1]
     known = {".npy": "npy", ".npz": "npz", ".parquet": "parquet", ".pq": "parquet",
              ".feather": "ipc", ".arrow": "ipc", ".ipc": "ipc", ".arrows": "ipc_stream",
-             ".csv": "csv", ".tsv": "csv", ".txt": "csv"}
+             ".csv": "csv", ".tsv": "csv", ".txt": "csv", ".safetensors": "safetensors"}
     if ext in known:
         return known[ext]
     try:
@@ -221,7 +223,7 @@ class MemArray(_Array):
         self.a = np.asarray(a) if not isinstance(a, np.ndarray) else a
         if self.a.ndim == 0:
             raise InputError(f"{name}: a 0-d array; expected one row per sample")
-        if self.a.dtype.kind not in "biuf" and not allow_object:
+        if self.a.dtype.kind not in "biuf" and not allow_object and not is_half_pred(self.a.dtype):
             raise InputError(f"{name}: dtype {self.a.dtype} is not numeric")
         self.shape, self.dtype, self.path = self.a.shape, self.a.dtype, name
 

@@ -20,6 +20,7 @@ from fastloss.evaluation.readers import (
     detect_format,
     npz_members,
 )
+from fastloss.evaluation.safetensors import SafetensorsTensor, tensor_names
 
 __all__ = ["LABEL_NAMES", "PRED_NAMES", "ROLES", "Field", "InputFile", "Layout", "is_list",
            "label_tail", "resolve_fields"]
@@ -41,7 +42,7 @@ class Field:
     @property
     def where(self):
         if self.columns is None:
-            return self.file.path if not isinstance(self.src, NpzMember) else \
+            return self.file.path if not hasattr(self.src, "member") else \
                 f"{self.file.path}[{self.src.member}]"
         cols = self.columns
         return f"{self.file.path}[{cols[0] if len(cols) == 1 else cols[0] + '..' + cols[-1]}]"
@@ -72,8 +73,16 @@ class InputFile:
             self.array = NpyFile(self.path)
         elif self.fmt == "npz":
             self.members = tuple(npz_members(self.path))
+        elif self.fmt == "safetensors":
+            self.members = tuple(tensor_names(self.path))
         else:
             self.table = Table(self.path, self.fmt, csv_dtypes)
+
+    def member(self, name):
+        """Member ``name`` of an .npz archive or a safetensors file."""
+        if self.fmt == "safetensors":
+            return SafetensorsTensor(self.path, name)
+        return NpzMember(self.path, name)
 
     @property
     def columns(self):
@@ -159,7 +168,7 @@ def _pred_field(f, spec, taken):
     if f.table is None:
         if len(spec) != 1:
             raise InputError(f"{f.path}: predictions must be one .npz member, got {spec}")
-        return Field("pred", f, NpzMember(f.path, spec[0]))
+        return Field("pred", f, f.member(spec[0]))
     if len(spec) > 1 and any(is_list(f.table, c) for c in spec):
         raise InputError(f"{f.path}: a list column holds all classes; give it alone")
     return Field("pred", f, f.table, list(spec))
@@ -212,7 +221,7 @@ def _named_field(role, f, name, defaults=()):
     if name not in names:
         return None
     if f.table is None:
-        return Field(role, f, NpzMember(f.path, name))
+        return Field(role, f, f.member(name))
     return Field(role, f, f.table, [name])
 
 

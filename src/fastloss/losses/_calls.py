@@ -11,10 +11,12 @@ strides), ``y`` int64 labels, float64 weights, ``EMPTY`` for an absent array (th
 contract's zero-length rule).
 """
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
 
+from fastloss._half import compute_dtype, is_half
 from fastloss._validation import resolve_clip
 from fastloss.kernels import CLIP_NONE, block_rows_for
 from fastloss.losses._run import (
@@ -192,17 +194,18 @@ class KernelCall:
     """
 
     __slots__ = ("_forward", "_gradient", "_weights", "batch_shape", "block_rows", "contiguous",
-                 "dtype", "layout", "n_rows", "result_dtype", "row_width", "weighted")
+                 "dtype", "half", "layout", "n_rows", "result_dtype", "row_width", "weighted")
 
     def __init__(self, *, n_rows, row_width, block_rows, dtype, forward, gradient=None,
                  weights=None, weighted=False, contiguous=True, result_dtype=None,
-                 batch_shape=None, layout=None):
+                 batch_shape=None, layout=None, half=False):
         self.n_rows, self.row_width, self.block_rows = int(n_rows), row_width, block_rows
         self.dtype = dtype if isinstance(dtype, np.dtype) else np.dtype(dtype)
         self.result_dtype = self.dtype if result_dtype is None else np.dtype(result_dtype)
         self.batch_shape = (self.n_rows,) if batch_shape is None else tuple(batch_shape)
         self.layout = layout  # RowLayout for losses with a class axis, None for element-wise
         self.contiguous, self.weighted = contiguous, weighted
+        self.half = half  # half-precision inputs: run in chunks of HALF_CHUNK_ELEMS (_run)
         self._forward, self._gradient, self._weights = forward, gradient, weights
 
     @property
@@ -244,8 +247,27 @@ def _rows(a, lo, hi):
 def _meta(x2, t2, layout, batch_shape, result_dtype, contiguous):
     if contiguous is None:
         contiguous = x2.flags.c_contiguous and (t2 is None or t2.flags.c_contiguous)
-    return dict(dtype=x2.dtype, layout=layout, batch_shape=batch_shape,
-                result_dtype=result_dtype, contiguous=contiguous)
+    # half precision is widened chunk by chunk (run_chunks), never in one full-size copy
+    half = is_half(x2.dtype) or (t2 is not None and is_half(t2.dtype))
+    return dict(dtype=compute_dtype(x2.dtype), layout=layout, batch_shape=batch_shape, half=half,
+                result_dtype=result_dtype, contiguous=contiguous and not half)
+
+
+def _rows_for(kern, n_threads, name=None, x=None, from_logits=False, t=None):
+    """``rows(a, lo, hi)``: how the kernel calls read rows. Half-precision ``x`` as it is when
+    the backend widens it itself (its ``HALF_NATIVE``: logits, non-half targets), else
+    :func:`contiguous_rows` (half rows widened to float32 on ``n_threads`` threads)."""
+    native = (x is not None and from_logits and is_half(x.dtype)
+              and name in getattr(kern, "HALF_NATIVE", ()) and (t is None or not is_half(t.dtype)))
+    if native:
+        return _half_rows
+    # the NumPy oracle widens with NumPy only (the parallel widening is a Numba helper)
+    oracle = getattr(kern, "__name__", "").endswith(".reference")
+    return functools.partial(contiguous_rows, n_threads=1 if oracle else n_threads)
+
+
+def _half_rows(a, lo, hi):
+    return np.ascontiguousarray(a[lo:hi])  # a view of C-contiguous rows
 
 
 def _row_weights(n, sw, factor=None):
@@ -267,13 +289,14 @@ def sparse_ce_call(x2, y, *, kern, n_threads, from_logits, sample_weight=EMPTY,
     sw, cw, nt = sample_weight, class_weight, n_threads
     ii, has_ii = int(ignore_index or 0), ignore_index is not None
     fl, ls, zl = bool(from_logits), float(label_smoothing), float(z_loss)
+    rows, xrows = _rows_for(kern, nt), _rows_for(kern, nt, "sparse_ce", x2, fl)
 
     def forward(a, b, out, lp, wp, block_rows):
-        kern.sparse_ce(contiguous_rows(x2, a, b), y[a:b], _rows(sw, a, b), cw, fl, ii, has_ii,
+        kern.sparse_ce(xrows(x2, a, b), y[a:b], _rows(sw, a, b), cw, fl, ii, has_ii,
                        ls, zl, clip.mode, clip.eps, nan_omit, block_rows, out, lp, wp, nt)
 
     def gradient(a, b, g, h, lp, wp, scale):
-        kern.sparse_ce_grad(contiguous_rows(x2, a, b), y[a:b], _rows(sw, a, b), cw, ii, has_ii,
+        kern.sparse_ce_grad(rows(x2, a, b), y[a:b], _rows(sw, a, b), cw, ii, has_ii,
                             ls, zl, scale, br, lp, wp, g, h, nt)
 
     def weights():
@@ -293,15 +316,16 @@ def categorical_ce_call(x2, t2, *, kern, n_threads, from_logits, sample_weight=E
     n, C = x2.shape
     br = block_rows_for(C)
     sw, cw, nt = sample_weight, class_weight, n_threads
+    rows = _rows_for(kern, nt)
     fl, ls = bool(from_logits), float(label_smoothing)
 
     def forward(a, b, out, lp, wp, block_rows):
-        kern.categorical_ce(contiguous_rows(x2, a, b), contiguous_rows(t2, a, b),
+        kern.categorical_ce(rows(x2, a, b), rows(t2, a, b),
                             _rows(sw, a, b), cw, fl, ls, clip.mode, clip.eps, nan_omit,
                             block_rows, out, lp, wp, nt)
 
     def gradient(a, b, g, h, lp, wp, scale):
-        kern.categorical_ce_grad(contiguous_rows(x2, a, b), contiguous_rows(t2, a, b),
+        kern.categorical_ce_grad(rows(x2, a, b), rows(t2, a, b),
                                  _rows(sw, a, b), cw, ls, scale, br, lp, wp, g, h, nt)
 
     return KernelCall(n_rows=n, row_width=2 * C, block_rows=br, forward=forward,
@@ -322,22 +346,24 @@ def onehot_ce_call(x2, y, *, kern, n_threads, ignore_index, class_weight=EMPTY,
     br = block_rows_for(C)
     step = max(1, (1 << 20) // max(C, 1) // br) * br
     valid = y != ignore_index
+    xrows = _rows_for(kern, n_threads)
     sw = valid.astype(np.float64)
     ls = float(label_smoothing)
 
     def forward(a, b, out, lp, wp, block_rows):
         for s in range(a, b, step):  # a is block-aligned: so is every s
             e = min(b, s + step)
-            t = np.zeros((e - s, C), dtype=x2.dtype)
+            t = np.zeros((e - s, C), dtype=compute_dtype(x2.dtype))
             rows = np.nonzero(valid[s:e])[0]
             t[rows, y[s:e][rows]] = 1
             b0, b1 = (s - a) // block_rows, -(-(e - a) // block_rows)
-            kern.categorical_ce(x2[s:e], t, sw[s:e], class_weight, True, ls, CLIP_NONE, 0.0,
+            kern.categorical_ce(xrows(x2, s, e), t, sw[s:e], class_weight, True, ls, CLIP_NONE, 0.0,
                                 False, block_rows, _rows(out, s - a, e - a), _rows(lp, b0, b1),
                                 _rows(wp, b0, b1), n_threads)
 
     return KernelCall(n_rows=n, row_width=2 * C, block_rows=br, forward=forward,
-                      weights=lambda: sw, weighted=True, dtype=x2.dtype, contiguous=True,
+                      weights=lambda: sw, weighted=True, dtype=compute_dtype(x2.dtype),
+                      contiguous=True,
                       batch_shape=batch_shape, result_dtype=result_dtype)
 
 
@@ -354,7 +380,7 @@ def bce_call(x, z, *, kern, n_threads, from_logits, sample_weight=EMPTY, weight_
     fl, ls = bool(from_logits), float(label_smoothing)
     br = block_rows_for(1)
 
-    def forward(a, b, out, lp, wp, block_rows):
+    def shifted(a, b):
         # The kernel indexes weights by i // weight_div and pos_weight by i % K with i
         # counted from the start of the call: shift both to element a.
         if not sw.size or div0 == 1:
@@ -364,19 +390,28 @@ def bce_call(x, z, *, kern, n_threads, from_logits, sample_weight=EMPTY, weight_
         else:
             r = a % div0
             sws, div = np.repeat(sw[a // div0:-(-b // div0)], div0)[r:r + b - a], 1
-        pws = np.roll(pw, -(a % K)) if pw.size and a % K else pw
-        kern.bce(x[a:b], z[a:b], sws, div, pws, fl, ls, clip.mode, clip.eps, nan_omit,
-                 block_rows, out, lp, wp, nt)
+        return sws, div, np.roll(pw, -(a % K)) if pw.size and a % K else pw
 
-    def gradient(a, b, g, h, lp, wp, scale):  # whole arrays: elements are contiguous
-        kern.bce_grad(x, z, sw, div0, pw, ls, scale, br, lp, wp, g, h, nt)
+    rows, xrows = _rows_for(kern, nt), _rows_for(kern, nt, "bce", x, fl, z)
+
+    def forward(a, b, out, lp, wp, block_rows):
+        sws, div, pws = shifted(a, b)
+        kern.bce(xrows(x, a, b), rows(z, a, b), sws, div, pws, fl, ls,
+                 clip.mode, clip.eps, nan_omit, block_rows, out, lp, wp, nt)
+
+    def gradient(a, b, g, h, lp, wp, scale):  # all elements at once unless half (chunks)
+        sws, div, pws = shifted(a, b)
+        kern.bce_grad(rows(x, a, b), rows(z, a, b), sws, div, pws, ls,
+                      scale, br, lp, wp, g, h, nt)
 
     def weights():  # None: every weight is 1 (no element-sized array of ones)
         return np.repeat(sw, div0) if sw.size else None
 
+    half = is_half(x.dtype) or is_half(z.dtype)
     return KernelCall(n_rows=x.shape[0], row_width=1, block_rows=br, forward=forward,
-                      gradient=gradient, weights=weights, weighted=bool(sw.size), dtype=x.dtype,
-                      contiguous=True, batch_shape=batch_shape, result_dtype=result_dtype)
+                      gradient=gradient, weights=weights, weighted=bool(sw.size),
+                      dtype=compute_dtype(x.dtype), contiguous=not half, half=half,
+                      batch_shape=batch_shape, result_dtype=result_dtype)
 
 
 def kl_call(x2, t2, *, kern, n_threads, log_input, log_target, sample_weight=EMPTY, clip=EXACT,
@@ -385,13 +420,14 @@ def kl_call(x2, t2, *, kern, n_threads, log_input, log_target, sample_weight=EMP
     n, C = x2.shape
     br = block_rows_for(C)
     sw, nt, li, lt = sample_weight, n_threads, bool(log_input), bool(log_target)
+    rows = _rows_for(kern, nt)
 
     def forward(a, b, out, lp, wp, block_rows):
-        kern.kl(contiguous_rows(x2, a, b), contiguous_rows(t2, a, b), _rows(sw, a, b), li, lt,
+        kern.kl(rows(x2, a, b), rows(t2, a, b), _rows(sw, a, b), li, lt,
                 clip.mode, clip.eps, nan_omit, block_rows, out, lp, wp, nt)
 
     def gradient(a, b, g, h, lp, wp, scale):
-        kern.kl_grad(contiguous_rows(x2, a, b), contiguous_rows(t2, a, b), _rows(sw, a, b), li,
+        kern.kl_grad(rows(x2, a, b), rows(t2, a, b), _rows(sw, a, b), li,
                      lt, scale, br, lp, wp, g, h, nt)
 
     return KernelCall(n_rows=n, row_width=2 * C, block_rows=br, forward=forward,
@@ -406,13 +442,14 @@ def mse_call(x2, t2, *, kern, n_threads, output_weight=EMPTY, sample_weight=EMPT
     n, C = x2.shape
     br = block_rows_for(C)
     sw, ow, nt = sample_weight, output_weight, n_threads
+    rows = _rows_for(kern, nt)
 
     def forward(a, b, out, lp, wp, block_rows):
-        kern.mse(contiguous_rows(x2, a, b), contiguous_rows(t2, a, b), ow, _rows(sw, a, b),
+        kern.mse(rows(x2, a, b), rows(t2, a, b), ow, _rows(sw, a, b),
                  nan_omit, block_rows, out, lp, wp, nt)
 
     def gradient(a, b, g, h, lp, wp, scale):
-        kern.mse_grad(contiguous_rows(x2, a, b), contiguous_rows(t2, a, b), ow, _rows(sw, a, b),
+        kern.mse_grad(rows(x2, a, b), rows(t2, a, b), ow, _rows(sw, a, b),
                       scale, br, lp, wp, g, h, nt)
 
     return KernelCall(n_rows=n, row_width=2 * C, block_rows=br, forward=forward,

@@ -29,7 +29,8 @@ n_threads : int, optional
     Threads of the kernel; ``None``: ``FASTLOSS_NUM_THREADS``, else every core.""",
     "returns_loss": """\
 loss : ndarray or scalar of y_pred's float dtype
-    A scalar for ``'mean'`` and ``'sum'``; per-sample values for ``'none'``.""",
+    A scalar for ``'mean'`` and ``'sum'``; per-sample values for ``'none'``. float32 for
+    float16 and bfloat16 ``y_pred`` (read as they are, computed as float32).""",
     "raises": """\
 ValueError
     Shapes that do not match, labels out of range, negative or non-finite weights, an
@@ -48,7 +49,8 @@ blocks of rows combined by an exact sum, so every result is bitwise the same for
 loss : scalar of y_pred's dtype
     The reduced loss, bitwise the value of the loss function.
 grad : ndarray, y_pred's shape and dtype
-    Gradient of the reduced loss with respect to ``y_pred``.
+    Gradient of the reduced loss with respect to ``y_pred`` (float32 for float16 and
+    bfloat16 ``y_pred``, like the loss).
 hess : ndarray, y_pred's shape and dtype
     Its diagonal (only with ``hessian=True``).""",
     "grad_options": """\
@@ -58,7 +60,7 @@ reduction : {'mean', 'sum'}, default 'mean'
 hessian : bool, default False
     Also return the diagonal of the Hessian.
 out : ndarray or (ndarray, ndarray), optional
-    Buffers of ``y_pred``'s shape and dtype to fill and return.""",
+    Buffers of ``y_pred``'s shape and result dtype to fill and return.""",
     "torch_legacy": """\
 size_average, reduce : bool, optional
     PyTorch's deprecated arguments; when given they choose the reduction as in PyTorch.""",

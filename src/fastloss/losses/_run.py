@@ -5,23 +5,37 @@ import warnings
 
 import numpy as np
 
+from fastloss._half import is_half, widen_rows
 from fastloss.kernels._blocks import block_sums, combine, n_blocks
 
 EMPTY = np.zeros(0, dtype=np.float64)
 STRIDED_COPY_ELEMS = 1 << 22  # rows of non-contiguous inputs are copied 16 MB of float32 at a time
+# values of half-precision rows widened per chunk; its own knob because the best size
+# depends on the load: each chunk is two parallel launches (widening, kernel), whose
+# barriers cost most on a busy machine (1e5 x 1000 bfloat16, Cython, 2 threads, load ~6:
+# 0.13-0.24 Ge/s with 256K values, 0.24-0.27 with 4M; once 0.93 with 256K at load 2.7)
+HALF_CHUNK_ELEMS = 1 << 22
 
 
-def contiguous_rows(a, start, stop):
-    """Rows ``[start, stop)`` of a 2-D (or 1-D) array as a C-contiguous array."""
+def contiguous_rows(a, start, stop, n_threads=1):
+    """Rows ``[start, stop)`` of a 2-D (or 1-D) array as a C-contiguous array.
+
+    Half-precision rows are widened to float32 (exactly, on ``n_threads`` threads) in a
+    buffer reused by the next call on the same array (:func:`fastloss._half.widen_rows`).
+    """
+    if is_half(a.dtype):
+        return widen_rows(a, start, stop, n_threads=n_threads)
     return np.ascontiguousarray(a[start:stop])
 
 
-def run_chunks(call, n_rows, row_width, block_rows, contiguous, row_outputs, lp, wp):
+def run_chunks(call, n_rows, row_width, block_rows, contiguous, row_outputs, lp, wp,
+               half=False):
     """Call ``call(start, stop, *row_outputs[start:stop], lp_part, wp_part)`` over all rows.
 
     ``call`` slices its own inputs. When the inputs are all C-contiguous it runs
     once; otherwise in chunks of whole blocks, each copied to contiguous memory, so
-    a strided or Fortran-ordered input never needs a full-size copy. Chunking
+    a strided or Fortran-ordered input (or a half-precision one, widened to float32 by
+    :func:`contiguous_rows`) never needs a full-size copy. Chunking
     changes no bit of the result (blocks are aligned to row 0). Zero-length
     outputs mean "not requested" and are passed through unsliced.
     """
@@ -30,7 +44,8 @@ def run_chunks(call, n_rows, row_width, block_rows, contiguous, row_outputs, lp,
     if contiguous:
         call(0, n_rows, *row_outputs, lp, wp)
         return
-    step = max(1, STRIDED_COPY_ELEMS // max(row_width, 1) // block_rows) * block_rows
+    elems = HALF_CHUNK_ELEMS if half else STRIDED_COPY_ELEMS
+    step = max(1, elems // max(row_width, 1) // block_rows) * block_rows
     for a in range(0, n_rows, step):
         b = min(n_rows, a + step)
         b0, b1 = a // block_rows, n_blocks(b, block_rows)
@@ -42,7 +57,7 @@ def run_per_sample(call):
     """Every kernel row's weighted value ``w_i * l_i`` of a KernelCall, in its dtype."""
     out = np.empty(call.n_rows, dtype=call.dtype)
     run_chunks(call.forward, call.n_rows, call.row_width, call.block_rows, call.contiguous,
-               [out], EMPTY, EMPTY)
+               [out], EMPTY, EMPTY, call.half)
     return out
 
 
@@ -52,7 +67,7 @@ def run_sums(call):
     nb = n_blocks(call.n_rows, call.block_rows)
     lp, wp = np.zeros(nb), np.zeros(nb)
     run_chunks(call.forward, call.n_rows, call.row_width, call.block_rows, call.contiguous,
-               [EMPTY.astype(call.dtype)], lp, wp)
+               [EMPTY.astype(call.dtype)], lp, wp, call.half)
     return combine(lp), combine(wp)
 
 
@@ -159,7 +174,7 @@ def run_gradient(job, reduction, hessian, out):
     def call(a, b, g_, h_, lp_, wp_):
         job.gradient(a, b, g_, h_, lp_, wp_, scale)
 
-    run_chunks(call, n, job.row_width, br, job.contiguous, [g, h], lp, wp)
+    run_chunks(call, n, job.row_width, br, job.contiguous, [g, h], lp, wp, job.half)
     if reduction == "mean" and not scale == scale:
         warnings.warn("mean of an empty selection: no sample has a positive weight; the loss "
                       "and the gradient are NaN", RuntimeWarning, stacklevel=3)

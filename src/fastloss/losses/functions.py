@@ -108,7 +108,7 @@ def prepare_sparse(y_true, y_pred, *, from_logits, axis, ignore_index, class_wei
                     label_smoothing, z_loss, sample_weight, clip, reduction, nan_policy, backend,
                     n_threads, trusted=False):
     kern, nt = _backend_and_threads(reduction, nan_policy, n_threads, backend)
-    x, rdt = as_float_array(y_pred, "y_pred")
+    x, rdt = as_float_array(y_pred, "y_pred", keep_half=True)
     rows = RowLayout(x, axis)
     C = rows.n_cols
     if ignore_index is not None and (isinstance(ignore_index, bool)
@@ -158,7 +158,8 @@ def sparse_categorical_cross_entropy(y_true, y_pred, *, from_logits=False, axis=
     y_true : array_like of int
         Class indices, shape of ``y_pred`` without its class axis.
     y_pred : array_like of float
-        Logits (``from_logits=True``) or probabilities; float16/32/64 (others become float64).
+        Logits (``from_logits=True``) or probabilities; float32/64, float16 or bfloat16
+        (``ml_dtypes``; widened to float32 chunk by chunk, results float32); others float64.
     from_logits : bool, default False
         ``y_pred`` holds logits rather than probabilities (checked to lie in [0, 1]).
     axis : int, default -1
@@ -214,7 +215,7 @@ def prepare_categorical(y_true, y_pred, *, from_logits, axis, class_weight, labe
                          sample_weight, clip, reduction, nan_policy, backend, n_threads,
                          trusted=False):
     kern, nt = _backend_and_threads(reduction, nan_policy, n_threads, backend)
-    x, rdt = as_float_array(y_pred, "y_pred")
+    x, rdt = as_float_array(y_pred, "y_pred", keep_half=True)
     t = as_like(y_true, "y_true", x.dtype)
     check_same_shape(t, x, "y_true", "y_pred")
     rows = RowLayout(x, axis)
@@ -299,7 +300,7 @@ def categorical_cross_entropy(y_true, y_pred, *, from_logits=False, axis=-1, cla
 def prepare_bce(y_true, y_pred, *, from_logits, pos_weight, label_smoothing, sample_weight,
                  clip, reduction, nan_policy, backend, n_threads, trusted=False):
     kern, nt = _backend_and_threads(reduction, nan_policy, n_threads, backend)
-    x, rdt = as_float_array(y_pred, "y_pred")
+    x, rdt = as_float_array(y_pred, "y_pred", keep_half=True)
     z = as_like(y_true, "y_true", x.dtype)
     check_same_shape(z, x, "y_true", "y_pred")
     shape = x.shape
@@ -397,7 +398,7 @@ def binary_cross_entropy(y_true, y_pred, *, from_logits=False, pos_weight=None,
 def prepare_kl(y_true, y_pred, *, log_input, log_target, axis, sample_weight, clip, reduction,
                 nan_policy, backend, n_threads, trusted=False):
     kern, nt = _backend_and_threads(reduction, nan_policy, n_threads, backend)
-    x, rdt = as_float_array(y_pred, "y_pred")
+    x, rdt = as_float_array(y_pred, "y_pred", keep_half=True)
     t = as_like(y_true, "y_true", x.dtype)
     check_same_shape(t, x, "y_true", "y_pred")
     rows = RowLayout(x, axis)
@@ -471,7 +472,7 @@ def kl_divergence(y_true, y_pred, *, log_input=False, log_target=False, axis=-1,
 def prepare_mse(y_true, y_pred, *, output_weight, axis, sample_weight, reduction, nan_policy,
                  backend, n_threads, trusted=False):
     kern, nt = _backend_and_threads(reduction, nan_policy, n_threads, backend)
-    x, rdt = as_float_array(y_pred, "y_pred")
+    x, rdt = as_float_array(y_pred, "y_pred", keep_half=True)
     t = as_like(y_true, "y_true", x.dtype)
     check_same_shape(t, x, "y_true", "y_pred")
     rows = RowLayout(x, axis)

@@ -3,8 +3,10 @@
 import numpy as np
 
 from fastloss._dispatch import resolve_backend, resolve_threads, run_fast
+from fastloss._half import compute_dtype, is_half
 from fastloss._validation import as_float_array, check_axis
 from fastloss.losses._docs import fill
+from fastloss.losses._run import EMPTY, contiguous_rows, run_chunks
 
 __all__ = ["log_softmax", "logsumexp", "softmax"]
 
@@ -22,7 +24,8 @@ def logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False, *, backen
     Parameters
     ----------
     a : array_like of float
-        Input; float16/32/64 keep their dtype.
+        Input; float32/64 keep their dtype, float16 and bfloat16 give float32, integers
+        float64.
     axis : None, int or tuple of int, default None
         Axes to reduce.
     b : array_like, optional
@@ -69,7 +72,7 @@ def logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False, *, backen
                          backend=backend, n_threads=n_threads)
     if res is not None:  # the compiled fast path: last axis or all, no b (same bits)
         return res
-    x, rdt = as_float_array(a, "a")
+    x, rdt = as_float_array(a, "a", keep_half=b is None)  # b's path computes in float64
     nt = resolve_threads(n_threads)
     x, axes, squeeze_all = _axes(x, axis)
     keep = [i for i in range(x.ndim) if i not in axes]
@@ -83,7 +86,7 @@ def logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False, *, backen
     else:
         res, sign = _logsumexp_rows(kern, nt, moved, outer, n_out, k)
     if not return_sign:
-        res = np.where(sign < 0, np.nan, res).astype(x.dtype)  # log of a negative sum: NaN
+        res = np.where(sign < 0, np.nan, res).astype(rdt)  # log of a negative sum: NaN
     if keepdims and not squeeze_all:
         shape = [1 if i in axes else s for i, s in enumerate(x.shape)]
         res, sign = res.reshape(shape), sign.reshape(shape)
@@ -115,16 +118,39 @@ def _axes(x, axis):
 
 def _logsumexp_rows(kern, nt, moved, outer, n_out, k):
     """Unweighted log-sum-exp by the backend's row kernel, and SciPy's sign."""
-    x2 = np.ascontiguousarray(moved).reshape(n_out, k)
-    out = np.empty(n_out, dtype=moved.dtype)
+    x2 = _as_rows(moved, n_out, k)
+    out = np.empty(n_out, dtype=compute_dtype(moved.dtype))
     if k == 0:
         out[:] = -np.inf
     elif n_out:
-        kern.logsumexp_rows(x2, out, nt)
+        _run_rows(kern.logsumexp_rows, x2, out, nt)
     res = out.reshape(outer)
     # SciPy: the sign of an empty sum (all -inf) is 0, NaN stays NaN
-    sign = np.where(np.isnan(res), np.nan, np.where(res == -np.inf, 0.0, 1.0)).astype(moved.dtype)
+    sign = np.where(np.isnan(res), np.nan, np.where(res == -np.inf, 0.0, 1.0)).astype(out.dtype)
     return res, sign
+
+
+def _as_rows(moved, n_rows, k):
+    """``moved`` as ``(n_rows, k)`` rows: C-contiguous, or a view when it is half precision
+    (widened chunk by chunk by :func:`_run_rows`, no full-size copy)."""
+    if is_half(moved.dtype):
+        try:
+            return np.reshape(moved, (n_rows, k), copy=False)
+        except ValueError:  # no 2-D view: one half-precision copy
+            return np.ascontiguousarray(moved).reshape(n_rows, k)
+    return np.ascontiguousarray(moved).reshape(n_rows, k)
+
+
+def _run_rows(row_kernel, x2, out, *args):
+    """``row_kernel(x2, out, *args)``, over chunks of rows when ``x2`` is half precision."""
+    if not is_half(x2.dtype):
+        row_kernel(x2, out, *args)
+        return
+
+    def call(a, b, o, _lp, _wp):
+        row_kernel(contiguous_rows(x2, a, b), o, *args)
+
+    run_chunks(call, x2.shape[0], x2.shape[1], 1, False, [out], EMPTY, EMPTY, half=True)
 
 
 def _logsumexp_b(moved, outer, n_out, k, b, x, axes, keep):
@@ -155,7 +181,7 @@ def _logsumexp_b(moved, outer, n_out, k, b, x, axes, keep):
 
 
 def _softmax_impl(x, axis, log, backend, n_threads):
-    xf, rdt = as_float_array(x, "x")
+    xf, rdt = as_float_array(x, "x", keep_half=True)
     nt = resolve_threads(n_threads)
     kern = resolve_backend(backend)[1]
     if xf.ndim == 0:
@@ -164,18 +190,18 @@ def _softmax_impl(x, axis, log, backend, n_threads):
     else:
         scalar = False
     if axis is None:
-        rows = xf.reshape(1, -1)
-        out = np.empty_like(rows, dtype=xf.dtype, order="C")
+        rows = _as_rows(xf, 1, xf.size)
+        out = np.empty(rows.shape, dtype=rdt)
         if rows.size:
-            kern.softmax_rows(np.ascontiguousarray(rows), out, log, nt)
+            _run_rows(kern.softmax_rows, rows, out, log, nt)
         res = out.reshape(xf.shape)
     else:
         ax = check_axis(axis, xf.ndim, "x", xf.shape)
-        moved = np.ascontiguousarray(np.moveaxis(xf, ax, -1))
-        rows = moved.reshape(-1, moved.shape[-1])
-        out = np.empty_like(rows)
+        moved = np.moveaxis(xf, ax, -1)
+        rows = _as_rows(moved, -1, moved.shape[-1])
+        out = np.empty(rows.shape, dtype=rdt)
         if rows.size:
-            kern.softmax_rows(rows, out, log, nt)
+            _run_rows(kern.softmax_rows, rows, out, log, nt)
         res = np.moveaxis(out.reshape(moved.shape), -1, ax)
     res = res.astype(rdt, copy=False)
     return res.reshape(()) if scalar else res
@@ -188,7 +214,8 @@ def softmax(x, axis=-1, *, backend=None, n_threads=None):
     Parameters
     ----------
     x : array_like of float
-        Input; float16/32/64 keep their dtype.
+        Input; float32/64 keep their dtype, float16 and bfloat16 give float32, integers
+        float64.
     axis : int or None, default -1
         The axis normalised (``None``: all elements together).
     %(backend)s
@@ -228,7 +255,8 @@ def log_softmax(x, axis=-1, *, backend=None, n_threads=None):
     Parameters
     ----------
     x : array_like of float
-        Input; float16/32/64 keep their dtype.
+        Input; float32/64 keep their dtype, float16 and bfloat16 give float32, integers
+        float64.
     axis : int or None, default -1
         The axis normalised (``None``: all elements together).
     %(backend)s
