@@ -100,6 +100,7 @@ import warnings
 import numpy as np
 
 from fastloss.keras import _common as _c
+from fastloss.losses.functions import fast_sparse as _fast_sparse
 from fastloss.losses._docs import fill
 
 __all__ = [
@@ -233,6 +234,9 @@ class Loss:
         return self._dtype
 
     def __call__(self, y_true, y_pred, sample_weight=None):
+        fast = self._fast_call(y_true, y_pred, sample_weight)
+        if fast is not None:
+            return fast
         in_mask = _c.keras_mask(y_pred)
         tf_out = _c.is_tf(y_true) or _c.is_tf(y_pred)
         y_true, y_pred, sample_weight = map(_c.host, (y_true, y_pred, sample_weight))
@@ -248,6 +252,10 @@ class Loss:
             mask = in_mask if mask is None else (np.asarray(mask, bool) & in_mask)
         res = reduce_weighted_values(values, sample_weight, mask, self.reduction, dt)
         return _c.finish(res, out if out != dt else None, tf_out)
+
+    def _fast_call(self, y_true, y_pred, sample_weight):
+        """The whole call for the common case, or None (then the general path)."""
+        return None
 
     def _fused(self, y_true, y_pred, sample_weight):
         return None
@@ -939,7 +947,42 @@ class SparseCategoricalCrossentropy(LossFunctionWrapper):
         self.from_logits = from_logits
         self.ignore_class = ignore_class
 
+    def _fast_call(self, y_true, y_pred, sample_weight):
+        """Plain NumPy in the compute dtype: C-contiguous ``(n, C)`` float ``y_pred``, int64
+        (or int32) labels ``(n,)``/``(n, 1)`` in ``[0, C)``, no ignore_class, no weights, a
+        scalar reduction. The general path's bits: the same log of the clipped
+        probabilities, the same kernel per sample, the same float64 sum of float32 values;
+        labels in ``[0, C)`` with ``C <= 2**24`` survive Keras's cast to the float dtype."""
+        dt = self._np_dtype
+        if (type(y_pred) is not np.ndarray or type(y_true) is not np.ndarray
+                or sample_weight is not None or self.ignore_class is not None
+                or y_pred.dtype != dt or self._out_dtype != dt or y_pred.ndim != 2
+                or y_true.dtype.kind != "i" or self.reduction not in _SCALAR_REDUCTIONS):
+            return None
+        fl, axis = self._fn_kwargs["from_logits"], self._fn_kwargs["axis"]
+        n, C = y_pred.shape
+        if (type(axis) is not int or axis not in (-1, 1) or not (fl is True or fl is False)
+                or not 2 <= C <= 2**24 or n == 0):
+            return None
+        if not fl:  # Keras: log(clip(p)) in the compute dtype, then softmax CE; the log of
+            lo, hi = _CLIP_BOUNDS[dt.char]  # a value >= 1e-7 or NaN sets no FP flag
+            y_pred = np.log(_uclip(y_pred, lo, hi))
+        v = _fast_sparse(y_true, y_pred, from_logits=True, reduction="none")
+        if v is None:
+            return None
+        s = float(v.astype(np.float64).sum())  # reduce_weighted_values' float64 sum
+        return dt.type(s) if self.reduction == "sum" else dt.type(s / n)
+
     def get_config(self):
         config = Loss.get_config(self)
         config.update({"from_logits": self.from_logits, "ignore_class": self.ignore_class})
         return config
+
+
+try:  # np.clip's ufunc without np.clip's Python-level argument handling (1 us a call)
+    from numpy._core.umath import clip as _uclip
+except ImportError:  # pragma: no cover - NumPy < 2
+    _uclip = np.clip
+_SCALAR_REDUCTIONS = ("sum_over_batch_size", "mean", "sum", "mean_with_sample_weight")
+_CLIP_BOUNDS = {np.dtype(d).char: (np.dtype(d).type(_EPS), np.dtype(d).type(1.0 - _EPS))
+                for d in (np.float32, np.float64)}
