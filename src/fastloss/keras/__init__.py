@@ -127,11 +127,15 @@ _MEANS = ("sum_over_batch_size", "mean")
 # --------------------------------------------------------------------------- reductions
 
 
+_ALLOWED_REDUCTIONS = {"sum_over_batch_size", "sum", None, "none", "mean",
+                       "mean_with_sample_weight"}
+
+
 def standardize_reduction(reduction):
-    allowed = {"sum_over_batch_size", "sum", None, "none", "mean", "mean_with_sample_weight"}
-    if reduction not in allowed:
+    if reduction not in _ALLOWED_REDUCTIONS:
         raise ValueError("Invalid value for argument `reduction`. "
-                         f"Expected one of {allowed}. Received: reduction={reduction}")
+                         f"Expected one of {_ALLOWED_REDUCTIONS}. Received: "
+                         f"reduction={reduction}")
     return reduction
 
 
@@ -227,11 +231,10 @@ class Loss:
         self.reduction = standardize_reduction(reduction)
         self._np_dtype = _c.float_dtype(dtype)  # compute dtype: float32 for half precision
         self._out_dtype = _c.result_dtype(dtype)
-        self._dtype = self._out_dtype.name
 
     @property
     def dtype(self):
-        return self._dtype
+        return self._out_dtype.name  # read when asked: dtype.name costs 1 us per loss object
 
     def __call__(self, y_true, y_pred, sample_weight=None):
         fast = self._fast_call(y_true, y_pred, sample_weight)
@@ -953,16 +956,17 @@ class SparseCategoricalCrossentropy(LossFunctionWrapper):
         scalar reduction. The general path's bits: the same log of the clipped
         probabilities, the same kernel per sample, the same float64 sum of float32 values;
         labels in ``[0, C)`` with ``C <= 2**24`` survive Keras's cast to the float dtype."""
-        dt = self._np_dtype
-        if (type(y_pred) is not np.ndarray or type(y_true) is not np.ndarray
-                or sample_weight is not None or self.ignore_class is not None
-                or y_pred.dtype != dt or self._out_dtype != dt or y_pred.ndim != 2
-                or y_true.dtype.kind != "i" or self.reduction not in _SCALAR_REDUCTIONS):
-            return None
-        fl, axis = self._fn_kwargs["from_logits"], self._fn_kwargs["axis"]
+        dt = self._np_dtype  # NumPy's float32/float64 dtypes are singletons: `is` suffices
+        if (sample_weight is not None or type(y_pred) is not np.ndarray
+                or type(y_true) is not np.ndarray or y_pred.dtype is not dt
+                or self._out_dtype is not dt or self.ignore_class is not None
+                or self.reduction not in _SCALAR_REDUCTIONS or y_pred.ndim != 2):
+            return None  # the fast entry declines non-integer labels itself
+        kw = self._fn_kwargs
+        fl, axis = kw["from_logits"], kw["axis"]
         n, C = y_pred.shape
-        if (type(axis) is not int or axis not in (-1, 1) or not (fl is True or fl is False)
-                or not 2 <= C <= 2**24 or n == 0):
+        if not ((axis == -1 or axis == 1) and type(axis) is int and (fl is True or fl is False)
+                and 2 <= C <= 16777216):  # 2**24: labels exact through the float cast
             return None
         if not fl:  # Keras: log(clip(p)) in the compute dtype, then softmax CE; the log of
             lo, hi = _CLIP_BOUNDS[dt.char]  # a value >= 1e-7 or NaN sets no FP flag
