@@ -32,7 +32,14 @@ Semantics mirrored (sklearn/metrics/_classification.py, 1.9.1):
   (weighted) sum. The result is a Python float carrying NumPy's result dtype
   (float32 input without weights: a float32 value).
 
-Documented deviations (tested in tests/test_dropin_sklearn.py):
+* Speed: the common case (C-contiguous float32/float64 ``(n, C)`` NumPy probabilities,
+  int64/int32 labels ``0..C-1`` all present or ``labels=np.arange(C)``, rows summing to
+  one within the tolerance, no weights or float64 weights with float64 probabilities)
+  runs in one compiled call (``fastloss.losses.functions.fast_sparse``, issue #16) with
+  the same bits as the general path; anything else, and every bad input, takes the
+  general path and its errors and warnings (tests/dropins/test_fast_dropins.py).
+
+Documented deviations (tested in tests/dropins/test_sklearn.py):
 
 1. **Sums are float64.** Per-sample values are ``-log`` of the same clipped
    value, correctly rounded to ``y_proba``'s dtype (scikit-learn uses NumPy's
