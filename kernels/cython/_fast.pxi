@@ -1,7 +1,8 @@
 # The fast path of the public losses (issue #16), included by _core.pyx after _kernels.pxi.
 #
 # One entry from Python per call for the common case: C-contiguous float32/float64 NumPy
-# arrays, integer labels or same-shaped targets, no clip / pos_weight / nan_policy='raise'
+# arrays, integer labels or same-shaped targets, no user clip / pos_weight / nan_policy='raise'
+# (sparse CE takes a kernel clip (mode, eps) from the drop-ins)
 # (label_smoothing, z_loss, class_weight, sample_weight of the batch's shape, ignore_index
 # and nan_policy='omit' are taken: they are kernel arguments). Each ``fast_*`` entry
 # validates shapes, dtypes and label ranges itself, runs the kernel (one thread and no
@@ -137,6 +138,22 @@ cdef bint _class_weight(object cw, Py_ssize_t C, View *v) except -1:
     if not _open(cw, v) or v.ft != FT_F64 or v.b.ndim != 1 or v.b.shape[0] != C:
         return False
     return _weights_ok(<const double *>v.b.buf, C)
+
+
+cdef int _kernel_clip(object clip, double *eps):
+    """A kernel clip ``(mode, eps)`` (the drop-ins' exact framework clip), CLIP_NONE for
+    None, -1 to decline (a user's ``clip=``: the general path resolves it)."""
+    if clip is None:
+        return CLIP_NONE
+    if type(clip) is not tuple or len(clip) != 2:
+        return -1
+    mode, e = clip
+    if type(mode) is not int or type(e) is not float or not (0.0 < e < 0.5):
+        return -1
+    if mode != CLIP_EPS and mode != CLIP_KERAS2 and mode != CLIP_TORCH:
+        return -1
+    eps[0] = e
+    return mode
 
 
 cdef int _reduction(object r):
@@ -340,8 +357,9 @@ def fast_sparse_ce(y_true, y_pred, from_logits, axis, ignore_index, class_weight
     cdef int64_t *y64 = NULL
     cdef const int32_t *y32
     cdef Py_ssize_t N, C, i, nd
-    cdef double ls, zl
-    if (red < 0 or nt == 0 or omit < 0 or clip is not None
+    cdef double ls, zl, ceps = 0.0
+    cdef int cmode = _kernel_clip(clip, &ceps)
+    if (red < 0 or nt == 0 or omit < 0 or cmode < 0
             or not _real_in(label_smoothing, 0.0, 1.0, &ls)
             or not _real_in(z_loss, 0.0, FL_INF, &zl) or zl == FL_INF
             or not (from_logits is True or from_logits is False)
@@ -405,6 +423,8 @@ def fast_sparse_ce(y_true, y_pred, from_logits, axis, ignore_index, class_weight
         a.ls = ls
         a.z = zl
         a.omit = omit == 1
+        a.clip = cmode
+        a.eps = ceps
         return _run_reduce(&a, &x, red, _serial(N * C, nt), y_pred, nd)
     finally:
         if y.held and y.ft == FT_I32:

@@ -32,7 +32,14 @@ Semantics mirrored (sklearn/metrics/_classification.py, 1.9.1):
   (weighted) sum. The result is a Python float carrying NumPy's result dtype
   (float32 input without weights: a float32 value).
 
-Documented deviations (tested in tests/test_dropin_sklearn.py):
+* Speed: the common case (C-contiguous float32/float64 ``(n, C)`` NumPy probabilities,
+  int64/int32 labels ``0..C-1`` all present or ``labels=np.arange(C)``, rows summing to
+  one within the tolerance, no weights or float64 weights with float64 probabilities)
+  runs in one compiled call (``fastloss.losses.functions.fast_sparse``, issue #16) with
+  the same bits as the general path; anything else, and every bad input, takes the
+  general path and its errors and warnings (tests/dropins/test_fast_dropins.py).
+
+Documented deviations (tested in tests/dropins/test_sklearn.py):
 
 1. **Sums are float64.** Per-sample values are ``-log`` of the same clipped
    value, correctly rounded to ``y_proba``'s dtype (scikit-learn uses NumPy's
@@ -57,6 +64,7 @@ import numpy as np
 from fastloss._dispatch import resolve_backend, resolve_threads
 from fastloss.kernels import CLIP_EPS
 from fastloss.losses._calls import EMPTY, Clip, bce_call, categorical_ce_call, sparse_ce_call
+from fastloss.losses.functions import fast_sparse
 
 __all__ = ["InvalidParameterError", "log_loss"]
 
@@ -282,6 +290,10 @@ def log_loss(y_true, y_proba=None, *, normalize=True, sample_weight=None, labels
     ...                [[.1, .9], [.9, .1], [.8, .2], [.35, .65]]), 5)
     0.21616
     """
+    if type(y_pred) is str and y_pred == "deprecated":
+        fast = _fast_log_loss(y_true, y_proba, normalize, sample_weight, labels)
+        if fast is not None:
+            return fast
     y_proba = _renamed_y_pred(y_proba, y_pred)
     y_proba = _proba_host(y_proba)
     y_true, sample_weight, labels = map(_host, (y_true, sample_weight, labels))
@@ -331,6 +343,68 @@ def log_loss(y_true, y_proba=None, *, normalize=True, sample_weight=None, labels
         out_dt = np.result_type(dt, w.dtype)
         res = total / float(np.sum(w, dtype=np.float64)) if normalize else total
     return float(np.asarray(res, dtype=np.float64).astype(out_dt))
+
+
+_FAST = {}  # (dtype, C) -> (ones, 0..C-1 as int64 bytes, clip, tolerance), kept between calls
+
+
+def _fast_consts(dt, C):
+    c = _FAST.get((dt, C))
+    if c is None:
+        eps = float(np.finfo(dt).eps)
+        c = _FAST.setdefault((dt, C), (np.ones(C, dtype=dt), np.arange(C).tobytes(),
+                                       Clip(CLIP_EPS, eps), 1e-8 + math.sqrt(eps)))
+    return c
+
+
+def _fast_log_loss(y_true, P, normalize, sample_weight, labels):
+    """The common case in one compiled call, or None (then the general path checks and
+    raises): C-contiguous float32/float64 ``(n, C)`` probabilities, int64/int32 labels
+    ``0..C-1`` with every class present (or ``labels`` exactly ``0..C-1`` as int64), rows
+    summing to one within scikit-learn's tolerance, no weights or float64 ones with float64
+    probabilities. Same bits as the general path: the same kernel, clip and division."""
+    if (type(P) is not np.ndarray or type(y_true) is not np.ndarray or P.ndim != 2
+            or y_true.ndim != 1 or y_true.dtype.kind != "i" or type(normalize) is not bool):
+        return None
+    dt = P.dtype
+    n, C = P.shape
+    if (dt != np.float32 and dt != np.float64) or C < 2 or y_true.shape[0] != n:
+        return None
+    w = sample_weight
+    if w is not None and (type(w) is not np.ndarray or w.dtype != np.float64
+                          or dt != np.float64 or w.shape != (n,)):
+        return None
+    ones, arange_bytes, clip, tol = _fast_consts(dt, C)
+    if labels is None:
+        # every class present: np.unique(y_true) is 0..C-1 and the indices are y_true
+        try:
+            counts = np.bincount(y_true, minlength=C)
+        except (ValueError, TypeError):  # negative labels, or int64 beyond intp
+            return None
+        if counts.shape[0] != C or np.count_nonzero(counts) != C:
+            return None
+    elif (type(labels) is not np.ndarray or labels.dtype != np.int64
+          or labels.shape != (C,) or labels.tobytes() != arange_bytes):
+        return None
+    # scikit-learn's row-sum test, |P @ 1 - 1| <= tol for all rows: a sum of squares within
+    # tol**2 / 4 proves it (float rounding cannot hide a factor 4); else the exact test.
+    # A failing or NaN row declines: the general path warns or names it.
+    d = P @ ones
+    d -= 1
+    if not d @ d <= 0.25 * tol * tol:
+        with np.errstate(invalid="ignore"):
+            if not np.abs(d).max() <= tol:
+                return None
+    if w is None:  # the kernel's float64 sum over n, rounded once to P's dtype
+        res = fast_sparse(y_true, P, reduction="mean" if normalize else "sum",
+                          kernel_clip=clip)
+        return None if res is None else float(res)
+    if not np.any(w != 0):
+        return None
+    total = fast_sparse(y_true, P, sample_weight=w, reduction="sum", kernel_clip=clip)
+    if total is None:
+        return None
+    return float(total / float(np.sum(w, dtype=np.float64)) if normalize else total)
 
 
 def _renamed_y_pred(y_proba, y_pred):

@@ -638,3 +638,28 @@ def test_legacy_ragged_rows(tf):
         FKL.categorical_crossentropy(t.to_tensor(), p)
     with pytest.raises(TypeError, match=r"shape \(batch, None\) only"):
         FKL.binary_crossentropy(t, p)
+
+
+@pytest.mark.parametrize("cls", ["SparseCategoricalCrossentropy", "CategoricalCrossentropy",
+                                 "BinaryCrossentropy"])
+@pytest.mark.parametrize("from_logits", [False, True])
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
+def test_loss_half_dtype_like_keras(keras, tf, cls, from_logits, dtype):
+    # #18: a loss dtype of bfloat16/float16 rounds the inputs to it, computes in float32
+    # and rounds the result once to it; Keras computes in the half dtype (1 half ulp here)
+    r = np.random.default_rng(0)
+    x = r.standard_normal((16, 5)).astype(np.float32)
+    y = r.integers(0, 5, 16)
+    p = np.exp(x)
+    p /= p.sum(1, keepdims=True)
+    yt = {"SparseCategoricalCrossentropy": y, "CategoricalCrossentropy": np.eye(5)[y],
+          "BinaryCrossentropy": (p > 0.2).astype(np.float32)}[cls]
+    hdt = np.dtype(tf.bfloat16.as_numpy_dtype) if dtype == "bfloat16" else np.dtype(np.float16)
+    for inp in (x if from_logits else p, (x if from_logits else p).astype(hdt)):
+        ours = getattr(FK, cls)(from_logits=from_logits, dtype=dtype)(yt, inp)
+        ref = getattr(keras.losses, cls)(from_logits=from_logits, dtype=dtype)(yt, inp)
+        assert ours.dtype == _value(ref).dtype == hdt
+        rounded = [np.asarray(a).astype(hdt).astype(np.float32) for a in (yt, inp)]
+        f32 = getattr(FK, cls)(from_logits=from_logits)(*rounded)
+        assert ours.tobytes() == np.asarray(f32).astype(hdt).tobytes()
+        assert half_ulps(ours, _value(ref), hdt).max() <= 1

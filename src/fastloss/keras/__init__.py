@@ -26,6 +26,12 @@ Containers and dtypes (as ``tf.convert_to_tensor`` reads them):
   by the loss classes as ``Loss.__call__`` does: combined with ``ignore_class``'s mask and
   applied in the reduction.
 
+Speed: ``SparseCategoricalCrossentropy()(y, p)`` on C-contiguous ``(n, C)`` NumPy arrays
+of the loss's float32/float64 dtype with int64/int32 labels, no ``ignore_class``, weights or
+mask and a scalar reduction runs through the compiled fast entry (issue #16): the same bits
+as the general path (tests/dropins/test_fast_dropins.py); anything else takes the general
+path.
+
 Upstream suite (``tests/dropins/upstream/run_upstream.py keras``): Keras 3.15's own
 ``keras/src/losses/losses_test.py``, the classes of the losses provided here, only the
 imports changed: 57 run, 52 pass, 0 fail, 5 out of scope (``test_config``: the
@@ -100,6 +106,7 @@ import warnings
 import numpy as np
 
 from fastloss.keras import _common as _c
+from fastloss.losses.functions import fast_sparse as _fast_sparse
 from fastloss.losses._docs import fill
 
 __all__ = [
@@ -126,11 +133,15 @@ _MEANS = ("sum_over_batch_size", "mean")
 # --------------------------------------------------------------------------- reductions
 
 
+_ALLOWED_REDUCTIONS = {"sum_over_batch_size", "sum", None, "none", "mean",
+                       "mean_with_sample_weight"}
+
+
 def standardize_reduction(reduction):
-    allowed = {"sum_over_batch_size", "sum", None, "none", "mean", "mean_with_sample_weight"}
-    if reduction not in allowed:
+    if reduction not in _ALLOWED_REDUCTIONS:
         raise ValueError("Invalid value for argument `reduction`. "
-                         f"Expected one of {allowed}. Received: reduction={reduction}")
+                         f"Expected one of {_ALLOWED_REDUCTIONS}. Received: "
+                         f"reduction={reduction}")
     return reduction
 
 
@@ -226,13 +237,15 @@ class Loss:
         self.reduction = standardize_reduction(reduction)
         self._np_dtype = _c.float_dtype(dtype)  # compute dtype: float32 for half precision
         self._out_dtype = _c.result_dtype(dtype)
-        self._dtype = self._out_dtype.name
 
     @property
     def dtype(self):
-        return self._dtype
+        return self._out_dtype.name  # read when asked: dtype.name costs 1 us per loss object
 
     def __call__(self, y_true, y_pred, sample_weight=None):
+        fast = self._fast_call(y_true, y_pred, sample_weight)
+        if fast is not None:
+            return fast
         in_mask = _c.keras_mask(y_pred)
         tf_out = _c.is_tf(y_true) or _c.is_tf(y_pred)
         y_true, y_pred, sample_weight = map(_c.host, (y_true, y_pred, sample_weight))
@@ -248,6 +261,10 @@ class Loss:
             mask = in_mask if mask is None else (np.asarray(mask, bool) & in_mask)
         res = reduce_weighted_values(values, sample_weight, mask, self.reduction, dt)
         return _c.finish(res, out if out != dt else None, tf_out)
+
+    def _fast_call(self, y_true, y_pred, sample_weight):
+        """The whole call for the common case, or None (then the general path)."""
+        return None
 
     def _fused(self, y_true, y_pred, sample_weight):
         return None
@@ -939,7 +956,43 @@ class SparseCategoricalCrossentropy(LossFunctionWrapper):
         self.from_logits = from_logits
         self.ignore_class = ignore_class
 
+    def _fast_call(self, y_true, y_pred, sample_weight):
+        """Plain NumPy in the compute dtype: C-contiguous ``(n, C)`` float ``y_pred``, int64
+        (or int32) labels ``(n,)``/``(n, 1)`` in ``[0, C)``, no ignore_class, no weights, a
+        scalar reduction. The general path's bits: the same log of the clipped
+        probabilities, the same kernel per sample, the same float64 sum of float32 values;
+        labels in ``[0, C)`` with ``C <= 2**24`` survive Keras's cast to the float dtype."""
+        dt = self._np_dtype  # NumPy's float32/float64 dtypes are singletons: `is` suffices
+        if (sample_weight is not None or type(y_pred) is not np.ndarray
+                or type(y_true) is not np.ndarray or y_pred.dtype is not dt
+                or self._out_dtype is not dt or self.ignore_class is not None
+                or self.reduction not in _SCALAR_REDUCTIONS or y_pred.ndim != 2):
+            return None  # the fast entry declines non-integer labels itself
+        kw = self._fn_kwargs
+        fl, axis = kw["from_logits"], kw["axis"]
+        n, C = y_pred.shape
+        if not ((axis == -1 or axis == 1) and type(axis) is int and (fl is True or fl is False)
+                and 2 <= C <= 16777216):  # 2**24: labels exact through the float cast
+            return None
+        if not fl:  # Keras: log(clip(p)) in the compute dtype, then softmax CE; the log of
+            lo, hi = _CLIP_BOUNDS[dt.char]  # a value >= 1e-7 or NaN sets no FP flag
+            y_pred = np.log(_uclip(y_pred, lo, hi))
+        v = _fast_sparse(y_true, y_pred, from_logits=True, reduction="none")
+        if v is None:
+            return None
+        s = float(v.astype(np.float64).sum())  # reduce_weighted_values' float64 sum
+        return dt.type(s) if self.reduction == "sum" else dt.type(s / n)
+
     def get_config(self):
         config = Loss.get_config(self)
         config.update({"from_logits": self.from_logits, "ignore_class": self.ignore_class})
         return config
+
+
+try:  # np.clip's ufunc without np.clip's Python-level argument handling (1 us a call)
+    from numpy._core.umath import clip as _uclip
+except ImportError:  # pragma: no cover - NumPy < 2
+    _uclip = np.clip
+_SCALAR_REDUCTIONS = ("sum_over_batch_size", "mean", "sum", "mean_with_sample_weight")
+_CLIP_BOUNDS = {np.dtype(d).char: (np.dtype(d).type(_EPS), np.dtype(d).type(1.0 - _EPS))
+                for d in (np.float32, np.float64)}

@@ -71,10 +71,17 @@ def _sample_weight(sample_weight, batch_shape):
 def fast_sparse(y_true, y_pred, *, from_logits=False, axis=-1, ignore_index=None,
                 class_weight=None, label_smoothing=0.0, z_loss=0.0, sample_weight=None,
                 clip=None, reduction="mean", nan_policy="propagate", backend=None,
-                n_threads=None):
-    """:func:`sparse_categorical_cross_entropy` by the fast path, or None."""
+                n_threads=None, kernel_clip=None):
+    """:func:`sparse_categorical_cross_entropy` by the fast path, or None.
+
+    ``kernel_clip`` (a :class:`~fastloss.losses._calls.Clip`) is a drop-in's exact
+    framework clip; a user's ``clip=`` always declines (the general path resolves it).
+    """
+    if clip is not None:
+        return None
+    kc = None if kernel_clip is None else (int(kernel_clip.mode), float(kernel_clip.eps))
     return run_fast(backend, "fast_sparse_ce", y_true, y_pred, from_logits, axis, ignore_index,
-                    class_weight, label_smoothing, z_loss, sample_weight, clip, reduction,
+                    class_weight, label_smoothing, z_loss, sample_weight, kc, reduction,
                     nan_policy, n_threads)
 
 

@@ -1,0 +1,135 @@
+"""The fast routes of ``fastloss.sklearn.log_loss`` and Keras's
+``SparseCategoricalCrossentropy()(...)`` (issue #16): the same bits as the general path for
+every input they take, and the general path's errors and warnings for what they decline.
+
+The general path is reached by disabling the fast route (monkeypatch), so both results come
+from this code base; each case also checks that the fast route did take the input (so the
+bit comparison is not vacuous). Agreement with scikit-learn / Keras themselves is
+tests/dropins/test_sklearn.py's and test_keras.py's business.
+"""
+
+import warnings
+
+import numpy as np
+import pytest
+
+import fastloss.keras as FK
+import fastloss.sklearn as FS
+from fastloss._dispatch import fast_core
+
+
+pytestmark = pytest.mark.skipif(fast_core(None) is None, reason="no compiled fast path")
+
+
+def probs(r, n, c, dtype):
+    e = np.exp(r.standard_normal((n, c)) * 2)
+    return (e / e.sum(axis=1, keepdims=True)).astype(dtype)
+
+
+def all_classes(r, n, c, dtype=np.int64):
+    y = np.concatenate([np.arange(c), r.integers(0, c, max(n - c, 0))])[:n]
+    return r.permutation(y).astype(dtype)
+
+
+def general_log_loss(monkeypatch, *args, **kw):
+    with monkeypatch.context() as m:
+        m.setattr(FS, "_fast_log_loss", lambda *a: None)
+        return FS.log_loss(*args, **kw)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_log_loss_fast_route_keeps_the_bits(monkeypatch, dtype):
+    r = np.random.default_rng(16)
+    for n, c in ((2, 2), (7, 3), (32, 10), (100, 7), (3000, 10)):  # 3000 x 10: two blocks
+        P = probs(r, n, c, dtype)
+        for ydt in (np.int64, np.int32):
+            y = all_classes(r, n, c, ydt)
+            for normalize in (True, False):
+                for labels in (None, np.arange(c)):
+                    kw = dict(normalize=normalize, labels=labels)
+                    fast = FS._fast_log_loss(y, P, normalize, None, labels)
+                    assert fast is not None, (n, c, ydt, normalize, labels)
+                    got = FS.log_loss(y, P, **kw)
+                    assert got == general_log_loss(monkeypatch, y, P, **kw) == fast
+                    assert type(got) is float
+                    if dtype == np.float64:  # weights: float64 probabilities only
+                        w = r.random(n) * 3
+                        got = FS.log_loss(y, P, sample_weight=w, **kw)
+                        assert FS._fast_log_loss(y, P, normalize, w, labels) is not None
+                        assert got == general_log_loss(monkeypatch, y, P, sample_weight=w, **kw)
+
+
+def test_log_loss_saturated_probabilities_are_clipped_alike(monkeypatch):
+    for dtype in (np.float32, np.float64):
+        P = np.array([[1.0, 0.0], [0.0, 1.0], [0.5, 0.5]], dtype=dtype)
+        y = np.array([1, 0, 1])  # p_y = 0: the clip at finfo(dtype).eps decides the value
+        assert FS._fast_log_loss(y, P, True, None, None) is not None
+        assert FS.log_loss(y, P) == general_log_loss(monkeypatch, y, P)
+
+
+def test_log_loss_declines_to_the_general_errors_and_warnings():
+    P = probs(np.random.default_rng(1), 6, 3, np.float64)
+    y = np.array([0, 1, 2, 0, 1, 2])
+    with pytest.raises(ValueError, match="different number of classes"):
+        FS.log_loss(np.array([0, 1, 1, 0, 1, 0]), P)  # class 2 never seen
+    with pytest.raises(ValueError, match="contains NaN"):
+        Q = P.copy()
+        Q[2, 1] = np.nan
+        FS.log_loss(y, Q)
+    with pytest.raises(ValueError, match="greater than 1"):
+        Q = P.copy()
+        Q[0] = [1.5, -0.25, -0.25]  # sums to one, out of [0, 1]
+        FS.log_loss(y, Q)
+    with pytest.raises(ValueError, match="not belonging to the passed labels"):
+        FS.log_loss(np.array([0, 1, 2, 3, 1, 2]), P, labels=np.arange(3))
+    with pytest.raises(ValueError, match="at least one non-zero"):
+        FS.log_loss(y, P, sample_weight=np.zeros(6))
+    with pytest.warns(UserWarning, match="do not sum to one"):
+        FS.log_loss(y, P * 0.9)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a normalised input warns of nothing
+        FS.log_loss(y, P)
+
+
+def general_keras(monkeypatch, loss, *args):
+    with monkeypatch.context() as m:
+        m.setattr(type(loss), "_fast_call", lambda self, *a: None)
+        return loss(*args)
+
+
+@pytest.mark.parametrize("dtype", [None, "float64"])
+@pytest.mark.parametrize("from_logits", [False, True])
+def test_keras_sparse_fast_route_keeps_the_bits(monkeypatch, dtype, from_logits):
+    r = np.random.default_rng(18)
+    dt = np.dtype(dtype or np.float32)
+    for n, c in ((1, 2), (5, 3), (32, 10), (200, 17), (3000, 10)):
+        x = r.standard_normal((n, c)).astype(dt) * 3
+        p = x if from_logits else probs(r, n, c, dt)
+        if not from_logits:
+            p[0, 0] = 0.0  # clipped at 1e-7
+        for red in ("sum_over_batch_size", "sum", "mean", "mean_with_sample_weight"):
+            loss = FK.SparseCategoricalCrossentropy(from_logits=from_logits, reduction=red,
+                                                    dtype=dtype)
+            for y in (r.integers(0, c, n), r.integers(0, c, (n, 1)).astype(np.int32)):
+                assert loss._fast_call(y, p, None) is not None
+                got = loss(y, p)
+                ref = general_keras(monkeypatch, loss, y, p)
+                assert type(got) is type(ref) and got.dtype == ref.dtype == dt
+                assert got.tobytes() == ref.tobytes(), (n, c, red)
+
+
+def test_keras_sparse_declines_to_the_general_errors():
+    p = probs(np.random.default_rng(2), 4, 3, np.float32)
+    loss = FK.SparseCategoricalCrossentropy()
+    with pytest.raises(ValueError, match="label value of 3 which is outside"):
+        loss(np.array([0, 1, 3, 2]), p)
+    with pytest.raises(ValueError, match="label value of -1 which is outside"):
+        loss(np.array([0, -1, 1, 2]), p)
+    with pytest.raises(ValueError, match="same shape up until the class axis"):
+        loss(np.array([0, 1, 2]), p)
+    # what the fast route does not take still runs (and gives the general value)
+    y = np.array([0, 1, 2, 1])
+    assert loss._fast_call(y, p.astype(np.float64), None) is None  # cast to float32 first
+    assert loss(y, p.astype(np.float64)) == loss(y, p)
+    assert loss._fast_call(y, p, np.ones(4)) is None
+    assert loss(y, p, sample_weight=np.ones(4)) == loss(y, p)
