@@ -140,40 +140,20 @@ def accuracy(kind, x, y, torch, tf, n_rows=4096):
               f"max {u.max():12.1f}   mean loss: {float(m):10.1f} ulps")
 
 
-def _peak_rss_reset():
-    """Reset the kernel's peak-RSS mark (VmHWM) of this process; False where unsupported."""
-    try:
-        with open("/proc/self/clear_refs", "w") as fh:
-            fh.write("5")
-        return True
-    except OSError:
-        return False
-
-
-def _vm(field):
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) * 1024
-    return 0
-
-
 def peak_extra(fn):
     """``(peak RSS above the RSS before, NumPy's traced peak)`` of one call of ``fn``, bytes
     (RSS sees torch's allocations, which tracemalloc does not)."""
-    import gc
     import tracemalloc
 
-    gc.collect()
-    ok = _peak_rss_reset()
-    before = _vm("VmRSS")
+    from fastloss.bench.memory import peak_extra as rss_peak
+
     tracemalloc.start()
     try:
-        fn()
+        rss, _ = rss_peak(fn)
         traced = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-    return (_vm("VmHWM") - before if ok else float("nan")), traced
+    return rss, traced
 
 
 def dropin(torch, threads, repeat):
