@@ -349,3 +349,35 @@ def test_backward_no_float32_copy_of_the_input(dt, monkeypatch):
     assert x.grad.dtype == dt
     copy_bytes = 4 * N * C
     assert peak < copy_bytes * 1.5, peak / 2**20  # gradient (1x) + chunks, not + a copy (2x)
+
+
+@pytest.mark.parametrize("fn", [FT.softmax, FT.log_softmax], ids=["softmax", "log_softmax"])
+def test_softmax_half_result_not_copied_twice(fn, monkeypatch):
+    """A half result is rounded straight from the kernels' float32 output: NumPy's peak is
+    that output (1x float32), not a second float32 copy of it (2x)."""
+    import fastloss.losses._run as run
+
+    monkeypatch.setattr(run, "HALF_CHUNK_ELEMS", CHUNK)
+    fn(logits(torch.bfloat16, n=64, C=16, special=False), dim=1)
+    x = logits(torch.bfloat16, n=N, C=C, special=False)
+    _forbid_full_float(monkeypatch)
+    tracemalloc.start()
+    try:
+        out = fn(x, dim=1)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert out.dtype == torch.bfloat16
+    assert peak < 4 * N * C * 1.5, peak / 2**20
+
+
+def test_float32_result_does_not_alias_the_input():
+    """Where no cast happens the result is still a copy (a float32 input's empty softmax is
+    returned as it is computed: it must not share the caller's memory)."""
+    x = torch.zeros(3, 0)
+    out = FT.softmax(x, dim=1)
+    out2 = FT.softmax(torch.zeros(4, 3), dim=1, dtype=torch.float32)
+    assert out.shape == (3, 0) and torch.equal(out2, torch.full((4, 3), 1 / 3))
+    y = torch.randn(5, 3)
+    got = FT.log_softmax(y, dim=1)
+    assert got.data_ptr() != y.data_ptr()

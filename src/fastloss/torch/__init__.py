@@ -186,11 +186,18 @@ class _IO:
             return res[()] if res.ndim == 0 else res
         import torch  # absolute import: the real torch, not this module
 
-        t = torch.from_numpy(np.array(res, order="C", copy=True))  # keeps 0-d as 0-d
+        want = None
         if cast is not None:
-            t = t.to(cast if isinstance(cast, torch.dtype) else getattr(torch, str(np.dtype(cast))))
-        elif self.half is not None and t.is_floating_point():
-            t = t.to(self.half)
+            want = cast if isinstance(cast, torch.dtype) else getattr(torch, str(np.dtype(cast)))
+        elif self.half is not None and res.dtype.kind == "f":
+            want = self.half
+        if want is not None and res.flags.c_contiguous:
+            t = torch.from_numpy(res).to(want)  # a new tensor unless res is already `want`
+            if t.data_ptr() != res.ctypes.data:
+                return t.to(self.like.device)  # (a half result of a float32 one: no 2nd copy)
+        t = torch.from_numpy(np.array(res, order="C", copy=True))  # keeps 0-d as 0-d
+        if want is not None:
+            t = t.to(want)
         return t.to(self.like.device)
 
 
