@@ -381,3 +381,24 @@ def test_float32_result_does_not_alias_the_input():
     y = torch.randn(5, 3)
     got = FT.log_softmax(y, dim=1)
     assert got.data_ptr() != y.data_ptr()
+
+
+def test_numpy_half_arrays_compute_in_float32():
+    """NumPy float16 and (now accepted) ml_dtypes bfloat16 arrays: NumPy in, float32 out,
+    the values of the float32 call on the widened array (bfloat16 used to be refused as
+    'not implemented')."""
+    from _zoo import half_dtypes
+
+    rng = np.random.default_rng(4)
+    x32 = rng.standard_normal((23, 7)).astype(np.float32) * 5
+    y = rng.integers(0, 7, 23)
+    for dt in half_dtypes():
+        x = x32.astype(dt)
+        xw = x.astype(np.float32)
+        for fn, args, kw in ((FT.cross_entropy, (y,), {}),
+                             (FT.cross_entropy, (y,), {"reduction": "none"}),
+                             (FT.nll_loss, (y,), {"reduction": "sum"}),
+                             (FT.softmax, (), {"dim": 1}), (FT.logsumexp, (1,), {}),
+                             (FT.binary_cross_entropy_with_logits, (np.ones_like(x32),), {})):
+            got, ref = np.asarray(fn(x, *args, **kw)), np.asarray(fn(xw, *args, **kw))
+            assert got.dtype == np.float32 and np.array_equal(got, ref, equal_nan=True)

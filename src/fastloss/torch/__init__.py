@@ -62,7 +62,8 @@ Documented deviations (tested in tests/dropins/test_torch.py):
    intermediate tensors to half). CPU half tensors are read through zero-copy NumPy
    views that the kernels widen block by block (no float32 copy of the input; the
    values, and so the results, are those of ``t.float()``); the input gradient comes
-   back in float32 and is cast to the input's dtype. Index targets must be int64 or uint8 as in
+   back in float32 and is cast to the input's dtype. NumPy float16 and ``ml_dtypes``
+   bfloat16 arrays give float32 results (NumPy in, the computing dtype out). Index targets must be int64 or uint8 as in
    PyTorch (``RuntimeError`` otherwise). Error messages follow PyTorch's; the
    exception types are PyTorch's (``RuntimeError``, ``ValueError``, ``IndexError``).
 4. ``logsumexp``/``softmax``/``log_softmax`` are fastloss's (float64 inside,
