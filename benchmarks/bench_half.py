@@ -195,7 +195,8 @@ def dropin(torch, threads, repeat):
         fastloss.refresh_config()
         best = timeit(fns, repeat, nt, torch)
         load = os.getloadavg()[0]
-        print(f"  drop-in backend: {resolve_backend(None)[0]}")
+        print(f"  drop-in backend: {resolve_backend(None)[0]}, cython variant "
+              f"{fastloss.refresh_config()['cython_variant']}")
         for k, t in best.items():
             print(f"  {nt} thread(s) {k:<28} {n / t / 1e9:6.3f} Ge/s  {t * 1e3:8.1f} ms")
         v = best["fl.torch bf16 view"]
