@@ -6,6 +6,7 @@ Plain script (not collected by pytest)::
     python benchmarks/bench_half.py                        # 1 and 2 threads, best of 5
     python benchmarks/bench_half.py --threads 2 --repeat 9 --backend numba   # + generic path
     FASTLOSS_CYTHON_VARIANT=avx2 python benchmarks/bench_half.py
+    python benchmarks/bench_half.py --dropin --no-tf      # fastloss.torch on a bf16 tensor
 
 Cases (the issue's targets): sparse CE on bfloat16 logits 1e5 x 1000 and 2048 x 50257, BCE
 on float16 logits 2e7. Engines run one after the other inside every repeat with the same
@@ -139,6 +140,75 @@ def accuracy(kind, x, y, torch, tf, n_rows=4096):
               f"max {u.max():12.1f}   mean loss: {float(m):10.1f} ulps")
 
 
+def peak_extra(fn):
+    """``(peak RSS above the RSS before, NumPy's traced peak)`` of one call of ``fn``, bytes
+    (RSS sees torch's allocations, which tracemalloc does not)."""
+    import tracemalloc
+
+    from fastloss.bench.memory import peak_extra as rss_peak
+
+    tracemalloc.start()
+    try:
+        rss, _ = rss_peak(fn)
+        traced = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    return rss, traced
+
+
+def dropin(torch, threads, repeat):
+    """``fastloss.torch.cross_entropy`` on a bfloat16 tensor (zero-copy view) against the same
+    call through the float32 copy it made before, on a float32 tensor, and torch's bfloat16
+    ``F.cross_entropy``: Ge/s of the best repeat and peak extra memory of one call."""
+    import fastloss.torch as FT
+
+    def copy_path(fn):  # the drop-in's fallback when no view can be made: the old copy
+        def run():
+            saved = FT.torch_half_view
+
+            def no_view(t):
+                raise ImportError
+
+            FT.torch_half_view = no_view
+            try:
+                return fn()
+            finally:
+                FT.torch_half_view = saved
+        return run
+
+    x, y = make("sparse_ce", _dtype("bfloat16"), (100_000, 1000))
+    xt, yt = torch_tensor(torch, x), torch.from_numpy(y)
+    x32t = xt.float()
+    n = x.size
+    fns = {
+        "fl.torch bf16 view": lambda: FT.cross_entropy(xt, yt),
+        "fl.torch bf16 copy (before)": copy_path(lambda: FT.cross_entropy(xt, yt)),
+        "fl.torch f32": lambda: FT.cross_entropy(x32t, yt),
+        "torch bf16": lambda: torch.nn.functional.cross_entropy(xt, yt),
+    }
+    a, b = fns["fl.torch bf16 view"](), fns["fl.torch bf16 copy (before)"]()
+    assert a.dtype == torch.bfloat16 and a.view(torch.int16) == b.view(torch.int16)
+    print(f"\nfastloss.torch.cross_entropy, bfloat16 tensor 100000x1000 ({n / 1e6:.0f}M "
+          f"elements; a float32 copy is {4 * n / 2**20:.0f} MiB)")
+    for nt in threads:
+        os.environ["FASTLOSS_NUM_THREADS"] = str(nt)
+        fastloss.refresh_config()
+        best = timeit(fns, repeat, nt, torch)
+        load = os.getloadavg()[0]
+        print(f"  drop-in backend: {resolve_backend(None)[0]}, cython variant "
+              f"{fastloss.refresh_config()['cython_variant']}")
+        for k, t in best.items():
+            print(f"  {nt} thread(s) {k:<28} {n / t / 1e9:6.3f} Ge/s  {t * 1e3:8.1f} ms")
+        v = best["fl.torch bf16 view"]
+        print(f"    view / copy {best['fl.torch bf16 copy (before)'] / v:.2f}x   "
+              f"view / f32 {best['fl.torch f32'] / v:.2f}x   "
+              f"view / torch bf16 {best['torch bf16'] / v:.2f}x   (load {load:.2f})")
+    for k, fn in fns.items():
+        rss, traced = peak_extra(fn)
+        print(f"  peak extra memory {k:<28} RSS {rss / 2**20:8.1f} MiB   "
+              f"NumPy traced {traced / 2**20:8.1f} MiB")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
@@ -146,6 +216,8 @@ def main():
     ap.add_argument("--backend", default="cython")
     ap.add_argument("--no-torch", action="store_true")
     ap.add_argument("--no-tf", action="store_true")
+    ap.add_argument("--dropin", action="store_true",
+                    help="only fastloss.torch.cross_entropy on a bfloat16 tensor (1e5 x 1000)")
     args = ap.parse_args()
     torch = tf = None
     if not args.no_torch:
@@ -159,6 +231,11 @@ def main():
     variant = os.environ.get("FASTLOSS_CYTHON_VARIANT", "auto")
     print(f"CPU: {cpu_model()}   backend: {args.backend}   cython variant: {variant}   "
           f"load: {os.getloadavg()[0]:.2f}")
+    if args.dropin:
+        if torch is None:
+            raise SystemExit("--dropin compares with PyTorch: drop --no-torch")
+        dropin(torch, args.threads, args.repeat)
+        return
     for kind, dname, shape in CASES:
         x, y = make(kind, _dtype(dname), shape)
         x32 = x.astype(np.float32)

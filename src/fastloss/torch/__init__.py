@@ -59,7 +59,11 @@ Documented deviations (tested in tests/dropins/test_torch.py):
    PyTorch's NaN/inf propagation; finite inputs take the kernels.
 3. float16/bfloat16 tensors are computed in float32 and the result cast back
    (PyTorch computes half-precision ops with float32 internals too, but rounds
-   intermediate tensors to half). Index targets must be int64 or uint8 as in
+   intermediate tensors to half). CPU half tensors are read through zero-copy NumPy
+   views that the kernels widen block by block (no float32 copy of the input; the
+   values, and so the results, are those of ``t.float()``); the input gradient comes
+   back in float32 and is cast to the input's dtype. NumPy float16 and ``ml_dtypes``
+   bfloat16 arrays give float32 results (NumPy in, the computing dtype out). Index targets must be int64 or uint8 as in
    PyTorch (``RuntimeError`` otherwise). Error messages follow PyTorch's; the
    exception types are PyTorch's (``RuntimeError``, ``ValueError``, ``IndexError``).
 4. ``logsumexp``/``softmax``/``log_softmax`` are fastloss's (float64 inside,
@@ -89,6 +93,7 @@ import numpy as np
 import fastloss.losses.log_sum_exp as _lse
 from fastloss.losses._docs import fill
 from fastloss._dispatch import resolve_backend, resolve_threads
+from fastloss._half import compute_dtype, is_half, torch_half_view
 from fastloss.losses.functions import fast_sparse as _fast_sparse  # compiled (#16)
 from fastloss.kernels import CLIP_NONE, CLIP_TORCH
 from fastloss.losses._calls import (
@@ -133,6 +138,9 @@ class _IO:
     Half-precision tensors are computed in float32; ``half`` is the *input's* half dtype
     (the first tensor's), the only one the result is cast back to, while ``halves`` keeps
     every named argument's half dtype so that dtype checks see what the caller passed.
+    ``view=True`` hands a CPU half tensor over as a zero-copy float16/bfloat16 NumPy view
+    (the kernels widen it block by block to the same float32 values); otherwise it is
+    copied to float32.
     """
 
     def __init__(self):
@@ -140,7 +148,7 @@ class _IO:
         self.half = None  # its half-precision dtype, if any
         self.halves = {}  # argument name -> "Half" / "BFloat16"
 
-    def __call__(self, x, name=None):
+    def __call__(self, x, name=None, view=False):
         if x is None:
             return None
         torch = sys.modules.get("torch")  # a tensor implies torch is already imported
@@ -154,6 +162,11 @@ class _IO:
                     self.half = x.dtype
                 if name is not None:
                     self.halves[name] = "Half" if x.dtype == torch.float16 else "BFloat16"
+                if view and x.device.type == "cpu":
+                    try:
+                        return torch_half_view(x)
+                    except ImportError:  # bfloat16 without ml_dtypes: the float32 copy
+                        pass
                 x = x.float()
             return x.cpu().numpy()
         return np.asarray(x)
@@ -166,17 +179,26 @@ class _IO:
         """The result as the caller's container; ``cast``: the dtype asked for by ``dtype=``
         (otherwise a half-precision input's dtype)."""
         res = np.asarray(res)
+        if is_half(res.dtype):  # an empty or pass-through half view: as float32, like today
+            res = res.astype(np.float32)
         if self.like is None:
             if cast is not None:
                 res = res.astype(_np_dtype(cast) or np.float32)
             return res[()] if res.ndim == 0 else res
         import torch  # absolute import: the real torch, not this module
 
-        t = torch.from_numpy(np.array(res, order="C", copy=True))  # keeps 0-d as 0-d
+        want = None
         if cast is not None:
-            t = t.to(cast if isinstance(cast, torch.dtype) else getattr(torch, str(np.dtype(cast))))
-        elif self.half is not None and t.is_floating_point():
-            t = t.to(self.half)
+            want = cast if isinstance(cast, torch.dtype) else getattr(torch, str(np.dtype(cast)))
+        elif self.half is not None and res.dtype.kind == "f":
+            want = self.half
+        if want is not None and res.flags.c_contiguous:
+            t = torch.from_numpy(res).to(want)  # a new tensor unless res is already `want`
+            if t.data_ptr() != res.ctypes.data:
+                return t.to(self.like.device)  # (a half result of a float32 one: no 2nd copy)
+        t = torch.from_numpy(np.array(res, order="C", copy=True))  # keeps 0-d as 0-d
+        if want is not None:
+            t = t.to(want)
         return t.to(self.like.device)
 
 
@@ -216,22 +238,38 @@ def _size(shape):
     return f"torch.Size({list(shape)})"
 
 
-def _float_input(x, fn):
+def _float_input(x, fn, keep_half=False):
+    """``x`` checked to be floating point; half precision as it is (``keep_half``: the
+    callers whose kernels widen it) or as a float32 copy."""
+    if is_half(x.dtype):
+        return x if keep_half else x.astype(np.float32)
     if x.dtype.kind != "f":
         raise RuntimeError(f'"{fn}" not implemented for \'{_tname(x.dtype)}\'')
-    if x.dtype == np.float16:
-        x = x.astype(np.float32)
     return x
 
 
+def _is_float(dt):
+    return dt.kind == "f" or is_half(dt)
+
+
 def _promote(a, b):
-    """PyTorch's type promotion of two float operands (an integer one follows the float)."""
-    kinds = (a.dtype.kind == "f", b.dtype.kind == "f")
+    """PyTorch's type promotion of two float operands (an integer one follows the float),
+    on the computing dtypes (half counts as float32)."""
+    kinds = (_is_float(a.dtype), _is_float(b.dtype))
+    ca, cb = compute_dtype(a.dtype), compute_dtype(b.dtype)
     if all(kinds):
-        dt = np.result_type(a.dtype, b.dtype)
+        dt = np.result_type(ca, cb)
     else:
-        dt = a.dtype if kinds[0] else (b.dtype if kinds[1] else np.dtype(np.float32))
-    return a.astype(dt, copy=False), b.astype(dt, copy=False)
+        dt = ca if kinds[0] else (cb if kinds[1] else np.dtype(np.float32))
+    return _as_compute(a, dt), _as_compute(b, dt)
+
+
+def _as_compute(a, dt):
+    # a half operand of a float32 computation stays half: the kernels widen it exactly,
+    # and a float32 copy is what the zero-copy view is there to avoid
+    if is_half(a.dtype) and dt == np.float32:
+        return a
+    return a.astype(dt, copy=False)
 
 
 def _reduction(size_average, reduce, reduction):
@@ -253,8 +291,11 @@ def _reduction(size_average, reduce, reduction):
 
 def _all_finite(*arrays):
     """True if every element is finite: one sum per array (an overflow says False)."""
+    # half precision sums in float64 (NumPy casts in small buffers): a float16 sum of finite
+    # values overflows at 65504
     with np.errstate(over="ignore", invalid="ignore"):
-        return all(a.size == 0 or np.isfinite(np.add.reduce(a, axis=None)) for a in arrays)
+        return all(a.size == 0 or np.isfinite(np.add.reduce(
+            a, axis=None, dtype=np.float64 if is_half(a.dtype) else None)) for a in arrays)
 
 
 def _backend():
@@ -273,7 +314,9 @@ def _bce_kernel(x, z, from_logits, clip_mode, sw, sw_div, pw, reduction):
     """Flat element-wise BCE by the kernel: per-element values or ``(sum, wsum)``."""
     kern, nt = _backend()
     xf = np.ascontiguousarray(x).reshape(-1)
-    zf = np.ascontiguousarray(z, dtype=x.dtype).reshape(-1)
+    # half targets stay half (widened by the kernels), others take the computing dtype
+    zf = np.ascontiguousarray(z, dtype=z.dtype if is_half(z.dtype) else compute_dtype(x.dtype))
+    zf = zf.reshape(-1)
     call = bce_call(xf, zf, kern=kern, n_threads=nt, from_logits=from_logits, sample_weight=sw,
                     weight_div=sw_div, pos_weight=pw, clip=Clip(clip_mode, 0.0))
     return call.per_sample() if reduction == "none" else call.sums()
@@ -355,23 +398,26 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
 def _binary_cross_entropy_nograd(input, target, weight, size_average, reduce, reduction):
     """``binary_cross_entropy`` of inputs that need no gradient."""
     io = _IO()
-    x, t, w = io(input), io(target), io(weight)
+    x, t, w = io(input, view=True), io(target, "target", view=True), io(weight)
     reduction = _reduction(size_average, reduce, reduction)
     if t.shape != x.shape:
         raise ValueError(f"Using a target size ({_size(t.shape)}) that is different to the input "
                          f"size ({_size(x.shape)}) is deprecated. Please ensure they have the "
                          "same size.")
-    x = _float_input(x, "binary_cross_entropy")
-    if t.dtype != x.dtype and not (io.half and t.dtype == np.float32):
-        raise RuntimeError(f"Found dtype {_tname(t.dtype)} but expected {_tname(x.dtype)}")
+    x = _float_input(x, "binary_cross_entropy", keep_half=io.half is not None)
+    dt = compute_dtype(x.dtype)
+    # half tensors (either one) count as float32, as when they were copied to it
+    tdt = compute_dtype(t.dtype) if "target" in io.halves else t.dtype
+    if tdt != dt and not (io.half and tdt == np.float32):
+        raise RuntimeError(f"Found dtype {_tname(tdt)} but expected {_tname(dt)}")
     for arr, name in ((x, "input"), (t, "target")):
         # min/max propagate NaN, which PyTorch's 0 <= x <= 1 check rejects too
         if arr.size and not (arr.min() >= 0 and arr.max() <= 1):
             raise RuntimeError(f"all elements of {name} should be between 0 and 1")
-    sw, sw_div = (EMPTY, 1) if w is None else _weights_for(w, x.shape, x.dtype)
+    sw, sw_div = (EMPTY, 1) if w is None else _weights_for(w, x.shape, dt)
     # clamped logs are finite: the kernel's zero-weight rule equals PyTorch's 0 * loss
     res = _bce_kernel(x, t, False, CLIP_TORCH, sw, sw_div, EMPTY, reduction)
-    return io.out(_finish_elementwise(res, reduction, x.size, x.dtype, x.shape))
+    return io.out(_finish_elementwise(res, reduction, x.size, dt, x.shape))
 
 
 def _pos_weight_for(pos_weight, shape, dt):
@@ -434,7 +480,7 @@ def _bce_with_logits_nograd(input, target, weight, size_average, reduce, reducti
     """``binary_cross_entropy_with_logits`` of inputs that need no gradient."""
     io, x, t, w, pwa, reduction = _bcel_parse(input, target, weight, size_average, reduce,
                                               reduction, pos_weight)
-    dt = x.dtype
+    dt = compute_dtype(x.dtype)
     finite = _all_finite(x) and (w is None or _all_finite(w))
     if finite:
         sw, sw_div = (EMPTY, 1) if w is None else _weights_for(w, x.shape, dt)
@@ -456,14 +502,14 @@ def _bce_with_logits_nograd(input, target, weight, size_average, reduce, reducti
 def _bcel_parse(input, target, weight, size_average, reduce, reduction, pos_weight):
     """``binary_cross_entropy_with_logits``'s arguments checked, and its kernel inputs."""
     io = _IO()
-    x, t, w, pw = io(input), io(target), io(weight), io(pos_weight)
+    x, t, w, pw = io(input, view=True), io(target, view=True), io(weight), io(pos_weight)
     reduction = _reduction(size_average, reduce, reduction)
     if t.shape != x.shape:
         raise ValueError(f"Target size ({_size(t.shape)}) must be the same as input size "
                          f"({_size(x.shape)})")
-    x = _float_input(x, "binary_cross_entropy_with_logits")
+    x = _float_input(x, "binary_cross_entropy_with_logits", keep_half=io.half is not None)
     x, t = _promote(x, t)
-    dt = x.dtype
+    dt = compute_dtype(x.dtype)
     pwa = EMPTY if pw is None else _pos_weight_for(pw, x.shape, dt)
     if x.size and pwa.size == 0 and pw is not None:
         pwa = EMPTY
@@ -647,10 +693,10 @@ def _ce_parse(input, target, weight, size_average, ignore_index, reduce, reducti
               label_smoothing):
     """``cross_entropy``'s arguments checked as PyTorch does, and its kernel inputs."""
     io = _IO()
-    x, t, w = io(input, "input"), io(target), io(weight, "weight")
+    x, t, w = io(input, "input", view=True), io(target), io(weight, "weight")
     reduction = _reduction(size_average, reduce, reduction)
     names = (io.tname(x, "input"), None if w is None else io.tname(w, "weight"))
-    x = _float_input(x, "log_softmax_lastdim_kernel_impl")
+    x = _float_input(x, "log_softmax_lastdim_kernel_impl", keep_half=io.half is not None)
     if x.ndim == 0:
         raise IndexError("Dimension out of range (expected to be in range of [-1, 0], but got 1)")
     cdim = 1 if x.ndim >= 2 else 0
@@ -666,7 +712,7 @@ def _ce_parse(input, target, weight, size_average, ignore_index, reduce, reducti
             raise RuntimeError("ignore_index is not supported for floating point target")
         return p
     p.y = _check_labels(t, ignore_index, C, batch)
-    p.cw = _check_weight(w, C, x.dtype, names)
+    p.cw = _check_weight(w, C, compute_dtype(x.dtype), names)
     return p
 
 
@@ -687,7 +733,7 @@ def _fast_index_ce(input, target, ignore_index, reduction):
 
 def _ce_index(x2, y, cw, ignore_index, ls, reduction, batch):
     """Cross-entropy against index targets: the kernels, or PyTorch's IEEE results."""
-    dt = x2.dtype
+    dt = compute_dtype(x2.dtype)
     valid = y != ignore_index
     # Non-finite logits need PyTorch's IEEE results (slow path). The kernel's result
     # is non-finite whenever the input is, except where a zero class weight removed a
@@ -730,16 +776,16 @@ def _probs_rows(x2, t, w, cdim, C):
                            f"got {_tname(t.dtype)}")
     x2, t = _promote(x2, t)
     if w is not None and np.asarray(w).dtype.kind == "f":  # PyTorch promotes with the weight
-        x2, t = x2.astype(np.result_type(x2, w), copy=False), t.astype(np.result_type(t, w),
-                                                                        copy=False)
-    dt = x2.dtype
+        dw = np.result_type(compute_dtype(x2.dtype), np.asarray(w).dtype)
+        x2, t = _as_compute(x2, dw), _as_compute(t, dw)
+    dt = compute_dtype(x2.dtype)
     cw = None if w is None else _check_weight(np.asarray(w).astype(dt), C, dt)
     return x2, _class_rows(t, cdim)[0], cw
 
 
 def _ce_probs(x, t, w, x2, batch, cdim, C, ls, reduction):
     x2, t2, cw = _probs_rows(x2, t, w, cdim, C)
-    dt = x2.dtype
+    dt = compute_dtype(x2.dtype)
     n_mean = x.size // C if C else 0
     if _all_finite(x2):
         kern, nt = _backend()
@@ -828,17 +874,18 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
 def _nll_loss_nograd(input, target, weight, size_average, ignore_index, reduce, reduction):
     """``nll_loss`` of inputs that need no gradient."""
     io = _IO()
-    x, t, w = io(input, "input"), io(target), io(weight, "weight")
+    x, t, w = io(input, "input", view=True), io(target), io(weight, "weight")
     reduction = _reduction(size_average, reduce, reduction)
     names = (io.tname(x, "input"), None if w is None else io.tname(w, "weight"))
-    x = _float_input(x, "nll_loss")
+    x = _float_input(x, "nll_loss", keep_half=io.half is not None)
+    dt = compute_dtype(x.dtype)
     if x.ndim == 0:
         raise ValueError("Expected 1 or more dimensions (got 0)")
     cdim = 1 if x.ndim >= 2 else 0
     C = x.shape[cdim]
     x2, batch = _class_rows(x, cdim)
     y, lo, hi = _check_labels_range(t, ignore_index, C, batch)
-    cw = _check_weight(w, C, x.dtype, names)
+    cw = _check_weight(w, C, dt, names)
     n = y.shape[0]
     # ignored rows only if ignore_index can be among the labels (no full pass otherwise)
     ignored = bool(n and C and lo <= ignore_index <= hi and np.any(y == ignore_index))
@@ -847,9 +894,9 @@ def _nll_loss_nograd(input, target, weight, size_average, ignore_index, reduce, 
     if C:
         # every index is in range (labels checked, ignored rows point at class 0): "clip"
         # skips take's per-element bounds check, which costs as much as the gather itself
-        picked = x2.reshape(-1).take(_row_starts(n, C) + ys, mode="clip")
+        picked = x2.reshape(-1).take(_row_starts(n, C) + ys, mode="clip").astype(dt, copy=False)
     else:
-        picked = np.zeros(n, x2.dtype)
+        picked = np.zeros(n, dt)
     if ignored:
         picked[~valid] = 0  # ignored rows add nothing (even where the input is NaN)
     wy = None if cw is None else (np.where(valid, cw[ys], 0.0) if ignored else cw[ys])
@@ -860,14 +907,14 @@ def _nll_loss_nograd(input, target, weight, size_average, ignore_index, reduce, 
                 v *= wy
             if ignored:
                 v[~valid] = 0.0  # +0, as PyTorch
-            return io.out(v.astype(x.dtype).reshape(batch))
+            return io.out(v.astype(dt).reshape(batch))
         if wy is None:
             total = -float(picked.sum(dtype=np.float64))
             wsum = float(n - (np.count_nonzero(~valid) if ignored else 0))
         else:
             total = -float(np.dot(picked.astype(np.float64), wy))
             wsum = float(np.sum(wy))
-    return io.out(_mean_or_sum(total, wsum, reduction, x.dtype))
+    return io.out(_mean_or_sum(total, wsum, reduction, dt))
 
 
 # --------------------------------------------------------------------------- KL, MSE
@@ -926,7 +973,7 @@ def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_
 def _kl_div_nograd(input, target, size_average, reduce, reduction, log_target):
     """``kl_div`` of inputs that need no gradient."""
     io = _IO()
-    x, t = io(input), io(target)
+    x, t = io(input, view=True), io(target, view=True)
     if size_average is not None or reduce is not None:
         red = _reduction(size_average, reduce, "mean")
     else:
@@ -936,11 +983,11 @@ def _kl_div_nograd(input, target, size_average, reduce, reduction, log_target):
                   "with the KL div math definition.'mean' will be changed to behave the "
                   "same as 'batchmean' in the next major release.")
         red = "sum" if reduction == "batchmean" else _reduction(None, None, reduction)
-    x = _float_input(x, "kl_div")
-    if t.dtype.kind != "f":
+    x = _float_input(x, "kl_div", keep_half=io.half is not None)
+    if not _is_float(t.dtype):
         raise RuntimeError("kl_div: Integral inputs not supported.")
     x, t = _promote(x, t)
-    dt = x.dtype
+    dt = compute_dtype(x.dtype)
     if x.shape != t.shape:
         x, t = np.broadcast_arrays(x, t)
     if red == "none":
@@ -1000,16 +1047,16 @@ def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", we
 def _mse_loss_nograd(input, target, size_average, reduce, reduction, weight):
     """``mse_loss`` of inputs that need no gradient."""
     io = _IO()
-    x, t, w = io(input), io(target), io(weight)
+    x, t, w = io(input, view=True), io(target, view=True), io(weight)
     if t.shape != x.shape:
         _warn(f"Using a target size ({_size(t.shape)}) that is different to the input "
               f"size ({_size(x.shape)}). This will likely lead to incorrect results due "
               "to broadcasting. Please ensure they have the same size.")
     if size_average is not None or reduce is not None:
         reduction = _reduction(size_average, reduce, reduction)
-    x = _float_input(x, "mse")
+    x = _float_input(x, "mse", keep_half=io.half is not None)
     x, t = _promote(x, t)
-    dt = x.dtype
+    dt = compute_dtype(x.dtype)
     if x.shape != t.shape:
         x, t = np.broadcast_arrays(x, t)
     if w is not None:
@@ -1075,7 +1122,7 @@ def logsumexp(input, dim, keepdim=False):
 def _logsumexp_nograd(input, dim, keepdim):
     """``logsumexp`` of inputs that need no gradient."""
     io = _IO()
-    x = io(input)
+    x = io(input, view=True)
     if dim is None:
         raise TypeError("logsumexp(): argument 'dim' must be tuple of ints, not NoneType")
     axis = tuple(dim) if isinstance(dim, (list, tuple)) else dim
@@ -1163,7 +1210,7 @@ def softmax(input, dim=None, _stacklevel=3, dtype=None):
 def _softmax_nograd(input, dim, _stacklevel, dtype, log=False):
     """``softmax`` (``log_softmax`` if ``log``) of inputs that need no gradient."""
     io = _IO()
-    x, want = _cast_for(io(input), dtype)
+    x, want = _cast_for(io(input, view=True), dtype)
     if dim is None:
         dim = _softmax_dim("log_softmax" if log else "softmax", x.ndim, _stacklevel + 1)
     if x.size == 0:  # nothing to normalise (e.g. (5, 0, 0) along -1): an empty result
@@ -1179,6 +1226,8 @@ def _cast_for(x, dtype):
     if dtype is None:
         return x, None
     np_dt = _np_dtype(dtype)
+    if is_half(x.dtype) and (np_dt is None or np_dt in (np.float16, np.float32)):
+        return x, dtype  # the kernels widen a half view to exactly these float32 values
     if np_dt is None or np_dt == np.float16:
         return x.astype(np.float32), dtype
     return x.astype(np_dt), dtype

@@ -26,7 +26,9 @@ import torch
 import torch.nn.functional as TF
 
 import fastloss.torch as F
+from fastloss._half import compute_dtype, is_half
 from fastloss.kernels._blocks import combine, n_blocks
+from fastloss.losses._run import run_chunks
 from fastloss.losses._calls import (
     EMPTY,
     bce_call,
@@ -38,13 +40,19 @@ from fastloss.losses._calls import (
 
 
 def _kernel_grad(call, shape, scale):
-    """One pass of a KernelCall's fused kernel: (float64 weighted loss sum, gradient)."""
+    """One pass of a KernelCall's fused kernel: (float64 weighted loss sum, gradient).
+
+    The gradient is in the computing dtype (float32 for half input); half-precision rows
+    are widened chunk by chunk (one call for C-contiguous float rows)."""
     nb = n_blocks(call.n_rows, call.block_rows)
     lp, wp = np.zeros(nb), np.zeros(nb)
     g = np.empty(shape, call.dtype) if call.n_rows else np.zeros(shape, call.dtype)
-    if call.n_rows:  # the inputs are C-contiguous rows: one call, as run_chunks does
-        call.gradient(0, call.n_rows, g, np.zeros((0,) * len(shape), call.dtype), lp, wp,
-                      float(scale))
+
+    def run(a, b, g_, h_, lp_, wp_):
+        call.gradient(a, b, g_, h_, lp_, wp_, float(scale))
+
+    run_chunks(run, call.n_rows, call.row_width, call.block_rows, call.contiguous,
+               [g, np.zeros((0,) * len(shape), call.dtype)], lp, wp, call.half)
     return combine(lp), g
 
 
@@ -167,7 +175,7 @@ class _CrossEntropy(_Rule):
         if p.ls and self.cw is not None:
             # PyTorch's weighted smoothing sum_c w_c t'_c nll_c: the categorical kernel on
             # one-hot rows (ignored rows weigh 0)
-            t2 = np.zeros(self.x2.shape, self.x2.dtype)
+            t2 = np.zeros(self.x2.shape, compute_dtype(self.x2.dtype))
             rows = np.nonzero(self.valid)[0]
             t2[rows, p.y[rows]] = 1
             base = np.ones(len(p.y)) if not sw.size else sw
@@ -192,7 +200,7 @@ class _CrossEntropy(_Rule):
                                      _scale(self.reduction, self.divisor))
             if np.isfinite(total):
                 self.saved = self.layout(g2)
-                dt = self.x2.dtype
+                dt = compute_dtype(self.x2.dtype)
                 return p.io.out(F._mean_or_sum(total, self.divisor, self.reduction, dt))
         return F._cross_entropy_nograd(_detach(self.input), _detach(self.target), *self.args)
 
@@ -227,7 +235,9 @@ class _BCEWithLogits(_Rule):
         super().__init__(input, target, red, lambda x, t: TF.binary_cross_entropy_with_logits(
             x, t, weight, reduction=red, pos_weight=pos_weight))
         self.xf = np.ascontiguousarray(self.x).reshape(-1)
-        self.zf = np.ascontiguousarray(self.t, dtype=self.x.dtype).reshape(-1)
+        self.dt = dt = compute_dtype(self.x.dtype)
+        zdt = self.t.dtype if is_half(self.t.dtype) else dt  # as F._bce_kernel
+        self.zf = np.ascontiguousarray(self.t, dtype=zdt).reshape(-1)
 
     def call(self, sw, div):
         kern, nt = F._backend()
@@ -236,7 +246,7 @@ class _BCEWithLogits(_Rule):
 
     def reduced_run(self):
         sw, div = (EMPTY, 1) if self.w is None else F._weights_for(self.w, self.x.shape,
-                                                                     self.x.dtype)
+                                                                     self.dt)
         return _kernel_grad(self.call(sw, div), self.xf.shape,
                             _scale(self.reduction, self.x.size))
 
@@ -247,7 +257,7 @@ class _BCEWithLogits(_Rule):
             total, g = self.reduced_run()
             self.saved = g.reshape(x.shape)
             return self.io.out(F._finish_elementwise((total, None), self.reduction, x.size,
-                                                     x.dtype, x.shape))
+                                                     self.dt, x.shape))
         return F._bce_with_logits_nograd(_detach(self.input), _detach(self.target), *self.args)
 
     def reduced_grad(self):
@@ -256,7 +266,7 @@ class _BCEWithLogits(_Rule):
     def weighted_grad(self, g):
         sw = np.broadcast_to(g, self.x.shape)
         if self.w is not None:
-            sw = sw * np.broadcast_to(self.w.astype(self.x.dtype).astype(np.float64),
+            sw = sw * np.broadcast_to(self.w.astype(self.dt).astype(np.float64),
                                       self.x.shape)
         sw = np.ascontiguousarray(sw, dtype=np.float64).reshape(-1)
         return _kernel_grad(self.call(sw, 1), self.xf.shape, 1.0)[1].reshape(self.x.shape)
@@ -319,7 +329,7 @@ class _NLL(_Rule):
         return F._nll_loss_nograd(_detach(self.input), _detach(self.target), *self.args)
 
     def rows(self):
-        x = _np(self.input)
+        x = self.input  # only its shape is read: no copy of the values
         cdim = 1 if x.ndim >= 2 else 0
         y = _np(self.target).astype(np.int64).reshape(-1)
         valid = y != self.ii
@@ -329,10 +339,11 @@ class _NLL(_Rule):
 
     def scatter(self, coef):
         x, cdim, ys, wy = self.rows()
-        moved = np.moveaxis(x, cdim, -1)
-        g2 = np.zeros((ys.size, x.shape[cdim]))
+        shape = tuple(x.shape)
+        moved = shape[:cdim] + shape[cdim + 1:] + shape[cdim:cdim + 1]
+        g2 = np.zeros((ys.size, shape[cdim]))
         g2[np.arange(ys.size), ys] = -wy * coef
-        return np.moveaxis(g2.reshape(moved.shape), -1, cdim)
+        return np.moveaxis(g2.reshape(moved), -1, cdim)
 
     def weighted_grad(self, g):
         return self.scatter(g.reshape(-1))
@@ -357,7 +368,9 @@ class _Elementwise(_Rule):
     gradient is summed back to the input's shape."""
 
     def rows(self):
-        x, t = F._promote(F._float_input(_np(self.input), self.name), _np(self.target))
+        io = F._IO()  # half tensors as zero-copy views: the kernels widen them
+        x = F._float_input(io(self.input, view=True), self.name, keep_half=True)
+        x, t = F._promote(x, io(self.target, view=True))
         x, t = np.broadcast_arrays(x, t)
         self.full_shape = x.shape
         return np.ascontiguousarray(x).reshape(-1, 1), np.ascontiguousarray(t).reshape(-1, 1)
