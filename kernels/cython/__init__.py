@@ -94,21 +94,30 @@ except Exception as exc:  # not built, or built for another Python
 else:
     AVAILABLE = True
 
+_KERNELS = ("argmax_rows", "bce", "bce_grad", "categorical_ce", "categorical_ce_grad",
+            "elementwise", "kl", "kl_grad", "logsumexp_rows", "mse", "mse_grad", "softmax_rows",
+            "sparse_ce", "sparse_ce_grad")
+
+
+def _bind(core, build):
+    """Make ``core`` (one build of the extension) the one this package's functions call."""
+    global _core, BUILD_INFO
+    _core, BUILD_INFO = core, build
+    globals().update({name: getattr(core, name) for name in _KERNELS})
+
+
+def reselect():
+    """Choose the build again for the current ``FASTLOSS_CYTHON_VARIANT`` (what
+    ``fastloss.refresh_config()`` calls); returns its variant name. Raises ImportError for a
+    build that is not there or that this CPU cannot run, keeping the build in use."""
+    core, build = _select()
+    if core is not _core:
+        _bind(core, build)
+    return BUILD_INFO.get("variant")
+
+
 if AVAILABLE:
-    argmax_rows = _core.argmax_rows
-    bce = _core.bce
-    bce_grad = _core.bce_grad
-    categorical_ce = _core.categorical_ce
-    categorical_ce_grad = _core.categorical_ce_grad
-    elementwise = _core.elementwise
-    kl = _core.kl
-    kl_grad = _core.kl_grad
-    logsumexp_rows = _core.logsumexp_rows
-    mse = _core.mse
-    mse_grad = _core.mse_grad
-    softmax_rows = _core.softmax_rows
-    sparse_ce = _core.sparse_ce
-    sparse_ce_grad = _core.sparse_ce_grad
+    _bind(_core, BUILD_INFO)
 
     _N_CPU = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
         os.cpu_count() or 1)

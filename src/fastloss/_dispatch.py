@@ -129,17 +129,7 @@ def config():
 def _reselect_cython():
     """Pick the Cython build for ``FASTLOSS_CYTHON_VARIANT`` again; its name or None."""
     mod, ok, _ = load_backend("cython")
-    if not ok:
-        return None
-    core, build = mod._select()  # raises ImportError for a build it cannot use
-    if core is not mod._core:  # rebind the contract functions to the newly chosen build
-        from fastloss.kernels import CONTRACT
-
-        mod._core, mod.BUILD_INFO = core, build
-        for name in CONTRACT:
-            if name != "first_outside_unit_interval":  # a wrapper that reads mod._core
-                setattr(mod, name, getattr(core, name))
-    return mod.BUILD_INFO.get("variant")
+    return mod.reselect() if ok else None  # raises ImportError for a build it cannot use
 
 
 def _cfg():
