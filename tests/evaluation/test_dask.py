@@ -575,14 +575,17 @@ def test_worker_killed_mid_evaluation(client, data, da, fd):
         fut = client.compute(lazy)
         victim = held = None
         deadline = time.monotonic() + 60
-        while victim is None and time.monotonic() < deadline:
+        while victim is None and time.monotonic() < deadline and not fut.done():
             for addr, keys in client.has_what().items():
                 held = [k for k in keys if str(k).startswith("_part_task")]
                 if held:
                     victim = addr
                     break
             time.sleep(0.05)
-        assert victim is not None, "no part result ever reached a worker's memory"
+        # (a future that ended first says how: an error on a worker, or parts never held)
+        assert victim is not None, ("no part result ever reached a worker's memory",
+                                    fut.status, fut.exception() if fut.status == "error"
+                                    else None)
         assert not fut.done()  # killed in the middle of the evaluation
         os.kill(pids[victim], signal.SIGKILL)
         got = fut.result(timeout=180)
