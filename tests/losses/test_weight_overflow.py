@@ -79,3 +79,23 @@ def test_non_finite_losses_stay_non_finite():
     w = np.array([1e308, 1e308, 1e308])
     assert np.isnan(fastloss.sparse_categorical_cross_entropy(Y, x, from_logits=True,
                                                               sample_weight=w))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_gradients_survive_huge_weights(backend):
+    """The fused loss+gradient functions give the weighted mean and ``w_i / sum w`` times each
+    sample's gradient, not NaN and zeros, when the weights' float64 sums overflow."""
+    w = np.array([1e308, 1e308, 2e307])
+    loss, grad = fastloss.sparse_categorical_cross_entropy_grad(Y, X, sample_weight=w,
+                                                                backend=backend)
+    assert loss == pytest.approx(ratio(sparse_ce_rows(X, Y), w), rel=1e-14)
+    p = np.exp(X - X.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    share = np.ldexp(w, -1100) / math.fsum(np.ldexp(w, -1100).tolist())
+    want = share[:, None] * (p - np.eye(3)[Y])
+    np.testing.assert_allclose(grad, want, rtol=1e-13, atol=0)
+    z, x = np.array([1.0, 0.0, 1.0]), np.array([0.3, -2.0, 4.0])  # logits
+    bce = np.maximum(x, 0) - x * z + np.log1p(np.exp(-np.abs(x)))
+    loss, grad = fastloss.binary_cross_entropy_grad(z, x, sample_weight=w, backend=backend)
+    assert loss == pytest.approx(ratio(bce, w), rel=1e-14)
+    np.testing.assert_allclose(grad, share * (1 / (1 + np.exp(-x)) - z), rtol=1e-13, atol=0)

@@ -89,13 +89,44 @@ def reduce_rescaling(prepare, sample_weight, reduction):
         return call.reduce(reduction)
     with np.errstate(over="ignore"):  # (the reference backend would warn of what is redone)
         total, wsum = run_sums(call)
-    k = 0 if np.isfinite(total) and np.isfinite(wsum) else _overflow_shift(call.weights())
-    if k:
-        sw = np.ones(call.batch_shape) if sample_weight is None else \
-            np.asarray(sample_weight, dtype=np.float64)
-        call = prepare(np.ldexp(sw, -k))
+    if not (np.isfinite(total) and np.isfinite(wsum)):
+        call = _rescaled(prepare, sample_weight, call) or call
         total, wsum = run_sums(call)
     return finish((total, wsum), reduction, call.result_dtype, call.batch_shape)
+
+
+def gradient_rescaling(prepare, sample_weight, reduction, hessian, out):
+    """``run_gradient`` of ``prepare(sample_weight)``, rescaled as :func:`reduce_rescaling`
+    when a mean's weight sum or weighted total overflows (the gradient of sample ``i`` is
+    ``w_i / sum w`` times its own, the same for weights times ``2**-k``)."""
+    call = prepare(sample_weight)
+    if reduction != "mean" or not call.weighted:
+        return run_gradient(call, reduction, hessian, out)
+    w = call.weights()
+    # the weight sum (run_gradient's scale) overflows: known before the pass; the cheap bound
+    # first, since weights whose max times their count is below 2**1000 cannot overflow
+    if w is not None and w.size and not float(np.max(w)) * w.size < 2.0 ** 1000:
+        with np.errstate(over="ignore"):
+            if not np.isfinite(combine(block_sums(w, call.block_rows))):
+                call = _rescaled(prepare, sample_weight, call) or call
+    with np.errstate(over="ignore"):
+        res = run_gradient(call, reduction, hessian, out)
+    if not np.isfinite(res[0]):
+        redo = _rescaled(prepare, sample_weight, call)
+        if redo is not None:
+            res = run_gradient(redo, reduction, hessian, out)
+    return res
+
+
+def _rescaled(prepare, sample_weight, call):
+    """``call`` again with the sample weights times ``2**-k`` so that its weights sum to
+    less than 1/2, or None when its weights are not what can overflow."""
+    k = _overflow_shift(call.weights())
+    if not k:
+        return None
+    sw = np.ones(call.batch_shape) if sample_weight is None else \
+        np.asarray(sample_weight, dtype=np.float64)
+    return prepare(np.ldexp(sw, -k))
 
 
 def _overflow_shift(w):

@@ -8,7 +8,7 @@ gets ``w_i`` times its own gradient, which is what gradient boosting wants.
 
 from fastloss.losses import functions as _api
 from fastloss.losses._docs import fill
-from fastloss.losses._run import run_gradient
+from fastloss.losses._run import gradient_rescaling as _gradient
 
 __all__ = [
     "binary_cross_entropy_grad",
@@ -66,12 +66,11 @@ def sparse_categorical_cross_entropy_grad(y_true, y_pred, *, axis=-1, ignore_ind
     >>> float(loss), grad
     (0.6931471805599453, array([[-0.5,  0.5]]))
     """
-    call = _api.prepare_sparse(y_true, y_pred, from_logits=True, axis=axis,
-                                ignore_index=ignore_index, class_weight=class_weight,
-                                label_smoothing=label_smoothing, z_loss=z_loss,
-                                sample_weight=sample_weight, clip=None, reduction=reduction,
-                                nan_policy="propagate", backend=backend, n_threads=n_threads)
-    return run_gradient(call, reduction, hessian, out)
+    return _gradient(lambda sw: _api.prepare_sparse(
+        y_true, y_pred, from_logits=True, axis=axis, ignore_index=ignore_index,
+        class_weight=class_weight, label_smoothing=label_smoothing, z_loss=z_loss,
+        sample_weight=sw, clip=None, reduction=reduction, nan_policy="propagate",
+        backend=backend, n_threads=n_threads), sample_weight, reduction, hessian, out)
 
 
 @fill
@@ -116,13 +115,11 @@ def categorical_cross_entropy_grad(y_true, y_pred, *, axis=-1, class_weight=None
     >>> grad, hess
     (array([[ 0.5, -0.5]]), array([[0.25, 0.25]]))
     """
-    call = _api.prepare_categorical(y_true, y_pred, from_logits=True, axis=axis,
-                                     class_weight=class_weight,
-                                     label_smoothing=label_smoothing,
-                                     sample_weight=sample_weight, clip=None, reduction=reduction,
-                                     nan_policy="propagate", backend=backend,
-                                     n_threads=n_threads)
-    return run_gradient(call, reduction, hessian, out)
+    return _gradient(lambda sw: _api.prepare_categorical(
+        y_true, y_pred, from_logits=True, axis=axis, class_weight=class_weight,
+        label_smoothing=label_smoothing, sample_weight=sw, clip=None, reduction=reduction,
+        nan_policy="propagate", backend=backend, n_threads=n_threads), sample_weight,
+        reduction, hessian, out)
 
 
 @fill
@@ -165,11 +162,11 @@ def binary_cross_entropy_grad(y_true, y_pred, *, pos_weight=None, label_smoothin
     >>> grad
     array([-0.5,  0.5])
     """
-    call = _api.prepare_bce(y_true, y_pred, from_logits=True, pos_weight=pos_weight,
-                             label_smoothing=label_smoothing, sample_weight=sample_weight,
-                             clip=None, reduction=reduction, nan_policy="propagate",
-                             backend=backend, n_threads=n_threads)
-    return run_gradient(call, reduction, hessian, out)
+    return _gradient(lambda sw: _api.prepare_bce(
+        y_true, y_pred, from_logits=True, pos_weight=pos_weight,
+        label_smoothing=label_smoothing, sample_weight=sw, clip=None, reduction=reduction,
+        nan_policy="propagate", backend=backend, n_threads=n_threads), sample_weight,
+        reduction, hessian, out)
 
 
 @fill
@@ -213,11 +210,10 @@ def kl_divergence_grad(y_true, y_pred, *, log_input=False, log_target=False, axi
     >>> grad
     array([[-2.        , -0.66666667]])
     """
-    call = _api.prepare_kl(y_true, y_pred, log_input=log_input, log_target=log_target,
-                            axis=axis, sample_weight=sample_weight, clip=None,
-                            reduction=reduction, nan_policy="propagate", backend=backend,
-                            n_threads=n_threads)
-    return run_gradient(call, reduction, hessian, out)
+    return _gradient(lambda sw: _api.prepare_kl(
+        y_true, y_pred, log_input=log_input, log_target=log_target, axis=axis,
+        sample_weight=sw, clip=None, reduction=reduction, nan_policy="propagate",
+        backend=backend, n_threads=n_threads), sample_weight, reduction, hessian, out)
 
 
 @fill
@@ -258,7 +254,7 @@ def mean_squared_error_grad(y_true, y_pred, *, output_weight=None, axis=-1, samp
     >>> float(loss), grad
     (2.5, array([[1., 2.]]))
     """
-    call = _api.prepare_mse(y_true, y_pred, output_weight=output_weight, axis=axis,
-                             sample_weight=sample_weight, reduction=reduction,
-                             nan_policy="propagate", backend=backend, n_threads=n_threads)
-    return run_gradient(call, reduction, hessian, out)
+    return _gradient(lambda sw: _api.prepare_mse(
+        y_true, y_pred, output_weight=output_weight, axis=axis, sample_weight=sw,
+        reduction=reduction, nan_policy="propagate", backend=backend, n_threads=n_threads),
+        sample_weight, reduction, hessian, out)
