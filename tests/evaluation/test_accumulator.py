@@ -69,8 +69,32 @@ def test_exact_sums_match_fractions_and_fsum():
             assert es.value(k) == math.fsum(sel.tolist())
     big = ExactSums(1)
     big.add([1.7976931348623157e308, 1.7976931348623157e308])
-    with pytest.raises(OverflowError):
-        big.value()
+    assert big.value() == np.inf  # beyond float64: inf, as IEEE addition and the in-memory sum
+    assert big.value(shift=1) == 1.7976931348623157e308
+    assert big.overflow_shift([0]) == 2  # the sum, 2**1025 - 2**972, below 2**1023
+    assert ExactSums(1).overflow_shift([0]) == 0
+    neg = ExactSums(1)
+    neg.add([-1.7976931348623157e308] * 3)
+    assert neg.value() == -np.inf
+
+
+def test_exact_sums_shift_adds_scaled_values_back_exactly():
+    r = np.random.default_rng(3)
+    v = r.standard_normal(300) * 10.0 ** r.integers(-20, 20, 300)
+    k = r.integers(0, 1100, 300)
+    es = ExactSums(2)
+    for i in range(300):
+        es.add([v[i]], [i % 2], shift=int(k[i]))
+    for key in (0, 1):
+        want = sum((Fraction(float(v[i])) * 2 ** int(k[i]) for i in range(key, 300, 2)),
+                   Fraction(0))
+        assert es.exact_int(key) == want * 2 ** 1126
+        shift = es.overflow_shift([key])
+        assert es.value(key, shift) == float(want / 2 ** shift)
+    with pytest.raises(ValueError, match="shift"):
+        es.add([1.0], shift=-1)
+    with pytest.raises(OverflowError, match="range"):
+        es.add([1e300], shift=400)
 
 
 def test_exact_sums_cancellation_and_order_independence():
@@ -309,3 +333,84 @@ def test_one_place_turns_options_into_kernel_calls():
                     loss_options("sparse_categorical_cross_entropy", {}), y, x, None)
     assert p._forward.__qualname__.startswith("sparse_ce_call")
     assert not p.weighted and (p.weights() == 1).all()
+
+
+# --------------------------------------------------------------------------- weights near 1e308
+
+def _huge_weight_cases():
+    """(name, options, y_true, y_pred, rows): several blocks, weights near the float64 limit
+    mixed with ordinary, zero and tiny ones."""
+    r = np.random.default_rng(19)
+    n, C = 150, 512  # blocks of 32 rows: chunks cut blocks
+    x = r.standard_normal((n, C))
+    y = r.integers(0, C, n)
+    p = np.exp(x) / np.exp(x).sum(axis=1, keepdims=True)
+    t = np.eye(C)[y]
+    ne = 40000  # BCE: blocks of 16384 elements
+    z, q = (r.random(ne) < 0.5).astype(float), r.random(ne) * 0.98 + 0.01
+    return [
+        ("sparse_categorical_cross_entropy", {"from_logits": True}, y, x, n),
+        ("categorical_cross_entropy", {}, t, p, n),
+        ("kl_divergence", {}, t * 0.9 + 0.1 / C, p, n),
+        ("mean_squared_error", {}, t, p, n),
+        ("binary_cross_entropy", {}, z, q, ne),
+    ]
+
+
+def _huge_weights(n, seed):
+    r = np.random.default_rng(seed)
+    w = r.choice([1e308, 1.7976931348623157e308, 3e307, 1.0, 0.0, 2.5], n)
+    w[r.integers(0, n)] = 1e-300
+    return w
+
+
+@pytest.mark.parametrize("backend", ["numpy", "cython", "numba"])
+@pytest.mark.parametrize("case", range(5), ids=lambda i: _huge_weight_cases()[i][0])
+def test_weights_near_the_float64_limit_stream_like_memory(backend, case):
+    """Weights whose float64 sums overflow: the in-memory mean rescales them (#19); every
+    chunking, merge order and checkpoint of the stream gives the same bits, not NaN."""
+    name, kw, yt, yp, n = _huge_weight_cases()[case]
+    w = _huge_weights(n, case)
+    fn = getattr(fastloss, name)
+    want = fn(yt, yp, sample_weight=w, backend=backend, **kw)
+    assert np.isfinite(want)
+    # independently: the weighted mean of the unweighted per-row losses, in exact arithmetic
+    rows = np.asarray(fn(yt, yp, reduction="none", backend=backend, **kw), dtype=np.float64)
+    exact = (sum((Fraction(float(a)) * Fraction(float(b)) for a, b in zip(w, rows)), Fraction(0))
+             / sum((Fraction(float(a)) for a in w), Fraction(0)))
+    assert float(want) == pytest.approx(float(exact), rel=1e-12)
+    for sizes in ([n], [7, 41, 13], [1000, 1, 3]):
+        acc = feed(name, yt, yp, cuts_of(n, sizes), w, backend=backend, **kw)
+        assert same(acc.result(), want), sizes
+    # shards merged in reverse order, one of them through a JSON checkpoint
+    cuts = cuts_of(n, [29, 17])
+    shards = []
+    for a, b in zip(cuts, cuts[1:]):
+        acc = LossAccumulator(name, start_row=a, backend=backend, **kw)
+        acc.update(yt[a:b], yp[a:b], w[a:b])
+        shards.append(acc)
+    shards[1] = LossAccumulator.from_state_dict(json.loads(json.dumps(shards[1].state_dict())))
+    total = shards[-1]
+    for acc in shards[-2::-1]:
+        total.merge(acc)
+    assert same(total.result(), want)
+    s_acc = feed(name, yt, yp, cuts_of(n, [11]), w, backend=backend, reduction="sum", **kw)
+    with np.errstate(over="ignore"):  # the reference backend warns of the sum's own overflow
+        want_sum = fn(yt, yp, sample_weight=w, backend=backend, reduction="sum", **kw)
+    assert same(s_acc.result(), want_sum)  # inf where the sum is beyond float64
+
+
+def test_evaluate_gives_the_weighted_mean_with_weights_near_the_float64_limit(tmp_path):
+    r = np.random.default_rng(7)
+    n = 1000
+    x = r.standard_normal((n, 5)).astype(np.float32)
+    y = r.integers(0, 5, n)
+    w = r.choice([1e308, 1.5e308, 1.0], n)
+    for name, a in (("p", x), ("y", y), ("w", w)):
+        np.save(tmp_path / f"{name}.npy", a)
+    res = fastloss.evaluate(str(tmp_path / "p.npy"), labels=str(tmp_path / "y.npy"),
+                            weights=str(tmp_path / "w.npy"), from_logits=True, chunk_rows=77,
+                            loss="sparse_categorical_cross_entropy")
+    want = fastloss.sparse_categorical_cross_entropy(y, x, from_logits=True, sample_weight=w)
+    assert np.isfinite(want)
+    assert same(res["sparse_categorical_cross_entropy"], want)

@@ -33,7 +33,7 @@ import copy
 
 import numpy as np
 
-from fastloss.losses._run import EMPTY, finish
+from fastloss.losses._run import EMPTY, _overflow_shift, _rescaled, finish
 from fastloss._validation import as_float_array
 from fastloss.losses._calls import RowLayout
 from fastloss.losses.registry import LOSSES, loss_name, loss_options, options_json
@@ -121,7 +121,7 @@ class LossAccumulator:
     functions sum fixed blocks of rows counted from row 0; an accumulator computes the
     whole blocks inside a chunk with the kernel, keeps the per-row contributions of a block
     cut by a chunk edge until the block is complete, and adds block partials exactly (an
-    integer of 2304 bits), so chunking and merge order cannot change a bit. Shards:
+    integer of 2560 bits), so chunking and merge order cannot change a bit. Shards:
     ``a`` fed rows ``[0, k)`` merged with ``b = LossAccumulator(..., start_row=k)`` fed
     ``[k, n)`` gives the whole dataset's value; :meth:`result` refuses a state with a hole.
     The state is small and :meth:`state_dict` is JSON (exact, for checkpoints).
@@ -208,39 +208,72 @@ class LossAccumulator:
             out = np.empty(p.n_rows, dtype=p.dtype)
         n, B = p.n_rows, p.block_rows
         g = r0 * p.row_mult
+        scaled = _Rescaler(self, y_true, y_pred, sample_weight, check_inputs, p)
         if n:
             h = min(n, (-g) % B)
             t = h + (n - h) // B * B
             if h:
-                self._fragment(p, 0, h, g, out)
+                self._fragment(p, 0, h, g, out, scaled)
             if t > h:
                 nb = (t - h) // B
                 lp, wp = np.zeros(nb), np.zeros(nb)
-                p.forward(h, t, out[h:t] if want_out else out, lp, wp, block_rows=B)
-                self._sums.add(np.concatenate([lp, wp]), np.repeat(np.array([0, 1]), nb))
+                with np.errstate(over="ignore"):
+                    p.forward(h, t, out[h:t] if want_out else out, lp, wp, block_rows=B)
+                k = 0
+                if not (np.isfinite(lp).all() and np.isfinite(wp).all()) and scaled.call():
+                    # weights near 1e308 overflowed the partials: the same blocks with the
+                    # weights times 2**-k, added back times 2**k (both exact)
+                    k = scaled.k
+                    scaled.call().forward(h, t, EMPTY.astype(p.dtype), lp, wp, block_rows=B)
+                self._sums.add(np.concatenate([lp, wp]), np.repeat(np.array([0, 1]), nb),
+                               shift=k)
             if t < n:
-                self._fragment(p, t, n, g, out)
+                self._fragment(p, t, n, g, out, scaled)
         self._next = r0 + n_lead
         return out, p
 
-    def _fragment(self, p, a, b, g, out):
+    def _fragment(self, p, a, b, g, out, scaled):
         c, w = np.zeros(b - a), np.zeros(b - a)
-        p.forward(a, b, out[a:b] if out.shape[0] else out, c, w, block_rows=1)
+        with np.errstate(over="ignore"):
+            p.forward(a, b, out[a:b] if out.shape[0] else out, c, w, block_rows=1)
+        k = 0
+        if not (np.isfinite(c).all() and np.isfinite(w).all()) and scaled.call():
+            k = scaled.k
+            scaled.call().forward(a, b, EMPTY.astype(p.dtype), c, w, block_rows=1)
         B = p.block_rows
-        self._add_fragment((g + a) // B, (g + a) % B, c, w)
+        self._add_fragment((g + a) // B, (g + a) % B, c, w, k)
 
-    def _add_fragment(self, block, pos, c, w):
+    def _add_fragment(self, block, pos, c, w, k=0):
         frs = self._frags.setdefault(int(block), [])
         end = pos + c.shape[0]
-        for p0, c0, _ in frs:
-            if pos < p0 + c0.shape[0] and p0 < end:  # pragma: no cover - _claim prevents it
+        for f in frs:
+            if pos < f[0] + f[1].shape[0] and f[0] < end:  # pragma: no cover - _claim prevents it
                 raise ValueError(f"rows of block {block} were added twice")
-        frs.append((int(pos), c, w))
+        frs.append((int(pos), c, w, int(k)))
         frs.sort(key=lambda f: f[0])
         if sum(f[1].shape[0] for f in frs) == self._layout["block_rows"]:
             del self._frags[int(block)]
-            self._sums.add([block_sum(np.concatenate([f[1] for f in frs])),
-                            block_sum(np.concatenate([f[2] for f in frs]))], [0, 1])
+            self._add_block(frs, sum(f[1].shape[0] for f in frs))
+
+    def _add_block(self, frs, size, sums=None):
+        """Add the block partials of fragments ``frs`` (rows outside them weigh 0) to
+        ``sums``: contributions kept at different scales ``2**-k`` are brought to the
+        smallest one, and a lane sum that overflows is redone at a smaller scale, exactly
+        as the in-memory call's rescaled weights would give it."""
+        sums = self._sums if sums is None else sums
+        k = max(f[3] for f in frs)
+        c, w = np.zeros(size), np.zeros(size)
+        for p, cc, ww, kk in frs:
+            c[p:p + cc.shape[0]] = np.ldexp(cc, kk - k)
+            w[p:p + ww.shape[0]] = np.ldexp(ww, kk - k)
+        for key, v in enumerate((c, w)):
+            with np.errstate(over="ignore"):
+                s = block_sum(v)
+            extra = 0
+            if not np.isfinite(s) and np.isfinite(v).all():
+                extra = _overflow_shift(np.abs(v))
+                s = block_sum(np.ldexp(v, -extra))
+            sums.add([s], [key], shift=k + extra)
 
     def _check_layout(self, p):
         tail = _tail(p)
@@ -302,8 +335,8 @@ class LossAccumulator:
         self._ranges = _union(self._ranges + [list(r) for r in other._ranges])
         self._sums.merge(other._sums)
         for block, frs in other._frags.items():
-            for pos, c, w in frs:
-                self._add_fragment(block, pos, c.copy(), w.copy())
+            for pos, c, w, k in frs:
+                self._add_fragment(block, pos, c.copy(), w.copy(), k)
         self._next = max(self._next, other._next)
         return self
 
@@ -321,7 +354,12 @@ class LossAccumulator:
         return sum(b - a for a, b in self._ranges)
 
     def sum_and_weight(self):
-        """The exact float64 ``(sum of w*l, sum of w)`` that the public mean divides."""
+        """The exact float64 ``(sum of w*l, sum of w)`` that the public mean divides
+        (+-inf where a sum overflows float64)."""
+        sums = self._all_sums()
+        return sums.value(0), sums.value(1)
+
+    def _all_sums(self):
         if len(self._ranges) > 1:
             (_, a), (b, _) = self._ranges[0], self._ranges[1]
             raise ValueError(f"rows [{a}, {b}) are missing: merge the accumulator that holds "
@@ -329,19 +367,17 @@ class LossAccumulator:
                              + ", ".join(f"[{s}, {e})" for s, e in self._ranges) + ")")
         sums = self._sums.copy()
         for frs in self._frags.values():
-            size = max(p + c.shape[0] for p, c, _ in frs)
-            c, w = np.zeros(size), np.zeros(size)  # rows outside the covered range weigh 0
-            for p, cc, ww in frs:
-                c[p:p + cc.shape[0]] = cc
-                w[p:p + ww.shape[0]] = ww
-            sums.add([block_sum(c), block_sum(w)], [0, 1])
-        return sums.value(0), sums.value(1)
+            self._add_block(frs, max(f[0] + f[1].shape[0] for f in frs), sums)
+        return sums
 
     def result(self):
         """The loss over every row added, exactly as the public function returns it."""
-        total, wsum = self.sum_and_weight()
+        sums = self._all_sums()
+        # a mean whose sums overflow float64 (weights near 1e308) divides both sums scaled by
+        # the same 2**-k, as the in-memory call does with its rescaled weights
+        k = sums.overflow_shift([0, 1]) if self.options["reduction"] == "mean" else 0
         rdt = np.dtype(self._layout["result_dtype"]) if self._layout else np.dtype(np.float64)
-        return finish((total, wsum), self.options["reduction"], rdt, ())
+        return finish((sums.value(0, k), sums.value(1, k)), self.options["reduction"], rdt, ())
 
     # ------------------------------------------------------------------ persistence
     def state_dict(self):
@@ -351,8 +387,8 @@ class LossAccumulator:
             "options": self._options_json, "start_row": self.start_row, "next_row": self._next,
             "ranges": [list(r) for r in self._ranges], "layout": copy.deepcopy(self._layout),
             "sums": self._sums.state(),
-            "fragments": [{"block": b, "pos": p, "c": _b64(c), "w": _b64(w)}
-                          for b, frs in sorted(self._frags.items()) for p, c, w in frs],
+            "fragments": [{"block": b, "pos": p, "c": _b64(c), "w": _b64(w), "k": k}
+                          for b, frs in sorted(self._frags.items()) for p, c, w, k in frs],
         }
 
     @classmethod
@@ -366,7 +402,7 @@ class LossAccumulator:
         new._sums = ExactSums.from_state(state["sums"])
         for f in state["fragments"]:
             new._frags.setdefault(int(f["block"]), []).append(
-                (int(f["pos"]), _unb64(f["c"]), _unb64(f["w"])))
+                (int(f["pos"]), _unb64(f["c"]), _unb64(f["w"]), int(f.get("k", 0))))
         for frs in new._frags.values():
             frs.sort(key=lambda f: f[0])
         return new
@@ -374,6 +410,26 @@ class LossAccumulator:
     def __repr__(self):
         return (f"LossAccumulator({self.loss!r}, rows={self.n_rows}, "
                 f"ranges={self.row_ranges[:3]}{'...' if len(self._ranges) > 3 else ''})")
+
+
+class _Rescaler:
+    """The chunk's kernel call with its sample weights times ``2**-k`` (``k`` as the
+    in-memory rescaling picks it from the chunk's weights), built on first use; None when
+    the weights are not what overflowed (no weight above 1, or a non-finite one)."""
+
+    def __init__(self, acc, y_true, y_pred, sample_weight, check_inputs, call):
+        self._args = (acc, y_true, y_pred, sample_weight, check_inputs, call)
+        self._call, self.k = None, None
+
+    def call(self):
+        if self.k is None:
+            acc, y_true, y_pred, sw, check, call = self._args
+            self.k = _overflow_shift(call.weights())
+
+            def prepare(w):
+                return _prepare(acc.loss, acc.options, y_true, y_pred, w, check)[0]
+            self._call = _rescaled(prepare, sw, call) if self.k else None
+        return self._call
 
 
 def _tail(call):

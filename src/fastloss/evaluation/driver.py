@@ -141,6 +141,12 @@ def evaluate(source, *, loss, labels=None, weights=None, groups=None, pred_colum
     and per-group figures by row-order sums in fixed 256-row segments added exactly, so
     neither the chunk size, nor a resume, nor the thread count changes a bit.
 
+    Weights near the float64 limit (1e308): a loss's mean whose sums overflow float64 is
+    still the in-memory function's weighted mean, bit for bit (the overflowing part is
+    redone with the weights times ``2**-k`` and added back exactly). The per-class and
+    per-group figures do not rescale: where a row's ``w * l`` or a segment's sum overflows,
+    their ``sum`` and ``weight_sum`` are ``inf`` and their ``mean`` is NaN.
+
     What is verified about the files, before or while they are read: a ``.npy`` file's size
     against its header (truncated, or bytes after the data); an ``.npz`` member's size
     against its header and its zip CRC-32; a Parquet file's row count against the sum of

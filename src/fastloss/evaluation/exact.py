@@ -14,7 +14,9 @@ __all__ = ["ExactSums"]
 _SCALE = 1126  # finite float64 values are integers times 2**-1126 (2**-1074 is the subnormal
 # grid; 52 more bits keep the lowest mantissa bit of every float at a non-negative position)
 _LIMB_BITS = 32
-_NLIMB = 72  # 72 * 32 = 2304 bits > 1126 + 1024 (largest float) + 64 (count headroom) + sign
+_NLIMB = 80  # 80 * 32 = 2560 bits > 1126 + _MAX_EXP + 64 (count headroom) + sign
+_MAX_EXP = 1300  # values * 2**shift below 2**1300 (a shifted float64 partial of a loss with
+# weights near 1e308 stays below 2**1200): 1126 + 1300 + 64 + sign < 80 * 32
 _BINCOUNT_MAX = 1 << 21  # digits are < 2**32: a bincount of up to 2**21 of them is exact
 _NORMALIZE_EVERY = 256  # each add grows a limb by < 2**53; normalise long before 2**63
 _TWO32, _TWO64 = 2.0 ** 32, 2.0 ** 64
@@ -36,7 +38,7 @@ class ExactSums:
     Notes
     -----
     Every finite float64 is an integer multiple of ``2**-1126``; each bin keeps that integer
-    exactly in 72 limbs of 32 bits, so adding is associative and commutative and
+    exactly in 80 limbs of 32 bits, so adding is associative and commutative and
     :meth:`value` (the exact sum rounded once) is ``math.fsum``'s result for the same values,
     whatever the order of :meth:`add` and :meth:`merge` calls. :meth:`add` is vectorised (no
     Python loop over values). Non-finite values follow IEEE addition (any NaN, or both
@@ -73,11 +75,17 @@ class ExactSums:
         new.limbs, new.flags, new._adds = self.limbs.copy(), self.flags.copy(), self._adds
         return new
 
-    def add(self, values, keys=None):
-        """Add ``values[i]`` to bin ``keys[i]`` (all to bin 0 when ``keys`` is None)."""
+    def add(self, values, keys=None, shift=0):
+        """Add ``values[i] * 2**shift`` to bin ``keys[i]`` (all to bin 0 when ``keys`` is
+        None). ``shift`` (an int >= 0) takes back, exactly, a scaling by ``2**-shift`` that
+        kept the values finite (sums of weights near 1e308): the bins hold values up to
+        ``2**1300``."""
         v = np.asarray(values, dtype=np.float64).reshape(-1)
         if v.size == 0:
             return
+        shift = int(shift)
+        if shift < 0:
+            raise ValueError(f"shift must be >= 0, got {shift}")
         k = (np.zeros(v.size, np.int64) if keys is None
              else np.asarray(keys, dtype=np.int64).reshape(-1))
         if k.shape != v.shape:
@@ -90,16 +98,19 @@ class ExactSums:
             self.flags[kb[np.isnan(bad)], 2] = True
             v, k = v[fin], k[fin]
         for s in range(0, v.size, _BINCOUNT_MAX):
-            self._add_finite(v[s:s + _BINCOUNT_MAX], k[s:s + _BINCOUNT_MAX])
+            self._add_finite(v[s:s + _BINCOUNT_MAX], k[s:s + _BINCOUNT_MAX], shift)
 
-    def _add_finite(self, v, k):
+    def _add_finite(self, v, k, shift=0):
         if v.size == 0:
             return
         _, e = np.frexp(v)
-        # v = V * 2**-_SCALE with V an integer whose lowest possible bit is at
-        # p = e - 53 + _SCALE >= 0; V spans the limbs j0 .. j0 + 2 (j0 = p // 32).
-        j0 = (e.astype(np.int64) + (_SCALE - 53)) >> 5
-        a = np.abs(np.ldexp(v, _SCALE - _LIMB_BITS * j0))  # integer-valued, < 2**84: exact
+        if shift and int(e.max()) + shift > _MAX_EXP:
+            raise OverflowError(f"values times 2**{shift} reach 2**{int(e.max()) + shift}, beyond "
+                                f"the exact sums' range (2**{_MAX_EXP})")
+        # v * 2**shift = V * 2**-_SCALE with V an integer whose lowest possible bit is at
+        # p = e + shift - 53 + _SCALE >= 0; V spans the limbs j0 .. j0 + 2 (j0 = p // 32).
+        j0 = (e.astype(np.int64) + (shift + _SCALE - 53)) >> 5
+        a = np.abs(np.ldexp(v, shift + _SCALE - _LIMB_BITS * j0))  # integer, < 2**84: exact
         d2 = np.floor(a * (1.0 / _TWO64))
         a = a - d2 * _TWO64  # the low 64 bits of an integer with <= 53 significant bits: exact
         d1 = np.floor(a * (1.0 / _TWO32))
@@ -141,7 +152,9 @@ class ExactSums:
             V += int(row[j]) << (_LIMB_BITS * int(j))
         return V
 
-    def value(self, key=0):
+    def value(self, key=0, shift=0):
+        """The sum of bin ``key`` times ``2**-shift``, rounded once to float64 (+-inf when
+        it overflows, as IEEE addition would)."""
         pinf, ninf, nan = (bool(f) for f in self.flags[key])
         if nan or (pinf and ninf):
             return float("nan")
@@ -149,11 +162,18 @@ class ExactSums:
             return float("inf")
         if ninf:
             return float("-inf")
+        V = self.exact_int(key)
         try:
-            return self.exact_int(key) / (1 << _SCALE)  # int / int is correctly rounded
+            return V / (1 << (_SCALE + int(shift)))  # int / int is correctly rounded
         except OverflowError:
-            raise OverflowError("the exact sum overflows float64 (math.fsum would raise "
-                                "'intermediate overflow' as well)") from None
+            return float("inf") if V > 0 else float("-inf")
+
+    def overflow_shift(self, keys):
+        """The least ``k >= 0`` that brings the sums of ``keys`` times ``2**-k`` below
+        ``2**1023`` (0 when none reaches it), so :meth:`value` ``(key, k)`` is finite for
+        each: a ratio of two sums scaled so is the ratio of the exact sums rounded once each."""
+        bits = max(abs(self.exact_int(key)).bit_length() for key in keys)
+        return max(0, bits - _SCALE - 1023)
 
     def values(self):
         return np.array([self.value(k) for k in range(self.n_keys)], dtype=np.float64)
