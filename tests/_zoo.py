@@ -469,3 +469,24 @@ def half_layouts(a):
     s = np.repeat(a, 2, axis=0)[::2]
     assert np.array_equal(f.view(np.uint16), a.view(np.uint16))
     return {"C": a, "F": f, "strided": s}
+
+
+def cython_variants():
+    """Every SIMD build (module) of the Cython backend that this CPU can run and that
+    belongs to the build in use (the dispatch build compiles the kernels for several
+    SIMD levels; each must be right on its own); [] without the backend."""
+    import importlib
+
+    cy = importlib.import_module("fastloss.kernels.cython")
+    if not cy.AVAILABLE:
+        return []
+    core, mods = cy._core, []
+    for name, need in (("_core", 0), ("_core_avx2", 3), ("_core_avx512", 4)):
+        try:
+            mod = importlib.import_module(f"fastloss.kernels.cython.{name}")
+        except ImportError:
+            continue
+        if (mod.build_info()["build_id"] == core.build_info()["build_id"]
+                and core.cpu_level() >= need):
+            mods.append(mod)
+    return mods

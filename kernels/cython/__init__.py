@@ -33,7 +33,7 @@ import os
 
 from .. import CONTRACT
 
-__all__ = ["AVAILABLE", "BUILD_INFO", "WHY_UNAVAILABLE", *CONTRACT]
+__all__ = ["AVAILABLE", "BUILD_INFO", "HALF_NATIVE", "WHY_UNAVAILABLE", *CONTRACT]
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 _VARIANTS = (("avx512", "_core_avx512", 4), ("avx2", "_core_avx2", 3))  # best first
@@ -93,6 +93,10 @@ except Exception as exc:  # not built, or built for another Python
                        "(needs Cython and a C compiler; see setup.py)")
 else:
     AVAILABLE = True
+
+# contract functions that also take float16 / bfloat16 x (forward, on logits, float32 targets)
+# and return float32: each block is widened exactly in the thread that computes it
+HALF_NATIVE = frozenset({"sparse_ce", "bce"})
 
 _KERNELS = ("argmax_rows", "bce", "bce_grad", "categorical_ce", "categorical_ce_grad",
             "elementwise", "kl", "kl_grad", "logsumexp_rows", "mse", "mse_grad", "softmax_rows",

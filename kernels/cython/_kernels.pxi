@@ -27,9 +27,12 @@
 # (shift 0; L = NaN with a NaN, +inf with a +inf, else -inf).
 
 from cython.parallel cimport prange
-from libc.stdint cimport int64_t
+from libc.stdint cimport int64_t, uint16_t
+from libc.stdlib cimport malloc, free
 from libc.math cimport fabs
 from cython cimport floating
+
+import numpy as _np
 
 cdef extern from "fastloss_math.h" nogil:
     double fl_exp64(double x) noexcept
@@ -56,6 +59,7 @@ cdef extern from "fastloss_math.h" nogil:
     void fl_prefetch(const void *p) noexcept
     int64_t fl_argmax_f32(const float *x, int64_t n) noexcept
     int64_t fl_argmax_f64(const double *x, int64_t n) noexcept
+    void fl_widen_half(const uint16_t *src, float *dst, int64_t n, int kind) noexcept
 
 fl_install_fork_guard()
 
@@ -113,7 +117,9 @@ cdef struct Args:
     double *wp
     void *g                  # NULL: forward kernel
     void *h                  # NULL: no Hessian
-    int *bad_label           # set when a label is out of range
+    int *bad_label           # set when a label is out of range (2: out of memory)
+    const uint16_t *xh       # half-precision x (float16 / bfloat16 bits), else NULL
+    int hk                   # its kind: 1 float16, 2 bfloat16
 
 
 cdef struct Work:
@@ -1132,6 +1138,17 @@ cdef void _block(const Args *a, Py_ssize_t b, const floating *x) noexcept nogil:
     cdef Py_ssize_t r_end = min(a.n, r_begin + a.block_rows)
     cdef Py_ssize_t c0_q, c0, nr
     cdef int k
+    cdef float *wide = NULL
+    if floating is float:
+        if a.xh != NULL:
+            # half x: this block widened exactly to float32 by the thread that computes it
+            # (a block is ~64 KiB of float32: it stays in cache), then the float32 code
+            wide = <float *>malloc(max(<Py_ssize_t>1, (r_end - r_begin) * a.C) * sizeof(float))
+            if wide == NULL:
+                a.bad_label[0] = 2
+                return
+            fl_widen_half(a.xh + r_begin * a.C, wide, (r_end - r_begin) * a.C, a.hk)
+            x = wide - r_begin * a.C
     for k in range(LANES):
         accl[k] = FL_NEG_ZERO
         accw[k] = FL_NEG_ZERO
@@ -1155,6 +1172,7 @@ cdef void _block(const Args *a, Py_ssize_t b, const floating *x) noexcept nogil:
     if a.lp != NULL and a.kind != K_LSE and a.kind != K_SOFTMAX:
         a.lp[b] = _cn(_lanes8_total(accl, r_end - r_begin, a.block_rows))
         a.wp[b] = _cn(_lanes8_total(accw, r_end - r_begin, a.block_rows))
+    free(wide)
 
 
 cdef void _run(Args *a, const floating *x, int n_threads) noexcept nogil:
@@ -1206,6 +1224,8 @@ cdef void _init(Args *a, int kind, Py_ssize_t n, Py_ssize_t C, Py_ssize_t block_
     a.wp = NULL
     a.g = NULL
     a.h = NULL
+    a.xh = NULL
+    a.hk = 0
     bad[0] = 0
     a.bad_label = bad
 
@@ -1274,6 +1294,8 @@ cdef void _clip_args(Args *a, int clip_mode, double clip_eps) except *:
 cdef void _go(Args *a, const floating *x, int n_threads, int *bad) except *:
     with nogil:
         _run(a, x, max(n_threads, 1))
+    if bad[0] == 2:
+        raise MemoryError("no memory for a block of half-precision rows widened to float32")
     if bad[0]:
         raise IndexError("a label is out of range [0, C) and is not the ignore_index")
 
@@ -1311,10 +1333,18 @@ def _sparse(const floating[:, ::1] x, const int64_t[::1] y, const double[::1] sw
             double label_smoothing, double z_loss, int clip_mode, double clip_eps,
             bint nan_omit, Py_ssize_t block_rows, floating[::1] out, double[::1] lp,
             double[::1] wp, floating[:, ::1] g, floating[:, ::1] h, double scale,
-            int n_threads):
+            int n_threads, const uint16_t[:, ::1] xh=None, int hk=0):
+    """x: the logits; or, with hk (1 float16, 2 bfloat16), a float32 array of shape (0, C)
+    standing for their type, the logits being the bits xh."""
     cdef Args a
     cdef int bad
-    _init(&a, K_SPARSE, x.shape[0], x.shape[1], block_rows, &bad)
+    _init(&a, K_SPARSE, xh.shape[0] if hk else x.shape[0], x.shape[1], block_rows, &bad)
+    if hk:
+        if floating is float and xh.shape[1] == a.C:
+            a.xh = &xh[0, 0] if a.n and a.C else NULL
+            a.hk = hk
+        else:
+            raise ValueError("half-precision x needs a float32 (0, C) type array")
     if y.shape[0] != a.n:
         raise ValueError(f"y has length {y.shape[0]}, expected {a.n}")
     if a.n and a.C == 0:
@@ -1337,8 +1367,24 @@ def _sparse(const floating[:, ::1] x, const int64_t[::1] y, const double[::1] sw
     _go(&a, _p2(x), n_threads, &bad)
 
 
+def _half(x):
+    """``(float32 type array of x's shape with 0 rows, uint16 bits, kind)`` of float16 /
+    bfloat16 ``x``, else None: HALF_NATIVE functions read half logits as they are."""
+    dt = x.dtype
+    if dt.itemsize != 2 or not (dt.kind == "f" or dt.name == "bfloat16"):
+        return None
+    return (_np.empty((0,) + x.shape[1:], _np.float32), x.view(_np.uint16),
+            2 if dt.name == "bfloat16" else 1)
+
+
 def sparse_ce(x, y, sw, cw, from_logits, ignore_index, has_ignore, label_smoothing, z_loss,
               clip_mode, clip_eps, nan_omit, block_rows, out, lp, wp, n_threads):
+    half = _half(x) if from_logits else None
+    if half is not None:
+        _sparse(half[0], y, sw, cw, from_logits, ignore_index, has_ignore, label_smoothing,
+                z_loss, clip_mode, clip_eps, nan_omit, block_rows, out, lp, wp, None, None, 1.0,
+                n_threads, half[1], half[2])
+        return
     _sparse(x, y, sw, cw, from_logits, ignore_index, has_ignore, label_smoothing, z_loss,
             clip_mode, clip_eps, nan_omit, block_rows, out, lp, wp, None, None, 1.0, n_threads)
 
@@ -1389,10 +1435,18 @@ def _bce(const floating[::1] x, const floating[::1] z, const double[::1] sw, Py_
          const double[::1] pw, bint from_logits, double label_smoothing, int clip_mode,
          double clip_eps, bint nan_omit, Py_ssize_t block_rows, floating[::1] out,
          double[::1] lp, double[::1] wp, floating[::1] g, floating[::1] h, double scale,
-         int n_threads):
+         int n_threads, const uint16_t[::1] xh=None, int hk=0):
+    """x: the predictions; or, with hk (1 float16, 2 bfloat16), an empty float32 array
+    standing for their type, the logits being the bits xh."""
     cdef Args a
     cdef int bad
-    _init(&a, K_BCE, x.shape[0], 1, block_rows, &bad)
+    _init(&a, K_BCE, xh.shape[0] if hk else x.shape[0], 1, block_rows, &bad)
+    if hk:
+        if floating is float:
+            a.xh = &xh[0] if a.n else NULL
+            a.hk = hk
+        else:
+            raise ValueError("half-precision x needs a float32 type array")
     if z.shape[0] != a.n:
         raise ValueError(f"z has length {z.shape[0]}, expected {a.n}")
     if sw_div < 1:
@@ -1421,6 +1475,11 @@ def _bce(const floating[::1] x, const floating[::1] z, const double[::1] sw, Py_
 
 def bce(x, z, sw, sw_div, pw, from_logits, label_smoothing, clip_mode, clip_eps, nan_omit,
         block_rows, out, lp, wp, n_threads):
+    half = _half(x) if from_logits and z.dtype == _np.float32 else None
+    if half is not None:
+        _bce(half[0], z, sw, sw_div, pw, from_logits, label_smoothing, clip_mode, clip_eps,
+             nan_omit, block_rows, out, lp, wp, None, None, 1.0, n_threads, half[1], half[2])
+        return
     _bce(x, z, sw, sw_div, pw, from_logits, label_smoothing, clip_mode, clip_eps, nan_omit,
          block_rows, out, lp, wp, None, None, 1.0, n_threads)
 

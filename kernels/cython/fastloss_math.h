@@ -259,6 +259,36 @@ static inline double fl_log1p01_32(double x)
     return FL_FMA(kd, FL_LN2, s * (2.0 + R));
 }
 
+/* ------------------------------------------------------------ half precision */
+
+/* dst[i] = src[i] widened exactly to float32, src being float16 (kind 1) or bfloat16
+ * (kind 2) bit patterns. Plain integer and float32 operations that GCC vectorises in every
+ * build (no F16C needed, so the baseline build gives the same bits): bfloat16 is the top
+ * half of a float32; float16 is rebased (exponent + 112, mantissa << 13), its infinities
+ * and NaNs (payload kept) get the all-ones exponent, and zeros and subnormals (exact
+ * multiples of 2^-24) are computed in float32. The same bits as NumPy's astype(float32). */
+static inline float fl_asf32(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
+static inline uint32_t fl_asu32(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
+
+static void fl_widen_half(const uint16_t *src, float *dst, int64_t n, int kind)
+{
+    int64_t i;
+    if (kind == 2) {
+        for (i = 0; i < n; i++)
+            dst[i] = fl_asf32((uint32_t)src[i] << 16);
+        return;
+    }
+    for (i = 0; i < n; i++) {
+        uint32_t h = src[i];
+        uint32_t em = h & 0x7fffu;
+        uint32_t bits = (em << 13) + (112u << 23);
+        bits = em >= 0x7c00u ? bits + (112u << 23) : bits;
+        uint32_t sub = fl_asu32((float)(int32_t)em * 0x1p-24f);
+        bits = em < 0x400u ? sub : bits;
+        dst[i] = fl_asf32(bits | ((h & 0x8000u) << 16));
+    }
+}
+
 /* Prefetch for reading (never faults, whatever the address). */
 #if defined(__GNUC__)
 #define fl_prefetch(p) __builtin_prefetch((const void *)(p), 0, 3)

@@ -21,7 +21,8 @@ import threading
 import numpy as np
 import pytest
 
-from _zoo import CLIPS, DTYPES, E, labels, logits_zoo, probs_zoo, run_forward, targets
+from _zoo import (CLIPS, DTYPES, E, cython_variants, labels, logits_zoo, probs_zoo, run_forward,
+                  targets)
 from testutil import ulp_diff
 from fastloss.kernels import CLIP_EPS, CLIP_KERAS2, CLIP_NONE, CLIP_TORCH, n_blocks
 from fastloss.kernels import reference as ref
@@ -41,23 +42,7 @@ if not cy.AVAILABLE:
 CORE = cy._core  # the variant this machine runs (see test_every_built_variant_*)
 
 
-def built_variants():
-    """Every variant module of this build that this CPU can run (the dispatch build
-    compiles the kernels for several SIMD levels; each must be right on its own)."""
-    mods = []
-    for name in ("_core", "_core_avx2", "_core_avx512"):
-        try:
-            mod = importlib.import_module(f"fastloss.kernels.cython.{name}")
-        except ImportError:
-            continue
-        need = {"_core": 0, "_core_avx2": 3, "_core_avx512": 4}[name]
-        if (mod.build_info()["build_id"] == CORE.build_info()["build_id"]
-                and CORE.cpu_level() >= need):
-            mods.append(mod)
-    return mods
-
-
-VARIANTS = built_variants()
+VARIANTS = cython_variants()
 VARIANT_IDS = [m.build_info()["variant"] for m in VARIANTS]
 
 def assert_close_values(got, exp, dtype, ulps64=8, atol=None, what=""):

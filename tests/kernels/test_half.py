@@ -12,7 +12,7 @@ import warnings
 
 import numpy as np
 import pytest
-from _zoo import half_dtypes, half_layouts, half_loss_cases, ulp_distance
+from _zoo import cython_variants, half_dtypes, half_layouts, half_loss_cases, ulp_distance
 
 import fastloss as fl
 from fastloss.losses import _run
@@ -247,17 +247,27 @@ def test_sixteen_bit_integers_as_predictions_refused(dtype):
                                                from_logits=True).dtype == np.float64
 
 
+def _native_engines():
+    """(id, module) of every HALF_NATIVE kernel set: Numba, and each Cython build this CPU
+    runs (their widening is plain C that every SIMD level compiles)."""
+    from fastloss.kernels import numba as nk
+    engines = [pytest.param(nk, id="numba", marks=pytest.mark.skipif(
+        not nk.AVAILABLE, reason=str(nk.WHY_UNAVAILABLE)))]
+    return engines + [pytest.param(m, id="cython-" + m.build_info()["variant"])
+                      for m in cython_variants()]
+
+
 @pytest.mark.parametrize("dtype", HALF, ids=IDS)
 @pytest.mark.parametrize("C", [1, 7, 40, 1000])
-def test_numba_native_half_kernels_every_bit_pattern(dtype, C):
+@pytest.mark.parametrize("nk", _native_engines())
+def test_native_half_kernels_every_bit_pattern(dtype, C, nk):
     # HALF_NATIVE kernels widen inside the parallel loop: all 65536 half values must give
     # the float32 kernel's bits on x.astype(float32) (ml_dtypes' / NumPy's cast)
     from fastloss.kernels import block_rows_for, n_blocks
-    from fastloss.kernels import numba as nk
+    from fastloss.kernels import cython as cy
 
-    if not nk.AVAILABLE:
-        pytest.skip(nk.WHY_UNAVAILABLE)
-    assert {"sparse_ce", "bce"} <= nk.HALF_NATIVE
+    assert {"sparse_ce", "bce"} <= (cy.HALF_NATIVE if nk.__name__.startswith(cy.__name__)
+                                    else nk.HALF_NATIVE)
     rng = np.random.default_rng(C)
     bits = np.arange(1 << 16, dtype=np.uint32).astype(np.uint16)
     n = -(-bits.size // C) + 3
