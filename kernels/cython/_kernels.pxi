@@ -1300,26 +1300,61 @@ cdef void _go(Args *a, const floating *x, int n_threads, int *bad) except *:
         raise IndexError("a label is out of range [0, C) and is not the ignore_index")
 
 
+def _half(x):
+    """``(x, None, 0)``; for float16 / bfloat16 ``x`` (the HALF_NATIVE functions read it as
+    it is) ``(float32 array of x's shape with 0 rows, standing for the type; the uint16
+    bits; kind 1 float16 or 2 bfloat16)``."""
+    dt = x.dtype
+    if dt.itemsize != 2 or not (dt.kind == "f" or dt.name == "bfloat16"):
+        return x, None, 0
+    return (_np.empty((0,) + x.shape[1:], _np.float32), x.view(_np.uint16),
+            2 if dt.name == "bfloat16" else 1)
+
+
+cdef Py_ssize_t _rows_of(Args *a, const floating[:, ::1] x, const uint16_t[:, ::1] xh,
+                         int hk) except -1:
+    """Point ``a`` at half bits ``xh`` when ``hk`` (x then only stands for float32)."""
+    if not hk:
+        return x.shape[0]
+    if floating is float and xh.shape[1] == x.shape[1]:
+        a.xh = &xh[0, 0] if xh.shape[0] and xh.shape[1] else NULL
+        a.hk = hk
+        return xh.shape[0]
+    raise ValueError("half-precision x needs a float32 (0, C) type array")
+
+
 # --------------------------------------------------------------------------- the contract
 
-def logsumexp_rows(const floating[:, ::1] x, floating[::1] out, int n_threads):
+def logsumexp_rows(x, out, int n_threads):
+    _logsumexp_rows(*_half(x), out, n_threads)
+
+
+def _logsumexp_rows(const floating[:, ::1] x, const uint16_t[:, ::1] xh, int hk,
+                    floating[::1] out, int n_threads):
     cdef Args a
     cdef int bad
     cdef Py_ssize_t C = x.shape[1]
     _init(&a, K_LSE, x.shape[0], C, max(<Py_ssize_t>1, 16384 // max(C, <Py_ssize_t>1)), &bad)
+    a.n = _rows_of(&a, x, xh, hk)
     if out.shape[0] != a.n:
         raise ValueError(f"out has length {out.shape[0]}, expected {a.n}")
     _out(&a, out)
     _go(&a, _p2(x), n_threads, &bad)
 
 
-def softmax_rows(const floating[:, ::1] x, floating[:, ::1] out, bint log, int n_threads):
+def softmax_rows(x, out, bint log, int n_threads):
+    _softmax_rows(*_half(x), out, log, n_threads)
+
+
+def _softmax_rows(const floating[:, ::1] x, const uint16_t[:, ::1] xh, int hk,
+                  floating[:, ::1] out, bint log, int n_threads):
     cdef Args a
     cdef int bad
     cdef Py_ssize_t C = x.shape[1]
     _init(&a, K_SOFTMAX, x.shape[0], C, max(<Py_ssize_t>1, 16384 // max(C, <Py_ssize_t>1)),
           &bad)
-    if out.shape[0] != x.shape[0] or out.shape[1] != C:
+    a.n = _rows_of(&a, x, xh, hk)
+    if out.shape[0] != a.n or out.shape[1] != C:
         raise ValueError("out must have x's shape")
     if a.n == 0 or C == 0:
         return
@@ -1335,16 +1370,11 @@ def _sparse(const floating[:, ::1] x, const int64_t[::1] y, const double[::1] sw
             double[::1] wp, floating[:, ::1] g, floating[:, ::1] h, double scale,
             int n_threads, const uint16_t[:, ::1] xh=None, int hk=0):
     """x: the logits; or, with hk (1 float16, 2 bfloat16), a float32 array of shape (0, C)
-    standing for their type, the logits being the bits xh."""
+    standing for their type, the logits being the bits xh (see _half)."""
     cdef Args a
     cdef int bad
-    _init(&a, K_SPARSE, xh.shape[0] if hk else x.shape[0], x.shape[1], block_rows, &bad)
-    if hk:
-        if floating is float and xh.shape[1] == a.C:
-            a.xh = &xh[0, 0] if a.n and a.C else NULL
-            a.hk = hk
-        else:
-            raise ValueError("half-precision x needs a float32 (0, C) type array")
+    _init(&a, K_SPARSE, x.shape[0], x.shape[1], block_rows, &bad)
+    a.n = _rows_of(&a, x, xh, hk)
     if y.shape[0] != a.n:
         raise ValueError(f"y has length {y.shape[0]}, expected {a.n}")
     if a.n and a.C == 0:
@@ -1367,32 +1397,19 @@ def _sparse(const floating[:, ::1] x, const int64_t[::1] y, const double[::1] sw
     _go(&a, _p2(x), n_threads, &bad)
 
 
-def _half(x):
-    """``(float32 type array of x's shape with 0 rows, uint16 bits, kind)`` of float16 /
-    bfloat16 ``x``, else None: HALF_NATIVE functions read half logits as they are."""
-    dt = x.dtype
-    if dt.itemsize != 2 or not (dt.kind == "f" or dt.name == "bfloat16"):
-        return None
-    return (_np.empty((0,) + x.shape[1:], _np.float32), x.view(_np.uint16),
-            2 if dt.name == "bfloat16" else 1)
-
-
 def sparse_ce(x, y, sw, cw, from_logits, ignore_index, has_ignore, label_smoothing, z_loss,
               clip_mode, clip_eps, nan_omit, block_rows, out, lp, wp, n_threads):
-    half = _half(x) if from_logits else None
-    if half is not None:
-        _sparse(half[0], y, sw, cw, from_logits, ignore_index, has_ignore, label_smoothing,
-                z_loss, clip_mode, clip_eps, nan_omit, block_rows, out, lp, wp, None, None, 1.0,
-                n_threads, half[1], half[2])
-        return
+    x, xh, hk = _half(x)
     _sparse(x, y, sw, cw, from_logits, ignore_index, has_ignore, label_smoothing, z_loss,
-            clip_mode, clip_eps, nan_omit, block_rows, out, lp, wp, None, None, 1.0, n_threads)
+            clip_mode, clip_eps, nan_omit, block_rows, out, lp, wp, None, None, 1.0, n_threads,
+            xh, hk)
 
 
 def sparse_ce_grad(x, y, sw, cw, ignore_index, has_ignore, label_smoothing, z_loss, scale,
                    block_rows, lp, wp, g, h, n_threads):
+    x, xh, hk = _half(x)
     _sparse(x, y, sw, cw, True, ignore_index, has_ignore, label_smoothing, z_loss, CLIP_NONE,
-            0.0, False, block_rows, None, lp, wp, g, h, scale, n_threads)
+            0.0, False, block_rows, None, lp, wp, g, h, scale, n_threads, xh, hk)
 
 
 def _categorical(const floating[:, ::1] x, const floating[:, ::1] t, const double[::1] sw,
@@ -1440,9 +1457,10 @@ def _bce(const floating[::1] x, const floating[::1] z, const double[::1] sw, Py_
     standing for their type, the logits being the bits xh."""
     cdef Args a
     cdef int bad
-    _init(&a, K_BCE, xh.shape[0] if hk else x.shape[0], 1, block_rows, &bad)
+    _init(&a, K_BCE, x.shape[0], 1, block_rows, &bad)
     if hk:
         if floating is float:
+            a.n = xh.shape[0]
             a.xh = &xh[0] if a.n else NULL
             a.hk = hk
         else:
@@ -1475,18 +1493,15 @@ def _bce(const floating[::1] x, const floating[::1] z, const double[::1] sw, Py_
 
 def bce(x, z, sw, sw_div, pw, from_logits, label_smoothing, clip_mode, clip_eps, nan_omit,
         block_rows, out, lp, wp, n_threads):
-    half = _half(x) if from_logits and z.dtype == _np.float32 else None
-    if half is not None:
-        _bce(half[0], z, sw, sw_div, pw, from_logits, label_smoothing, clip_mode, clip_eps,
-             nan_omit, block_rows, out, lp, wp, None, None, 1.0, n_threads, half[1], half[2])
-        return
+    x, xh, hk = _half(x)
     _bce(x, z, sw, sw_div, pw, from_logits, label_smoothing, clip_mode, clip_eps, nan_omit,
-         block_rows, out, lp, wp, None, None, 1.0, n_threads)
+         block_rows, out, lp, wp, None, None, 1.0, n_threads, xh, hk)
 
 
 def bce_grad(x, z, sw, sw_div, pw, label_smoothing, scale, block_rows, lp, wp, g, h, n_threads):
+    x, xh, hk = _half(x)
     _bce(x, z, sw, sw_div, pw, True, label_smoothing, CLIP_NONE, 0.0, False, block_rows, None,
-         lp, wp, g, h, scale, n_threads)
+         lp, wp, g, h, scale, n_threads, xh, hk)
 
 
 def _kl(const floating[:, ::1] x, const floating[:, ::1] t, const double[::1] sw,

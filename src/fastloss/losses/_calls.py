@@ -289,14 +289,15 @@ def sparse_ce_call(x2, y, *, kern, n_threads, from_logits, sample_weight=EMPTY,
     sw, cw, nt = sample_weight, class_weight, n_threads
     ii, has_ii = int(ignore_index or 0), ignore_index is not None
     fl, ls, zl = bool(from_logits), float(label_smoothing), float(z_loss)
-    rows, xrows = _rows_for(kern, nt), _rows_for(kern, nt, "sparse_ce", x2, fl)
+    xrows = _rows_for(kern, nt, "sparse_ce", x2, fl)
+    grows = _rows_for(kern, nt, "sparse_ce_grad", x2, True)
 
     def forward(a, b, out, lp, wp, block_rows):
         kern.sparse_ce(xrows(x2, a, b), y[a:b], _rows(sw, a, b), cw, fl, ii, has_ii,
                        ls, zl, clip.mode, clip.eps, nan_omit, block_rows, out, lp, wp, nt)
 
     def gradient(a, b, g, h, lp, wp, scale):
-        kern.sparse_ce_grad(rows(x2, a, b), y[a:b], _rows(sw, a, b), cw, ii, has_ii,
+        kern.sparse_ce_grad(grows(x2, a, b), y[a:b], _rows(sw, a, b), cw, ii, has_ii,
                             ls, zl, scale, br, lp, wp, g, h, nt)
 
     def weights():
@@ -393,6 +394,7 @@ def bce_call(x, z, *, kern, n_threads, from_logits, sample_weight=EMPTY, weight_
         return sws, div, np.roll(pw, -(a % K)) if pw.size and a % K else pw
 
     rows, xrows = _rows_for(kern, nt), _rows_for(kern, nt, "bce", x, fl, z)
+    grows = _rows_for(kern, nt, "bce_grad", x, True, z)
 
     def forward(a, b, out, lp, wp, block_rows):
         sws, div, pws = shifted(a, b)
@@ -401,7 +403,7 @@ def bce_call(x, z, *, kern, n_threads, from_logits, sample_weight=EMPTY, weight_
 
     def gradient(a, b, g, h, lp, wp, scale):  # all elements at once unless half (chunks)
         sws, div, pws = shifted(a, b)
-        kern.bce_grad(rows(x, a, b), rows(z, a, b), sws, div, pws, ls,
+        kern.bce_grad(grows(x, a, b), rows(z, a, b), sws, div, pws, ls,
                       scale, br, lp, wp, g, h, nt)
 
     def weights():  # None: every weight is 1 (no element-sized array of ones)

@@ -123,7 +123,7 @@ def _logsumexp_rows(kern, nt, moved, outer, n_out, k):
     if k == 0:
         out[:] = -np.inf
     elif n_out:
-        _run_rows(kern.logsumexp_rows, x2, out, nt)
+        _run_rows(kern, "logsumexp_rows", x2, out, nt)
     res = out.reshape(outer)
     # SciPy: the sign of an empty sum (all -inf) is 0, NaN stays NaN
     sign = np.where(np.isnan(res), np.nan, np.where(res == -np.inf, 0.0, 1.0)).astype(out.dtype)
@@ -141,9 +141,13 @@ def _as_rows(moved, n_rows, k):
     return np.ascontiguousarray(moved).reshape(n_rows, k)
 
 
-def _run_rows(row_kernel, x2, out, *args):
-    """``row_kernel(x2, out, *args)``, over chunks of rows when ``x2`` is half precision."""
-    if not is_half(x2.dtype):
+def _run_rows(kern, name, x2, out, *args):
+    """``kern.<name>(x2, out, *args)``; a half-precision ``x2`` goes as it is to a backend
+    that widens it in the kernel (``name`` in its ``HALF_NATIVE``, C-contiguous rows), else
+    over chunks of rows widened to float32."""
+    row_kernel = getattr(kern, name)
+    if not is_half(x2.dtype) or (name in getattr(kern, "HALF_NATIVE", ())
+                                 and x2.flags.c_contiguous):
         row_kernel(x2, out, *args)
         return
 
@@ -193,7 +197,7 @@ def _softmax_impl(x, axis, log, backend, n_threads):
         rows = _as_rows(xf, 1, xf.size)
         out = np.empty(rows.shape, dtype=rdt)
         if rows.size:
-            _run_rows(kern.softmax_rows, rows, out, log, nt)
+            _run_rows(kern, "softmax_rows", rows, out, log, nt)
         res = out.reshape(xf.shape)
     else:
         ax = check_axis(axis, xf.ndim, "x", xf.shape)
@@ -201,7 +205,7 @@ def _softmax_impl(x, axis, log, backend, n_threads):
         rows = _as_rows(moved, -1, moved.shape[-1])
         out = np.empty(rows.shape, dtype=rdt)
         if rows.size:
-            _run_rows(kern.softmax_rows, rows, out, log, nt)
+            _run_rows(kern, "softmax_rows", rows, out, log, nt)
         res = np.moveaxis(out.reshape(moved.shape), -1, ax)
     res = res.astype(rdt, copy=False)
     return res.reshape(()) if scalar else res
