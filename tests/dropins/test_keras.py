@@ -600,13 +600,66 @@ def test_legacy_containers_and_half(tf):
             g = getattr(tfk.losses, name)
             if name[0].isupper():
                 f, g = f(), g()
-            ours, ref = _value(f(yt, yp)), _value(g(yt, yp))
+            got, want = f(yt, yp), g(yt, yp)
+            # tf.keras gives a tf.Tensor for every container it takes (#17)
+            assert tf.is_tensor(want) and tf.is_tensor(got), (name, conv)
+            ours, ref = _value(got), _value(want)
             assert ours.dtype == ref.dtype, (name, conv)
-            assert tf.is_tensor(f(yt, yp)) == tf.is_tensor(yp)
             if ref.dtype == np.float16:  # tf.keras computes in float16, fastloss rounds once
                 assert half_ulps(ours, ref, np.float16).max() <= 1, (name, ours, ref)
             else:
                 check(ours, ref, np.abs(ref) + 1, dtype=ref.dtype.type)
+
+
+def test_legacy_gives_tf_tensors_like_tf_keras(tf):
+    # tf.keras converts every input with tf.convert_to_tensor: NumPy in, tf.Tensor out (#17)
+    tfk = require("tf_keras")
+    t32 = np.float32([[0.0, 1.0], [1.0, 0.0]])
+    p32 = np.float32([[0.3, 0.6], [0.8, 0.1]])
+
+    class Abs(FKL.Loss):  # a user's loss returning NumPy: the reduction still gives TF
+        def call(self, y_true, y_pred):
+            return np.abs(y_pred - y_true).mean(axis=-1)
+
+    class TfAbs(tfk.losses.Loss):
+        def call(self, y_true, y_pred):
+            return tf.reduce_mean(tf.abs(y_pred - y_true), axis=-1)
+
+    from tf_keras.src.losses import LossFunctionWrapper  # not exported by tf_keras.losses
+
+    labels = np.array([1, 0])
+    for dt in (np.float32, np.float64):
+        t, p = t32.astype(dt), p32.astype(dt)
+        cases = [(FKL.BinaryCrossentropy(reduction=r), tfk.losses.BinaryCrossentropy(reduction=r),
+                  t) for r in ("none", "sum", "auto")]
+        cases += [(Abs(), TfAbs(), t), (Abs(reduction="none"), TfAbs(reduction="none"), t),
+                  (FKL.LossFunctionWrapper(FKL.kl_divergence),
+                   LossFunctionWrapper(tfk.losses.kl_divergence), t),
+                  (FKL.sparse_categorical_crossentropy,
+                   tfk.losses.sparse_categorical_crossentropy, labels),
+                  (FKL.SparseCategoricalCrossentropy(reduction="none"),
+                   tfk.losses.SparseCategoricalCrossentropy(reduction="none"), labels)]
+        for ours, ref, target in cases:
+            got, want = ours(target, p), ref(target, p)
+            assert tf.is_tensor(got) and not isinstance(got, np.ndarray), (ours, dt)
+            assert got.dtype == want.dtype and got.shape == want.shape, (ours, got, want)
+            check(got.numpy(), want.numpy(), np.abs(want.numpy()) + 2, dtype=dt)
+    # Python lists are float32 in both; a weighted class and a mask-free sparse one too
+    got = FKL.SparseCategoricalCrossentropy()([1, 0], p32.tolist(), sample_weight=[1.0, 2.0])
+    want = tfk.losses.SparseCategoricalCrossentropy()([1, 0], p32.tolist(), sample_weight=[1.0, 2.0])
+    assert tf.is_tensor(got) and got.dtype == want.dtype == tf.float32
+    check(got.numpy(), want.numpy(), 4.0)
+
+
+def test_legacy_import_leaves_tensorflow_alone():
+    # TensorFlow is imported when a legacy loss gives its first result, not by the imports
+    import subprocess
+    import sys
+
+    code = ("import sys, fastloss, fastloss.keras, fastloss.keras.legacy; "
+            "print('tensorflow' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False", out.stderr
 
 
 def test_legacy_ragged_rows(tf):

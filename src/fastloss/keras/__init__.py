@@ -16,8 +16,17 @@ Containers and dtypes (as ``tf.convert_to_tensor`` reads them):
 
 * NumPy arrays, pandas objects, torch tensors and TF tensors keep their dtype (a float64
   DataFrame is computed and returned in float64); Python lists and numbers are float32.
-  A TF tensor in gives a TF tensor out; every other container gives NumPy (Keras returns a
-  ``tf.Tensor`` for all of them: fastloss does not import TensorFlow unless given one).
+  A TF tensor in gives a TF tensor out; every other container gives NumPy.
+* Why NumPy out (decided in #17, checked with Keras 3.15.1): Keras 3 returns its
+  *backend's* tensor, not a fixed type. With the TensorFlow backend NumPy, lists, pandas and
+  torch inputs all give a ``tf.Tensor``; with the torch backend a ``torch.Tensor``; the
+  NumPy backend's ``convert_to_tensor`` is ``np.array`` (keras/src/backend/numpy/core.py),
+  so NumPy out is one of Keras 3's own contracts and code written for Keras 3 cannot rely
+  on the container (its ``losses_test.py`` checks only values, with ``assertAllClose``, and
+  passes here with NumPy results). Returning ``tf.Tensor`` would import TensorFlow (seconds,
+  and a dependency) for every NumPy user. tf.keras 2 is TensorFlow-only, so its users'
+  code may rely on ``tf.Tensor`` (``.numpy()``, ``tf.test`` ``evaluate``):
+  :mod:`fastloss.keras.legacy` gives ``tf.Tensor`` for every input.
 * float16 and bfloat16 (inputs to the functions, or a loss ``dtype``): the inputs are
   rounded to that dtype as Keras rounds them, computed in float32 and the result rounded
   once to the half dtype, which is its dtype, as in Keras. Keras computes in the half

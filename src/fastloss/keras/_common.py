@@ -89,11 +89,16 @@ def finish(res, out_dtype=None, tf_out=False):
     if out_dtype is not None:
         res = np.asarray(res).astype(out_dtype)
         res = res[()] if res.ndim == 0 else res
-    if tf_out:
-        import tensorflow as tf
+    return to_tf(res) if tf_out else res
 
-        return tf.convert_to_tensor(res)
-    return res
+
+def to_tf(res):
+    """``res`` as a TF tensor of its dtype; TF tensors (ragged ones too) as they are."""
+    if is_tf(res):
+        return res
+    import tensorflow as tf
+
+    return tf.convert_to_tensor(res)
 
 
 def framework_io(fn):

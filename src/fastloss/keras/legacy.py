@@ -31,23 +31,29 @@ The documented deviations of :mod:`fastloss.keras` apply here too (float64
 sums and log-sum-exp; float32 element-wise steps in Keras's order), plus:
 integer ``y_pred`` arrays are computed in float32 (tf.keras computes
 ``MeanSquaredError`` of two int arrays in integers), and ``InvalidArgumentError``
-becomes ``ValueError``. Containers, half precision and ``_keras_mask`` follow the rules
-of :mod:`fastloss.keras` (TF tensor in, TF tensor out; float16/bfloat16 computed in
+becomes ``ValueError``.
+
+**Containers: a ``tf.Tensor`` out, whatever came in**, as tf.keras (which runs every input
+through ``tf.convert_to_tensor``; checked against tf_keras 2.21): NumPy arrays, Python
+lists, pandas objects, torch tensors and TF tensors all give a ``tf.Tensor``
+of ``y_pred``'s dtype (lists: float32), for the functions, the classes with every
+reduction and a user's ``Loss`` subclass whose ``call`` returns NumPy. The values are
+computed on NumPy and converted once at the end. TensorFlow is imported at the first
+result, never by ``import fastloss`` or ``import fastloss.keras.legacy`` (tf.keras users
+have it by definition; without it the call raises ``ImportError``). Half precision and
+``_keras_mask`` follow the rules of :mod:`fastloss.keras` (float16/bfloat16 computed in
 float32 and rounded once; the mask of ``y_pred`` honoured as ``losses_utils`` does).
 ``BinaryFocalCrossentropy`` has tf.keras's attributes (``gamma``, ``alpha``, ...), and
 ``get_config()`` carries ``fn`` (tf.keras's saving v3 default).
 
 Upstream suite (``tests/dropins/upstream/run_upstream.py tf-keras``): tf-keras's
 ``losses_test.py`` (vendored, commit dd0a7237, 2.21.0), the classes of the losses provided
-here, only the imports changed: 116 run, 54 pass, 0 fail; out of scope:
+here, only the imports changed: 116 run, 68 pass, 0 fail; out of scope:
 
-* 52 graph-mode copies (``test_mode_graph``): symbolic tensors have no data to compute on;
-* 10 eager tests that give NumPy arrays or lists and pass the result to
-  ``tf.test.TestCase.evaluate``, which takes tensors only: fastloss returns NumPy for
-  NumPy-like inputs (it does not import TensorFlow for them); TF tensors in give TF out.
-  Their numbers are checked by the ``tf-keras-tf-out`` suite, whose import shim converts
-  fastloss's results to tensors: there 68 pass and the 48 graph-mode tests without
-  NumPy inputs are out of scope;
+* 48 graph-mode copies (``test_mode_graph``) that build their inputs as symbolic tensors,
+  which have no data to compute on (the graph-mode copies that give NumPy pass: their
+  results become graph constants). The test command (``tests/dropins/test_upstream.py``)
+  runs the 58 eager tests and asserts that all 58 pass;
 * none for ``tf.RaggedTensor``: as tf.keras, the binary losses and MSE of a
   ``(batch, None)`` tensor are one value per row, the categorical and sparse losses one
   value per position of the ragged dimensions (ragged out); other forms raise
@@ -198,7 +204,7 @@ class Loss:
     ...     def call(self, y_true, y_pred):
     ...         return np.abs(y_pred - y_true).mean(axis=-1)
     >>> Abs()(np.zeros((2, 2)), np.ones((2, 2)))
-    np.float64(1.0)
+    <tf.Tensor: shape=(), dtype=float64, numpy=1.0>
     """
 
     def __init__(self, reduction=Reduction.AUTO, name=None):
@@ -210,7 +216,6 @@ class Loss:
         if _is_ragged(y_pred) or _is_ragged(y_true):
             return self._ragged_call(y_true, y_pred, sample_weight)
         in_mask = _c.keras_mask(y_pred)
-        tf_out = _c.is_tf(y_true) or _c.is_tf(y_pred)
         y_true, y_pred, sample_weight = map(_c.host, (y_true, y_pred, sample_weight))
         half = _c.half_of(y_pred)
         if half is not None:  # tf.keras computes in y_pred's dtype: float32, rounded once
@@ -218,7 +223,7 @@ class Loss:
             if np.asarray(y_true).dtype.kind == "f":
                 y_true = np.asarray(y_true).astype(half).astype(np.float32)
         res = self._reduced(y_true, y_pred, sample_weight, in_mask)
-        return _c.finish(res, half, tf_out)
+        return _tf(_c.finish(res, half))
 
     def _ragged_call(self, y_true, y_pred, sample_weight):
         """Ragged inputs: the function's losses (dense per sample, or ragged per position),
@@ -230,14 +235,14 @@ class Loss:
         reduction = self._get_reduction()
         if not _is_ragged(losses):
             res = compute_weighted_loss(_c.host(losses), _c.host(sample_weight), reduction)
-            return _c.finish(res, None, True)
+            return _tf(res)
         sw = None
         if sample_weight is not None:
             sw = (tf.ones_like(losses) * tf.cast(sample_weight, losses.dtype)).flat_values.numpy()
         res = compute_weighted_loss(losses.flat_values.numpy(), sw, reduction)
         if reduction == Reduction.NONE:
             return losses.with_flat_values(tf.convert_to_tensor(res))
-        return _c.finish(res, None, True)
+        return _tf(res)
 
     def _reduced(self, y_true, y_pred, sample_weight, in_mask):
         fast = None if in_mask is not None else self._fused(y_true, y_pred, sample_weight)
@@ -307,7 +312,7 @@ class LossFunctionWrapper(Loss):
     >>> import numpy as np
     >>> import fastloss.keras.legacy as L
     >>> L.LossFunctionWrapper(L.mean_squared_error)(np.zeros((1, 2)), np.ones((1, 2)))
-    np.float64(1.0)
+    <tf.Tensor: shape=(), dtype=float64, numpy=1.0>
     """
 
     def __init__(self, fn, reduction=Reduction.AUTO, name=None, **kwargs):
@@ -316,12 +321,13 @@ class LossFunctionWrapper(Loss):
         self._fn_kwargs = kwargs
 
     def call(self, y_true, y_pred):
-        return self.fn(y_true, y_pred, **self._fn_kwargs)
+        # the functions' NumPy values: __call__ reduces them and converts once
+        return getattr(self.fn, "numpy_fn", self.fn)(y_true, y_pred, **self._fn_kwargs)
 
     def _call_masked(self, y_true, y_pred):
         if self.fn is sparse_categorical_crossentropy:
             return _sparse_values(y_true, y_pred, **self._fn_kwargs)
-        return self.fn(y_true, y_pred, **self._fn_kwargs), None
+        return self.call(y_true, y_pred), None
 
     def get_config(self):
         config = dict(self._fn_kwargs)
@@ -338,6 +344,37 @@ class LossFunctionWrapper(Loss):
         if fn_name and cls is LossFunctionWrapper:
             config["fn"] = globals()[fn_name] if isinstance(fn_name, str) else fn_name
         return cls(**config)
+
+
+# --------------------------------------------------------------------------- containers
+
+
+def _tf(res):
+    """tf.keras's container: a ``tf.Tensor`` of the result's dtype, whatever came in."""
+    try:
+        return _c.to_tf(res)
+    except ImportError as e:  # tf.keras cannot run without it either
+        raise ImportError("fastloss.keras.legacy returns tf.Tensor results, as tf.keras does, "
+                          "and needs TensorFlow") from e
+
+
+_NUMPY_RETURNS = ("ndarray or scalar\n", "    Per-sample values (the reduced axis removed), ")
+
+
+def _tf_result(fn):
+    """A legacy function returning ``tf.Tensor`` (tf.keras converts every input it takes
+    with ``tf.convert_to_tensor``, so NumPy, lists, pandas and torch all give TF out)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        return _tf(fn(*args, **kwargs))
+
+    wrapper.numpy_fn = fn
+    doc = fn.__doc__ or ""  # None under python -OO
+    wrapper.__doc__ = doc.replace(_NUMPY_RETURNS[0], "tf.Tensor\n").replace(
+        _NUMPY_RETURNS[1], "    Per-sample values (the reduced axis removed; ragged per position "
+                           "for ragged categorical inputs), ")
+    return wrapper
 
 
 # --------------------------------------------------------------------------- ragged
@@ -427,6 +464,7 @@ def _pair(y_true, y_pred):
     return y_true, y_pred
 
 
+@_tf_result
 @fill
 @_ragged_rows
 @_c.framework_io
@@ -453,11 +491,12 @@ def mean_squared_error(y_true, y_pred):
     >>> import numpy as np
     >>> import fastloss.keras.legacy as L
     >>> L.mean_squared_error(np.array([[0., 1.]]), np.array([[1., 3.]]))
-    array([2.5])
+    <tf.Tensor: shape=(1,), dtype=float64, numpy=array([2.5])>
     """
     return _c.mse_last(*_pair(y_true, y_pred))
 
 
+@_tf_result
 @fill
 @_ragged_rows
 @_c.framework_io
@@ -484,7 +523,7 @@ def kl_divergence(y_true, y_pred):
     >>> import numpy as np
     >>> import fastloss.keras.legacy as L
     >>> L.kl_divergence(np.array([[0.5, 0.5]]), np.array([[0.25, 0.75]]))
-    array([0.14384104])
+    <tf.Tensor: shape=(1,), dtype=float64, numpy=array([0.14384104])>
     """
     y_true, y_pred = _pair(y_true, y_pred)
     if y_true.shape != y_pred.shape:
@@ -501,6 +540,7 @@ def _broadcast_probs(y_true, y_pred, from_logits):
     return tuple(np.ascontiguousarray(a) for a in np.broadcast_arrays(y_true, y_pred))
 
 
+@_tf_result
 @fill
 @_ragged_rows
 @_c.framework_io
@@ -528,7 +568,7 @@ def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, 
     >>> import numpy as np
     >>> import fastloss.keras.legacy as L
     >>> L.binary_crossentropy(np.array([[1., 0.]]), np.array([[0.8, 0.3]]))
-    array([0.28990911])
+    <tf.Tensor: shape=(1,), dtype=float64, numpy=array([0.28990911])>
     """
     y_true, y_pred = _pair(y_true, y_pred)
     y_true, y_pred = _broadcast_probs(y_true, y_pred, from_logits)
@@ -536,6 +576,7 @@ def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, 
     return _c.mean_last(v, axis)[()] if v.ndim else v[()]
 
 
+@_tf_result
 @fill
 @_ragged_rows
 @_c.framework_io
@@ -570,7 +611,7 @@ def binary_focal_crossentropy(y_true, y_pred, apply_class_balancing=False, alpha
     >>> import numpy as np
     >>> import fastloss.keras.legacy as L
     >>> L.binary_focal_crossentropy(np.array([[1., 0.]]), np.array([[0.8, 0.3]]))
-    array([0.02051323])
+    <tf.Tensor: shape=(1,), dtype=float64, numpy=array([0.02051323])>
     """
     y_true, y_pred = _pair(y_true, y_pred)
     v = _focal_values(y_true, y_pred, apply_class_balancing, alpha, gamma, from_logits,
@@ -578,6 +619,7 @@ def binary_focal_crossentropy(y_true, y_pred, apply_class_balancing=False, alpha
     return _c.mean_last(v, axis)[()] if v.ndim else v[()]
 
 
+@_tf_result
 @fill
 @_ragged_classes
 @_c.framework_io
@@ -605,7 +647,7 @@ def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=
     >>> import numpy as np
     >>> import fastloss.keras.legacy as L
     >>> L.categorical_crossentropy(np.array([[0., 1.]]), np.array([[0.25, 0.75]]))
-    array([0.28768207])
+    <tf.Tensor: shape=(1,), dtype=float64, numpy=array([0.28768207])>
     """
     if isinstance(axis, bool):
         raise ValueError(f"`axis` must be of type `int`. Received: axis={axis} of type "
@@ -661,6 +703,7 @@ def _sparse_values(y_true, y_pred, from_logits=False, axis=-1, ignore_class=None
     return v, None if valid is None else valid.reshape(res_shape)
 
 
+@_tf_result
 @fill
 @functools.partial(_ragged_classes, sparse=True)
 @_c.framework_io
@@ -694,7 +737,7 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, axis=-1,
     >>> import numpy as np
     >>> import fastloss.keras.legacy as L
     >>> L.sparse_categorical_crossentropy(np.array([1]), np.array([[0.25, 0.75]]))
-    array([0.28768207])
+    <tf.Tensor: shape=(1,), dtype=float64, numpy=array([0.28768207])>
     """
     return _sparse_values(y_true, y_pred, from_logits, axis, ignore_class)[0][()]
 
@@ -721,7 +764,7 @@ class MeanSquaredError(LossFunctionWrapper):
     >>> import numpy as np
     >>> import fastloss.keras.legacy as L
     >>> L.MeanSquaredError()(np.array([[0., 1.]]), np.array([[1., 3.]]))
-    np.float64(2.5)
+    <tf.Tensor: shape=(), dtype=float64, numpy=2.5>
     """
 
     def __init__(self, reduction=Reduction.AUTO, name="mean_squared_error"):
@@ -747,7 +790,7 @@ class KLDivergence(LossFunctionWrapper):
     >>> import numpy as np
     >>> import fastloss.keras.legacy as L
     >>> L.KLDivergence()(np.array([[0.5, 0.5]]), np.array([[0.25, 0.75]]))
-    np.float64(0.14384103622589042)
+    <tf.Tensor: shape=(), dtype=float64, numpy=0.14384103622589042>
     """
 
     def __init__(self, reduction=Reduction.AUTO, name="kl_divergence"):
@@ -774,7 +817,7 @@ class BinaryCrossentropy(LossFunctionWrapper):
     >>> import numpy as np
     >>> import fastloss.keras.legacy as L
     >>> L.BinaryCrossentropy()(np.array([[1., 0.]]), np.array([[0.8, 0.3]]))
-    np.float64(0.2899091136979087)
+    <tf.Tensor: shape=(), dtype=float64, numpy=0.2899091136979087>
     """
 
     def __init__(self, from_logits=False, label_smoothing=0.0, axis=-1, reduction=Reduction.AUTO,
@@ -833,7 +876,7 @@ class BinaryFocalCrossentropy(LossFunctionWrapper):
     >>> import numpy as np
     >>> import fastloss.keras.legacy as L
     >>> L.BinaryFocalCrossentropy()(np.array([[1., 0.]]), np.array([[0.8, 0.3]]))
-    np.float64(0.02051323457495635)
+    <tf.Tensor: shape=(), dtype=float64, numpy=0.02051323457495635>
     """
 
     def __init__(self, apply_class_balancing=False, alpha=0.25, gamma=2.0, from_logits=False,
@@ -868,7 +911,7 @@ class CategoricalCrossentropy(LossFunctionWrapper):
     >>> import numpy as np
     >>> import fastloss.keras.legacy as L
     >>> L.CategoricalCrossentropy()(np.array([[0., 1.]]), np.array([[0.25, 0.75]]))
-    np.float64(0.2876820724517809)
+    <tf.Tensor: shape=(), dtype=float64, numpy=0.2876820724517809>
     """
 
     def __init__(self, from_logits=False, label_smoothing=0.0, axis=-1, reduction=Reduction.AUTO,
@@ -900,7 +943,7 @@ class SparseCategoricalCrossentropy(LossFunctionWrapper):
     >>> import numpy as np
     >>> import fastloss.keras.legacy as L
     >>> L.SparseCategoricalCrossentropy()(np.array([1]), np.array([[0.25, 0.75]]))
-    np.float64(0.28768207245178096)
+    <tf.Tensor: shape=(), dtype=float64, numpy=0.28768207245178096>
     """
 
     def __init__(self, from_logits=False, ignore_class=None, reduction=Reduction.AUTO,
