@@ -71,9 +71,9 @@ Documented deviations (tested in tests/test_dropin_scipy.py):
    (``max + log1p(sum of the others)``, float64 inside); with ``b`` it follows
    SciPy's algorithm in float64. float64 results agree with SciPy to a few
    eps64 (relative to the same scale). float16 is computed in float32.
-3. Complex (``logsumexp``, ``xlogy``) and long double (``logsumexp``, ``expit``,
-   ``log_expit``) inputs take a NumPy path that follows SciPy's algorithm in the
-   input's dtype, not a fastloss kernel; the other functions raise ``TypeError`` for
+3. Complex (``logsumexp``, ``xlogy``) and long double (``logsumexp``, ``softmax``,
+   ``log_softmax``, ``expit``, ``log_expit``) inputs take a NumPy path that follows
+   SciPy's algorithm in the input's dtype, not a fastloss kernel; the other functions raise ``TypeError`` for
    complex input, as SciPy's ufuncs do. The ufunc keywords ``subok=`` and
    ``signature=`` are not accepted.
 """
@@ -426,7 +426,7 @@ def _logsumexp_numpy(a, b=None, axis=None, keepdims=False, return_sign=False):
     if bb is not None:
         a, bb = np.broadcast_arrays(a, bb.astype(dt, copy=False))
     axes = _axes(axis, a.ndim)
-    if dt.kind == "c" or dt == np.longdouble and dt != np.float64:
+    if dt.kind == "c" or _is_long_double(dt):
         res, sign = _logsumexp_general(a, bb, axes, return_sign)
         res = res.astype(np.empty(0, dt).real.dtype if return_sign else dt)
         sign = sign.astype(dt)
@@ -584,7 +584,29 @@ def _softmax_numpy(x, axis=None):
     """``softmax`` on NumPy inputs."""
     x = _real(x, "softmax")
     dt = _promoted(x, None)
+    if _is_long_double(dt):
+        return _softmax_long_double(x, axis, log=False)
     res = _over_axes(_lse.softmax, x.astype(dt, copy=False), axis)
+    return res[()] if res.ndim == 0 else res
+
+
+def _is_long_double(dt):
+    return dt == np.longdouble and dt != np.float64  # (where long double is wider)
+
+
+def _softmax_long_double(x, axis, log):
+    """SciPy's own ``softmax`` / ``log_softmax`` in long double, as SciPy computes them
+    (scipy/special/_logsumexp.py, BSD-3): fastloss's kernels stop at float64."""
+    axis = tuple(axis) if isinstance(axis, list) else axis
+    x_max = np.max(x, axis=axis, keepdims=True)
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        if not log:
+            e = np.exp(x - x_max)
+            res = e / np.sum(e, axis=axis, keepdims=True)
+        else:
+            x_max = np.where(np.isfinite(x_max), x_max, 0)
+            tmp = x - x_max
+            res = tmp - np.log(np.sum(np.exp(tmp), axis=axis, keepdims=True))
     return res[()] if res.ndim == 0 else res
 
 
@@ -631,6 +653,8 @@ def _log_softmax_numpy(x, axis=None):
     """``log_softmax`` on NumPy inputs."""
     x = _real(x, "log_softmax")
     dt = _promoted(x, None)
+    if _is_long_double(dt):
+        return _softmax_long_double(x, axis, log=True)
     x = x.astype(dt, copy=False)
     res = _over_axes(_lse.log_softmax, x, axis)
     if isinstance(axis, list):

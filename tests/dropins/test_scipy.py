@@ -472,3 +472,20 @@ def test_long_double_as_scipy(special):
         want = getattr(special, name)(*args, dtype=np.float64)
         assert got.dtype == want.dtype == np.float64
         np.testing.assert_allclose(got, want, rtol=1e-14)
+
+
+def test_long_double_softmax_as_scipy(special):
+    # SciPy computes softmax / log_softmax of long double in long double: so does fastloss
+    # (its NumPy path; the kernels stop at float64), non-finite rows included
+    r = np.random.default_rng(7)
+    x = (r.standard_normal((4, 5)) * 30).astype(np.longdouble)
+    x[1, 2] = np.inf
+    x[2] = -np.inf
+    x[3, 0] = 1e-3 / 3  # not a float64 value
+    tol = 8 * np.finfo(np.longdouble).eps
+    for name in ("softmax", "log_softmax"):
+        for axis in (None, 0, 1, (0, 1)):
+            got, want = getattr(FS, name)(x, axis=axis), getattr(special, name)(x, axis=axis)
+            assert got.dtype == want.dtype == np.longdouble and got.shape == want.shape
+            np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+            np.testing.assert_allclose(got, want, rtol=tol, atol=0)
