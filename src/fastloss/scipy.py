@@ -60,6 +60,11 @@ Semantics mirrored (scipy/special/_logsumexp.py, the xsf scalar kernels):
 * ``order=`` (``'K'``, ``'C'``, ``'F'``, ``'A'``, lowercase or None): the new result's memory
   layout as SciPy's ufunc allocates it (``'K'`` follows the inputs of the full shape when
   they agree). ``out=`` may be an array or NumPy's 1-tuple.
+* pandas operands of the ufuncs: as pandas' ``__array_ufunc__`` hands them to SciPy, two
+  pandas objects are reindexed on the union of their labels (NaN where one lacks a label;
+  a DataFrame with a Series raises ``NotImplementedError``), a pandas object with an
+  array or a scalar is positional; the result has the aligned labels and the name the
+  Series share. ``logsumexp``/``softmax``/``log_softmax`` read pandas by position.
 
 Documented deviations (tested in tests/test_dropin_scipy.py):
 
@@ -174,6 +179,30 @@ def _xp_call(fn, arrays, **kw):
     return tuple(back(r) for r in res) if isinstance(res, tuple) else back(res)
 
 
+def _pandas_aligned(name, values):
+    """The operands as SciPy's ufunc sees them through pandas' ``__array_ufunc__``: two or
+    more pandas objects are reindexed on the union of their labels (rows, and columns of
+    DataFrames; NaN where a label is missing), a DataFrame with a Series raises. Other
+    operands stay positional."""
+    pos = [i for i, v in enumerate(values) if type(v).__module__.startswith("pandas")
+           and hasattr(v, "reindex")]
+    if len(pos) < 2:
+        return values
+    objs = [values[i] for i in pos]
+    if len({v.ndim for v in objs}) > 1:
+        raise NotImplementedError(f"Cannot apply ufunc <ufunc {name!r}> to mixed DataFrame "
+                                  "and Series inputs.")
+    axes = list(objs[0].axes)
+    for v in objs[1:]:
+        axes = [a.union(b) for a, b in zip(axes, v.axes)]
+    keys = ("index", "columns")[:len(axes)]
+    out = list(values)
+    for i in pos:
+        if not all(a.equals(b) for a, b in zip(values[i].axes, axes)):
+            out[i] = values[i].reindex(**dict(zip(keys, axes)))
+    return tuple(out)
+
+
 def _ufunc_container(res, inputs, out):
     """A SciPy ufunc's container for ``res``: pandas objects in give the same pandas type
     out (``__array_ufunc__``), torch tensors a tensor (``__array_wrap__``); else ``res``."""
@@ -187,7 +216,9 @@ def _ufunc_container(res, inputs, out):
             if isinstance(x, pd.DataFrame):
                 return pd.DataFrame(res, index=x.index, columns=x.columns)
             if isinstance(x, pd.Series):
-                return pd.Series(res, index=x.index, name=x.name)
+                # pandas: the name the inputs that have one share, else None
+                names = {getattr(v, "name") for v in inputs if hasattr(v, "name")}
+                return pd.Series(res, index=x.index, name=names.pop() if len(names) == 1 else None)
     for x in inputs:
         if type(x).__module__.startswith("torch"):
             import torch
@@ -679,6 +710,7 @@ def _ufunc(name, compute, values, out, where, casting, order, dtype):
     array-API inputs come back in their namespace, pandas and torch in SciPy's containers."""
     kw = dict(name=name, compute=compute, out=out, where=where, casting=casting, order=order,
               dtype=dtype)
+    values = _pandas_aligned(name, values)
     res = _xp_call(_ufunc_numpy, values, **kw)
     return res if res is not None else _ufunc_container(_ufunc_numpy(*values, **kw), values, out)
 

@@ -716,3 +716,29 @@ def test_loss_half_dtype_like_keras(keras, tf, cls, from_logits, dtype):
         f32 = getattr(FK, cls)(from_logits=from_logits)(*rounded)
         assert ours.tobytes() == np.asarray(f32).astype(hdt).tobytes()
         assert half_ulps(ours, _value(ref), hdt).max() <= 1
+
+
+def test_pandas_indexes_are_positional_as_in_keras(keras, tf):
+    # Keras 3 and tf.keras read pandas by position (tf.convert_to_tensor): permuted or
+    # disjoint indexes, and columns in another order, are not aligned (#17)
+    pd = require("pandas")
+    tfk = require("tf_keras")
+    t = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    p = np.array([[0.9, 0.2], [0.3, 0.6], [0.7, 0.4]])
+    yt = pd.DataFrame(t, index=[0, 1, 2], columns=["a", "b"])
+    w = np.array([1.0, 2.0, 3.0])
+    for idx, cols in (([2, 1, 0], ["b", "a"]), ([10, 11, 12], ["x", "y"])):
+        yp = pd.DataFrame(p, index=idx, columns=cols)
+        sw = pd.Series(w, index=idx[::-1])
+        for ours, ref in ((FK, keras.losses), (FKL, tfk.losses)):
+            for fn in ("binary_crossentropy", "mean_squared_error", "kl_divergence"):
+                got, want = _value(getattr(ours, fn)(yt, yp)), _value(getattr(ref, fn)(yt, yp))
+                positional = _value(getattr(ref, fn)(t, p))
+                np.testing.assert_allclose(want, positional, rtol=1e-15)  # the framework's rule
+                check(got, want, np.abs(want) + 1, dtype=np.float64)
+            for kw in ({}, {"sample_weight": sw}):
+                got = _value(ours.BinaryCrossentropy()(yt, yp, **kw))
+                want = _value(ref.BinaryCrossentropy()(yt, yp, **kw))
+                positional = _value(ref.BinaryCrossentropy()(t, p, sample_weight=w if kw else None))
+                np.testing.assert_allclose(want, positional, rtol=1e-6)
+                check(got, want, 20.0, dtype=want.dtype.type)

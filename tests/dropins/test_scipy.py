@@ -489,3 +489,28 @@ def test_long_double_softmax_as_scipy(special):
             assert got.dtype == want.dtype == np.longdouble and got.shape == want.shape
             np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
             np.testing.assert_allclose(got, want, rtol=tol, atol=0)
+
+
+def test_pandas_operands_align_as_in_scipy(special):
+    # SciPy's ufuncs see pandas operands through pandas' __array_ufunc__, which reindexes
+    # two pandas objects on the union of their labels (NaN where one is missing); a pandas
+    # object with an ndarray is positional; a DataFrame with a Series raises (#17)
+    pd = require("pandas")
+    a = pd.Series([1.0, 2.0, 3.0], index=[0, 1, 2], name="a")
+    cases = [(a, pd.Series([0.5, 1.0, 2.0], index=[2, 1, 0], name="b")),
+             (a, pd.Series([0.5, 1.0, 2.0], index=[2, 1, 5], name="a")),
+             (a, np.array([0.5, 1.0, 2.0])), (np.array([0.5, 1.0, 2.0]), a), (a, 2.0),
+             (pd.Series([1, 2, 3]), pd.Series([1, 2, 3], index=[1, 2, 3])),
+             (pd.DataFrame({"x": [1.0, 2.0], "y": [3.0, 4.0]}),
+              pd.DataFrame({"y": [0.5, 1.0], "z": [2.0, 3.0]}, index=[1, 2]))]
+    for x, y in cases:
+        for name in ("xlogy", "rel_entr", "kl_div"):
+            got, want = getattr(FS, name)(x, y), getattr(special, name)(x, y)
+            assert type(got) is type(want)
+            if isinstance(want, pd.DataFrame):
+                pd.testing.assert_frame_equal(got, want, rtol=1e-14)
+            else:
+                pd.testing.assert_series_equal(got, want, rtol=1e-14)
+    df = cases[-1][0]
+    with pytest.raises(NotImplementedError, match="mixed DataFrame and Series"):
+        FS.xlogy(df, a)

@@ -16,7 +16,9 @@ Containers and dtypes (as ``tf.convert_to_tensor`` reads them):
 
 * NumPy arrays, pandas objects, torch tensors and TF tensors keep their dtype (a float64
   DataFrame is computed and returned in float64); Python lists and numbers are float32.
-  A TF tensor in gives a TF tensor out; every other container gives NumPy.
+  A TF tensor in gives a TF tensor out; every other container gives NumPy. pandas objects
+  are read by position: indexes and column names are not aligned (Keras converts them
+  with ``tf.convert_to_tensor``; checked for Keras 3 and tf.keras).
 * Why NumPy out (decided in #17, checked with Keras 3.15.1): Keras 3 returns its
   *backend's* tensor, not a fixed type. With the TensorFlow backend NumPy, lists, pandas and
   torch inputs all give a ``tf.Tensor``; with the torch backend a ``torch.Tensor``; the
