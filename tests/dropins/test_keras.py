@@ -742,3 +742,21 @@ def test_pandas_indexes_are_positional_as_in_keras(keras, tf):
                 positional = _value(ref.BinaryCrossentropy()(t, p, sample_weight=w if kw else None))
                 np.testing.assert_allclose(want, positional, rtol=1e-6)
                 check(got, want, 20.0, dtype=want.dtype.type)
+
+
+@pytest.mark.parametrize("fn,cls", [("binary_crossentropy", "BinaryCrossentropy"),
+                                    ("binary_focal_crossentropy", "BinaryFocalCrossentropy"),
+                                    ("mean_squared_error", "MeanSquaredError"),
+                                    ("kl_divergence", "KLDivergence")])
+def test_scalar_inputs_raise_as_in_keras(keras, fn, cls):
+    # 0-d inputs have no axis -1 to average: Keras 3 and tf.keras raise
+    # (InvalidArgumentError, "Invalid reduction dimension"); fastloss raises ValueError
+    tfk = require("tf_keras")
+    for ref, ours in ((keras.losses, FK), (tfk.losses, FKL)):
+        for args in ((np.float32(1.0), np.float32(0.7)), (1.0, 0.7)):
+            for f, g in ((getattr(ref, fn), getattr(ours, fn)),
+                         (getattr(ref, cls)(), getattr(ours, cls)())):
+                with pytest.raises(Exception, match="reduction dimension"):
+                    f(*args)
+                with pytest.raises(ValueError, match="axis -1 is out of bounds"):
+                    g(*args)

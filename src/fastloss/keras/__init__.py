@@ -105,7 +105,8 @@ Documented deviations (each one tested in tests/test_dropin_keras.py):
 4. The sparse loss takes only the last axis, as the TF backend (``ValueError`` for
    another ``axis``; Keras's JAX/NumPy backends accept it). The TF "logit
    recovery" (``_keras_logits`` on tensors from a Keras softmax/sigmoid) cannot
-   apply to NumPy arrays. Out-of-range labels raise ``ValueError`` (TensorFlow:
+   apply to NumPy arrays. Out-of-range labels, and 0-d inputs to the losses that average
+   over ``axis`` (BCE, focal, MSE, KL), raise ``ValueError`` (TensorFlow:
    ``InvalidArgumentError``). Compute dtypes are float32 and float64 (half
    precision: see above). Integer ``y_pred`` arrays given to the functions are computed in float32.
    No ``tf.distribute`` replica scaling. Symbolic tensors and ``tf.RaggedTensor`` are
@@ -460,7 +461,7 @@ def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, 
     y_pred = _c.as_tensor(y_pred)
     y_true = _c.as_tensor(y_true, y_pred.dtype)
     v = _bce_values(y_true, y_pred, from_logits, label_smoothing, axis)
-    return _c.mean_last(v, axis)[()] if v.ndim else v[()]
+    return _c.mean_last(v, axis)[()]
 
 
 def _focal_values(y_true, y_pred, apply_class_balancing, alpha, gamma, from_logits,
@@ -525,7 +526,7 @@ def binary_focal_crossentropy(y_true, y_pred, apply_class_balancing=False, alpha
     y_true = _c.as_tensor(y_true, y_pred.dtype)
     v = _focal_values(y_true, y_pred, apply_class_balancing, alpha, gamma, from_logits,
                       label_smoothing)
-    return _c.mean_last(v, axis)[()] if v.ndim else v[()]
+    return _c.mean_last(v, axis)[()]
 
 
 def _check_categorical(y_true, y_pred):

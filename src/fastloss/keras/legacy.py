@@ -573,7 +573,7 @@ def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, 
     y_true, y_pred = _pair(y_true, y_pred)
     y_true, y_pred = _broadcast_probs(y_true, y_pred, from_logits)
     v = _bce_values(y_true, y_pred, from_logits, label_smoothing, axis, keras2=True)
-    return _c.mean_last(v, axis)[()] if v.ndim else v[()]
+    return _c.mean_last(v, axis)[()]
 
 
 @_tf_result
@@ -616,7 +616,7 @@ def binary_focal_crossentropy(y_true, y_pred, apply_class_balancing=False, alpha
     y_true, y_pred = _pair(y_true, y_pred)
     v = _focal_values(y_true, y_pred, apply_class_balancing, alpha, gamma, from_logits,
                       label_smoothing, keras2=True)
-    return _c.mean_last(v, axis)[()] if v.ndim else v[()]
+    return _c.mean_last(v, axis)[()]
 
 
 @_tf_result
