@@ -59,7 +59,9 @@ Semantics mirrored (scipy/special/_logsumexp.py, the xsf scalar kernels):
   scipy/scipy#25127; ``entr``, ``rel_entr`` and ``kl_div`` are right and agree.)
 * ``order=`` (``'K'``, ``'C'``, ``'F'``, ``'A'``, lowercase or None): the new result's memory
   layout as SciPy's ufunc allocates it (``'K'`` follows the inputs of the full shape when
-  they agree). ``out=`` may be an array or NumPy's 1-tuple.
+  they agree). ``out=`` may be an array or NumPy's 1-tuple (a NumPy array: a torch
+  ``out`` raises ``TypeError``; SciPy's array-API mode refuses every ufunc keyword for
+  torch input, fastloss computes ``where``/``casting``/``order``/``dtype`` as for NumPy).
 * pandas operands of the ufuncs: as pandas' ``__array_ufunc__`` hands them to SciPy, two
   pandas objects are reindexed on the union of their labels (NaN where one lacks a label;
   a DataFrame with a Series raises ``NotImplementedError``), a pandas object with an
@@ -774,16 +776,6 @@ def expit(x, out=None, *, where=True, casting="same_kind", order="K", dtype=None
     x : array_like
         Input.
     %(scipy_out)s
-    where : array_like of bool, optional
-        Compute only where True (NumPy's ufunc ``where``: elsewhere ``out`` keeps its
-        values).
-    casting : {'no', 'equiv', 'safe', 'same_kind', 'unsafe'}, default 'same_kind'
-        NumPy's rule for casting the inputs to the loop and the loop to ``out``.
-    order : {'K', 'C', 'F', 'A'}, default 'K'
-        Memory layout of a new result (``'K'``: like the input).
-    dtype : dtype, optional
-        The loop's result dtype, as the ufunc keyword (``TypeError`` for a dtype the
-        function has no loop for).
 
     Returns
     -------
@@ -792,13 +784,7 @@ def expit(x, out=None, *, where=True, casting="same_kind", order="K", dtype=None
 
     Raises
     ------
-    TypeError
-        Inputs with no loop (as SciPy: complex except for ``xlogy``, long double except
-        for ``expit``/``log_expit``, non-numeric), a ``dtype`` with no loop, a cast that
-        ``casting`` forbids, a non-bool ``where``, an ``out`` that is not an ndarray.
-    ValueError
-        An unknown ``casting`` or ``order``; shapes (with ``where`` and ``out``) that do
-        not broadcast.
+    %(scipy_ufunc_raises)s
 
     See Also
     --------
@@ -827,16 +813,6 @@ def log_expit(x, out=None, *, where=True, casting="same_kind", order="K", dtype=
     x : array_like
         Input.
     %(scipy_out)s
-    where : array_like of bool, optional
-        Compute only where True (NumPy's ufunc ``where``: elsewhere ``out`` keeps its
-        values).
-    casting : {'no', 'equiv', 'safe', 'same_kind', 'unsafe'}, default 'same_kind'
-        NumPy's rule for casting the inputs to the loop and the loop to ``out``.
-    order : {'K', 'C', 'F', 'A'}, default 'K'
-        Memory layout of a new result (``'K'``: like the input).
-    dtype : dtype, optional
-        The loop's result dtype, as the ufunc keyword (``TypeError`` for a dtype the
-        function has no loop for).
 
     Returns
     -------
@@ -845,13 +821,7 @@ def log_expit(x, out=None, *, where=True, casting="same_kind", order="K", dtype=
 
     Raises
     ------
-    TypeError
-        Inputs with no loop (as SciPy: complex except for ``xlogy``, long double except
-        for ``expit``/``log_expit``, non-numeric), a ``dtype`` with no loop, a cast that
-        ``casting`` forbids, a non-bool ``where``, an ``out`` that is not an ndarray.
-    ValueError
-        An unknown ``casting`` or ``order``; shapes (with ``where`` and ``out``) that do
-        not broadcast.
+    %(scipy_ufunc_raises)s
 
     See Also
     --------
@@ -891,16 +861,6 @@ def xlogy(x, y, out=None, *, where=True, casting="same_kind", order="K",
     x, y : array_like
         Inputs, broadcast together.
     %(scipy_out)s
-    where : array_like of bool, optional
-        Compute only where True (NumPy's ufunc ``where``: elsewhere ``out`` keeps its
-        values).
-    casting : {'no', 'equiv', 'safe', 'same_kind', 'unsafe'}, default 'same_kind'
-        NumPy's rule for casting the inputs to the loop and the loop to ``out``.
-    order : {'K', 'C', 'F', 'A'}, default 'K'
-        Memory layout of a new result (``'K'``: like the input).
-    dtype : dtype, optional
-        The loop's result dtype, as the ufunc keyword (``TypeError`` for a dtype the
-        function has no loop for).
 
     Returns
     -------
@@ -909,13 +869,7 @@ def xlogy(x, y, out=None, *, where=True, casting="same_kind", order="K",
 
     Raises
     ------
-    TypeError
-        Inputs with no loop (as SciPy: complex except for ``xlogy``, long double except
-        for ``expit``/``log_expit``, non-numeric), a ``dtype`` with no loop, a cast that
-        ``casting`` forbids, a non-bool ``where``, an ``out`` that is not an ndarray.
-    ValueError
-        An unknown ``casting`` or ``order``; shapes (with ``where`` and ``out``) that do
-        not broadcast.
+    %(scipy_ufunc_raises)s
 
     See Also
     --------
@@ -945,16 +899,6 @@ def entr(x, out=None, *, where=True, casting="same_kind", order="K", dtype=None)
     x : array_like
         Input.
     %(scipy_out)s
-    where : array_like of bool, optional
-        Compute only where True (NumPy's ufunc ``where``: elsewhere ``out`` keeps its
-        values).
-    casting : {'no', 'equiv', 'safe', 'same_kind', 'unsafe'}, default 'same_kind'
-        NumPy's rule for casting the inputs to the loop and the loop to ``out``.
-    order : {'K', 'C', 'F', 'A'}, default 'K'
-        Memory layout of a new result (``'K'``: like the input).
-    dtype : dtype, optional
-        The loop's result dtype, as the ufunc keyword (``TypeError`` for a dtype the
-        function has no loop for).
 
     Returns
     -------
@@ -964,13 +908,7 @@ def entr(x, out=None, *, where=True, casting="same_kind", order="K", dtype=None)
 
     Raises
     ------
-    TypeError
-        Inputs with no loop (as SciPy: complex except for ``xlogy``, long double except
-        for ``expit``/``log_expit``, non-numeric), a ``dtype`` with no loop, a cast that
-        ``casting`` forbids, a non-bool ``where``, an ``out`` that is not an ndarray.
-    ValueError
-        An unknown ``casting`` or ``order``; shapes (with ``where`` and ``out``) that do
-        not broadcast.
+    %(scipy_ufunc_raises)s
 
     See Also
     --------
@@ -1000,16 +938,6 @@ def rel_entr(x, y, out=None, *, where=True, casting="same_kind", order="K",
     x, y : array_like
         Inputs, broadcast together.
     %(scipy_out)s
-    where : array_like of bool, optional
-        Compute only where True (NumPy's ufunc ``where``: elsewhere ``out`` keeps its
-        values).
-    casting : {'no', 'equiv', 'safe', 'same_kind', 'unsafe'}, default 'same_kind'
-        NumPy's rule for casting the inputs to the loop and the loop to ``out``.
-    order : {'K', 'C', 'F', 'A'}, default 'K'
-        Memory layout of a new result (``'K'``: like the input).
-    dtype : dtype, optional
-        The loop's result dtype, as the ufunc keyword (``TypeError`` for a dtype the
-        function has no loop for).
 
     Returns
     -------
@@ -1018,13 +946,7 @@ def rel_entr(x, y, out=None, *, where=True, casting="same_kind", order="K",
 
     Raises
     ------
-    TypeError
-        Inputs with no loop (as SciPy: complex except for ``xlogy``, long double except
-        for ``expit``/``log_expit``, non-numeric), a ``dtype`` with no loop, a cast that
-        ``casting`` forbids, a non-bool ``where``, an ``out`` that is not an ndarray.
-    ValueError
-        An unknown ``casting`` or ``order``; shapes (with ``where`` and ``out``) that do
-        not broadcast.
+    %(scipy_ufunc_raises)s
 
     See Also
     --------
@@ -1055,16 +977,6 @@ def kl_div(x, y, out=None, *, where=True, casting="same_kind", order="K",
     x, y : array_like
         Inputs, broadcast together.
     %(scipy_out)s
-    where : array_like of bool, optional
-        Compute only where True (NumPy's ufunc ``where``: elsewhere ``out`` keeps its
-        values).
-    casting : {'no', 'equiv', 'safe', 'same_kind', 'unsafe'}, default 'same_kind'
-        NumPy's rule for casting the inputs to the loop and the loop to ``out``.
-    order : {'K', 'C', 'F', 'A'}, default 'K'
-        Memory layout of a new result (``'K'``: like the input).
-    dtype : dtype, optional
-        The loop's result dtype, as the ufunc keyword (``TypeError`` for a dtype the
-        function has no loop for).
 
     Returns
     -------
@@ -1073,13 +985,7 @@ def kl_div(x, y, out=None, *, where=True, casting="same_kind", order="K",
 
     Raises
     ------
-    TypeError
-        Inputs with no loop (as SciPy: complex except for ``xlogy``, long double except
-        for ``expit``/``log_expit``, non-numeric), a ``dtype`` with no loop, a cast that
-        ``casting`` forbids, a non-bool ``where``, an ``out`` that is not an ndarray.
-    ValueError
-        An unknown ``casting`` or ``order``; shapes (with ``where`` and ``out``) that do
-        not broadcast.
+    %(scipy_ufunc_raises)s
 
     See Also
     --------
