@@ -59,7 +59,9 @@ Semantics mirrored (scipy/special/_logsumexp.py, the xsf scalar kernels):
   scipy/scipy#25127; ``entr``, ``rel_entr`` and ``kl_div`` are right and agree.)
 * ``order=`` (``'K'``, ``'C'``, ``'F'``, ``'A'``, lowercase or None): the new result's memory
   layout as SciPy's ufunc allocates it (``'K'`` follows the inputs of the full shape when
-  they agree). ``out=`` may be an array or NumPy's 1-tuple (a NumPy array: a torch
+  they agree). ndarray subclasses come back as a ufunc wraps them (``subok=True``): a
+  masked array with the inputs' masks or'ed (``np.ma.masked`` for a masked 0-d result), a
+  ``np.matrix`` as a matrix. ``out=`` may be an array or NumPy's 1-tuple (a NumPy array: a torch
   ``out`` raises ``TypeError``; SciPy's array-API mode refuses every ufunc keyword for
   torch input, fastloss computes ``where``/``casting``/``order``/``dtype`` as for NumPy).
 * pandas operands of the ufuncs: as pandas' ``__array_ufunc__`` hands them to SciPy, two
@@ -81,8 +83,8 @@ Documented deviations (tested in tests/test_dropin_scipy.py):
 3. Complex (``logsumexp``, ``xlogy``) and long double (``logsumexp``, ``softmax``,
    ``log_softmax``, ``expit``, ``log_expit``) inputs take a NumPy path that follows
    SciPy's algorithm in the input's dtype, not a fastloss kernel; the other functions raise ``TypeError`` for
-   complex input, as SciPy's ufuncs do. The ufunc keywords ``subok=`` and
-   ``signature=`` are not accepted.
+   complex input, as SciPy's ufuncs do. The ufunc keyword ``signature=`` is not
+   accepted (``dtype=`` is).
 """
 
 import functools
@@ -205,11 +207,36 @@ def _pandas_aligned(name, values):
     return tuple(out)
 
 
-def _ufunc_container(res, inputs, out):
-    """A SciPy ufunc's container for ``res``: pandas objects in give the same pandas type
-    out (``__array_ufunc__``), torch tensors a tensor (``__array_wrap__``); else ``res``."""
+def _subclass_result(res, inputs):
+    """``res`` wrapped by the ndarray-subclass input of highest ``__array_priority__``, as
+    a ufunc does (``__array_wrap__``): a masked array gets the inputs' masks or'ed and its
+    fill value (``np.ma.masked`` for a masked 0-d result), a matrix stays a matrix; None
+    without such an input."""
+    subs = [x for x in inputs if isinstance(x, np.ndarray) and type(x) is not np.ndarray]
+    if not subs:
+        return None
+    x = max(subs, key=lambda a: a.__array_priority__)  # the first of the highest
+    r = np.asarray(res)
+    if not isinstance(x, np.ma.MaskedArray):
+        return x.__array_wrap__(r)
+    m = functools.reduce(np.logical_or, [np.ma.getmaskarray(a) for a in inputs])
+    if r.ndim == 0 and m:
+        return np.ma.masked
+    w = r.view(type(x))
+    w.mask = np.broadcast_to(m, r.shape)
+    w.fill_value = x.fill_value
+    return w
+
+
+def _ufunc_container(res, inputs, out, subok=True):
+    """A SciPy ufunc's container for ``res``: ndarray subclasses (``subok``) and torch
+    tensors by their ``__array_wrap__``, pandas objects the same pandas type
+    (``__array_ufunc__``); else ``res``."""
     if out is not None:
         return res
+    sub = _subclass_result(res, inputs) if subok else None
+    if sub is not None:
+        return sub
     for x in inputs:
         mod = type(x).__module__
         if mod.startswith("pandas") and np.shape(x) == np.shape(res):
@@ -707,14 +734,16 @@ def _log_softmax_numpy(x, axis=None):
 # --------------------------------------------------------------------------- element-wise
 
 
-def _ufunc(name, compute, values, out, where, casting, order, dtype):
+def _ufunc(name, compute, values, out, where, casting, order, dtype, subok):
     """SciPy's ufunc ``name`` computed by ``compute`` on the operands cast to its loop:
     array-API inputs come back in their namespace, pandas and torch in SciPy's containers."""
     kw = dict(name=name, compute=compute, out=out, where=where, casting=casting, order=order,
               dtype=dtype)
     values = _pandas_aligned(name, values)
     res = _xp_call(_ufunc_numpy, values, **kw)
-    return res if res is not None else _ufunc_container(_ufunc_numpy(*values, **kw), values, out)
+    if res is not None:
+        return res
+    return _ufunc_container(_ufunc_numpy(*values, **kw), values, out, subok)
 
 
 def _ufunc_numpy(*values, name, compute, out, where, casting, order, dtype):
@@ -768,7 +797,8 @@ def _entr_values(x):
 
 
 @fill
-def expit(x, out=None, *, where=True, casting="same_kind", order="K", dtype=None):
+def expit(x, out=None, *, where=True, casting="same_kind", order="K", dtype=None,
+          subok=True):
     r"""``scipy.special.expit``: the logistic sigmoid ``1 / (1 + exp(-x))``.
 
     Parameters
@@ -801,11 +831,13 @@ def expit(x, out=None, *, where=True, casting="same_kind", order="K", dtype=None
     >>> special.expit(np.array([0.0, -1000.0]))
     array([0.5, 0. ])
     """
-    return _ufunc("expit", _expit_values, (x,), out, where, casting, order, dtype)
+    return _ufunc("expit", _expit_values, (x,), out, where, casting, order, dtype,
+                  subok)
 
 
 @fill
-def log_expit(x, out=None, *, where=True, casting="same_kind", order="K", dtype=None):
+def log_expit(x, out=None, *, where=True, casting="same_kind", order="K", dtype=None,
+              subok=True):
     r"""``scipy.special.log_expit``: ``log(expit(x))`` without underflow.
 
     Parameters
@@ -838,7 +870,8 @@ def log_expit(x, out=None, *, where=True, casting="same_kind", order="K", dtype=
     >>> special.log_expit(np.array([-1000.0]))
     array([-1000.])
     """
-    return _ufunc("log_expit", _log_expit_values, (x,), out, where, casting, order, dtype)
+    return _ufunc("log_expit", _log_expit_values, (x,), out, where, casting, order, dtype,
+                  subok)
 
 
 def _xlogy_complex(x, y):
@@ -853,7 +886,7 @@ def _xlogy_complex(x, y):
 
 @fill
 def xlogy(x, y, out=None, *, where=True, casting="same_kind", order="K",
-          dtype=None):
+          dtype=None, subok=True):
     r"""``scipy.special.xlogy``: ``x * log(y)``, 0 where ``x == 0`` (unless ``y`` is NaN).
 
     Parameters
@@ -887,11 +920,12 @@ def xlogy(x, y, out=None, *, where=True, casting="same_kind", order="K",
     array([0., 2.])
     """
     return _ufunc("xlogy", functools.partial(_ew_values, EW_XLOGY), (x, y), out, where, casting,
-                  order, dtype)
+                  order, dtype, subok)
 
 
 @fill
-def entr(x, out=None, *, where=True, casting="same_kind", order="K", dtype=None):
+def entr(x, out=None, *, where=True, casting="same_kind", order="K", dtype=None,
+         subok=True):
     r"""``scipy.special.entr``: element-wise ``-x * log(x)``, 0 at 0, ``-inf`` for ``x < 0``.
 
     Parameters
@@ -925,12 +959,13 @@ def entr(x, out=None, *, where=True, casting="same_kind", order="K", dtype=None)
     >>> special.entr(np.array([0.0, 1.0, -1.0]))
     array([ 0., -0., -inf])
     """
-    return _ufunc("entr", _entr_values, (x,), out, where, casting, order, dtype)
+    return _ufunc("entr", _entr_values, (x,), out, where, casting, order, dtype,
+                  subok)
 
 
 @fill
 def rel_entr(x, y, out=None, *, where=True, casting="same_kind", order="K",
-             dtype=None):
+             dtype=None, subok=True):
     r"""``scipy.special.rel_entr``: element-wise ``x * log(x / y)``; summed, the KL divergence.
 
     Parameters
@@ -964,12 +999,12 @@ def rel_entr(x, y, out=None, *, where=True, casting="same_kind", order="K",
     array([0.34657359, 0.        ])
     """
     return _ufunc("rel_entr", functools.partial(_ew_values, EW_REL_ENTR), (x, y), out, where, casting,
-                  order, dtype)
+                  order, dtype, subok)
 
 
 @fill
 def kl_div(x, y, out=None, *, where=True, casting="same_kind", order="K",
-           dtype=None):
+           dtype=None, subok=True):
     r"""``scipy.special.kl_div``: element-wise ``x * log(x / y) - x + y`` (``y`` where ``x == 0``).
 
     Parameters
@@ -1003,6 +1038,6 @@ def kl_div(x, y, out=None, *, where=True, casting="same_kind", order="K",
     array([0.5])
     """
     return _ufunc("kl_div", functools.partial(_ew_values, EW_KL_DIV), (x, y), out, where, casting,
-                  order, dtype)
+                  order, dtype, subok)
 
 

@@ -514,3 +514,29 @@ def test_pandas_operands_align_as_in_scipy(special):
     df = cases[-1][0]
     with pytest.raises(NotImplementedError, match="mixed DataFrame and Series"):
         FS.xlogy(df, a)
+
+
+@pytest.mark.filterwarnings("ignore::PendingDeprecationWarning")  # np.matrix
+@pytest.mark.parametrize("name", UFUNCS)
+def test_ufunc_subclasses_as_scipy(special, name):
+    # a ufunc gives ndarray subclasses their type back (__array_wrap__): masked arrays keep
+    # the inputs' masks, so masked entries stay masked (fastloss returned plain arrays)
+    f, g = getattr(special, name), getattr(FS, name)
+    m = np.ma.array([0.5, 2.0, 1.5], mask=[False, True, False], fill_value=7.0)
+    m2 = np.ma.array([[1.0, 2.0, 3.0], [0.5, 0.25, 4.0]], mask=[[True, False, False]] * 2)
+    cases = [(m, m2), (np.ones(3), m), (m2, 2.0), (np.ma.array(0.5, mask=True), 1.0),
+             (np.ma.array(0.5, mask=False), 1.0), (np.matrix([[0.5, 2.0]]), m[:2]),
+             (np.matrix([[0.5, 2.0]]), np.ones(2))]
+    for a, b in cases:
+        args = (a, b)[:f.nin]
+        want, got = f(*args), g(*args)
+        assert type(got) is type(want), (args, type(got), type(want))
+        if want is np.ma.masked:
+            continue
+        assert got.shape == want.shape
+        if isinstance(want, np.ma.MaskedArray):
+            np.testing.assert_array_equal(np.ma.getmaskarray(got), np.ma.getmaskarray(want))
+            assert got.fill_value == want.fill_value
+        np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=1e-14)
+        plain, want = g(*args, subok=False), f(*args, subok=False)
+        assert type(plain) is type(want) and type(plain) in (np.ndarray, np.float64)

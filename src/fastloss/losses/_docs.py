@@ -90,7 +90,9 @@ order : {'K', 'C', 'F', 'A'}, default 'K'
     Memory layout of a new result (``'K'``: like the input).
 dtype : dtype, optional
     The loop's result dtype, as the ufunc keyword (``TypeError`` for a dtype the
-    function has no loop for).""",
+    function has no loop for).
+subok : bool, default True
+    Give ndarray-subclass inputs their type back (masked arrays with their masks).""",
     "scipy_ufunc_raises": """\
 TypeError
     Inputs with no loop (as SciPy: complex except for ``xlogy``, long double except
