@@ -44,7 +44,9 @@ Semantics mirrored (scipy/special/_logsumexp.py, the xsf scalar kernels):
   (``scipy.special.<f>.types``): an exact dtype match, else the first loop every input
   casts to safely, Python scalars being weak (NEP 50), so ``rel_entr(f32, 2.0)`` and
   ``entr(int8)`` are float32 and ``xlogy(f32, 2.0)`` float64 ('dd' comes first);
-  ``dtype=`` picks a loop; inputs are cast to the loop first. ``casting=`` applies to
+  ``dtype=`` or ``signature=`` picks a loop (a signature giving every type, or only the
+  output's: one leaving inputs free raises ``TypeError``, as NumPy's promoters choose
+  there by the operands' order); inputs are cast to the loop first. ``casting=`` applies to
   the inputs and to ``out``, with NumPy's errors. **Long double**: ``expit``/``log_expit``
   compute in long double (SciPy's 'g' loop); ``xlogy``, ``entr``, ``rel_entr``, ``kl_div``
   raise ``TypeError`` as SciPy does (no safe cast to their loops; ``dtype=np.float64``
@@ -83,8 +85,7 @@ Documented deviations (tested in tests/test_dropin_scipy.py):
 3. Complex (``logsumexp``, ``xlogy``) and long double (``logsumexp``, ``softmax``,
    ``log_softmax``, ``expit``, ``log_expit``) inputs take a NumPy path that follows
    SciPy's algorithm in the input's dtype, not a fastloss kernel; the other functions raise ``TypeError`` for
-   complex input, as SciPy's ufuncs do. The ufunc keyword ``signature=`` is not
-   accepted (``dtype=`` is).
+   complex input, as SciPy's ufuncs do.
 """
 
 import functools
@@ -279,13 +280,42 @@ def _operand_dtypes(values):
             for d, v in zip(dts, values)], True
 
 
-def _resolve(name, values, dtype, casting):
+def _signature(name, signature, dtype, nin):
+    """NumPy's ``signature=`` (``"dd->d"`` or a tuple of dtypes and None) as the input
+    types it fixes (None: free) and the output type it asks for, or None."""
+    if signature is None:
+        return None
+    if dtype is not None:
+        raise TypeError("cannot specify both 'signature' and 'dtype'")
+    if isinstance(signature, str):
+        if "->" not in signature:
+            if len(signature) == 1:
+                raise TypeError("Use `dtype` or  fill the tuple with more than one 'None'.")
+            raise ValueError(f"a type-string for {name}, {nin} typecode(s) before and 1 "
+                             "after the -> sign")
+        ins, out = signature.split("->")
+        if len(ins) != nin or len(out) != 1:
+            raise ValueError(f"a type-string for {name}, {nin} typecode(s) before and 1 "
+                             "after the -> sign")
+        types = tuple(ins) + (out,)
+    else:
+        types = tuple(signature)
+        if len(types) == 1:
+            raise TypeError("Use `dtype` or  fill the tuple with more than one 'None'.")
+        if len(types) != nin + 1:
+            raise ValueError(f"signature tuple for {name} must have {nin + 1} entries")
+    return tuple(None if t is None else np.dtype(t) for t in types)
+
+
+def _resolve(name, values, dtype, casting, signature=None):
     """The loop type of SciPy's ufunc ``name`` for these operands (NumPy's dispatch).
 
     An exact match wins (not with a Python scalar, whose abstract DType matches no loop:
     ``xlogy(f32, 2.0)`` is float64, its 'dd' loop coming first); else the first loop every
-    operand casts to safely (whatever ``casting`` says); ``dtype=`` picks the loop of that
-    type instead. The operands must then cast to it under ``casting``. NumPy's errors.
+    operand casts to safely (whatever ``casting`` says); ``dtype=`` (or a ``signature``
+    fixing only the output) picks the loop of that type instead; a ``signature`` fixing
+    inputs picks the loop of those types, the other inputs casting to it safely. The
+    operands must then cast to it under ``casting``. NumPy's errors.
     """
     if casting not in _CASTINGS:
         if not isinstance(casting, str):
@@ -294,18 +324,34 @@ def _resolve(name, values, dtype, casting):
                          f"'unsafe' (got {casting!r})")
     loops = _LOOPS[name]
     dts, weak = _operand_dtypes(values)
-    if dtype is None and not weak and dts[0] in loops and all(d == dts[0] for d in dts):
+    sig = _signature(name, signature, dtype, len(values))
+    if sig is not None and all(t is None for t in sig[:-1]) and sig[-1] is not None:
+        dtype, sig = sig[-1], None  # only the output fixed: dtype='s meaning
+    elif sig is not None and any(t is None for t in sig):  # (dtype('d') == None is True)
+        # NumPy resolves these through its promoters, whose choice depends on the operands'
+        # order and kinds (xlogy(f32, i8) and xlogy(i8, f32) differ): not mirrored
+        raise TypeError(f"{name}: fastloss.scipy takes a signature that gives every type, "
+                        "or only the output's (or use dtype=)")
+    if sig is None and dtype is None and not weak and dts[0] in loops and all(
+            d == dts[0] for d in dts):
         return dts[0]  # the common case: an exact match casts under any rule
-    if dtype is not None:
+    if sig is not None:
+        loop = sig[0] if all(t == sig[0] for t in sig) else None
+        if loop is None or loop not in loops:  # (None in loops: dtype('d') == None)
+            raise TypeError(f"No loop matching the specified signature and casting was found "
+                            f"for ufunc {name}")
+        if loop.kind != "c" and len(values) > 1 and any(type(v) is complex for v in values):
+            # NumPy converts a weak Python scalar straight to the signature's type
+            raise TypeError("can't convert complex to float")
+    elif dtype is not None:
         want = np.dtype(dtype)
         if want not in loops:
             raise TypeError(f"No loop matching the specified signature and casting was found "
                             f"for ufunc {name}")
         loop = want
     else:
-        exact = None if weak else next((lp for lp in loops if all(d == lp for d in dts)), None)
-        loop = exact or next((lp for lp in loops if all(np.can_cast(d, lp, "safe") for d in dts)),
-                             None)
+        # (an exact match returned above; a Python scalar matches no loop exactly)
+        loop = next((lp for lp in loops if all(np.can_cast(d, lp, "safe") for d in dts)), None)
         if loop is None:
             raise TypeError(f"ufunc {name!r} not supported for the input types, and the inputs "
                             "could not be safely coerced to any supported types according to "
@@ -734,11 +780,11 @@ def _log_softmax_numpy(x, axis=None):
 # --------------------------------------------------------------------------- element-wise
 
 
-def _ufunc(name, compute, values, out, where, casting, order, dtype, subok):
+def _ufunc(name, compute, values, out, where, casting, order, dtype, subok, signature):
     """SciPy's ufunc ``name`` computed by ``compute`` on the operands cast to its loop:
     array-API inputs come back in their namespace, pandas and torch in SciPy's containers."""
     kw = dict(name=name, compute=compute, out=out, where=where, casting=casting, order=order,
-              dtype=dtype)
+              dtype=dtype, signature=signature)
     values = _pandas_aligned(name, values)
     res = _xp_call(_ufunc_numpy, values, **kw)
     if res is not None:
@@ -746,9 +792,9 @@ def _ufunc(name, compute, values, out, where, casting, order, dtype, subok):
     return _ufunc_container(_ufunc_numpy(*values, **kw), values, out, subok)
 
 
-def _ufunc_numpy(*values, name, compute, out, where, casting, order, dtype):
+def _ufunc_numpy(*values, name, compute, out, where, casting, order, dtype, signature):
     out, where, order = _ufunc_args(name, out, where, order)
-    loop = _resolve(name, values, dtype, casting)
+    loop = _resolve(name, values, dtype, casting, signature)
     # NumPy casts the inputs to the loop first (dtype=float32 rounds float64 inputs)
     arrays = [np.asarray(v).astype(loop, copy=False) for v in values]
     return _finish(compute(*arrays), name, loop, out, where, casting, order, arrays)
@@ -798,7 +844,7 @@ def _entr_values(x):
 
 @fill
 def expit(x, out=None, *, where=True, casting="same_kind", order="K", dtype=None,
-          subok=True):
+          subok=True, signature=None):
     r"""``scipy.special.expit``: the logistic sigmoid ``1 / (1 + exp(-x))``.
 
     Parameters
@@ -832,12 +878,12 @@ def expit(x, out=None, *, where=True, casting="same_kind", order="K", dtype=None
     array([0.5, 0. ])
     """
     return _ufunc("expit", _expit_values, (x,), out, where, casting, order, dtype,
-                  subok)
+                  subok, signature)
 
 
 @fill
 def log_expit(x, out=None, *, where=True, casting="same_kind", order="K", dtype=None,
-              subok=True):
+              subok=True, signature=None):
     r"""``scipy.special.log_expit``: ``log(expit(x))`` without underflow.
 
     Parameters
@@ -871,7 +917,7 @@ def log_expit(x, out=None, *, where=True, casting="same_kind", order="K", dtype=
     array([-1000.])
     """
     return _ufunc("log_expit", _log_expit_values, (x,), out, where, casting, order, dtype,
-                  subok)
+                  subok, signature)
 
 
 def _xlogy_complex(x, y):
@@ -886,7 +932,7 @@ def _xlogy_complex(x, y):
 
 @fill
 def xlogy(x, y, out=None, *, where=True, casting="same_kind", order="K",
-          dtype=None, subok=True):
+          dtype=None, subok=True, signature=None):
     r"""``scipy.special.xlogy``: ``x * log(y)``, 0 where ``x == 0`` (unless ``y`` is NaN).
 
     Parameters
@@ -920,12 +966,12 @@ def xlogy(x, y, out=None, *, where=True, casting="same_kind", order="K",
     array([0., 2.])
     """
     return _ufunc("xlogy", functools.partial(_ew_values, EW_XLOGY), (x, y), out, where, casting,
-                  order, dtype, subok)
+                  order, dtype, subok, signature)
 
 
 @fill
 def entr(x, out=None, *, where=True, casting="same_kind", order="K", dtype=None,
-         subok=True):
+         subok=True, signature=None):
     r"""``scipy.special.entr``: element-wise ``-x * log(x)``, 0 at 0, ``-inf`` for ``x < 0``.
 
     Parameters
@@ -960,12 +1006,12 @@ def entr(x, out=None, *, where=True, casting="same_kind", order="K", dtype=None,
     array([ 0., -0., -inf])
     """
     return _ufunc("entr", _entr_values, (x,), out, where, casting, order, dtype,
-                  subok)
+                  subok, signature)
 
 
 @fill
 def rel_entr(x, y, out=None, *, where=True, casting="same_kind", order="K",
-             dtype=None, subok=True):
+             dtype=None, subok=True, signature=None):
     r"""``scipy.special.rel_entr``: element-wise ``x * log(x / y)``; summed, the KL divergence.
 
     Parameters
@@ -999,12 +1045,12 @@ def rel_entr(x, y, out=None, *, where=True, casting="same_kind", order="K",
     array([0.34657359, 0.        ])
     """
     return _ufunc("rel_entr", functools.partial(_ew_values, EW_REL_ENTR), (x, y), out, where, casting,
-                  order, dtype, subok)
+                  order, dtype, subok, signature)
 
 
 @fill
 def kl_div(x, y, out=None, *, where=True, casting="same_kind", order="K",
-           dtype=None, subok=True):
+           dtype=None, subok=True, signature=None):
     r"""``scipy.special.kl_div``: element-wise ``x * log(x / y) - x + y`` (``y`` where ``x == 0``).
 
     Parameters
@@ -1038,6 +1084,6 @@ def kl_div(x, y, out=None, *, where=True, casting="same_kind", order="K",
     array([0.5])
     """
     return _ufunc("kl_div", functools.partial(_ew_values, EW_KL_DIV), (x, y), out, where, casting,
-                  order, dtype, subok)
+                  order, dtype, subok, signature)
 
 

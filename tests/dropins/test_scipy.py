@@ -540,3 +540,28 @@ def test_ufunc_subclasses_as_scipy(special, name):
         np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=1e-14)
         plain, want = g(*args, subok=False), f(*args, subok=False)
         assert type(plain) is type(want) and type(plain) in (np.ndarray, np.float64)
+
+
+@pytest.mark.filterwarnings("ignore::numpy.exceptions.ComplexWarning")  # casting="unsafe"
+@pytest.mark.parametrize("name", UFUNCS)
+def test_ufunc_signature_as_scipy(special, name):
+    # signature= giving every type (string or tuple) or only the output's: SciPy's loop,
+    # result dtype or error for every operand kind; one leaving inputs free is refused
+    import itertools
+
+    f, g = getattr(special, name), getattr(FS, name)
+    ops = _operands()
+    sigs = (["d->d", "f->f", "g->g", ("f", "f"), (None, "f"), "d", "ff->f"] if f.nin == 1 else
+            ["dd->d", "ff->f", "FF->F", "DD->D", "gg->g", "df->d", ("d", "d", "d"),
+             (np.float32,) * 3, (None, None, "f"), ("d",), "dd"])
+    for combo in itertools.product(ops, repeat=f.nin):
+        args = [ops[k] for k in combo]
+        for sig in sigs:
+            for kw in ({}, {"casting": "unsafe"}, {"casting": "equiv"}, {"dtype": np.float64}):
+                want, got = _outcome(f, *args, signature=sig, **kw), _outcome(
+                    g, *args, signature=sig, **kw)
+                assert got == want, (name, combo, sig, kw, got, want)
+        free = ((None, None),) if f.nin == 1 else (("f", None, None), (None, None, None))
+        for sig in free:
+            with pytest.raises(TypeError, match="every type"):
+                g(*args, signature=sig)

@@ -92,7 +92,9 @@ dtype : dtype, optional
     The loop's result dtype, as the ufunc keyword (``TypeError`` for a dtype the
     function has no loop for).
 subok : bool, default True
-    Give ndarray-subclass inputs their type back (masked arrays with their masks).""",
+    Give ndarray-subclass inputs their type back (masked arrays with their masks).
+signature : str or tuple, optional
+    NumPy's loop signature (``"ff->f"``, or dtypes and None), instead of ``dtype``.""",
     "scipy_ufunc_raises": """\
 TypeError
     Inputs with no loop (as SciPy: complex except for ``xlogy``, long double except
