@@ -313,9 +313,9 @@ def _resolve(name, values, dtype, casting, signature=None):
     An exact match wins (not with a Python scalar, whose abstract DType matches no loop:
     ``xlogy(f32, 2.0)`` is float64, its 'dd' loop coming first); else the first loop every
     operand casts to safely (whatever ``casting`` says); ``dtype=`` (or a ``signature``
-    fixing only the output) picks the loop of that type instead; a ``signature`` fixing
-    inputs picks the loop of those types, the other inputs casting to it safely. The
-    operands must then cast to it under ``casting``. NumPy's errors.
+    fixing only the output) picks the loop of that type instead, as does a ``signature``
+    giving every type. The operands must then cast to it under ``casting``. NumPy's
+    errors.
     """
     if casting not in _CASTINGS:
         if not isinstance(casting, str):
