@@ -760,3 +760,43 @@ def test_scalar_inputs_raise_as_in_keras(keras, fn, cls):
                     f(*args)
                 with pytest.raises(ValueError, match="axis -1 is out of bounds"):
                     g(*args)
+
+
+def test_legacy_integer_predictions_as_tf_keras(tf):
+    # tf.keras keeps y_pred's dtype: MSE of integers is computed in them (the mean rounded
+    # toward zero, the reduction in float32 cast back), the other losses raise TypeError
+    tfk = require("tf_keras")
+    t = np.array([[0, 1, 3], [1, 0, 2]])
+    p = np.array([[1, 3, 0], [2, 2, 7]])
+    w = np.array([1.5, 0.5])
+    inputs = [(t, p), (t.astype(np.int32), p.astype(np.int32)), (t.tolist(), p.tolist()),
+              (t.astype(np.float32), p), (t.astype(bool), p.astype(bool)),
+              (np.zeros((2, 0), int), np.zeros((2, 0), int)), (t[:0], p[:0])]
+    names = ["mean_squared_error", "binary_crossentropy", "kl_divergence",
+             "categorical_crossentropy", "binary_focal_crossentropy"]
+    classes = ["MeanSquaredError", "BinaryCrossentropy", "KLDivergence",
+               "CategoricalCrossentropy", "BinaryFocalCrossentropy"]
+    n = 0
+    for yt, yp in inputs:
+        calls = [(getattr(FKL, f), getattr(tfk.losses, f), {}) for f in names]
+        calls += [(getattr(FKL, c)(reduction=r), getattr(tfk.losses, c)(reduction=r), kw)
+                  for c in classes for r in ("none", "sum", "auto")
+                  for kw in ({}, {"sample_weight": w})]
+        calls += [(FKL.sparse_categorical_crossentropy, tfk.losses.sparse_categorical_crossentropy,
+                   {})]
+        for ours, ref, kw in calls:
+            args = (np.array([1, 0]), yp) if ours is FKL.sparse_categorical_crossentropy \
+                else (yt, yp)
+            try:
+                want = ref(*args, **kw)
+            except (TypeError, ValueError, tf.errors.InvalidArgumentError) as e:
+                # InvalidArgumentError is ValueError in fastloss (module docstring)
+                with pytest.raises(TypeError if isinstance(e, TypeError) else ValueError):
+                    ours(*args, **kw)
+                continue
+            got = ours(*args, **kw)
+            assert tf.is_tensor(got) and got.dtype == want.dtype, (ours, yp, got, want)
+            if want.dtype.is_integer:
+                np.testing.assert_array_equal(got.numpy(), want.numpy())
+                n += 1
+    assert n >= 10  # the integer results were compared, not only the errors

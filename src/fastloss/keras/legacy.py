@@ -28,10 +28,11 @@ and checked against it). Differences from Keras 3 that this module mirrors:
   ``(N, 1)`` are flattened; ignored entries give 0.
 
 The documented deviations of :mod:`fastloss.keras` apply here too (float64
-sums and log-sum-exp; float32 element-wise steps in Keras's order), plus:
-integer ``y_pred`` arrays are computed in float32 (tf.keras computes
-``MeanSquaredError`` of two int arrays in integers), and ``InvalidArgumentError``
-becomes ``ValueError``.
+sums and log-sum-exp; float32 element-wise steps in Keras's order), plus
+``InvalidArgumentError`` becomes ``ValueError``. Integer ``y_pred`` keeps its dtype as in
+tf.keras (Python ints: int32): ``mean_squared_error`` is computed in it (the mean over
+the last axis rounded toward zero, reductions in float32 cast back), the other losses
+raise ``TypeError`` as tf.keras does (checked against tf_keras 2.21).
 
 **Containers: a ``tf.Tensor`` out, whatever came in**, as tf.keras (which runs every input
 through ``tf.convert_to_tensor``; checked against tf_keras 2.21): NumPy arrays, Python
@@ -151,8 +152,13 @@ def compute_weighted_loss(losses, sample_weight=None, reduction=Reduction.SUM_OV
     if reduction == Reduction.AUTO:
         reduction = Reduction.SUM_OVER_BATCH_SIZE
     losses = np.asarray(losses)
-    if losses.dtype.kind != "f":
+    int_dt = None
+    if losses.dtype.kind != "f":  # tf.keras reduces in float32, then casts back
+        int_dt = losses.dtype if losses.dtype.kind in "iu" else None
         losses = losses.astype(np.float32)
+    if int_dt is not None:
+        res = compute_weighted_loss(losses, sample_weight, reduction, _mask_scale=_mask_scale)
+        return _c.scalar_or_array(np.trunc(res), int_dt)
     dt = losses.dtype
     sw = np.asarray(1.0 if sample_weight is None else sample_weight).astype(dt)
     sw = _squeeze_or_expand_weights(losses, sw)
@@ -458,10 +464,44 @@ def _ragged_classes(fn, sparse=False):
 # --------------------------------------------------------------------------- functions
 
 
-def _pair(y_true, y_pred):
+def _int_dtype(y_pred):
+    """The integer (or bool) dtype TensorFlow gives ``y_pred`` (Python ints: int32), or
+    None for floating data."""
+    a = np.asarray(y_pred)
+    if a.dtype.kind not in "biu":
+        return None
+    return np.dtype(np.int32) if not isinstance(y_pred, (np.ndarray, np.generic)) and \
+        a.dtype.kind == "i" else a.dtype
+
+
+def _no_ints(name, y_pred):
+    dt = _int_dtype(y_pred)
+    if dt is not None:
+        # tf.keras casts y_true to y_pred's dtype, then fails on its float constants
+        raise TypeError(f"{name}: y_pred has dtype {dt.name}; tf.keras computes this loss "
+                        "only on floating y_pred (TypeError there too)")
+
+
+def _pair(y_true, y_pred, name):
+    _no_ints(name, y_pred)
     y_pred = _c.as_tensor(y_pred)
     y_true = _c.as_tensor(y_true, y_pred.dtype)
     return y_true, y_pred
+
+
+def _int_mse(y_true, y_pred, dt):
+    """tf.keras's MSE of integer ``y_pred``: in its integer dtype, the mean over the last
+    axis rounded toward zero (``reduce_mean`` of integers)."""
+    if dt.kind == "b":  # TensorFlow: InvalidArgumentError
+        raise ValueError("mean_squared_error: y_pred has dtype bool, for which TensorFlow's "
+                         "squared_difference has no kernel")
+    yp = np.asarray(y_pred).astype(dt)
+    d = yp - np.asarray(y_true).astype(dt)
+    if d.ndim == 0:
+        _c.check_axis(-1, 0)
+    s = np.sum(d * d, axis=-1, dtype=dt)
+    n = max(d.shape[-1], 1)  # an empty axis: TensorFlow's integer mean is 0
+    return _c.scalar_or_array(np.sign(s) * (np.abs(s) // n), dt)
 
 
 @_tf_result
@@ -493,7 +533,10 @@ def mean_squared_error(y_true, y_pred):
     >>> L.mean_squared_error(np.array([[0., 1.]]), np.array([[1., 3.]]))
     <tf.Tensor: shape=(1,), dtype=float64, numpy=array([2.5])>
     """
-    return _c.mse_last(*_pair(y_true, y_pred))
+    dt = _int_dtype(y_pred)
+    if dt is not None:
+        return _int_mse(y_true, y_pred, dt)
+    return _c.mse_last(*_pair(y_true, y_pred, "mean_squared_error"))
 
 
 @_tf_result
@@ -525,7 +568,7 @@ def kl_divergence(y_true, y_pred):
     >>> L.kl_divergence(np.array([[0.5, 0.5]]), np.array([[0.25, 0.75]]))
     <tf.Tensor: shape=(1,), dtype=float64, numpy=array([0.14384104])>
     """
-    y_true, y_pred = _pair(y_true, y_pred)
+    y_true, y_pred = _pair(y_true, y_pred, "kl_divergence")
     if y_true.shape != y_pred.shape:
         y_true, y_pred = np.broadcast_arrays(y_true, y_pred)
     return _c.kl_values(y_true, y_pred)[()]
@@ -570,7 +613,7 @@ def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, 
     >>> L.binary_crossentropy(np.array([[1., 0.]]), np.array([[0.8, 0.3]]))
     <tf.Tensor: shape=(1,), dtype=float64, numpy=array([0.28990911])>
     """
-    y_true, y_pred = _pair(y_true, y_pred)
+    y_true, y_pred = _pair(y_true, y_pred, "binary_crossentropy")
     y_true, y_pred = _broadcast_probs(y_true, y_pred, from_logits)
     v = _bce_values(y_true, y_pred, from_logits, label_smoothing, axis, keras2=True)
     return _c.mean_last(v, axis)[()]
@@ -613,7 +656,7 @@ def binary_focal_crossentropy(y_true, y_pred, apply_class_balancing=False, alpha
     >>> L.binary_focal_crossentropy(np.array([[1., 0.]]), np.array([[0.8, 0.3]]))
     <tf.Tensor: shape=(1,), dtype=float64, numpy=array([0.02051323])>
     """
-    y_true, y_pred = _pair(y_true, y_pred)
+    y_true, y_pred = _pair(y_true, y_pred, "binary_focal_crossentropy")
     v = _focal_values(y_true, y_pred, apply_class_balancing, alpha, gamma, from_logits,
                       label_smoothing, keras2=True)
     return _c.mean_last(v, axis)[()]
@@ -652,7 +695,7 @@ def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=
     if isinstance(axis, bool):
         raise ValueError(f"`axis` must be of type `int`. Received: axis={axis} of type "
                          f"{type(axis)}")
-    y_true, y_pred = _pair(y_true, y_pred)
+    y_true, y_pred = _pair(y_true, y_pred, "categorical_crossentropy")
     dt = y_pred.dtype
     if y_pred.ndim and y_pred.shape[-1] == 1:
         warnings.warn("In loss categorical_crossentropy, expected y_pred.shape to be "
@@ -672,6 +715,7 @@ def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=
 
 def _sparse_values(y_true, y_pred, from_logits=False, axis=-1, ignore_class=None):
     """tf.keras 2 ``backend.sparse_categorical_crossentropy``: ``(values, mask or None)``."""
+    _no_ints("sparse_categorical_crossentropy", y_pred)
     y_pred = _c.as_tensor(y_pred)
     y_true = np.asarray(y_true)
     if y_pred.ndim < 1:
@@ -830,7 +874,7 @@ class BinaryCrossentropy(LossFunctionWrapper):
         """One kernel pass for the plain case (same shapes, last axis, no weights)."""
         if sample_weight is not None or self._get_reduction() == Reduction.NONE:
             return None
-        y_true, y_pred = _pair(y_true, y_pred)
+        y_true, y_pred = _pair(y_true, y_pred, "binary_crossentropy")
         kw = self._fn_kwargs
         if (y_true.shape != y_pred.shape or y_pred.ndim < 2 or y_pred.size == 0
                 or _c.check_axis(kw["axis"], y_pred.ndim) != y_pred.ndim - 1):
