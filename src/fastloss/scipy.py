@@ -4,8 +4,9 @@
 ``logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False)``,
 ``softmax(x, axis=None)``, ``log_softmax(x, axis=None)`` (``axis`` may be a tuple),
 ``expit``, ``log_expit``, ``entr``, ``xlogy``, ``rel_entr``, ``kl_div`` (with the ufunc
-keywords ``out=`` and ``dtype=``), with SciPy's argument names, defaults (``axis=None``
-reduces over *all* elements) and edge cases. SciPy is not imported.
+keywords ``out=``, ``where=``, ``casting=``, ``order=`` and ``dtype=``), with SciPy's argument
+names, defaults (``axis=None`` reduces over *all* elements) and edge cases. SciPy is not
+imported.
 
 Array-API mode: with ``SCIPY_ARRAY_API`` set (read at each call; SciPy reads it at
 import), a torch CPU tensor or another array-API array in gives the same namespace out
@@ -39,9 +40,37 @@ Semantics mirrored (scipy/special/_logsumexp.py, the xsf scalar kernels):
   ``x == 0, y >= 0``, ``+inf`` otherwise, NaN if either is NaN; ``kl_div`` is
   ``x*log(x/y) - x + y`` (``y`` where ``x == 0``). They run on the backend's
   element-wise kernel (vectorised float64 log, multi-threaded).
-  The dtype rule of these ufuncs holds: float32 inputs give float32, anything
-  else (float16, integers, Python floats mixed with float32) float64. ``out=``
-  is accepted.
+* The six ufuncs resolve their loop as NumPy 2 does for SciPy's loop lists
+  (``scipy.special.<f>.types``): an exact dtype match, else the first loop every input
+  casts to safely, Python scalars being weak (NEP 50), so ``rel_entr(f32, 2.0)`` and
+  ``entr(int8)`` are float32 and ``xlogy(f32, 2.0)`` float64 ('dd' comes first);
+  ``dtype=`` or ``signature=`` picks a loop (a signature giving every type, or only the
+  output's: one leaving inputs free raises ``TypeError``, as NumPy's promoters choose
+  there by the operands' order); inputs are cast to the loop first. ``casting=`` applies to
+  the inputs and to ``out``, with NumPy's errors. **Long double**: ``expit``/``log_expit``
+  compute in long double (SciPy's 'g' loop); ``xlogy``, ``entr``, ``rel_entr``, ``kl_div``
+  raise ``TypeError`` as SciPy does (no safe cast to their loops; ``dtype=np.float64``
+  computes in float64). All of this is compared with SciPy over every pair of operand
+  kinds and casting rule in tests/dropins/test_scipy.py.
+* ``where=``: NumPy's semantics, checked against NumPy's ``copyto`` of SciPy's values:
+  ``out`` keeps its values where ``where`` is False, ``where`` broadcasts with the inputs
+  (and can widen the result), a non-bool ``where`` raises. Without ``out`` NumPy warns
+  that those places are uninitialised; fastloss warns alike and leaves the computed
+  values there. (SciPy 1.17.1's own ``xlogy``, ``expit`` and ``log_expit`` write the wrong
+  elements under a ``where`` mask, probably the ufunc-loop bug fixed by
+  scipy/scipy#25127; ``entr``, ``rel_entr`` and ``kl_div`` are right and agree.)
+* ``order=`` (``'K'``, ``'C'``, ``'F'``, ``'A'``, lowercase or None): the new result's memory
+  layout as SciPy's ufunc allocates it (``'K'`` follows the inputs of the full shape when
+  they agree). ndarray subclasses come back as a ufunc wraps them (``subok=True``): a
+  masked array with the inputs' masks or'ed (``np.ma.masked`` for a masked 0-d result), a
+  ``np.matrix`` as a matrix. ``out=`` may be an array or NumPy's 1-tuple (a NumPy array: a torch
+  ``out`` raises ``TypeError``; SciPy's array-API mode refuses every ufunc keyword for
+  torch input, fastloss computes ``where``/``casting``/``order``/``dtype`` as for NumPy).
+* pandas operands of the ufuncs: as pandas' ``__array_ufunc__`` hands them to SciPy, two
+  pandas objects are reindexed on the union of their labels (NaN where one lacks a label;
+  a DataFrame with a Series raises ``NotImplementedError``), a pandas object with an
+  array or a scalar is positional; the result has the aligned labels and the name the
+  Series share. ``logsumexp``/``softmax``/``log_softmax`` read pandas by position.
 
 Documented deviations (tested in tests/test_dropin_scipy.py):
 
@@ -53,14 +82,15 @@ Documented deviations (tested in tests/test_dropin_scipy.py):
    (``max + log1p(sum of the others)``, float64 inside); with ``b`` it follows
    SciPy's algorithm in float64. float64 results agree with SciPy to a few
    eps64 (relative to the same scale). float16 is computed in float32.
-3. Complex (``logsumexp``, ``xlogy``) and long double (``logsumexp``, ``expit``,
-   ``log_expit``) inputs take a NumPy path that follows SciPy's algorithm in the
-   input's dtype, not a fastloss kernel; the other functions raise ``TypeError`` for
-   complex input, as SciPy's ufuncs do. ``where=``/``casting=``/``order=`` ufunc
-   keywords are not accepted.
+3. Complex (``logsumexp``, ``xlogy``) and long double (``logsumexp``, ``softmax``,
+   ``log_softmax``, ``expit``, ``log_expit``) inputs take a NumPy path that follows
+   SciPy's algorithm in the input's dtype, not a fastloss kernel; the other functions raise ``TypeError`` for
+   complex input, as SciPy's ufuncs do.
 """
 
+import functools
 import os
+import warnings
 
 import numpy as np
 
@@ -154,11 +184,60 @@ def _xp_call(fn, arrays, **kw):
     return tuple(back(r) for r in res) if isinstance(res, tuple) else back(res)
 
 
-def _ufunc_container(res, inputs, out):
-    """A SciPy ufunc's container for ``res``: pandas objects in give the same pandas type
-    out (``__array_ufunc__``), torch tensors a tensor (``__array_wrap__``); else ``res``."""
+def _pandas_aligned(name, values):
+    """The operands as SciPy's ufunc sees them through pandas' ``__array_ufunc__``: two or
+    more pandas objects are reindexed on the union of their labels (rows, and columns of
+    DataFrames; NaN where a label is missing), a DataFrame with a Series raises. Other
+    operands stay positional."""
+    pos = [i for i, v in enumerate(values) if type(v).__module__.startswith("pandas")
+           and hasattr(v, "reindex")]
+    if len(pos) < 2:
+        return values
+    objs = [values[i] for i in pos]
+    if len({v.ndim for v in objs}) > 1:
+        raise NotImplementedError(f"Cannot apply ufunc <ufunc {name!r}> to mixed DataFrame "
+                                  "and Series inputs.")
+    axes = list(objs[0].axes)
+    for v in objs[1:]:
+        axes = [a.union(b) for a, b in zip(axes, v.axes)]
+    keys = ("index", "columns")[:len(axes)]
+    out = list(values)
+    for i in pos:
+        if not all(a.equals(b) for a, b in zip(values[i].axes, axes)):
+            out[i] = values[i].reindex(**dict(zip(keys, axes)))
+    return tuple(out)
+
+
+def _subclass_result(res, inputs):
+    """``res`` wrapped by the ndarray-subclass input of highest ``__array_priority__``, as
+    a ufunc does (``__array_wrap__``): a masked array gets the inputs' masks or'ed and its
+    fill value (``np.ma.masked`` for a masked 0-d result), a matrix stays a matrix; None
+    without such an input."""
+    subs = [x for x in inputs if isinstance(x, np.ndarray) and type(x) is not np.ndarray]
+    if not subs:
+        return None
+    x = max(subs, key=lambda a: a.__array_priority__)  # the first of the highest
+    r = np.asarray(res)
+    if not isinstance(x, np.ma.MaskedArray):
+        return x.__array_wrap__(r)
+    m = functools.reduce(np.logical_or, [np.ma.getmaskarray(a) for a in inputs])
+    if r.ndim == 0 and m:
+        return np.ma.masked
+    w = r.view(type(x))
+    w.mask = np.broadcast_to(m, r.shape)
+    w.fill_value = x.fill_value
+    return w
+
+
+def _ufunc_container(res, inputs, out, subok=True):
+    """A SciPy ufunc's container for ``res``: ndarray subclasses (``subok``) and torch
+    tensors by their ``__array_wrap__``, pandas objects the same pandas type
+    (``__array_ufunc__``); else ``res``."""
     if out is not None:
         return res
+    sub = _subclass_result(res, inputs) if subok else None
+    if sub is not None:
+        return sub
     for x in inputs:
         mod = type(x).__module__
         if mod.startswith("pandas") and np.shape(x) == np.shape(res):
@@ -167,7 +246,9 @@ def _ufunc_container(res, inputs, out):
             if isinstance(x, pd.DataFrame):
                 return pd.DataFrame(res, index=x.index, columns=x.columns)
             if isinstance(x, pd.Series):
-                return pd.Series(res, index=x.index, name=x.name)
+                # pandas: the name the inputs that have one share, else None
+                names = {getattr(v, "name") for v in inputs if hasattr(v, "name")}
+                return pd.Series(res, index=x.index, name=names.pop() if len(names) == 1 else None)
     for x in inputs:
         if type(x).__module__.startswith("torch"):
             import torch
@@ -176,34 +257,190 @@ def _ufunc_container(res, inputs, out):
     return res
 
 
-def _loop_dtype(name, dtype, dt, loops=(np.float32, np.float64)):
-    """The loop chosen by a ufunc's ``dtype=`` keyword (``dt``: the one chosen without it)."""
-    if dtype is None:
-        return dt
-    want = np.dtype(dtype)
-    if want not in loops:
-        raise TypeError(f"{name}: no loop matching dtype={dtype!r} (the loops are "
-                        f"{', '.join(np.dtype(t).name for t in loops)})")
-    return want
+# SciPy's loops of each ufunc, in its order (``scipy.special.<name>.types``, SciPy 1.17):
+# every loop takes and gives one type. expit/log_expit have a long double loop; the others
+# refuse long double input as SciPy does (no safe cast to any loop).
+_LOOPS = {name: tuple(np.dtype(c) for c in codes) for name, codes in (
+    ("expit", "dfg"), ("log_expit", "dfg"), ("entr", "fd"), ("xlogy", "dfDF"),
+    ("rel_entr", "fd"), ("kl_div", "fd"))}
+_CASTINGS = ("no", "equiv", "safe", "same_kind", "unsafe")
+_WEAK = (int, float, complex)  # Python scalars: NEP 50's weak operands (bool is strong)
 
 
-def _ufunc_dtype(*arrays):
-    """The loop a float32/float64 SciPy ufunc picks for these inputs."""
-    # SciPy's type resolution picks the float32 loop only when every input is float32
-    if all(a.dtype == np.longdouble != np.float64 for a in arrays):
-        return np.dtype(np.longdouble)  # only expit/log_expit have this loop
-    return np.dtype(np.float32) if all(a.dtype == np.float32 for a in arrays) else \
-        np.dtype(np.float64)
+def _operand_dtypes(values):
+    """The dtypes NumPy 2 resolves a ufunc's loop with, and whether a Python scalar is
+    among them: a Python int/float/complex takes the dtype of its kind promoted with the
+    array operands' (``rel_entr(f32, 2.0)`` sees two float32 operands), or its default
+    dtype when every operand is a Python scalar."""
+    dts = [v.dtype if isinstance(v, np.ndarray) else np.asarray(v).dtype for v in values]
+    strong = [d for d, v in zip(dts, values) if type(v) not in _WEAK]
+    if len(strong) == len(values) or not strong:
+        return dts, len(strong) < len(values)
+    return [d if type(v) not in _WEAK else np.result_type(*strong, type(v)(0))
+            for d, v in zip(dts, values)], True
 
 
-_WITH_LONG = (np.float32, np.float64, np.longdouble)
+def _signature(name, signature, dtype, nin):
+    """NumPy's ``signature=`` (``"dd->d"`` or a tuple of dtypes and None) as the input
+    types it fixes (None: free) and the output type it asks for, or None."""
+    if signature is None:
+        return None
+    if dtype is not None:
+        raise TypeError("cannot specify both 'signature' and 'dtype'")
+    if isinstance(signature, str):
+        if "->" not in signature:
+            if len(signature) == 1:
+                raise TypeError("Use `dtype` or  fill the tuple with more than one 'None'.")
+            raise ValueError(f"a type-string for {name}, {nin} typecode(s) before and 1 "
+                             "after the -> sign")
+        ins, out = signature.split("->")
+        if len(ins) != nin or len(out) != 1:
+            raise ValueError(f"a type-string for {name}, {nin} typecode(s) before and 1 "
+                             "after the -> sign")
+        types = tuple(ins) + (out,)
+    else:
+        types = tuple(signature)
+        if len(types) == 1:
+            raise TypeError("Use `dtype` or  fill the tuple with more than one 'None'.")
+        if len(types) != nin + 1:
+            raise ValueError(f"signature tuple for {name} must have {nin + 1} entries")
+    return tuple(None if t is None else np.dtype(t) for t in types)
 
 
-def _finish(res64, dt, out):
-    res = res64.astype(dt)
+def _resolve(name, values, dtype, casting, signature=None):
+    """The loop type of SciPy's ufunc ``name`` for these operands (NumPy's dispatch).
+
+    An exact match wins (not with a Python scalar, whose abstract DType matches no loop:
+    ``xlogy(f32, 2.0)`` is float64, its 'dd' loop coming first); else the first loop every
+    operand casts to safely (whatever ``casting`` says); ``dtype=`` (or a ``signature``
+    fixing only the output) picks the loop of that type instead, as does a ``signature``
+    giving every type. The operands must then cast to it under ``casting``. NumPy's
+    errors.
+    """
+    if casting not in _CASTINGS:
+        if not isinstance(casting, str):
+            raise TypeError(f"casting must be str, not {type(casting).__name__}")
+        raise ValueError("casting must be one of 'no', 'equiv', 'safe', 'same_kind', "
+                         f"'unsafe' (got {casting!r})")
+    loops = _LOOPS[name]
+    dts, weak = _operand_dtypes(values)
+    sig = _signature(name, signature, dtype, len(values))
+    if sig is not None and all(t is None for t in sig[:-1]) and sig[-1] is not None:
+        dtype, sig = sig[-1], None  # only the output fixed: dtype='s meaning
+    elif sig is not None and any(t is None for t in sig):  # (dtype('d') == None is True)
+        # NumPy resolves these through its promoters, whose choice depends on the operands'
+        # order and kinds (xlogy(f32, i8) and xlogy(i8, f32) differ): not mirrored
+        raise TypeError(f"{name}: fastloss.scipy takes a signature that gives every type, "
+                        "or only the output's (or use dtype=)")
+    if sig is None and dtype is None and not weak and dts[0] in loops and all(
+            d == dts[0] for d in dts):
+        return dts[0]  # the common case: an exact match casts under any rule
+    if sig is not None:
+        loop = sig[0] if all(t == sig[0] for t in sig) else None
+        if loop is None or loop not in loops:  # (None in loops: dtype('d') == None)
+            raise TypeError(f"No loop matching the specified signature and casting was found "
+                            f"for ufunc {name}")
+        if loop.kind != "c" and len(values) > 1 and any(type(v) is complex for v in values):
+            # NumPy converts a weak Python scalar straight to the signature's type
+            raise TypeError("can't convert complex to float")
+    elif dtype is not None:
+        want = np.dtype(dtype)
+        if want not in loops:
+            raise TypeError(f"No loop matching the specified signature and casting was found "
+                            f"for ufunc {name}")
+        loop = want
+    else:
+        # (an exact match returned above; a Python scalar matches no loop exactly)
+        loop = next((lp for lp in loops if all(np.can_cast(d, lp, "safe") for d in dts)), None)
+        if loop is None:
+            raise TypeError(f"ufunc {name!r} not supported for the input types, and the inputs "
+                            "could not be safely coerced to any supported types according to "
+                            "the casting rule ''safe''")
+    for i, (d, v) in enumerate(zip(dts, values)):
+        rule = casting
+        if type(v) in _WEAK and len(values) > 1:  # a lone operand is never weak
+            # a weak Python scalar is checked by its kind (the smallest dtype of it), as
+            # 'same_kind' under 'no', and as its default dtype under 'equiv': NumPy 2.4's
+            # checks, read off its results (tests/dropins/test_scipy.py runs them all)
+            d = np.dtype({int: np.int8, float: np.float16, complex: np.complex64}[type(v)])
+            if casting == "no":
+                rule = "same_kind"
+            elif casting == "equiv":
+                d = np.asarray(v).dtype
+        if not np.can_cast(d, loop, rule):
+            raise TypeError(f"Cannot cast ufunc {name!r} input {i} from {d!r} to {loop!r} "
+                            f"with casting rule {casting!r}")
+    return loop
+
+
+def _ufunc_args(name, out, where, order):
+    """``out`` as an array or None (a 1-tuple as NumPy takes it), ``where`` as a bool
+    array or None (``True``), ``order`` checked: NumPy's errors."""
+    if isinstance(out, tuple):
+        if len(out) != 1:
+            raise ValueError("The 'out' tuple must have exactly one entry per ufunc output")
+        out = out[0]
+    if out is not None and not isinstance(out, np.ndarray):
+        raise TypeError("return arrays must be of ArrayType")
+    if order is None:
+        order = "K"
+    if not isinstance(order, str) or order.upper() not in ("C", "F", "A", "K"):
+        raise ValueError(f"order must be one of 'C', 'F', 'A', or 'K' (got {order!r})")
+    if where is True:
+        where = None
+    elif where is not None:
+        where = np.asarray(where)
+        if not np.can_cast(where.dtype, np.bool_, "safe"):
+            raise TypeError(f"Cannot cast array data from {where.dtype!r} to dtype('bool') "
+                            "according to the rule 'safe'")
+        where = where.astype(np.bool_, copy=False)
+    return out, where, order.upper()
+
+
+def _layout(res, inputs, order):
+    """``res`` in the memory order a ufunc allocates: ``'K'`` keeps the axis order of the
+    inputs of the full shape when they agree (else C), ``'A'`` is Fortran if every array
+    input is."""
+    if res.ndim < 2:
+        return res
+    arrays = [a for a in inputs if isinstance(a, np.ndarray) and a.ndim]
+    if order == "A":
+        order = "F" if arrays and all(a.flags.f_contiguous for a in arrays) else "C"
+    if order == "F":
+        return np.asfortranarray(res)
+    if order == "K":
+        perms = {tuple(np.argsort([-abs(st) for st in a.strides], kind="stable"))
+                 for a in arrays if a.shape == res.shape}
+        perm = perms.pop() if len(perms) == 1 else tuple(range(res.ndim))
+        if perm != tuple(range(res.ndim)):
+            r = np.empty([res.shape[i] for i in perm], res.dtype).transpose(np.argsort(perm))
+            r[...] = res
+            return r
+    return np.ascontiguousarray(res)
+
+
+def _finish(res, name, loop, out, where, casting, order, inputs):
+    """The ufunc's result of loop type ``loop`` from ``res`` (computed wider and not yet
+    rounded, or of that type): rounded once, written to ``out`` under ``where`` and
+    ``casting``, or returned in the layout ``order`` asks for."""
+    res = np.asarray(res).astype(loop, copy=False)
     if out is not None:
-        out[...] = res
+        if not np.can_cast(loop, out.dtype, casting):
+            raise TypeError(f"Cannot cast ufunc {name!r} output from {loop!r} to "
+                            f"{out.dtype!r} with casting rule {casting!r}")
+        shape = np.broadcast_shapes(res.shape, () if where is None else where.shape)
+        if np.broadcast_shapes(shape, out.shape) != out.shape:
+            raise ValueError(f"non-broadcastable output operand with shape {out.shape} "
+                             f"doesn't match the broadcast shape {shape}")
+        np.copyto(out, res, casting="unsafe", where=True if where is None else where)
         return out
+    if where is not None:
+        # NumPy's warning: where `where` is False a new output is uninitialised (fastloss
+        # leaves the computed values there)
+        warnings.warn("'where' used without 'out', expect unitialized memory in output. "
+                      "If this is intentional, use out=None.", UserWarning, stacklevel=4)
+        res = np.broadcast_to(res, np.broadcast_shapes(res.shape, where.shape)).copy()
+    res = _layout(res, inputs, order)
     return res[()] if res.ndim == 0 else res
 
 
@@ -295,7 +532,7 @@ def _logsumexp_numpy(a, b=None, axis=None, keepdims=False, return_sign=False):
     if bb is not None:
         a, bb = np.broadcast_arrays(a, bb.astype(dt, copy=False))
     axes = _axes(axis, a.ndim)
-    if dt.kind == "c" or dt == np.longdouble and dt != np.float64:
+    if dt.kind == "c" or _is_long_double(dt):
         res, sign = _logsumexp_general(a, bb, axes, return_sign)
         res = res.astype(np.empty(0, dt).real.dtype if return_sign else dt)
         sign = sign.astype(dt)
@@ -453,7 +690,29 @@ def _softmax_numpy(x, axis=None):
     """``softmax`` on NumPy inputs."""
     x = _real(x, "softmax")
     dt = _promoted(x, None)
+    if _is_long_double(dt):
+        return _softmax_long_double(x, axis, log=False)
     res = _over_axes(_lse.softmax, x.astype(dt, copy=False), axis)
+    return res[()] if res.ndim == 0 else res
+
+
+def _is_long_double(dt):
+    return dt == np.longdouble and dt != np.float64  # (where long double is wider)
+
+
+def _softmax_long_double(x, axis, log):
+    """SciPy's own ``softmax`` / ``log_softmax`` in long double, as SciPy computes them
+    (scipy/special/_logsumexp.py, BSD-3): fastloss's kernels stop at float64."""
+    axis = tuple(axis) if isinstance(axis, list) else axis
+    x_max = np.max(x, axis=axis, keepdims=True)
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        if not log:
+            e = np.exp(x - x_max)
+            res = e / np.sum(e, axis=axis, keepdims=True)
+        else:
+            x_max = np.where(np.isfinite(x_max), x_max, 0)
+            tmp = x - x_max
+            res = tmp - np.log(np.sum(np.exp(tmp), axis=axis, keepdims=True))
     return res[()] if res.ndim == 0 else res
 
 
@@ -500,6 +759,8 @@ def _log_softmax_numpy(x, axis=None):
     """``log_softmax`` on NumPy inputs."""
     x = _real(x, "log_softmax")
     dt = _promoted(x, None)
+    if _is_long_double(dt):
+        return _softmax_long_double(x, axis, log=True)
     x = x.astype(dt, copy=False)
     res = _over_axes(_lse.log_softmax, x, axis)
     if isinstance(axis, list):
@@ -519,8 +780,71 @@ def _log_softmax_numpy(x, axis=None):
 # --------------------------------------------------------------------------- element-wise
 
 
+def _ufunc(name, compute, values, out, where, casting, order, dtype, subok, signature):
+    """SciPy's ufunc ``name`` computed by ``compute`` on the operands cast to its loop:
+    array-API inputs come back in their namespace, pandas and torch in SciPy's containers."""
+    kw = dict(name=name, compute=compute, out=out, where=where, casting=casting, order=order,
+              dtype=dtype, signature=signature)
+    values = _pandas_aligned(name, values)
+    res = _xp_call(_ufunc_numpy, values, **kw)
+    if res is not None:
+        return res
+    return _ufunc_container(_ufunc_numpy(*values, **kw), values, out, subok)
+
+
+def _ufunc_numpy(*values, name, compute, out, where, casting, order, dtype, signature):
+    out, where, order = _ufunc_args(name, out, where, order)
+    loop = _resolve(name, values, dtype, casting, signature)
+    # NumPy casts the inputs to the loop first (dtype=float32 rounds float64 inputs)
+    arrays = [np.asarray(v).astype(loop, copy=False) for v in values]
+    return _finish(compute(*arrays), name, loop, out, where, casting, order, arrays)
+
+
+def _expit_values(x):
+    # long double is SciPy's own 'g' loop; the rest is float64 rounded once
+    r = np.array(x, dtype=np.longdouble if x.dtype == np.longdouble else np.float64)  # a copy
+    np.negative(r, out=r)
+    with np.errstate(over="ignore"):
+        np.exp(r, out=r)  # SciPy's 1 / (1 + exp(-x)); exp overflow gives exactly 0
+    r += 1.0
+    np.reciprocal(r, out=r)
+    return r
+
+
+def _log_expit_values(x):
+    x64 = x.astype(np.longdouble if x.dtype == np.longdouble else np.float64)
+    with np.errstate(over="ignore", invalid="ignore"):
+        return np.where(x64 < 0, x64 - np.log1p(np.exp(np.minimum(x64, 0))),
+                        -np.log1p(np.exp(-np.maximum(x64, 0))))
+
+
+def _ew_values(op, x, y):
+    """One of the contract's element-wise kernels on two inputs of one float dtype,
+    broadcast (complex ``xlogy``: NumPy's complex log)."""
+    if x.dtype.kind == "c":
+        return _xlogy_complex(x, y)
+    xb, yb = np.broadcast_arrays(x, y)
+    shape = xb.shape
+    xf = np.ascontiguousarray(xb).reshape(-1)  # copies only to broadcast
+    yf = np.ascontiguousarray(yb).reshape(-1)
+    res = np.empty(xf.shape[0], x.dtype)
+    _, kern = resolve_backend(None)
+    kern.elementwise(op, xf, yf, res, resolve_threads(None))
+    return res.reshape(shape)
+
+
+def _entr_values(x):
+    dt = x.dtype
+    v = _ew_values(EW_XLOGY, x, x)
+    with np.errstate(invalid="ignore"):
+        # SciPy: +0 at 0 (-xlogy(0, 0) would be -0)
+        r = np.where(x < 0, dt.type(-np.inf), np.where(x == 0, dt.type(0), -v))
+        return np.where(np.isnan(x), dt.type(np.nan), r)  # SciPy's NaN, not its negation
+
+
 @fill
-def expit(x, out=None, *, dtype=None):
+def expit(x, out=None, *, where=True, casting="same_kind", order="K", dtype=None,
+          subok=True, signature=None):
     r"""``scipy.special.expit``: the logistic sigmoid ``1 / (1 + exp(-x))``.
 
     Parameters
@@ -528,9 +852,6 @@ def expit(x, out=None, *, dtype=None):
     x : array_like
         Input.
     %(scipy_out)s
-    dtype : dtype, optional
-        The loop's result dtype, as the ufunc keyword (``TypeError`` for a dtype the
-        function has no loop for).
 
     Returns
     -------
@@ -539,8 +860,7 @@ def expit(x, out=None, *, dtype=None):
 
     Raises
     ------
-    TypeError
-        Complex or non-numeric inputs.
+    %(scipy_ufunc_raises)s
 
     See Also
     --------
@@ -557,26 +877,13 @@ def expit(x, out=None, *, dtype=None):
     >>> special.expit(np.array([0.0, -1000.0]))
     array([0.5, 0. ])
     """
-    res = _xp_call(_expit_numpy, (x,), out=out, dtype=dtype)
-    return res if res is not None else _ufunc_container(_expit_numpy(x, out, dtype), (x,), out)
-
-
-def _expit_numpy(x, out=None, dtype=None):
-    """``expit`` on NumPy inputs."""
-    x = _real(x, "expit")
-    dt = _loop_dtype("expit", dtype, _ufunc_dtype(x), _WITH_LONG)
-    # long double is SciPy's own 'g' loop; the rest is float64 rounded once
-    r = np.array(x, dtype=np.longdouble if dt == np.longdouble else np.float64)  # a copy
-    np.negative(r, out=r)
-    with np.errstate(over="ignore"):
-        np.exp(r, out=r)  # SciPy's 1 / (1 + exp(-x)); exp overflow gives exactly 0
-    r += 1.0
-    np.reciprocal(r, out=r)
-    return _finish(r, dt, out)
+    return _ufunc("expit", _expit_values, (x,), out, where, casting, order, dtype,
+                  subok, signature)
 
 
 @fill
-def log_expit(x, out=None, *, dtype=None):
+def log_expit(x, out=None, *, where=True, casting="same_kind", order="K", dtype=None,
+              subok=True, signature=None):
     r"""``scipy.special.log_expit``: ``log(expit(x))`` without underflow.
 
     Parameters
@@ -584,9 +891,6 @@ def log_expit(x, out=None, *, dtype=None):
     x : array_like
         Input.
     %(scipy_out)s
-    dtype : dtype, optional
-        The loop's result dtype, as the ufunc keyword (``TypeError`` for a dtype the
-        function has no loop for).
 
     Returns
     -------
@@ -595,8 +899,7 @@ def log_expit(x, out=None, *, dtype=None):
 
     Raises
     ------
-    TypeError
-        Complex or non-numeric inputs.
+    %(scipy_ufunc_raises)s
 
     See Also
     --------
@@ -613,50 +916,8 @@ def log_expit(x, out=None, *, dtype=None):
     >>> special.log_expit(np.array([-1000.0]))
     array([-1000.])
     """
-    res = _xp_call(_log_expit_numpy, (x,), out=out, dtype=dtype)
-    return res if res is not None else _ufunc_container(_log_expit_numpy(x, out, dtype), (x,), out)
-
-
-def _log_expit_numpy(x, out=None, dtype=None):
-    """``log_expit`` on NumPy inputs."""
-    x = _real(x, "log_expit")
-    dt = _loop_dtype("log_expit", dtype, _ufunc_dtype(x), _WITH_LONG)
-    x64 = x.astype(np.longdouble if dt == np.longdouble else np.float64)
-    with np.errstate(over="ignore", invalid="ignore"):
-        r = np.where(x64 < 0, x64 - np.log1p(np.exp(np.minimum(x64, 0))),
-                     -np.log1p(np.exp(-np.maximum(x64, 0))))
-    return _finish(r, dt, out)
-
-
-def _elementwise(op, name, x, y, out, dtype=None):
-    """One of the contract's element-wise kernels on broadcast inputs (array-API inputs
-    come back in their namespace)."""
-    res = _xp_call(_elementwise_numpy, (x, y), op=op, name=name, out=out, dtype=dtype)
-    if res is not None:
-        return res
-    return _ufunc_container(_elementwise_numpy(x, y, op, name, out, dtype), (x, y), out)
-
-
-def _elementwise_numpy(x, y, op, name, out=None, dtype=None):
-    """The element-wise kernel on NumPy inputs, broadcast and made contiguous."""
-    x, y = _real(x, name, complex_ok=op == EW_XLOGY), _real(y, name, complex_ok=op == EW_XLOGY)
-    if x.dtype.kind == "c" or y.dtype.kind == "c":
-        return _finish(_xlogy_complex(x, y), np.dtype(np.complex128), out)
-    dt = _loop_dtype(name, dtype, _ufunc_dtype(x, y))
-    if dt == np.longdouble:
-        dt = np.dtype(np.float64)
-    xb, yb = np.broadcast_arrays(x, y)
-    shape = xb.shape
-    xf = np.ascontiguousarray(xb, dtype=dt).reshape(-1)  # copies only to broadcast / cast
-    yf = np.ascontiguousarray(yb, dtype=dt).reshape(-1)
-    res = np.empty(xf.shape[0], dt)
-    _, kern = resolve_backend(None)
-    kern.elementwise(op, xf, yf, res, resolve_threads(None))
-    res = res.reshape(shape)
-    if out is not None:
-        out[...] = res
-        return out
-    return res[()] if res.ndim == 0 else res
+    return _ufunc("log_expit", _log_expit_values, (x,), out, where, casting, order, dtype,
+                  subok, signature)
 
 
 def _xlogy_complex(x, y):
@@ -670,7 +931,8 @@ def _xlogy_complex(x, y):
 
 
 @fill
-def xlogy(x, y, out=None, *, dtype=None):
+def xlogy(x, y, out=None, *, where=True, casting="same_kind", order="K",
+          dtype=None, subok=True, signature=None):
     r"""``scipy.special.xlogy``: ``x * log(y)``, 0 where ``x == 0`` (unless ``y`` is NaN).
 
     Parameters
@@ -678,9 +940,6 @@ def xlogy(x, y, out=None, *, dtype=None):
     x, y : array_like
         Inputs, broadcast together.
     %(scipy_out)s
-    dtype : dtype, optional
-        The loop's result dtype, as the ufunc keyword (``TypeError`` for a dtype the
-        function has no loop for).
 
     Returns
     -------
@@ -689,8 +948,7 @@ def xlogy(x, y, out=None, *, dtype=None):
 
     Raises
     ------
-    TypeError
-        Complex or non-numeric inputs.
+    %(scipy_ufunc_raises)s
 
     See Also
     --------
@@ -707,11 +965,13 @@ def xlogy(x, y, out=None, *, dtype=None):
     >>> special.xlogy(np.array([0.0, 2.0]), np.array([0.0, np.e]))
     array([0., 2.])
     """
-    return _elementwise(EW_XLOGY, "xlogy", x, y, out, dtype)
+    return _ufunc("xlogy", functools.partial(_ew_values, EW_XLOGY), (x, y), out, where, casting,
+                  order, dtype, subok, signature)
 
 
 @fill
-def entr(x, out=None, *, dtype=None):
+def entr(x, out=None, *, where=True, casting="same_kind", order="K", dtype=None,
+         subok=True, signature=None):
     r"""``scipy.special.entr``: element-wise ``-x * log(x)``, 0 at 0, ``-inf`` for ``x < 0``.
 
     Parameters
@@ -728,8 +988,7 @@ def entr(x, out=None, *, dtype=None):
 
     Raises
     ------
-    TypeError
-        Complex or non-numeric inputs.
+    %(scipy_ufunc_raises)s
 
     See Also
     --------
@@ -746,25 +1005,13 @@ def entr(x, out=None, *, dtype=None):
     >>> special.entr(np.array([0.0, 1.0, -1.0]))
     array([ 0., -0., -inf])
     """
-    res = _xp_call(_entr_numpy, (x,), out=out, dtype=dtype)
-    return res if res is not None else _ufunc_container(_entr_numpy(x, out, dtype), (x,), out)
-
-
-def _entr_numpy(x, out=None, dtype=None):
-    """``entr`` on NumPy inputs."""
-    x = _real(x, "entr")
-    loop = np.float32 if np.can_cast(x.dtype, np.float32) else np.float64
-    dt = _loop_dtype("entr", dtype, np.dtype(loop))
-    v = _elementwise_numpy(x, x, EW_XLOGY, "entr", dtype=dt)
-    with np.errstate(invalid="ignore"):
-        # SciPy: +0 at 0 (-xlogy(0, 0) would be -0)
-        r = np.where(x < 0, dt.type(-np.inf), np.where(x == 0, dt.type(0), -np.asarray(v)))
-        r = np.where(np.isnan(x), dt.type(np.nan), r)  # SciPy's NaN, not its negation
-    return _finish(r, dt, out)
+    return _ufunc("entr", _entr_values, (x,), out, where, casting, order, dtype,
+                  subok, signature)
 
 
 @fill
-def rel_entr(x, y, out=None, *, dtype=None):
+def rel_entr(x, y, out=None, *, where=True, casting="same_kind", order="K",
+             dtype=None, subok=True, signature=None):
     r"""``scipy.special.rel_entr``: element-wise ``x * log(x / y)``; summed, the KL divergence.
 
     Parameters
@@ -772,9 +1019,6 @@ def rel_entr(x, y, out=None, *, dtype=None):
     x, y : array_like
         Inputs, broadcast together.
     %(scipy_out)s
-    dtype : dtype, optional
-        The loop's result dtype, as the ufunc keyword (``TypeError`` for a dtype the
-        function has no loop for).
 
     Returns
     -------
@@ -783,8 +1027,7 @@ def rel_entr(x, y, out=None, *, dtype=None):
 
     Raises
     ------
-    TypeError
-        Complex or non-numeric inputs.
+    %(scipy_ufunc_raises)s
 
     See Also
     --------
@@ -801,11 +1044,13 @@ def rel_entr(x, y, out=None, *, dtype=None):
     >>> special.rel_entr(np.array([0.5, 0.0]), np.array([0.25, 0.5]))
     array([0.34657359, 0.        ])
     """
-    return _elementwise(EW_REL_ENTR, "rel_entr", x, y, out, dtype)
+    return _ufunc("rel_entr", functools.partial(_ew_values, EW_REL_ENTR), (x, y), out, where, casting,
+                  order, dtype, subok, signature)
 
 
 @fill
-def kl_div(x, y, out=None, *, dtype=None):
+def kl_div(x, y, out=None, *, where=True, casting="same_kind", order="K",
+           dtype=None, subok=True, signature=None):
     r"""``scipy.special.kl_div``: element-wise ``x * log(x / y) - x + y`` (``y`` where ``x == 0``).
 
     Parameters
@@ -813,9 +1058,6 @@ def kl_div(x, y, out=None, *, dtype=None):
     x, y : array_like
         Inputs, broadcast together.
     %(scipy_out)s
-    dtype : dtype, optional
-        The loop's result dtype, as the ufunc keyword (``TypeError`` for a dtype the
-        function has no loop for).
 
     Returns
     -------
@@ -824,8 +1066,7 @@ def kl_div(x, y, out=None, *, dtype=None):
 
     Raises
     ------
-    TypeError
-        Complex or non-numeric inputs.
+    %(scipy_ufunc_raises)s
 
     See Also
     --------
@@ -842,4 +1083,7 @@ def kl_div(x, y, out=None, *, dtype=None):
     >>> special.kl_div(np.array([0.0]), np.array([0.5]))
     array([0.5])
     """
-    return _elementwise(EW_KL_DIV, "kl_div", x, y, out, dtype)
+    return _ufunc("kl_div", functools.partial(_ew_values, EW_KL_DIV), (x, y), out, where, casting,
+                  order, dtype, subok, signature)
+
+

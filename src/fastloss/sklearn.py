@@ -27,7 +27,8 @@ Semantics mirrored (sklearn/metrics/_classification.py, 1.9.1):
   ``sklearn.config_context(array_api_dispatch=True)``) are read through a zero-copy
   NumPy view; the result is a Python float as in scikit-learn. Without the dispatch,
   torch and TF probabilities are computed in float64 as ``check_array`` converts them
-  (their dtypes are not NumPy's); pandas and NumPy keep float32.
+  (their dtypes are not NumPy's); pandas and NumPy keep float32. pandas inputs are read
+  by position, their indexes (and column names) not aligned, as scikit-learn reads them.
 * ``normalize=True``: ``np.average(loss, weights=sample_weight)``; ``False``: the
   (weighted) sum. The result is a Python float carrying NumPy's result dtype
   (float32 input without weights: a float32 value).

@@ -600,13 +600,66 @@ def test_legacy_containers_and_half(tf):
             g = getattr(tfk.losses, name)
             if name[0].isupper():
                 f, g = f(), g()
-            ours, ref = _value(f(yt, yp)), _value(g(yt, yp))
+            got, want = f(yt, yp), g(yt, yp)
+            # tf.keras gives a tf.Tensor for every container it takes (#17)
+            assert tf.is_tensor(want) and tf.is_tensor(got), (name, conv)
+            ours, ref = _value(got), _value(want)
             assert ours.dtype == ref.dtype, (name, conv)
-            assert tf.is_tensor(f(yt, yp)) == tf.is_tensor(yp)
             if ref.dtype == np.float16:  # tf.keras computes in float16, fastloss rounds once
                 assert half_ulps(ours, ref, np.float16).max() <= 1, (name, ours, ref)
             else:
                 check(ours, ref, np.abs(ref) + 1, dtype=ref.dtype.type)
+
+
+def test_legacy_gives_tf_tensors_like_tf_keras(tf):
+    # tf.keras converts every input with tf.convert_to_tensor: NumPy in, tf.Tensor out (#17)
+    tfk = require("tf_keras")
+    t32 = np.float32([[0.0, 1.0], [1.0, 0.0]])
+    p32 = np.float32([[0.3, 0.6], [0.8, 0.1]])
+
+    class Abs(FKL.Loss):  # a user's loss returning NumPy: the reduction still gives TF
+        def call(self, y_true, y_pred):
+            return np.abs(y_pred - y_true).mean(axis=-1)
+
+    class TfAbs(tfk.losses.Loss):
+        def call(self, y_true, y_pred):
+            return tf.reduce_mean(tf.abs(y_pred - y_true), axis=-1)
+
+    from tf_keras.src.losses import LossFunctionWrapper  # not exported by tf_keras.losses
+
+    labels = np.array([1, 0])
+    for dt in (np.float32, np.float64):
+        t, p = t32.astype(dt), p32.astype(dt)
+        cases = [(FKL.BinaryCrossentropy(reduction=r), tfk.losses.BinaryCrossentropy(reduction=r),
+                  t) for r in ("none", "sum", "auto")]
+        cases += [(Abs(), TfAbs(), t), (Abs(reduction="none"), TfAbs(reduction="none"), t),
+                  (FKL.LossFunctionWrapper(FKL.kl_divergence),
+                   LossFunctionWrapper(tfk.losses.kl_divergence), t),
+                  (FKL.sparse_categorical_crossentropy,
+                   tfk.losses.sparse_categorical_crossentropy, labels),
+                  (FKL.SparseCategoricalCrossentropy(reduction="none"),
+                   tfk.losses.SparseCategoricalCrossentropy(reduction="none"), labels)]
+        for ours, ref, target in cases:
+            got, want = ours(target, p), ref(target, p)
+            assert tf.is_tensor(got) and not isinstance(got, np.ndarray), (ours, dt)
+            assert got.dtype == want.dtype and got.shape == want.shape, (ours, got, want)
+            check(got.numpy(), want.numpy(), np.abs(want.numpy()) + 2, dtype=dt)
+    # Python lists are float32 in both; a weighted class and a mask-free sparse one too
+    got = FKL.SparseCategoricalCrossentropy()([1, 0], p32.tolist(), sample_weight=[1.0, 2.0])
+    want = tfk.losses.SparseCategoricalCrossentropy()([1, 0], p32.tolist(), sample_weight=[1.0, 2.0])
+    assert tf.is_tensor(got) and got.dtype == want.dtype == tf.float32
+    check(got.numpy(), want.numpy(), 4.0)
+
+
+def test_legacy_import_leaves_tensorflow_alone():
+    # TensorFlow is imported when a legacy loss gives its first result, not by the imports
+    import subprocess
+    import sys
+
+    code = ("import sys, fastloss, fastloss.keras, fastloss.keras.legacy; "
+            "print('tensorflow' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False", out.stderr
 
 
 def test_legacy_ragged_rows(tf):
@@ -663,3 +716,87 @@ def test_loss_half_dtype_like_keras(keras, tf, cls, from_logits, dtype):
         f32 = getattr(FK, cls)(from_logits=from_logits)(*rounded)
         assert ours.tobytes() == np.asarray(f32).astype(hdt).tobytes()
         assert half_ulps(ours, _value(ref), hdt).max() <= 1
+
+
+def test_pandas_indexes_are_positional_as_in_keras(keras, tf):
+    # Keras 3 and tf.keras read pandas by position (tf.convert_to_tensor): permuted or
+    # disjoint indexes, and columns in another order, are not aligned (#17)
+    pd = require("pandas")
+    tfk = require("tf_keras")
+    t = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    p = np.array([[0.9, 0.2], [0.3, 0.6], [0.7, 0.4]])
+    yt = pd.DataFrame(t, index=[0, 1, 2], columns=["a", "b"])
+    w = np.array([1.0, 2.0, 3.0])
+    for idx, cols in (([2, 1, 0], ["b", "a"]), ([10, 11, 12], ["x", "y"])):
+        yp = pd.DataFrame(p, index=idx, columns=cols)
+        sw = pd.Series(w, index=idx[::-1])
+        for ours, ref in ((FK, keras.losses), (FKL, tfk.losses)):
+            for fn in ("binary_crossentropy", "mean_squared_error", "kl_divergence"):
+                got, want = _value(getattr(ours, fn)(yt, yp)), _value(getattr(ref, fn)(yt, yp))
+                positional = _value(getattr(ref, fn)(t, p))
+                np.testing.assert_allclose(want, positional, rtol=1e-15)  # the framework's rule
+                check(got, want, np.abs(want) + 1, dtype=np.float64)
+            for kw in ({}, {"sample_weight": sw}):
+                got = _value(ours.BinaryCrossentropy()(yt, yp, **kw))
+                want = _value(ref.BinaryCrossentropy()(yt, yp, **kw))
+                positional = _value(ref.BinaryCrossentropy()(t, p, sample_weight=w if kw else None))
+                np.testing.assert_allclose(want, positional, rtol=1e-6)
+                check(got, want, 20.0, dtype=want.dtype.type)
+
+
+@pytest.mark.parametrize("fn,cls", [("binary_crossentropy", "BinaryCrossentropy"),
+                                    ("binary_focal_crossentropy", "BinaryFocalCrossentropy"),
+                                    ("mean_squared_error", "MeanSquaredError"),
+                                    ("kl_divergence", "KLDivergence")])
+def test_scalar_inputs_raise_as_in_keras(keras, fn, cls):
+    # 0-d inputs have no axis -1 to average: Keras 3 and tf.keras raise
+    # (InvalidArgumentError, "Invalid reduction dimension"); fastloss raises ValueError
+    tfk = require("tf_keras")
+    for ref, ours in ((keras.losses, FK), (tfk.losses, FKL)):
+        for args in ((np.float32(1.0), np.float32(0.7)), (1.0, 0.7)):
+            for f, g in ((getattr(ref, fn), getattr(ours, fn)),
+                         (getattr(ref, cls)(), getattr(ours, cls)())):
+                with pytest.raises(Exception, match="reduction dimension"):
+                    f(*args)
+                with pytest.raises(ValueError, match="axis -1 is out of bounds"):
+                    g(*args)
+
+
+def test_legacy_integer_predictions_as_tf_keras(tf):
+    # tf.keras keeps y_pred's dtype: MSE of integers is computed in them (the mean rounded
+    # toward zero, the reduction in float32 cast back), the other losses raise TypeError
+    tfk = require("tf_keras")
+    t = np.array([[0, 1, 3], [1, 0, 2]])
+    p = np.array([[1, 3, 0], [2, 2, 7]])
+    w = np.array([1.5, 0.5])
+    inputs = [(t, p), (t.astype(np.int32), p.astype(np.int32)), (t.tolist(), p.tolist()),
+              (t.astype(np.float32), p), (t.astype(bool), p.astype(bool)),
+              (np.zeros((2, 0), int), np.zeros((2, 0), int)), (t[:0], p[:0])]
+    names = ["mean_squared_error", "binary_crossentropy", "kl_divergence",
+             "categorical_crossentropy", "binary_focal_crossentropy"]
+    classes = ["MeanSquaredError", "BinaryCrossentropy", "KLDivergence",
+               "CategoricalCrossentropy", "BinaryFocalCrossentropy"]
+    n = 0
+    for yt, yp in inputs:
+        calls = [(getattr(FKL, f), getattr(tfk.losses, f), {}) for f in names]
+        calls += [(getattr(FKL, c)(reduction=r), getattr(tfk.losses, c)(reduction=r), kw)
+                  for c in classes for r in ("none", "sum", "auto")
+                  for kw in ({}, {"sample_weight": w})]
+        calls += [(FKL.sparse_categorical_crossentropy, tfk.losses.sparse_categorical_crossentropy,
+                   {})]
+        for ours, ref, kw in calls:
+            args = (np.array([1, 0]), yp) if ours is FKL.sparse_categorical_crossentropy \
+                else (yt, yp)
+            try:
+                want = ref(*args, **kw)
+            except (TypeError, ValueError, tf.errors.InvalidArgumentError) as e:
+                # InvalidArgumentError is ValueError in fastloss (module docstring)
+                with pytest.raises(TypeError if isinstance(e, TypeError) else ValueError):
+                    ours(*args, **kw)
+                continue
+            got = ours(*args, **kw)
+            assert tf.is_tensor(got) and got.dtype == want.dtype, (ours, yp, got, want)
+            if want.dtype.is_integer:
+                np.testing.assert_array_equal(got.numpy(), want.numpy())
+                n += 1
+    assert n >= 10  # the integer results were compared, not only the errors

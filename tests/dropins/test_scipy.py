@@ -318,3 +318,250 @@ def test_array_api_strict_namespace_and_promotion(special, monkeypatch):
     b = xp.asarray([[1, 2, 3], [0, 1, 1]], dtype=xp.int32)
     assert FS.logsumexp(a, b=b).dtype == xp.float64
     assert FS.softmax(b).dtype == xp.float64
+
+
+# --------------------------------------------------------------------------- ufunc keywords (#17)
+
+UFUNCS = ("expit", "log_expit", "entr", "xlogy", "rel_entr", "kl_div")
+
+
+def _operands():
+    """Every kind of operand NumPy resolves a ufunc loop for (NEP 50: Python scalars weak)."""
+    return {"b": np.array([True, False]), "i1": np.array([1, 2], np.int8),
+            "u1": np.array([1, 2], np.uint8), "i2": np.array([1, 2], np.int16),
+            "i4": np.array([1, 2], np.int32), "i8": np.array([1, 2], np.int64),
+            "u8": np.array([1, 2], np.uint64), "f2": np.array([0.5, 2], np.float16),
+            "f4": np.array([0.5, 2], np.float32), "f8": np.array([0.5, 2]),
+            "g": np.array([0.5, 2], np.longdouble), "c8": np.array([0.5, 2], np.complex64),
+            "c16": np.array([0.5, 2], np.complex128), "O": np.array([0.5, 2], object),
+            "py_int": 2, "py_float": 0.5, "py_complex": 0.5 + 0j, "py_bool": True,
+            "np_f4": np.float32(0.5), "np_f8": np.float64(0.5), "0d_f4": np.array(0.5, np.float32),
+            "list": [0.5, 2.0]}
+
+
+def _outcome(f, *args, **kw):
+    """The result's dtype, or the exception's type (both raise TypeError and ValueError)."""
+    try:
+        with np.errstate(all="ignore"):
+            return np.asarray(f(*args, **kw)).dtype
+    except (TypeError, ValueError) as e:  # NumPy raises subclasses (UFuncTypeError)
+        return TypeError if isinstance(e, TypeError) else ValueError
+
+
+@pytest.mark.filterwarnings("ignore::numpy.exceptions.ComplexWarning")  # casting="unsafe"
+@pytest.mark.parametrize("name", UFUNCS)
+def test_ufunc_loop_resolution_as_scipy(special, name):
+    # the loop (and so the result dtype) NumPy picks for SciPy's ufunc, or its error, for
+    # every pair of operand kinds, with dtype= and each casting rule: long double input to
+    # xlogy / entr / rel_entr / kl_div raises as in SciPy (no safe cast to their loops)
+    import itertools
+
+    f, g = getattr(special, name), getattr(FS, name)
+    ops = _operands()
+    combos = itertools.product(ops, repeat=f.nin)
+    n = 0
+    for combo in combos:
+        args = [ops[k] for k in combo]
+        for kw in ({}, {"dtype": np.float32}, {"dtype": "float64"}, {"dtype": np.int64},
+                   {"casting": "no"}, {"casting": "equiv"}, {"casting": "safe"},
+                   {"casting": "unsafe"}, {"casting": "unsafe", "dtype": np.float32},
+                   {"casting": "safe", "dtype": np.float32}, {"casting": "no", "dtype": np.float32},
+                   {"casting": "equiv", "dtype": "float64"}):
+            want, got = _outcome(f, *args, **kw), _outcome(g, *args, **kw)
+            assert got == want, (name, combo, kw, got, want)
+            n += 1
+    assert n >= 12 * 22
+
+
+@pytest.mark.parametrize("name", UFUNCS)
+def test_ufunc_out_and_casting_as_scipy(special, name):
+    f, g = getattr(special, name), getattr(FS, name)
+    x = np.array([[0.25, 1.5, 3.0], [0.5, 0.75, 2.0]])
+    args = (x,) if f.nin == 1 else (x, x[::-1])
+    for out_dt in (np.float16, np.float32, np.float64, np.longdouble, np.complex128, np.int64):
+        for casting in ("no", "equiv", "safe", "same_kind", "unsafe"):
+            for dtype in (None, np.float32):
+                outs = [np.full(x.shape, -7, out_dt) for _ in range(2)]
+                try:
+                    with np.errstate(all="ignore"):
+                        want = f(*args, out=outs[0], casting=casting, dtype=dtype)
+                except TypeError:
+                    with pytest.raises(TypeError, match=name):
+                        g(*args, out=outs[1], casting=casting, dtype=dtype)
+                    continue
+                got = g(*args, out=(outs[1],), casting=casting, dtype=dtype)  # NumPy's 1-tuple
+                assert got is outs[1] and want is outs[0]
+                np.testing.assert_allclose(np.asarray(got, np.complex128),
+                                           np.asarray(want, np.complex128), rtol=1e-6)
+    with pytest.raises(ValueError, match="casting must be one of"):
+        g(*args, casting="SAFE")
+    with pytest.raises(TypeError, match="return arrays must be of ArrayType"):
+        g(*args, out=[0.0] * 6)
+    with pytest.raises(ValueError, match="exactly one entry"):
+        g(*args, out=(np.empty(3), np.empty(3)))
+    with pytest.raises(ValueError, match="order must be one of"):
+        g(*args, order="Z")
+
+
+@pytest.mark.parametrize("name", UFUNCS)
+def test_ufunc_where_as_numpy(special, name):
+    # NumPy's where: computed where True, `out` kept elsewhere; `where` broadcasts with the
+    # inputs. SciPy 1.17.1's xsf-based loops (expit, log_expit, xlogy) write the wrong
+    # elements under a where mask (scipy/scipy#25127), so the reference is SciPy's values
+    # without where, placed by np.copyto; entr, rel_entr and kl_div are compared with
+    # SciPy's own where= too.
+    f, g = getattr(special, name), getattr(FS, name)
+    r = np.random.default_rng(5)
+    x = r.uniform(0.05, 3.0, (4, 6))
+    y = r.uniform(0.05, 3.0, (4, 6))
+    args = (x,) if f.nin == 1 else (x, y)
+    for where in (r.random((4, 6)) < 0.5, r.random(6) < 0.5, (r.random((4, 1)) < 0.5).tolist(),
+                  False, np.True_):
+        want = np.full((4, 6), -7.0)
+        np.copyto(want, f(*args), where=where)
+        got = g(*args, out=np.full((4, 6), -7.0), where=where)
+        np.testing.assert_allclose(got, want, rtol=1e-14)
+        if name in ("entr", "rel_entr", "kl_div"):
+            np.testing.assert_allclose(
+                got, f(*args, out=np.full((4, 6), -7.0), where=where), rtol=1e-14)
+    # `where` larger than the inputs: the output has its shape, as NumPy's
+    w = r.random((3, 4, 6)) < 0.5
+    want = np.zeros((3, 4, 6))
+    np.copyto(want, f(*args), where=w)
+    np.testing.assert_allclose(g(*args, out=np.zeros((3, 4, 6)), where=w), want, rtol=1e-14)
+    with pytest.warns(UserWarning, match="'where' used without 'out'"):
+        res = g(*args, where=w)
+    assert res.shape == (3, 4, 6)
+    np.testing.assert_allclose(res[w], want[w], rtol=1e-14)
+    with pytest.raises(TypeError, match="to dtype\\('bool'\\)"):
+        g(*args, out=np.zeros((4, 6)), where=np.ones(6, int))
+
+
+@pytest.mark.parametrize("name", UFUNCS)
+def test_ufunc_order_as_scipy(special, name):
+    f, g = getattr(special, name), getattr(FS, name)
+    r = np.random.default_rng(6)
+    c = r.uniform(0.1, 2.0, (3, 4))
+    fo = np.asfortranarray(c)
+    t3 = r.uniform(0.1, 2.0, (2, 3, 4)).transpose(2, 0, 1)
+    pairs = [(c, c), (fo, fo), (fo, c), (t3, t3), (fo, 2.0), (fo, c[0]), (c[:, ::2], c[:, ::2]),
+             (t3, np.ascontiguousarray(t3))]
+    for a, b in pairs:
+        args = (a,) if f.nin == 1 else (a, b)
+        for order in ("K", "C", "F", "A", None, "c"):
+            want, got = f(*args, order=order), g(*args, order=order)
+            assert np.argsort(got.strides).tolist() == np.argsort(want.strides).tolist()
+            assert (got.flags.c_contiguous, got.flags.f_contiguous) == \
+                (want.flags.c_contiguous, want.flags.f_contiguous), (order, a.strides)
+            np.testing.assert_allclose(got, want, rtol=1e-14)
+
+
+def test_long_double_as_scipy(special):
+    # expit/log_expit have SciPy's long double loop; the other ufuncs refuse long double
+    # (SciPy: no safe cast to their float/double loops), unless dtype= picks a loop
+    x = np.array([-30.0, -1.5, 0.0, 2.0, 40.0], np.longdouble) / 3
+    for name in ("expit", "log_expit"):
+        got, want = getattr(FS, name)(x), getattr(special, name)(x)
+        assert got.dtype == want.dtype == np.longdouble
+        np.testing.assert_allclose(got, want, rtol=4 * np.finfo(np.longdouble).eps)
+    for name, args in (("xlogy", (x, x + 1)), ("entr", (x,)), ("rel_entr", (x, x + 1)),
+                       ("kl_div", (x, x))):
+        with pytest.raises(TypeError, match=f"ufunc '{name}' not supported for the input types"):
+            getattr(FS, name)(*args)
+        got = getattr(FS, name)(*args, dtype=np.float64)
+        want = getattr(special, name)(*args, dtype=np.float64)
+        assert got.dtype == want.dtype == np.float64
+        np.testing.assert_allclose(got, want, rtol=1e-14)
+
+
+def test_long_double_softmax_as_scipy(special):
+    # SciPy computes softmax / log_softmax of long double in long double: so does fastloss
+    # (its NumPy path; the kernels stop at float64), non-finite rows included
+    r = np.random.default_rng(7)
+    x = (r.standard_normal((4, 5)) * 30).astype(np.longdouble)
+    x[1, 2] = np.inf
+    x[2] = -np.inf
+    x[3, 0] = 1e-3 / 3  # not a float64 value
+    tol = 8 * np.finfo(np.longdouble).eps
+    for name in ("softmax", "log_softmax"):
+        for axis in (None, 0, 1, (0, 1)):
+            got, want = getattr(FS, name)(x, axis=axis), getattr(special, name)(x, axis=axis)
+            assert got.dtype == want.dtype == np.longdouble and got.shape == want.shape
+            np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+            np.testing.assert_allclose(got, want, rtol=tol, atol=0)
+
+
+def test_pandas_operands_align_as_in_scipy(special):
+    # SciPy's ufuncs see pandas operands through pandas' __array_ufunc__, which reindexes
+    # two pandas objects on the union of their labels (NaN where one is missing); a pandas
+    # object with an ndarray is positional; a DataFrame with a Series raises (#17)
+    pd = require("pandas")
+    a = pd.Series([1.0, 2.0, 3.0], index=[0, 1, 2], name="a")
+    cases = [(a, pd.Series([0.5, 1.0, 2.0], index=[2, 1, 0], name="b")),
+             (a, pd.Series([0.5, 1.0, 2.0], index=[2, 1, 5], name="a")),
+             (a, np.array([0.5, 1.0, 2.0])), (np.array([0.5, 1.0, 2.0]), a), (a, 2.0),
+             (pd.Series([1, 2, 3]), pd.Series([1, 2, 3], index=[1, 2, 3])),
+             (pd.DataFrame({"x": [1.0, 2.0], "y": [3.0, 4.0]}),
+              pd.DataFrame({"y": [0.5, 1.0], "z": [2.0, 3.0]}, index=[1, 2]))]
+    for x, y in cases:
+        for name in ("xlogy", "rel_entr", "kl_div"):
+            got, want = getattr(FS, name)(x, y), getattr(special, name)(x, y)
+            assert type(got) is type(want)
+            if isinstance(want, pd.DataFrame):
+                pd.testing.assert_frame_equal(got, want, rtol=1e-14)
+            else:
+                pd.testing.assert_series_equal(got, want, rtol=1e-14)
+    df = cases[-1][0]
+    with pytest.raises(NotImplementedError, match="mixed DataFrame and Series"):
+        FS.xlogy(df, a)
+
+
+@pytest.mark.filterwarnings("ignore::PendingDeprecationWarning")  # np.matrix
+@pytest.mark.parametrize("name", UFUNCS)
+def test_ufunc_subclasses_as_scipy(special, name):
+    # a ufunc gives ndarray subclasses their type back (__array_wrap__): masked arrays keep
+    # the inputs' masks, so masked entries stay masked (fastloss returned plain arrays)
+    f, g = getattr(special, name), getattr(FS, name)
+    m = np.ma.array([0.5, 2.0, 1.5], mask=[False, True, False], fill_value=7.0)
+    m2 = np.ma.array([[1.0, 2.0, 3.0], [0.5, 0.25, 4.0]], mask=[[True, False, False]] * 2)
+    cases = [(m, m2), (np.ones(3), m), (m2, 2.0), (np.ma.array(0.5, mask=True), 1.0),
+             (np.ma.array(0.5, mask=False), 1.0), (np.matrix([[0.5, 2.0]]), m[:2]),
+             (np.matrix([[0.5, 2.0]]), np.ones(2))]
+    for a, b in cases:
+        args = (a, b)[:f.nin]
+        want, got = f(*args), g(*args)
+        assert type(got) is type(want), (args, type(got), type(want))
+        if want is np.ma.masked:
+            continue
+        assert got.shape == want.shape
+        if isinstance(want, np.ma.MaskedArray):
+            np.testing.assert_array_equal(np.ma.getmaskarray(got), np.ma.getmaskarray(want))
+            assert got.fill_value == want.fill_value
+        np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=1e-14)
+        plain, want = g(*args, subok=False), f(*args, subok=False)
+        assert type(plain) is type(want) and type(plain) in (np.ndarray, np.float64)
+
+
+@pytest.mark.filterwarnings("ignore::numpy.exceptions.ComplexWarning")  # casting="unsafe"
+@pytest.mark.parametrize("name", UFUNCS)
+def test_ufunc_signature_as_scipy(special, name):
+    # signature= giving every type (string or tuple) or only the output's: SciPy's loop,
+    # result dtype or error for every operand kind; one leaving inputs free is refused
+    import itertools
+
+    f, g = getattr(special, name), getattr(FS, name)
+    ops = _operands()
+    sigs = (["d->d", "f->f", "g->g", ("f", "f"), (None, "f"), "d", "ff->f"] if f.nin == 1 else
+            ["dd->d", "ff->f", "FF->F", "DD->D", "gg->g", "df->d", ("d", "d", "d"),
+             (np.float32,) * 3, (None, None, "f"), ("d",), "dd"])
+    for combo in itertools.product(ops, repeat=f.nin):
+        args = [ops[k] for k in combo]
+        for sig in sigs:
+            for kw in ({}, {"casting": "unsafe"}, {"casting": "equiv"}, {"dtype": np.float64}):
+                want, got = _outcome(f, *args, signature=sig, **kw), _outcome(
+                    g, *args, signature=sig, **kw)
+                assert got == want, (name, combo, sig, kw, got, want)
+        free = ((None, None),) if f.nin == 1 else (("f", None, None), (None, None, None))
+        for sig in free:
+            with pytest.raises(TypeError, match="every type"):
+                g(*args, signature=sig)

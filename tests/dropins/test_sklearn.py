@@ -225,3 +225,27 @@ def test_containers_as_sklearn(metrics):
             assert type(got) is type(ref) is float
             assert got == pytest.approx(ref, rel=4e-16 if sw is None else 1e-15)
             assert [str(m.message) for m in wr] == [str(m.message) for m in wr_ref]
+
+
+def test_pandas_indexes_are_positional_as_in_sklearn(metrics):
+    # scikit-learn reads pandas by position (np.asarray): indexes that differ, are
+    # permuted or disjoint, are not aligned, for y_true, y_pred and sample_weight (#17)
+    pd = require("pandas")
+    r = np.random.default_rng(4)
+    n = 7
+    y = pd.Series([0, 1, 2, 0, 1, 2, 1], index=range(n))
+    P = probs(r, n, 3)
+    w = r.uniform(0.5, 2.0, n)
+    for idx in (range(n)[::-1], range(100, 100 + n)):
+        Pd = pd.DataFrame(P, index=idx, columns=["c", "b", "a"])  # column names ignored too
+        wd = pd.Series(w, index=list(idx)[::-1])
+        for kw in ({}, {"sample_weight": wd}):
+            got, ref = FK.log_loss(y, Pd, **kw), metrics.log_loss(y, Pd, **kw)
+            positional = metrics.log_loss(y.to_numpy(), P, sample_weight=w if kw else None)
+            assert ref == pytest.approx(positional, rel=1e-15)  # the framework's own rule
+            agree(got, ref, np.float64, n, bool(kw))
+        yb = pd.Series([0, 1, 1, 0, 1, 0, 0], index=idx)
+        pb = pd.Series(r.uniform(0.05, 0.95, n), index=range(n))  # binary, 1-D
+        agree(FK.log_loss(yb, pb), metrics.log_loss(yb, pb), np.float64, n, False)
+        assert metrics.log_loss(yb, pb) == pytest.approx(
+            metrics.log_loss(yb.to_numpy(), pb.to_numpy()), rel=1e-15)

@@ -16,8 +16,19 @@ Containers and dtypes (as ``tf.convert_to_tensor`` reads them):
 
 * NumPy arrays, pandas objects, torch tensors and TF tensors keep their dtype (a float64
   DataFrame is computed and returned in float64); Python lists and numbers are float32.
-  A TF tensor in gives a TF tensor out; every other container gives NumPy (Keras returns a
-  ``tf.Tensor`` for all of them: fastloss does not import TensorFlow unless given one).
+  A TF tensor in gives a TF tensor out; every other container gives NumPy. pandas objects
+  are read by position: indexes and column names are not aligned (Keras converts them
+  with ``tf.convert_to_tensor``; checked for Keras 3 and tf.keras).
+* Why NumPy out (decided in #17, checked with Keras 3.15.1): Keras 3 returns its
+  *backend's* tensor, not a fixed type. With the TensorFlow backend NumPy, lists, pandas and
+  torch inputs all give a ``tf.Tensor``; with the torch backend a ``torch.Tensor``; the
+  NumPy backend's ``convert_to_tensor`` is ``np.array`` (keras/src/backend/numpy/core.py),
+  so NumPy out is one of Keras 3's own contracts and code written for Keras 3 cannot rely
+  on the container (its ``losses_test.py`` checks only values, with ``assertAllClose``, and
+  passes here with NumPy results). Returning ``tf.Tensor`` would import TensorFlow (seconds,
+  and a dependency) for every NumPy user. tf.keras 2 is TensorFlow-only, so its users'
+  code may rely on ``tf.Tensor`` (``.numpy()``, ``tf.test`` ``evaluate``):
+  :mod:`fastloss.keras.legacy` gives ``tf.Tensor`` for every input.
 * float16 and bfloat16 (inputs to the functions, or a loss ``dtype``): the inputs are
   rounded to that dtype as Keras rounds them, computed in float32 and the result rounded
   once to the half dtype, which is its dtype, as in Keras. Keras computes in the half
@@ -94,7 +105,8 @@ Documented deviations (each one tested in tests/test_dropin_keras.py):
 4. The sparse loss takes only the last axis, as the TF backend (``ValueError`` for
    another ``axis``; Keras's JAX/NumPy backends accept it). The TF "logit
    recovery" (``_keras_logits`` on tensors from a Keras softmax/sigmoid) cannot
-   apply to NumPy arrays. Out-of-range labels raise ``ValueError`` (TensorFlow:
+   apply to NumPy arrays. Out-of-range labels, and 0-d inputs to the losses that average
+   over ``axis`` (BCE, focal, MSE, KL), raise ``ValueError`` (TensorFlow:
    ``InvalidArgumentError``). Compute dtypes are float32 and float64 (half
    precision: see above). Integer ``y_pred`` arrays given to the functions are computed in float32.
    No ``tf.distribute`` replica scaling. Symbolic tensors and ``tf.RaggedTensor`` are
@@ -449,7 +461,7 @@ def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, 
     y_pred = _c.as_tensor(y_pred)
     y_true = _c.as_tensor(y_true, y_pred.dtype)
     v = _bce_values(y_true, y_pred, from_logits, label_smoothing, axis)
-    return _c.mean_last(v, axis)[()] if v.ndim else v[()]
+    return _c.mean_last(v, axis)[()]
 
 
 def _focal_values(y_true, y_pred, apply_class_balancing, alpha, gamma, from_logits,
@@ -514,7 +526,7 @@ def binary_focal_crossentropy(y_true, y_pred, apply_class_balancing=False, alpha
     y_true = _c.as_tensor(y_true, y_pred.dtype)
     v = _focal_values(y_true, y_pred, apply_class_balancing, alpha, gamma, from_logits,
                       label_smoothing)
-    return _c.mean_last(v, axis)[()] if v.ndim else v[()]
+    return _c.mean_last(v, axis)[()]
 
 
 def _check_categorical(y_true, y_pred):

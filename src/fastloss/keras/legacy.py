@@ -28,26 +28,33 @@ and checked against it). Differences from Keras 3 that this module mirrors:
   ``(N, 1)`` are flattened; ignored entries give 0.
 
 The documented deviations of :mod:`fastloss.keras` apply here too (float64
-sums and log-sum-exp; float32 element-wise steps in Keras's order), plus:
-integer ``y_pred`` arrays are computed in float32 (tf.keras computes
-``MeanSquaredError`` of two int arrays in integers), and ``InvalidArgumentError``
-becomes ``ValueError``. Containers, half precision and ``_keras_mask`` follow the rules
-of :mod:`fastloss.keras` (TF tensor in, TF tensor out; float16/bfloat16 computed in
+sums and log-sum-exp; float32 element-wise steps in Keras's order), plus
+``InvalidArgumentError`` becomes ``ValueError``. Integer ``y_pred`` keeps its dtype as in
+tf.keras (Python ints: int32): ``mean_squared_error`` is computed in it (the mean over
+the last axis rounded toward zero, reductions in float32 cast back), the other losses
+raise ``TypeError`` as tf.keras does (checked against tf_keras 2.21).
+
+**Containers: a ``tf.Tensor`` out, whatever came in**, as tf.keras (which runs every input
+through ``tf.convert_to_tensor``; checked against tf_keras 2.21): NumPy arrays, Python
+lists, pandas objects, torch tensors and TF tensors all give a ``tf.Tensor``
+of ``y_pred``'s dtype (lists: float32), for the functions, the classes with every
+reduction and a user's ``Loss`` subclass whose ``call`` returns NumPy. The values are
+computed on NumPy and converted once at the end. TensorFlow is imported at the first
+result, never by ``import fastloss`` or ``import fastloss.keras.legacy`` (tf.keras users
+have it by definition; without it the call raises ``ImportError``). Half precision and
+``_keras_mask`` follow the rules of :mod:`fastloss.keras` (float16/bfloat16 computed in
 float32 and rounded once; the mask of ``y_pred`` honoured as ``losses_utils`` does).
 ``BinaryFocalCrossentropy`` has tf.keras's attributes (``gamma``, ``alpha``, ...), and
 ``get_config()`` carries ``fn`` (tf.keras's saving v3 default).
 
 Upstream suite (``tests/dropins/upstream/run_upstream.py tf-keras``): tf-keras's
 ``losses_test.py`` (vendored, commit dd0a7237, 2.21.0), the classes of the losses provided
-here, only the imports changed: 116 run, 54 pass, 0 fail; out of scope:
+here, only the imports changed: 116 run, 68 pass, 0 fail; out of scope:
 
-* 52 graph-mode copies (``test_mode_graph``): symbolic tensors have no data to compute on;
-* 10 eager tests that give NumPy arrays or lists and pass the result to
-  ``tf.test.TestCase.evaluate``, which takes tensors only: fastloss returns NumPy for
-  NumPy-like inputs (it does not import TensorFlow for them); TF tensors in give TF out.
-  Their numbers are checked by the ``tf-keras-tf-out`` suite, whose import shim converts
-  fastloss's results to tensors: there 68 pass and the 48 graph-mode tests without
-  NumPy inputs are out of scope;
+* 48 graph-mode copies (``test_mode_graph``) that build their inputs as symbolic tensors,
+  which have no data to compute on (the graph-mode copies that give NumPy pass: their
+  results become graph constants). The test command (``tests/dropins/test_upstream.py``)
+  runs the 58 eager tests and asserts that all 58 pass;
 * none for ``tf.RaggedTensor``: as tf.keras, the binary losses and MSE of a
   ``(batch, None)`` tensor are one value per row, the categorical and sparse losses one
   value per position of the ragged dimensions (ragged out); other forms raise
@@ -145,8 +152,13 @@ def compute_weighted_loss(losses, sample_weight=None, reduction=Reduction.SUM_OV
     if reduction == Reduction.AUTO:
         reduction = Reduction.SUM_OVER_BATCH_SIZE
     losses = np.asarray(losses)
-    if losses.dtype.kind != "f":
+    int_dt = None
+    if losses.dtype.kind != "f":  # tf.keras reduces in float32, then casts back
+        int_dt = losses.dtype if losses.dtype.kind in "iu" else None
         losses = losses.astype(np.float32)
+    if int_dt is not None:
+        res = compute_weighted_loss(losses, sample_weight, reduction, _mask_scale=_mask_scale)
+        return _c.scalar_or_array(np.trunc(res), int_dt)
     dt = losses.dtype
     sw = np.asarray(1.0 if sample_weight is None else sample_weight).astype(dt)
     sw = _squeeze_or_expand_weights(losses, sw)
@@ -198,7 +210,7 @@ class Loss:
     ...     def call(self, y_true, y_pred):
     ...         return np.abs(y_pred - y_true).mean(axis=-1)
     >>> Abs()(np.zeros((2, 2)), np.ones((2, 2)))
-    np.float64(1.0)
+    <tf.Tensor: shape=(), dtype=float64, numpy=1.0>
     """
 
     def __init__(self, reduction=Reduction.AUTO, name=None):
@@ -210,7 +222,6 @@ class Loss:
         if _is_ragged(y_pred) or _is_ragged(y_true):
             return self._ragged_call(y_true, y_pred, sample_weight)
         in_mask = _c.keras_mask(y_pred)
-        tf_out = _c.is_tf(y_true) or _c.is_tf(y_pred)
         y_true, y_pred, sample_weight = map(_c.host, (y_true, y_pred, sample_weight))
         half = _c.half_of(y_pred)
         if half is not None:  # tf.keras computes in y_pred's dtype: float32, rounded once
@@ -218,7 +229,7 @@ class Loss:
             if np.asarray(y_true).dtype.kind == "f":
                 y_true = np.asarray(y_true).astype(half).astype(np.float32)
         res = self._reduced(y_true, y_pred, sample_weight, in_mask)
-        return _c.finish(res, half, tf_out)
+        return _tf(_c.finish(res, half))
 
     def _ragged_call(self, y_true, y_pred, sample_weight):
         """Ragged inputs: the function's losses (dense per sample, or ragged per position),
@@ -230,14 +241,14 @@ class Loss:
         reduction = self._get_reduction()
         if not _is_ragged(losses):
             res = compute_weighted_loss(_c.host(losses), _c.host(sample_weight), reduction)
-            return _c.finish(res, None, True)
+            return _tf(res)
         sw = None
         if sample_weight is not None:
             sw = (tf.ones_like(losses) * tf.cast(sample_weight, losses.dtype)).flat_values.numpy()
         res = compute_weighted_loss(losses.flat_values.numpy(), sw, reduction)
         if reduction == Reduction.NONE:
             return losses.with_flat_values(tf.convert_to_tensor(res))
-        return _c.finish(res, None, True)
+        return _tf(res)
 
     def _reduced(self, y_true, y_pred, sample_weight, in_mask):
         fast = None if in_mask is not None else self._fused(y_true, y_pred, sample_weight)
@@ -307,7 +318,7 @@ class LossFunctionWrapper(Loss):
     >>> import numpy as np
     >>> import fastloss.keras.legacy as L
     >>> L.LossFunctionWrapper(L.mean_squared_error)(np.zeros((1, 2)), np.ones((1, 2)))
-    np.float64(1.0)
+    <tf.Tensor: shape=(), dtype=float64, numpy=1.0>
     """
 
     def __init__(self, fn, reduction=Reduction.AUTO, name=None, **kwargs):
@@ -316,12 +327,13 @@ class LossFunctionWrapper(Loss):
         self._fn_kwargs = kwargs
 
     def call(self, y_true, y_pred):
-        return self.fn(y_true, y_pred, **self._fn_kwargs)
+        # the functions' NumPy values: __call__ reduces them and converts once
+        return getattr(self.fn, "numpy_fn", self.fn)(y_true, y_pred, **self._fn_kwargs)
 
     def _call_masked(self, y_true, y_pred):
         if self.fn is sparse_categorical_crossentropy:
             return _sparse_values(y_true, y_pred, **self._fn_kwargs)
-        return self.fn(y_true, y_pred, **self._fn_kwargs), None
+        return self.call(y_true, y_pred), None
 
     def get_config(self):
         config = dict(self._fn_kwargs)
@@ -338,6 +350,37 @@ class LossFunctionWrapper(Loss):
         if fn_name and cls is LossFunctionWrapper:
             config["fn"] = globals()[fn_name] if isinstance(fn_name, str) else fn_name
         return cls(**config)
+
+
+# --------------------------------------------------------------------------- containers
+
+
+def _tf(res):
+    """tf.keras's container: a ``tf.Tensor`` of the result's dtype, whatever came in."""
+    try:
+        return _c.to_tf(res)
+    except ImportError as e:  # tf.keras cannot run without it either
+        raise ImportError("fastloss.keras.legacy returns tf.Tensor results, as tf.keras does, "
+                          "and needs TensorFlow") from e
+
+
+_NUMPY_RETURNS = ("ndarray or scalar\n", "    Per-sample values (the reduced axis removed), ")
+
+
+def _tf_result(fn):
+    """A legacy function returning ``tf.Tensor`` (tf.keras converts every input it takes
+    with ``tf.convert_to_tensor``, so NumPy, lists, pandas and torch all give TF out)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        return _tf(fn(*args, **kwargs))
+
+    wrapper.numpy_fn = fn
+    doc = fn.__doc__ or ""  # None under python -OO
+    wrapper.__doc__ = doc.replace(_NUMPY_RETURNS[0], "tf.Tensor\n").replace(
+        _NUMPY_RETURNS[1], "    Per-sample values (the reduced axis removed; ragged per position "
+                           "for ragged categorical inputs), ")
+    return wrapper
 
 
 # --------------------------------------------------------------------------- ragged
@@ -421,12 +464,47 @@ def _ragged_classes(fn, sparse=False):
 # --------------------------------------------------------------------------- functions
 
 
-def _pair(y_true, y_pred):
+def _int_dtype(y_pred):
+    """The integer (or bool) dtype TensorFlow gives ``y_pred`` (Python ints: int32), or
+    None for floating data."""
+    a = np.asarray(y_pred)
+    if a.dtype.kind not in "biu":
+        return None
+    return np.dtype(np.int32) if not isinstance(y_pred, (np.ndarray, np.generic)) and \
+        a.dtype.kind == "i" else a.dtype
+
+
+def _no_ints(name, y_pred):
+    dt = _int_dtype(y_pred)
+    if dt is not None:
+        # tf.keras casts y_true to y_pred's dtype, then fails on its float constants
+        raise TypeError(f"{name}: y_pred has dtype {dt.name}; tf.keras computes this loss "
+                        "only on floating y_pred (TypeError there too)")
+
+
+def _pair(y_true, y_pred, name):
+    _no_ints(name, y_pred)
     y_pred = _c.as_tensor(y_pred)
     y_true = _c.as_tensor(y_true, y_pred.dtype)
     return y_true, y_pred
 
 
+def _int_mse(y_true, y_pred, dt):
+    """tf.keras's MSE of integer ``y_pred``: in its integer dtype, the mean over the last
+    axis rounded toward zero (``reduce_mean`` of integers)."""
+    if dt.kind == "b":  # TensorFlow: InvalidArgumentError
+        raise ValueError("mean_squared_error: y_pred has dtype bool, for which TensorFlow's "
+                         "squared_difference has no kernel")
+    yp = np.asarray(y_pred).astype(dt)
+    d = yp - np.asarray(y_true).astype(dt)
+    if d.ndim == 0:
+        _c.check_axis(-1, 0)
+    s = np.sum(d * d, axis=-1, dtype=dt)
+    n = max(d.shape[-1], 1)  # an empty axis: TensorFlow's integer mean is 0
+    return _c.scalar_or_array(np.sign(s) * (np.abs(s) // n), dt)
+
+
+@_tf_result
 @fill
 @_ragged_rows
 @_c.framework_io
@@ -453,11 +531,15 @@ def mean_squared_error(y_true, y_pred):
     >>> import numpy as np
     >>> import fastloss.keras.legacy as L
     >>> L.mean_squared_error(np.array([[0., 1.]]), np.array([[1., 3.]]))
-    array([2.5])
+    <tf.Tensor: shape=(1,), dtype=float64, numpy=array([2.5])>
     """
-    return _c.mse_last(*_pair(y_true, y_pred))
+    dt = _int_dtype(y_pred)
+    if dt is not None:
+        return _int_mse(y_true, y_pred, dt)
+    return _c.mse_last(*_pair(y_true, y_pred, "mean_squared_error"))
 
 
+@_tf_result
 @fill
 @_ragged_rows
 @_c.framework_io
@@ -484,9 +566,9 @@ def kl_divergence(y_true, y_pred):
     >>> import numpy as np
     >>> import fastloss.keras.legacy as L
     >>> L.kl_divergence(np.array([[0.5, 0.5]]), np.array([[0.25, 0.75]]))
-    array([0.14384104])
+    <tf.Tensor: shape=(1,), dtype=float64, numpy=array([0.14384104])>
     """
-    y_true, y_pred = _pair(y_true, y_pred)
+    y_true, y_pred = _pair(y_true, y_pred, "kl_divergence")
     if y_true.shape != y_pred.shape:
         y_true, y_pred = np.broadcast_arrays(y_true, y_pred)
     return _c.kl_values(y_true, y_pred)[()]
@@ -501,6 +583,7 @@ def _broadcast_probs(y_true, y_pred, from_logits):
     return tuple(np.ascontiguousarray(a) for a in np.broadcast_arrays(y_true, y_pred))
 
 
+@_tf_result
 @fill
 @_ragged_rows
 @_c.framework_io
@@ -528,14 +611,15 @@ def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, 
     >>> import numpy as np
     >>> import fastloss.keras.legacy as L
     >>> L.binary_crossentropy(np.array([[1., 0.]]), np.array([[0.8, 0.3]]))
-    array([0.28990911])
+    <tf.Tensor: shape=(1,), dtype=float64, numpy=array([0.28990911])>
     """
-    y_true, y_pred = _pair(y_true, y_pred)
+    y_true, y_pred = _pair(y_true, y_pred, "binary_crossentropy")
     y_true, y_pred = _broadcast_probs(y_true, y_pred, from_logits)
     v = _bce_values(y_true, y_pred, from_logits, label_smoothing, axis, keras2=True)
-    return _c.mean_last(v, axis)[()] if v.ndim else v[()]
+    return _c.mean_last(v, axis)[()]
 
 
+@_tf_result
 @fill
 @_ragged_rows
 @_c.framework_io
@@ -570,14 +654,15 @@ def binary_focal_crossentropy(y_true, y_pred, apply_class_balancing=False, alpha
     >>> import numpy as np
     >>> import fastloss.keras.legacy as L
     >>> L.binary_focal_crossentropy(np.array([[1., 0.]]), np.array([[0.8, 0.3]]))
-    array([0.02051323])
+    <tf.Tensor: shape=(1,), dtype=float64, numpy=array([0.02051323])>
     """
-    y_true, y_pred = _pair(y_true, y_pred)
+    y_true, y_pred = _pair(y_true, y_pred, "binary_focal_crossentropy")
     v = _focal_values(y_true, y_pred, apply_class_balancing, alpha, gamma, from_logits,
                       label_smoothing, keras2=True)
-    return _c.mean_last(v, axis)[()] if v.ndim else v[()]
+    return _c.mean_last(v, axis)[()]
 
 
+@_tf_result
 @fill
 @_ragged_classes
 @_c.framework_io
@@ -605,12 +690,12 @@ def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=
     >>> import numpy as np
     >>> import fastloss.keras.legacy as L
     >>> L.categorical_crossentropy(np.array([[0., 1.]]), np.array([[0.25, 0.75]]))
-    array([0.28768207])
+    <tf.Tensor: shape=(1,), dtype=float64, numpy=array([0.28768207])>
     """
     if isinstance(axis, bool):
         raise ValueError(f"`axis` must be of type `int`. Received: axis={axis} of type "
                          f"{type(axis)}")
-    y_true, y_pred = _pair(y_true, y_pred)
+    y_true, y_pred = _pair(y_true, y_pred, "categorical_crossentropy")
     dt = y_pred.dtype
     if y_pred.ndim and y_pred.shape[-1] == 1:
         warnings.warn("In loss categorical_crossentropy, expected y_pred.shape to be "
@@ -630,6 +715,7 @@ def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=
 
 def _sparse_values(y_true, y_pred, from_logits=False, axis=-1, ignore_class=None):
     """tf.keras 2 ``backend.sparse_categorical_crossentropy``: ``(values, mask or None)``."""
+    _no_ints("sparse_categorical_crossentropy", y_pred)
     y_pred = _c.as_tensor(y_pred)
     y_true = np.asarray(y_true)
     if y_pred.ndim < 1:
@@ -661,6 +747,7 @@ def _sparse_values(y_true, y_pred, from_logits=False, axis=-1, ignore_class=None
     return v, None if valid is None else valid.reshape(res_shape)
 
 
+@_tf_result
 @fill
 @functools.partial(_ragged_classes, sparse=True)
 @_c.framework_io
@@ -694,7 +781,7 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, axis=-1,
     >>> import numpy as np
     >>> import fastloss.keras.legacy as L
     >>> L.sparse_categorical_crossentropy(np.array([1]), np.array([[0.25, 0.75]]))
-    array([0.28768207])
+    <tf.Tensor: shape=(1,), dtype=float64, numpy=array([0.28768207])>
     """
     return _sparse_values(y_true, y_pred, from_logits, axis, ignore_class)[0][()]
 
@@ -721,7 +808,7 @@ class MeanSquaredError(LossFunctionWrapper):
     >>> import numpy as np
     >>> import fastloss.keras.legacy as L
     >>> L.MeanSquaredError()(np.array([[0., 1.]]), np.array([[1., 3.]]))
-    np.float64(2.5)
+    <tf.Tensor: shape=(), dtype=float64, numpy=2.5>
     """
 
     def __init__(self, reduction=Reduction.AUTO, name="mean_squared_error"):
@@ -747,7 +834,7 @@ class KLDivergence(LossFunctionWrapper):
     >>> import numpy as np
     >>> import fastloss.keras.legacy as L
     >>> L.KLDivergence()(np.array([[0.5, 0.5]]), np.array([[0.25, 0.75]]))
-    np.float64(0.14384103622589042)
+    <tf.Tensor: shape=(), dtype=float64, numpy=0.14384103622589042>
     """
 
     def __init__(self, reduction=Reduction.AUTO, name="kl_divergence"):
@@ -774,7 +861,7 @@ class BinaryCrossentropy(LossFunctionWrapper):
     >>> import numpy as np
     >>> import fastloss.keras.legacy as L
     >>> L.BinaryCrossentropy()(np.array([[1., 0.]]), np.array([[0.8, 0.3]]))
-    np.float64(0.2899091136979087)
+    <tf.Tensor: shape=(), dtype=float64, numpy=0.2899091136979087>
     """
 
     def __init__(self, from_logits=False, label_smoothing=0.0, axis=-1, reduction=Reduction.AUTO,
@@ -787,7 +874,7 @@ class BinaryCrossentropy(LossFunctionWrapper):
         """One kernel pass for the plain case (same shapes, last axis, no weights)."""
         if sample_weight is not None or self._get_reduction() == Reduction.NONE:
             return None
-        y_true, y_pred = _pair(y_true, y_pred)
+        y_true, y_pred = _pair(y_true, y_pred, "binary_crossentropy")
         kw = self._fn_kwargs
         if (y_true.shape != y_pred.shape or y_pred.ndim < 2 or y_pred.size == 0
                 or _c.check_axis(kw["axis"], y_pred.ndim) != y_pred.ndim - 1):
@@ -833,7 +920,7 @@ class BinaryFocalCrossentropy(LossFunctionWrapper):
     >>> import numpy as np
     >>> import fastloss.keras.legacy as L
     >>> L.BinaryFocalCrossentropy()(np.array([[1., 0.]]), np.array([[0.8, 0.3]]))
-    np.float64(0.02051323457495635)
+    <tf.Tensor: shape=(), dtype=float64, numpy=0.02051323457495635>
     """
 
     def __init__(self, apply_class_balancing=False, alpha=0.25, gamma=2.0, from_logits=False,
@@ -868,7 +955,7 @@ class CategoricalCrossentropy(LossFunctionWrapper):
     >>> import numpy as np
     >>> import fastloss.keras.legacy as L
     >>> L.CategoricalCrossentropy()(np.array([[0., 1.]]), np.array([[0.25, 0.75]]))
-    np.float64(0.2876820724517809)
+    <tf.Tensor: shape=(), dtype=float64, numpy=0.2876820724517809>
     """
 
     def __init__(self, from_logits=False, label_smoothing=0.0, axis=-1, reduction=Reduction.AUTO,
@@ -900,7 +987,7 @@ class SparseCategoricalCrossentropy(LossFunctionWrapper):
     >>> import numpy as np
     >>> import fastloss.keras.legacy as L
     >>> L.SparseCategoricalCrossentropy()(np.array([1]), np.array([[0.25, 0.75]]))
-    np.float64(0.28768207245178096)
+    <tf.Tensor: shape=(), dtype=float64, numpy=0.28768207245178096>
     """
 
     def __init__(self, from_logits=False, ignore_class=None, reduction=Reduction.AUTO,

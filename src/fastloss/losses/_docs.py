@@ -80,7 +80,29 @@ reductions add them in float64 and round once, so results are the same for any t
 count. The module docstring lists the mirrored semantics and the documented deviations.""",
     "scipy_out": """\
 out : ndarray, optional
-    Where to write the result (as a ufunc's ``out``).""",
+    Where to write the result (as a ufunc's ``out``; NumPy's 1-tuple too).
+where : array_like of bool, optional
+    Compute only where True (NumPy's ufunc ``where``: elsewhere ``out`` keeps its
+    values).
+casting : {'no', 'equiv', 'safe', 'same_kind', 'unsafe'}, default 'same_kind'
+    NumPy's rule for casting the inputs to the loop and the loop to ``out``.
+order : {'K', 'C', 'F', 'A'}, default 'K'
+    Memory layout of a new result (``'K'``: like the input).
+dtype : dtype, optional
+    The loop's result dtype, as the ufunc keyword (``TypeError`` for a dtype the
+    function has no loop for).
+subok : bool, default True
+    Give ndarray-subclass inputs their type back (masked arrays with their masks).
+signature : str or tuple, optional
+    NumPy's loop signature (``"ff->f"``, or dtypes and None), instead of ``dtype``.""",
+    "scipy_ufunc_raises": """\
+TypeError
+    Inputs with no loop (as SciPy: complex except for ``xlogy``, long double except
+    for ``expit``/``log_expit``, non-numeric), a ``dtype`` with no loop, a cast that
+    ``casting`` forbids, a non-bool ``where``, an ``out`` that is not an ndarray.
+ValueError
+    An unknown ``casting`` or ``order``; shapes (with ``where`` and ``out``) that do
+    not broadcast.""",
     "keras_notes": """\
 Keras's float32 element-wise steps (clip, renormalisation, smoothing) are kept in its
 order; logs, log-sum-exp and sums are float64, rounded once, so results are Keras's

@@ -20,9 +20,9 @@ Usage::
 functions fastloss does not provide, which then test the framework itself).
 
 Suites: scipy, scipy-array-api (``SCIPY_ARRAY_API='["torch", "array_api_strict"]'``),
-sklearn (with ``SCIPY_ARRAY_API=1``, which its array-API tests need), keras, tf-keras,
-tf-keras-tf-out. ``tests/dropins/test_upstream.py`` runs all but tf-keras in the test
-command.
+sklearn (with ``SCIPY_ARRAY_API=1``, which its array-API tests need), keras, tf-keras.
+``tests/dropins/test_upstream.py`` runs them all in the test command (tf-keras without its
+graph-mode copies, which are all out of scope) and asserts their counts.
 The tf-keras file is not installed with tf_keras: it is vendored here
 (``tf_keras_losses_vendored.py``, Apache-2.0, with its source URL and commit; named so
 that pytest does not collect it from this tree).
@@ -107,9 +107,6 @@ SUITES = {
         env={},
     ),
 }
-# fastloss's results converted to TF tensors by the import shim: the numbers of the tests
-# that hand NumPy in and evaluate() the result
-SUITES["tf-keras-tf-out"] = dict(SUITES["tf-keras"], env={"FASTLOSS_UPSTREAM_TF_OUT": "1"})
 
 # suite -> [(test id regex, failure message regex, reason class)]; a failure counts as out
 # of scope only if both match. The classes are listed in the drop-ins' module docstrings.
@@ -120,14 +117,8 @@ OUT_OF_SCOPE = {
     "scipy-array-api": [],
     "sklearn": [],
     "keras": [_SERIALIZATION],
-    "tf-keras": [
-        (r"_test_mode_graph$", r"", "symbolic tensors (tf.compat.v1 graph mode)"),
-        (r"_test_mode_eager$", r"Unsupported type '(float32|float64|ndarray)'",
-         "NumPy/list inputs give NumPy out (fastloss's container rule), which "
-         "tf.test.TestCase.evaluate does not take"),
-    ],
+    "tf-keras": [(r"_test_mode_graph$", r"", "symbolic tensors (tf.compat.v1 graph mode)")],
 }
-OUT_OF_SCOPE["tf-keras-tf-out"] = [c for c in OUT_OF_SCOPE["tf-keras"] if "NumPy" not in c[2]]
 
 
 def rewrite(text, rewrites, name):
