@@ -14,9 +14,16 @@ comes from fastloss's fused loss+gradient kernels; ``cross_entropy`` and
 ``binary_cross_entropy_with_logits`` with ``"mean"``/``"sum"`` compute loss and gradient
 in one pass in the forward. Every loss, every reduction. Gradients with respect to a
 target are PyTorch's own formula (its functional differentiated on the detached input);
-``nll_loss`` and BCE on probabilities have NumPy gradients (no kernel); a ``weight`` or
-``pos_weight`` requiring grad raises ``RuntimeError``. Other calls take the plain
-``_<name>_nograd`` functions, with no autograd overhead.
+``nll_loss`` and BCE on probabilities have NumPy gradients (no kernel). A ``weight`` or
+``pos_weight`` requiring grad gets its gradient (float64 from the per-sample losses of a
+``reduction="none"`` call; the input's still comes from the fused kernel). PyTorch 2.13
+differentiates the weight only of ``cross_entropy`` with probability targets and of
+``mse_loss``; its ``nll_loss``, ``cross_entropy`` with index targets,
+``binary_cross_entropy`` and ``binary_cross_entropy_with_logits`` raise "not
+differentiable with respect to argument 'weight'". fastloss.torch gives those the
+gradient of PyTorch's formula instead (an extension: no call that works in PyTorch
+changes; tested against torch's autograd through the formula written in torch ops).
+Other calls take the plain ``_<name>_nograd`` functions, with no autograd overhead.
 
 Functions: ``binary_cross_entropy``, ``binary_cross_entropy_with_logits``,
 ``cross_entropy``, ``nll_loss``, ``kl_div``, ``mse_loss``, ``logsumexp``,
