@@ -9,7 +9,8 @@ kernels (those of ``fastloss.sparse_categorical_cross_entropy_grad``,
 * reduction ``"mean"``/``"sum"``: for ``cross_entropy`` and
   ``binary_cross_entropy_with_logits`` the forward pass runs the fused kernel once, returns
   its loss and saves the gradient of the reduced loss (backward multiplies it by the
-  incoming scalar); the other losses run it in backward;
+  incoming scalar); the other losses run it in backward. A half input's value is PyTorch's
+  half-precision steps (the no-grad path), its gradient still the fused kernel's;
 * ``"none"``: backward runs the kernel with the incoming gradient as per-row weights.
 
 ``nll_loss`` and ``binary_cross_entropy`` on probabilities have no gradient kernel: their
@@ -247,8 +248,9 @@ class _CrossEntropy(_Rule):
                                      _scale(self.reduction, self.divisor))
             if np.isfinite(total):
                 self.saved = self.layout(g2)
-                dt = compute_dtype(self.x2.dtype)
-                return p.io.out(F._mean_or_sum(total, self.divisor, self.reduction, dt))
+                if p.io.half is None:  # half tensors: PyTorch's rounding steps, below
+                    dt = compute_dtype(self.x2.dtype)
+                    return p.io.out(F._mean_or_sum(total, self.divisor, self.reduction, dt))
         return F._cross_entropy_nograd(_detach(self.input), _detach(self.target), *self.args)
 
     def reduced_grad(self):
@@ -357,8 +359,9 @@ class _BCEWithLogits(_Rule):
                 and (w is None or F._all_finite(w))):
             total, g = self.reduced_run()
             self.saved = g.reshape(x.shape)
-            return self.io.out(F._finish_elementwise((total, None), self.reduction, x.size,
-                                                     self.dt, x.shape))
+            if self.io.half is None:  # half tensors: PyTorch's rounding steps, below
+                return self.io.out(F._finish_elementwise((total, None), self.reduction,
+                                                         x.size, self.dt, x.shape))
         return F._bce_with_logits_nograd(_detach(self.input), _detach(self.target), *self.args)
 
     def reduced_grad(self):

@@ -1,0 +1,182 @@
+"""``fastloss.torch`` on float16/bfloat16 tensors gives PyTorch's half results (issue #17).
+
+PyTorch rounds the intermediates of its half-precision losses to half; fastloss.torch repeats
+those steps (``fastloss/torch/_half_steps.py``). The reference is torch's own function on the
+same half tensors, compared bit for bit: the steps are the same float32 operations, so only
+a float32 exp/log that differs by an ulp from PyTorch's vectorised one can move a result
+across a half rounding boundary. Where that can happen (the log-sum-exp of a row) the test
+allows a few elements one half ulp apart; everything else must be identical.
+"""
+
+import warnings
+
+import numpy as np
+import pytest
+
+import fastloss.torch as FT
+
+pytestmark = pytest.mark.frameworks
+
+torch = pytest.importorskip("torch")
+TF = torch.nn.functional
+HALVES = [torch.float16, torch.bfloat16]
+REDUCTIONS = ["none", "sum", "mean"]
+
+
+def _gen(seed):
+    return torch.Generator().manual_seed(seed)
+
+
+def logits(dt, *shape, seed=0):
+    return (torch.randn(*shape, generator=_gen(seed)) * 4).to(dt)
+
+
+def probs(dt, *shape, seed=1):
+    return torch.softmax(torch.randn(*shape, generator=_gen(seed)) * 2, -1).to(dt)
+
+
+def labels(n, C, seed=2, ignore=0.2, shape=None):
+    g = _gen(seed)
+    y = torch.randint(0, C, (n,), generator=g)
+    y[torch.rand(n, generator=g) < ignore] = -100
+    return y if shape is None else y.reshape(shape)
+
+
+def assert_same(got, exp, max_ulp_off=0):
+    """Same dtype and shape, bitwise equal; ``max_ulp_off``: how many elements may be one
+    half ulp apart (a float32 exp/log ulp at a rounding boundary)."""
+    assert got.dtype == exp.dtype and got.shape == exp.shape, (got.dtype, got.shape, exp.shape)
+    g, e = got.reshape(-1), exp.reshape(-1)
+    nan = torch.isnan(e)
+    assert torch.equal(torch.isnan(g), nan)
+    diff = (g != e) & ~nan
+    assert int(diff.sum()) <= max_ulp_off, (int(diff.sum()), g[diff][:4], e[diff][:4])
+    if diff.any():
+        ulp = torch.abs(g[diff].float() - e[diff].float())
+        spacing = torch.abs(torch.nextafter(e[diff], torch.full_like(e[diff], np.inf)).float()
+                            - e[diff].float())
+        assert bool((ulp <= spacing).all()), (g[diff], e[diff])
+
+
+def both(fn_name, *args, **kw):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return getattr(FT, fn_name)(*args, **kw), getattr(TF, fn_name)(*args, **kw)
+
+
+@pytest.mark.parametrize("dt", HALVES, ids=str)
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("shape", [(1, 3), (37, 11), (300, 5), (64, 1000)], ids=str)
+def test_cross_entropy_index(dt, reduction, shape):
+    n, C = shape
+    x, y, w = logits(dt, n, C), labels(n, C), (torch.rand(C, generator=_gen(4)) * 3).to(dt)
+    for kw in ({}, {"weight": w}, {"label_smoothing": 0.15},
+               {"weight": w, "label_smoothing": 0.3}, {"ignore_index": 1}):
+        assert_same(*both("cross_entropy", x, y.clamp(min=0) if "ignore_index" in kw else y,
+                          reduction=reduction, **kw))
+
+
+@pytest.mark.parametrize("dt", HALVES, ids=str)
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_cross_entropy_index_nd(dt, reduction):
+    """(N, C, d1, d2): PyTorch's log_softmax is not along the last dim there (float32 inside,
+    rounded once) and the nll is nll_loss2d's cascade over the flat target positions."""
+    x = logits(dt, 40, 7, 3, 5)
+    y = labels(40 * 15, 7, shape=(40, 3, 5))
+    w = (torch.rand(7, generator=_gen(4)) * 3).to(dt)
+    got, exp = both("cross_entropy", x, y, w, reduction=reduction)
+    assert_same(got, exp, max_ulp_off=max(1, exp.numel() // 200))
+
+
+@pytest.mark.parametrize("dt", HALVES, ids=str)
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_cross_entropy_probabilities(dt, reduction):
+    x, t = logits(dt, 53, 9), probs(dt, 53, 9)
+    w = (torch.rand(9, generator=_gen(4)) * 3).to(dt)
+    for kw in ({}, {"weight": w}, {"label_smoothing": 0.2}, {"weight": w, "label_smoothing": 0.1}):
+        assert_same(*both("cross_entropy", x, t, reduction=reduction, **kw))
+
+
+@pytest.mark.parametrize("dt", HALVES, ids=str)
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("n", [1, 17, 4097, 70000])
+def test_nll_loss_cascade(dt, reduction, n):
+    """nll_loss's half partial sums flush every 16, 256, 4096, 65536 target positions (an
+    ignored position skips its flush)."""
+    C = 3
+    x = logits(dt, n, C)
+    y = labels(n, C, ignore=0.1)
+    w = (torch.rand(C, generator=_gen(4)) * 2).to(dt)
+    assert_same(*both("nll_loss", x, y, reduction=reduction))
+    assert_same(*both("nll_loss", x, y, w, reduction=reduction))
+
+
+@pytest.mark.parametrize("dt", HALVES, ids=str)
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_bce_with_logits(dt, reduction):
+    x, t = logits(dt, 41, 9), probs(dt, 41, 9)
+    w = torch.rand(41, 1, generator=_gen(5)).to(dt)
+    pw = (torch.rand(9, generator=_gen(6)) * 3).to(dt)
+    for kw in ({}, {"weight": w}, {"pos_weight": pw}, {"weight": w, "pos_weight": pw}):
+        assert_same(*both("binary_cross_entropy_with_logits", x, t, reduction=reduction, **kw))
+
+
+@pytest.mark.parametrize("dt", HALVES, ids=str)
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_mse_loss(dt, reduction):
+    x, t = logits(dt, 41, 9), logits(dt, 41, 9, seed=7)
+    w = torch.rand(41, 9, generator=_gen(5)).to(dt)
+    assert_same(*both("mse_loss", x, t, reduction=reduction))
+    assert_same(*both("mse_loss", x, t, reduction=reduction, weight=w))
+    assert_same(*both("mse_loss", x[:1], t, reduction=reduction))  # broadcast target
+
+
+@pytest.mark.parametrize("dt", HALVES, ids=str)
+@pytest.mark.parametrize("shape,dim", [((5, 5), -1), ((64, 1000), 1), ((1000, 3), -1),
+                                       ((7,), 0), ((5, 10, 5), -1), ((5, 10, 5), 1),
+                                       ((300, 7), 0)], ids=str)
+def test_log_softmax(dt, shape, dim):
+    x = logits(dt, *shape)
+    got, exp = FT.log_softmax(x, dim), torch.log_softmax(x, dim)
+    lastdim = dim % len(shape) == len(shape) - 1
+    assert_same(got, exp, max_ulp_off=0 if lastdim else max(1, exp.numel() // 200))
+
+
+@pytest.mark.parametrize("dt", HALVES, ids=str)
+def test_non_finite_rows(dt):
+    """NaN, +-inf logits go through the same steps: PyTorch's NaN pattern."""
+    x = logits(dt, 6, 4)
+    x[0, 1], x[1, 2], x[2, :] = np.inf, np.nan, -np.inf
+    x[3, 0] = -np.inf
+    y = torch.tensor([1, 2, 0, 0, 3, -100])
+    for red in REDUCTIONS:
+        assert_same(*both("cross_entropy", x, y, reduction=red))
+        assert_same(*both("binary_cross_entropy_with_logits", x, probs(dt, 6, 4),
+                          reduction=red))
+    assert_same(FT.log_softmax(x, 1), torch.log_softmax(x, 1))
+
+
+def test_same_result_for_any_thread_count(monkeypatch):
+    """The chunks run on fastloss's threads; each writes its own rows or partial sum."""
+    x = logits(torch.bfloat16, 3000, 50)
+    y = labels(3000, 50)
+    out = []
+    for n in ("1", "2", "3"):
+        monkeypatch.setenv("FASTLOSS_NUM_THREADS", n)
+        out.append((FT.cross_entropy(x, y, label_smoothing=0.1, reduction="none"),
+                    FT.binary_cross_entropy_with_logits(x, probs(torch.bfloat16, 3000, 50)),
+                    FT.log_softmax(x, 1)))
+    for other in out[1:]:
+        for a, b in zip(out[0], other):
+            assert torch.equal(a, b)
+
+
+def test_float32_operands_keep_the_float32_path():
+    """The half steps apply only when every floating operand has the input's half dtype; a
+    float32 target keeps fastloss's float32 computation, rounded to the input's dtype
+    (PyTorch promotes that result to float32: a deviation the module docstring lists)."""
+    x = logits(torch.float16, 8, 3)
+    t = probs(torch.float32, 8, 3)
+    got = FT.binary_cross_entropy_with_logits(x, t, reduction="none")
+    ref = FT.binary_cross_entropy_with_logits(x.float(), t, reduction="none").half()
+    assert torch.equal(got, ref)
