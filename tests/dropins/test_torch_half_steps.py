@@ -156,6 +156,55 @@ def test_non_finite_rows(dt):
     assert_same(FT.log_softmax(x, 1), torch.log_softmax(x, 1))
 
 
+EDGE = {
+    "1-D": lambda F, dt: F.cross_entropy(logits(dt, 5), torch.tensor(2)),
+    "1-D none": lambda F, dt: F.cross_entropy(logits(dt, 5), torch.tensor(2), reduction="none"),
+    "1-D probabilities": lambda F, dt: F.cross_entropy(logits(dt, 5), probs(dt, 5)),
+    "all ignored": lambda F, dt: F.cross_entropy(logits(dt, 3, 4), torch.full((3,), -100)),
+    "all ignored, weight": lambda F, dt: F.cross_entropy(
+        logits(dt, 3, 4), torch.full((3,), -100), torch.rand(4, generator=_gen(3)).to(dt)),
+    "empty": lambda F, dt: F.cross_entropy(logits(dt, 0, 4), torch.zeros(0, dtype=torch.long)),
+    "one class": lambda F, dt: F.cross_entropy(logits(dt, 3, 1), torch.zeros(3, dtype=torch.long)),
+    "uint8 targets": lambda F, dt: F.cross_entropy(logits(dt, 6, 4),
+                                                   labels(6, 4, ignore=0).to(torch.uint8)),
+    "(N, C, d1, d2, d3) smoothing": lambda F, dt: F.cross_entropy(
+        logits(dt, 2, 3, 2, 2, 2), labels(16, 3, ignore=0, shape=(2, 2, 2, 2)),
+        label_smoothing=0.1, reduction="sum"),
+    "(N, C, d) probabilities": lambda F, dt: F.cross_entropy(
+        logits(dt, 2, 3, 4), probs(dt, 2, 4, 3).transpose(1, 2)),
+    "huge logits": lambda F, dt: F.cross_entropy(
+        torch.tensor([[60000.0, -60000.0], [1e4, 0.0]]).to(dt), torch.tensor([1, 0])),
+    "nll 1-D": lambda F, dt: F.nll_loss(logits(dt, 5), torch.tensor(2)),
+    "nll empty": lambda F, dt: F.nll_loss(logits(dt, 0, 4), torch.zeros(0, dtype=torch.long)),
+    "bce 0-d": lambda F, dt: F.binary_cross_entropy_with_logits(logits(dt), probs(dt, 1)[0]),
+    "bce empty": lambda F, dt: F.binary_cross_entropy_with_logits(logits(dt, 0, 3),
+                                                                 probs(dt, 0, 3)),
+    "bce 0-d pos_weight": lambda F, dt: F.binary_cross_entropy_with_logits(
+        logits(dt, 4, 3), probs(dt, 4, 3), pos_weight=torch.tensor(2.0).to(dt)),
+    "mse 0-d": lambda F, dt: F.mse_loss(logits(dt), logits(dt, seed=3)),
+    "mse empty": lambda F, dt: F.mse_loss(logits(dt, 0), logits(dt, 0)),
+    "mse overflow": lambda F, dt: F.mse_loss(torch.tensor([300.0, -300.0]).to(dt),
+                                             torch.zeros(2).to(dt), reduction="none"),
+    "log_softmax 0-d": lambda F, dt: F.log_softmax(logits(dt), 0),
+    "log_softmax dtype=": lambda F, dt: F.log_softmax(logits(dt, 4, 5), 1, dtype=dt),
+    "log_softmax strided": lambda F, dt: F.log_softmax(logits(dt, 6, 5)[::2, 1:], 1),
+}
+
+
+@pytest.mark.parametrize("dt", HALVES, ids=str)
+@pytest.mark.parametrize("name", list(EDGE))
+def test_edge_cases(dt, name):
+    """Shapes and values at the edges: PyTorch's value, dtype and shape (or its exception)."""
+    call = EDGE[name]
+    try:
+        exp = call(TF, dt)
+    except Exception as exc:  # noqa: BLE001 - the same type must come out of fastloss
+        with pytest.raises(type(exc)):
+            call(FT, dt)
+        return
+    assert_same(call(FT, dt), exp, max_ulp_off=1 if "(N, C" in name else 0)
+
+
 def test_same_result_for_any_thread_count(monkeypatch):
     """The chunks run on fastloss's threads; each writes its own rows or partial sum."""
     x = logits(torch.bfloat16, 3000, 50)

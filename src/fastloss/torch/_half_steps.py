@@ -304,7 +304,7 @@ def _elementwise(fn, arrays, shape, reduction, half):
         _run_chunks(size, _CHUNK, elems)
         if out is not None:
             return out.reshape(shape)
-        total = float(np.sum(part))
+        total = np.sum(part)  # a NumPy scalar: the mean of nothing is NaN, as PyTorch's
         return rnd(np.float32(total) if reduction == "sum" else np.float32(total / size), half)
 
 
