@@ -229,3 +229,23 @@ def test_float32_operands_keep_the_float32_path():
     got = FT.binary_cross_entropy_with_logits(x, t, reduction="none")
     ref = FT.binary_cross_entropy_with_logits(x.float(), t, reduction="none").half()
     assert torch.equal(got, ref)
+
+
+@pytest.mark.parametrize("half", ["float16", "bfloat16"])
+def test_rounding_is_round_to_nearest_even(half):
+    """``rnd``'s bit arithmetic against NumPy's (float16) and ml_dtypes' (bfloat16) casts on
+    random float32 bit patterns and the edges: ties, overflow to inf, subnormals, NaN."""
+    from fastloss.torch._half_steps import rnd
+
+    dt = np.float16 if half == "float16" else pytest.importorskip("ml_dtypes").bfloat16
+    rng = np.random.default_rng(7)
+    a = np.concatenate([
+        rng.integers(0, 2**32, 200_000, dtype=np.uint64).astype(np.uint32).view(np.float32),
+        np.float32([0, -0.0, 65504, 65519.99, 65520, 65536, 1e-8, 6.1e-5, 2**-14, -2**-24,
+                    1 + 2**-11, 1 + 3 * 2**-11, 1 + 2**-8, 3.4e38, np.inf, -np.inf, np.nan]),
+        (rng.standard_normal(20_000) * 10).astype(np.float32)])
+    with np.errstate(over="ignore", invalid="ignore"):
+        ref = a.astype(dt).astype(np.float32)
+    got = rnd(a, half)
+    same = (got.view(np.uint32) == ref.view(np.uint32)) | (np.isnan(got) & np.isnan(ref))
+    assert same.all(), (a[~same][:4], got[~same][:4], ref[~same][:4])
