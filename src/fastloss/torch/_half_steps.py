@@ -247,7 +247,8 @@ def cross_entropy_index(x2, y, cw, ignore_index, ls, reduction, half, batch, las
         lp_y[a:b] = rnd(d[np.arange(b - a), ys[a:b]] - L[:, 0], half)
         lp = rnd(d - L, half)
         prod = lp if cw is None else rnd(lp * cw[None, :], half)
-        smooth[a:b] = -half_sum(prod, half, axis=1)
+        # PyTorch's sum over the class dim accumulates in float32 too
+        smooth[a:b] = -rnd(np.sum(prod, axis=1, dtype=np.float32), half)
 
     with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
         # one float32 temporary per chunk without smoothing: 4x larger chunks, less overhead
