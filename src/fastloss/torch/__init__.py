@@ -73,7 +73,12 @@ Documented deviations (tested in tests/dropins/test_torch.py):
    half dtype. The other functions compute in float32 and round once (PyTorch's
    kernels for them do the same). CPU half tensors are read through zero-copy NumPy
    views, widened chunk by chunk (no float32 copy of the input); the input gradient
-   comes back in float32 from the kernels and is cast to the input's dtype. A half
+   comes back in float32 from the kernels and is cast to the input's dtype. The steps
+   run as NumPy on float32 chunks on fastloss's threads: ``cross_entropy`` without
+   smoothing on a 1e5 x 1000 bfloat16 tensor takes PyTorch's time
+   (``benchmarks/bench_half.py --dropin``), while ``log_softmax``, label smoothing,
+   BCE with logits and ``mse_loss`` on large half tensors are 3-5x slower than
+   PyTorch's half kernels (every rounding is a NumPy pass). A half
    input with a float32 target keeps the float32 computation but is returned in the
    input's half dtype, where PyTorch promotes the result to float32. NumPy float16
    and ``ml_dtypes`` bfloat16 arrays give float32 results (NumPy in, the computing
