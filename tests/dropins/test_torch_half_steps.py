@@ -220,6 +220,42 @@ def test_same_result_for_any_thread_count(monkeypatch):
             assert torch.equal(a, b)
 
 
+MIXED = {
+    "mse_loss half, float32": lambda F: F.mse_loss(logits(torch.float16, 4, 3),
+                                                   probs(torch.float32, 4, 3)),
+    "mse_loss half, float64 none": lambda F: F.mse_loss(
+        logits(torch.bfloat16, 4, 3), probs(torch.float64, 4, 3), reduction="none"),
+    "mse_loss float32, half": lambda F: F.mse_loss(logits(torch.float32, 4, 3),
+                                                   probs(torch.float16, 4, 3)),
+    "kl_div half, float32": lambda F: F.kl_div(logits(torch.float16, 4, 3),
+                                               probs(torch.float32, 4, 3), reduction="sum"),
+    "kl_div half, float32 none": lambda F: F.kl_div(
+        logits(torch.bfloat16, 4, 3), probs(torch.float32, 4, 3), reduction="none"),
+    "binary_cross_entropy half, float32": lambda F: F.binary_cross_entropy(
+        probs(torch.float16, 4, 3), probs(torch.float32, 4, 3, seed=5)),
+    "binary_cross_entropy bfloat16, float16": lambda F: F.binary_cross_entropy(
+        probs(torch.bfloat16, 4, 3), probs(torch.float16, 4, 3, seed=5)),
+    "binary_cross_entropy float32, half": lambda F: F.binary_cross_entropy(
+        probs(torch.float32, 4, 3), probs(torch.float16, 4, 3, seed=5)),
+}
+
+
+@pytest.mark.parametrize("name", list(MIXED))
+def test_mixed_dtypes_promote_or_raise_as_torch(name):
+    """A half tensor with a float32/float64 one: PyTorch's promoted result dtype (mse_loss,
+    kl_div compute in it), or its error (binary_cross_entropy wants equal dtypes)."""
+    call = MIXED[name]
+    try:
+        exp = call(TF)
+    except RuntimeError as exc:
+        with pytest.raises(RuntimeError, match=f"^{exc}$"):
+            call(FT)
+        return
+    got = call(FT)
+    assert got.dtype == exp.dtype
+    torch.testing.assert_close(got, exp)
+
+
 def test_float32_operands_keep_the_float32_path():
     """The half steps apply only when every floating operand has the input's half dtype; a
     float32 target keeps fastloss's float32 computation, rounded to the input's dtype

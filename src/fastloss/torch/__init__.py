@@ -78,9 +78,13 @@ Documented deviations (tested in tests/dropins/test_torch.py):
    smoothing on a 1e5 x 1000 bfloat16 tensor takes PyTorch's time
    (``benchmarks/bench_half.py --dropin``), while ``log_softmax``, label smoothing,
    BCE with logits and ``mse_loss`` on large half tensors are 3-5x slower than
-   PyTorch's half kernels (every rounding is a NumPy pass). A half
-   input with a float32 target keeps the float32 computation but is returned in the
-   input's half dtype, where PyTorch promotes the result to float32. NumPy float16
+   PyTorch's half kernels (every rounding is a NumPy pass). Mixed
+   dtypes: ``mse_loss`` and ``kl_div`` of a half and a float32/float64 tensor compute in
+   and return the promoted dtype, ``binary_cross_entropy`` raises, as PyTorch; in
+   ``binary_cross_entropy_with_logits`` and ``cross_entropy`` (probability targets,
+   weights) a half input with float32 operands keeps fastloss's float32 computation
+   and returns the input's half dtype, where PyTorch rounds part of its chain to half
+   and returns float32 (not reproduced). NumPy float16
    and ``ml_dtypes`` bfloat16 arrays give float32 results (NumPy in, the computing
    dtype out). Index targets must be int64 or uint8 as in
    PyTorch (``RuntimeError`` otherwise). Error messages follow PyTorch's; the
@@ -343,6 +347,14 @@ def _torch_half(io, **args):
     return "float16" if kind == "Half" else "bfloat16"
 
 
+def _promoted_out(io, other):
+    """A half input whose other floating operand is float32/float64 gives PyTorch's promoted
+    dtype (the computing dtype), not the input's half dtype."""
+    if io.half is not None and other is not None and other.dtype.kind == "f" and not is_half(
+            other.dtype) and "target" not in io.halves:
+        io.half = None
+
+
 def _widened(a):
     """A half view (or its float32 copy) as float32 values, exactly."""
     if a is None or a.dtype == np.float32:
@@ -442,7 +454,7 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
 def _binary_cross_entropy_nograd(input, target, weight, size_average, reduce, reduction):
     """``binary_cross_entropy`` of inputs that need no gradient."""
     io = _IO()
-    x, t, w = io(input, view=True), io(target, "target", view=True), io(weight)
+    x, t, w = io(input, "input", view=True), io(target, "target", view=True), io(weight)
     reduction = _reduction(size_average, reduce, reduction)
     if t.shape != x.shape:
         raise ValueError(f"Using a target size ({_size(t.shape)}) that is different to the input "
@@ -450,10 +462,9 @@ def _binary_cross_entropy_nograd(input, target, weight, size_average, reduce, re
                          "same size.")
     x = _float_input(x, "binary_cross_entropy", keep_half=io.half is not None)
     dt = compute_dtype(x.dtype)
-    # half tensors (either one) count as float32, as when they were copied to it
-    tdt = compute_dtype(t.dtype) if "target" in io.halves else t.dtype
-    if tdt != dt and not (io.half and tdt == np.float32):
-        raise RuntimeError(f"Found dtype {_tname(tdt)} but expected {_tname(dt)}")
+    want, got = io.tname(x, "input"), io.tname(t, "target")  # the dtypes as passed
+    if want != got:
+        raise RuntimeError(f"Found dtype {got} but expected {want}")
     for arr, name in ((x, "input"), (t, "target")):
         # min/max propagate NaN, which PyTorch's 0 <= x <= 1 check rejects too
         if arr.size and not (arr.min() >= 0 and arr.max() <= 1):
@@ -1044,7 +1055,7 @@ def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_
 def _kl_div_nograd(input, target, size_average, reduce, reduction, log_target):
     """``kl_div`` of inputs that need no gradient."""
     io = _IO()
-    x, t = io(input, view=True), io(target, view=True)
+    x, t = io(input, "input", view=True), io(target, "target", view=True)
     if size_average is not None or reduce is not None:
         red = _reduction(size_average, reduce, "mean")
     else:
@@ -1057,6 +1068,7 @@ def _kl_div_nograd(input, target, size_average, reduce, reduction, log_target):
     x = _float_input(x, "kl_div", keep_half=io.half is not None)
     if not _is_float(t.dtype):
         raise RuntimeError("kl_div: Integral inputs not supported.")
+    _promoted_out(io, t)
     x, t = _promote(x, t)
     dt = compute_dtype(x.dtype)
     if x.shape != t.shape:
@@ -1129,6 +1141,7 @@ def _mse_loss_nograd(input, target, size_average, reduce, reduction, weight):
     half = _torch_half(io, target=t, weight=w)
     if half and reduction in ("none", "mean", "sum") and (w is None or w.shape == x.shape):
         return io.out(_half_steps.mse_loss(x, t, w, reduction, half))
+    _promoted_out(io, t)
     x, t = _promote(x, t)
     dt = compute_dtype(x.dtype)
     if x.shape != t.shape:
