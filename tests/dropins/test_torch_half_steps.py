@@ -256,15 +256,25 @@ def test_mixed_dtypes_promote_or_raise_as_torch(name):
     torch.testing.assert_close(got, exp)
 
 
-def test_float32_operands_keep_the_float32_path():
-    """The half steps apply only when every floating operand has the input's half dtype; a
-    float32 target keeps fastloss's float32 computation, rounded to the input's dtype
-    (PyTorch promotes that result to float32: a deviation the module docstring lists)."""
-    x = logits(torch.float16, 8, 3)
-    t = probs(torch.float32, 8, 3)
-    got = FT.binary_cross_entropy_with_logits(x, t, reduction="none")
-    ref = FT.binary_cross_entropy_with_logits(x.float(), t, reduction="none").half()
-    assert torch.equal(got, ref)
+@pytest.mark.parametrize("dt", HALVES, ids=str)
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_bce_with_logits_mixed_dtypes(dt, reduction):
+    """Every half/float32 mix of input, target, weight and pos_weight: PyTorch rounds where
+    an op's result is half (in place on the input or the target) and returns the target's
+    dtype. Half results bit for bit, float32 ones at float32's tolerance."""
+    import itertools
+
+    for xd, td, wd, pwd in itertools.product((dt, torch.float32), repeat=4):
+        x, t = logits(xd, 37, 5), probs(td, 37, 5)
+        w = torch.rand(37, 1, generator=_gen(5)).to(wd)
+        pw = (torch.rand(5, generator=_gen(6)) * 3).to(pwd)
+        for kw in ({}, {"weight": w}, {"pos_weight": pw}, {"weight": w, "pos_weight": pw}):
+            got, exp = both("binary_cross_entropy_with_logits", x, t, reduction=reduction, **kw)
+            if exp.dtype == torch.float32:
+                assert got.dtype == exp.dtype
+                torch.testing.assert_close(got, exp)
+            else:
+                assert_same(got, exp)
 
 
 @pytest.mark.parametrize("half", ["float16", "bfloat16"])

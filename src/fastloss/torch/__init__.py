@@ -80,11 +80,13 @@ Documented deviations (tested in tests/dropins/test_torch.py):
    BCE with logits and ``mse_loss`` on large half tensors are 3-5x slower than
    PyTorch's half kernels (every rounding is a NumPy pass). Mixed
    dtypes: ``mse_loss`` and ``kl_div`` of a half and a float32/float64 tensor compute in
-   and return the promoted dtype, ``binary_cross_entropy`` raises, as PyTorch; in
-   ``binary_cross_entropy_with_logits`` and ``cross_entropy`` (probability targets,
-   weights) a half input with float32 operands keeps fastloss's float32 computation
-   and returns the input's half dtype, where PyTorch rounds part of its chain to half
-   and returns float32 (not reproduced). NumPy float16
+   and return the promoted dtype, ``binary_cross_entropy`` raises, as PyTorch;
+   ``binary_cross_entropy_with_logits`` follows PyTorch's steps for any mix of one half
+   dtype and float32 (rounding where an op's result is half; the result has the
+   target's dtype). In ``cross_entropy`` with float32 probability targets or weights
+   and a half input, fastloss keeps its float32 computation and returns the input's
+   half dtype, where PyTorch rounds the log_softmax to half and returns float32 (not
+   reproduced). NumPy float16
    and ``ml_dtypes`` bfloat16 arrays give float32 results (NumPy in, the computing
    dtype out). Index targets must be int64 or uint8 as in
    PyTorch (``RuntimeError`` otherwise). Error messages follow PyTorch's; the
@@ -355,6 +357,20 @@ def _promoted_out(io, other):
         io.half = None
 
 
+def _torch_halves(io, given):
+    """``(half, names)``: the one half dtype among the given torch tensors and the names of
+    the arguments that have it, when every other floating argument is float32 (PyTorch's
+    ops then round exactly where their result is half); ``(None, ())`` otherwise."""
+    kinds = {io.halves.get(k) for k, a in given.items() if a is not None} - {None}
+    if len(kinds) != 1:
+        return None, ()
+    names = tuple(k for k, a in given.items() if a is not None and io.halves.get(k))
+    others = [a for k, a in given.items() if a is not None and k not in names]
+    if any(np.asarray(a).dtype != np.float32 for a in others):
+        return None, ()
+    return ("float16" if kinds == {"Half"} else "bfloat16"), names
+
+
 def _widened(a):
     """A half view (or its float32 copy) as float32 values, exactly."""
     if a is None or a.dtype == np.float32:
@@ -536,9 +552,14 @@ def _bce_with_logits_nograd(input, target, weight, size_average, reduce, reducti
     io, x, t, w, pwa, reduction = _bcel_parse(input, target, weight, size_average, reduce,
                                               reduction, pos_weight)
     pw = None if pos_weight is None else _IO()(pos_weight)
-    half = _torch_half(io, target=t, weight=w, pos_weight=pw)
+    given = {"input": x, "target": t, "weight": w, "pos_weight": pw}
+    half, halves = _torch_halves(io, given)
     if half:
-        return io.out(_half_steps.bce_with_logits(x, t, w, pw, reduction, half))
+        res = _half_steps.bce_with_logits(x, t, w, pw, reduction, half, halves)
+        if "target" not in halves:  # PyTorch's result has the target's dtype
+            io.half = None
+            return io.out(res)
+        return io.out(res, cast=getattr(sys.modules["torch"], half))
     dt = compute_dtype(x.dtype)
     finite = _all_finite(x) and (w is None or _all_finite(w))
     if finite:

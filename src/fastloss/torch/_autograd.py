@@ -359,7 +359,7 @@ class _BCEWithLogits(_Rule):
                 and (w is None or F._all_finite(w))):
             total, g = self.reduced_run()
             self.saved = g.reshape(x.shape)
-            if self.io.half is None:  # half tensors: PyTorch's rounding steps, below
+            if not self.io.halves:  # a half tensor anywhere: PyTorch's rounding steps, below
                 return self.io.out(F._finish_elementwise((total, None), self.reduction,
                                                          x.size, self.dt, x.shape))
         return F._bce_with_logits_nograd(_detach(self.input), _detach(self.target), *self.args)

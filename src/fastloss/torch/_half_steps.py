@@ -297,7 +297,7 @@ def cross_entropy_probs(x2, t2, cw, ls, reduction, half, batch, lastdim):
 
 def _elementwise(fn, arrays, shape, reduction, half):
     """``fn(*float32 chunks)`` over the flat broadcast ``arrays`` chunk by chunk, then
-    PyTorch's reduction (float accumulation, one rounding)."""
+    PyTorch's reduction (float accumulation, one rounding to ``half``; None: float32)."""
     flat = [None if a is None else np.broadcast_to(a, shape).reshape(-1) for a in arrays]
     size = int(np.prod(shape, dtype=np.int64))
     out = np.empty(size, np.float32) if reduction == "none" else None
@@ -315,21 +315,35 @@ def _elementwise(fn, arrays, shape, reduction, half):
         if out is not None:
             return out.reshape(shape)
         total = np.sum(part)  # a NumPy scalar: the mean of nothing is NaN, as PyTorch's
-        return rnd(np.float32(total) if reduction == "sum" else np.float32(total / size), half)
+        res = np.float32(total) if reduction == "sum" else np.float32(total / size)
+        return res if half is None else rnd(res, half)  # None: a float32 result
 
 
-def bce_with_logits(x, t, w, pw, reduction, half):
-    """``binary_cross_entropy_with_logits`` (half views or float32 values, broadcast)."""
+def bce_with_logits(x, t, w, pw, reduction, half, halves=("input", "target", "pos_weight")):
+    """``binary_cross_entropy_with_logits`` (half views or float32 values, broadcast).
+
+    ``halves``: the arguments that are ``half`` tensors (the others float32). PyTorch's ops
+    round where their result has a half dtype: ``log_sigmoid(input)`` and the in-place
+    ``*= log_weight`` keep the input's dtype, ``pos_weight - 1`` the weight's,
+    ``(...) * target + 1`` is half if both are, and ``(1 - target) * input - ... (* weight)`` works in place in the target's
+    dtype, which is the result's.
+    """
+    xh, th, pwh = "input" in halves, "target" in halves, "pos_weight" in halves
+    lwh = th and pwh
+
+    def r(v, is_half):
+        return rnd(v, half) if is_half else v
+
     def chunk(x, t, w, pw):
         # log_sigmoid: float32 min(x, 0) - log1p(exp(-|x|)), rounded once
-        lsig = rnd(np.minimum(x, 0) - np.log1p(np.exp(-np.abs(x))), half)
+        lsig = r(np.minimum(x, 0) - np.log1p(np.exp(-np.abs(x))), xh)
         if pw is not None:
-            lw = rnd(rnd(rnd(pw - 1, half) * t, half) + 1, half)
-            lsig = rnd(lsig * lw, half)
-        loss = rnd(rnd(rnd(1 - t, half) * x, half) - lsig, half)
-        return loss if w is None else rnd(loss * w, half)
+            lw = r(r(r(pw - 1, pwh) * t, lwh) + 1, lwh)
+            lsig = r(lsig * lw, xh)
+        loss = r(r(r(1 - t, th) * x, th) - lsig, th)
+        return loss if w is None else r(loss * w, th)
 
-    return _elementwise(chunk, (x, t, w, pw), x.shape, reduction, half)
+    return _elementwise(chunk, (x, t, w, pw), x.shape, reduction, half if th else None)
 
 
 def mse_loss(x, t, w, reduction, half):
