@@ -277,6 +277,28 @@ def test_bce_with_logits_mixed_dtypes(dt, reduction):
                 assert_same(got, exp)
 
 
+@pytest.mark.parametrize("dt", HALVES, ids=str)
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_cross_entropy_probabilities_mixed_dtypes(dt, reduction):
+    """A half input with half or float32 probability targets and weights: the log_softmax
+    is half, a product is half only if both factors are, so is the result."""
+    import itertools
+
+    for td, wd in itertools.product((dt, torch.float32), repeat=2):
+        for shape in ((23, 6), (4, 6, 3)):
+            x = logits(dt, *shape)
+            t = probs(td, shape[0], *shape[2:], shape[1]).movedim(-1, 1)  # over the classes
+            w = (torch.rand(6, generator=_gen(4)) * 2).to(wd)
+            for kw in ({}, {"weight": w}, {"label_smoothing": 0.2},
+                       {"weight": w, "label_smoothing": 0.2}):
+                got, exp = both("cross_entropy", x, t, reduction=reduction, **kw)
+                if exp.dtype == torch.float32:
+                    assert got.dtype == exp.dtype
+                    torch.testing.assert_close(got, exp)
+                else:
+                    assert_same(got, exp, max_ulp_off=1 if len(shape) > 2 else 0)
+
+
 @pytest.mark.parametrize("half", ["float16", "bfloat16"])
 def test_rounding_is_round_to_nearest_even(half):
     """``rnd``'s bit arithmetic against NumPy's (float16) and ml_dtypes' (bfloat16) casts on

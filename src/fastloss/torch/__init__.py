@@ -83,10 +83,9 @@ Documented deviations (tested in tests/dropins/test_torch.py):
    and return the promoted dtype, ``binary_cross_entropy`` raises, as PyTorch;
    ``binary_cross_entropy_with_logits`` follows PyTorch's steps for any mix of one half
    dtype and float32 (rounding where an op's result is half; the result has the
-   target's dtype). In ``cross_entropy`` with float32 probability targets or weights
-   and a half input, fastloss keeps its float32 computation and returns the input's
-   half dtype, where PyTorch rounds the log_softmax to half and returns float32 (not
-   reproduced). NumPy float16
+   target's dtype), and ``cross_entropy`` with probability targets for a half input
+   with half or float32 targets and weights (a product is half only if both factors
+   are, so is the result). NumPy float16
    and ``ml_dtypes`` bfloat16 arrays give float32 results (NumPy in, the computing
    dtype out). Index targets must be int64 or uint8 as in
    PyTorch (``RuntimeError`` otherwise). Error messages follow PyTorch's; the
@@ -765,8 +764,18 @@ def _cross_entropy_nograd(input, target, weight, size_average, ignore_index, red
             return res
     p = _ce_parse(input, target, weight, size_average, ignore_index, reduce, reduction,
                   label_smoothing)
-    half = _torch_half(p.io, target=p.t if p.probs else None, weight=p.w)
-    if half and p.x2.size:
+    if p.probs and p.x2.size:
+        half, halves = _torch_halves(p.io, {"input": p.x, "target": p.t, "weight": p.w})
+        if half and "input" in halves:
+            cw = None if p.w is None else _widened(np.asarray(p.w)).reshape(-1)
+            res = _half_steps.cross_entropy_probs(
+                p.x2, _class_rows(p.t, p.cdim)[0], cw, p.ls, p.reduction, half, p.batch,
+                p.x.ndim <= 2, halves)
+            if len(halves) < 2 + (p.w is not None):  # a float32 operand: a float32 result
+                p.io.half = None
+            return p.io.out(res)
+    half = _torch_half(p.io, weight=p.w)
+    if half and p.x2.size and not p.probs:
         return p.io.out(_ce_half(p, ignore_index, half))
     if p.probs:
         return p.io.out(_ce_probs(p.x, p.t, p.w, p.x2, p.batch, p.cdim, p.C, p.ls, p.reduction))
@@ -774,15 +783,11 @@ def _cross_entropy_nograd(input, target, weight, size_average, ignore_index, red
 
 
 def _ce_half(p, ignore_index, half):
-    """cross_entropy of half tensors, PyTorch's chain (``_half_steps``)."""
+    """cross_entropy of half tensors with index targets, PyTorch's chain (``_half_steps``);
+    ``p.x.ndim <= 2``: the class dim is the input's last (the last-dim log_softmax)."""
     cw = None if p.w is None else _widened(np.asarray(p.w)).reshape(-1)
-    lastdim = p.x.ndim <= 2  # the class dim is the input's last: the last-dim log_softmax
-    if p.probs:
-        t2 = _class_rows(p.t, p.cdim)[0]
-        return _half_steps.cross_entropy_probs(p.x2, t2, cw, p.ls, p.reduction, half,
-                                               p.batch, lastdim)
     return _half_steps.cross_entropy_index(p.x2, p.y, cw, ignore_index, p.ls, p.reduction,
-                                           half, p.batch, lastdim)
+                                           half, p.batch, p.x.ndim <= 2)
 
 
 def _ce_parse(input, target, weight, size_average, ignore_index, reduce, reduction,

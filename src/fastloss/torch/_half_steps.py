@@ -270,29 +270,40 @@ def cross_entropy_index(x2, y, cw, ignore_index, ls, reduction, half, batch, las
         return rnd(_scalar_mul(nll, 1 - ls, half) + _scalar_mul(ret, ls / C, half), half)
 
 
-def cross_entropy_probs(x2, t2, cw, ls, reduction, half, batch, lastdim):
-    """``cross_entropy`` with probability targets (``t2``: rows like ``x2``)."""
+def cross_entropy_probs(x2, t2, cw, ls, reduction, half, batch, lastdim,
+                        halves=("target", "weight")):
+    """``cross_entropy`` with probability targets (``t2``: rows like ``x2``, a half input).
+
+    ``halves``: which of target and weight are ``half`` tensors (the others float32): a
+    product rounds to half only if both factors are half, and the result is half only if
+    all are (then float32)."""
     n, C = x2.shape
+    th = "target" in halves
+    wh = th and (cw is None or "weight" in halves)  # the result's dtype is half
     sums = np.empty(n)  # sum_c lp * t' (* w) per row
+
+    def r(v, is_half):
+        return rnd(v, half) if is_half else v
 
     def rows(a, b):
         d, L = _softmax_part(x2, a, b, half, lastdim)
         t = _widen_copy(t2[a:b])
         if ls:
-            t = _scalar_add(_scalar_mul(t, 1 - ls, half), ls / C, half)
-        prod = rnd(rnd(d - L, half) * t, half)
+            t = (_scalar_add(_scalar_mul(t, 1 - ls, half), ls / C, half) if th
+                 else t * np.float32(1 - ls) + np.float32(ls / C))
+        prod = r(rnd(d - L, half) * t, th)
         if cw is not None:
-            prod = rnd(prod * cw[None, :], half)
+            prod = r(prod * cw[None, :], wh)
         sums[a:b] = np.sum(prod, axis=1, dtype=np.float64)
 
     with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
         _run_chunks(n, _row_step(C), rows)
         if reduction == "none":
-            return -rnd(sums.astype(np.float32), half).reshape(batch)
-        total = -rnd(np.float32(np.sum(sums)), half)
+            return -r(sums.astype(np.float32), wh).reshape(batch)
+        total = -r(np.float32(np.sum(sums)), wh)
         if reduction == "sum":
             return total
-        return rnd(total / np.float32(n), half)
+        return r(np.float32(total / np.float32(n)), wh)
 
 
 def _elementwise(fn, arrays, shape, reduction, half):
