@@ -78,17 +78,16 @@ Documented deviations (tested in tests/dropins/test_torch.py):
    smoothing on a 1e5 x 1000 bfloat16 tensor takes PyTorch's time
    (``benchmarks/bench_half.py --dropin``), while ``log_softmax``, label smoothing,
    BCE with logits and ``mse_loss`` on large half tensors are 3-5x slower than
-   PyTorch's half kernels (every rounding is a NumPy pass). Mixed
-   dtypes: ``mse_loss`` and ``kl_div`` of a half and a float32/float64 tensor compute in
-   and return the promoted dtype, ``binary_cross_entropy`` raises, as PyTorch;
-   ``binary_cross_entropy_with_logits`` follows PyTorch's steps for any mix of one half
-   dtype and float32 (rounding where an op's result is half; the result has the
-   target's dtype), and ``cross_entropy`` with probability targets for a half input
-   with half or float32 targets and weights (a product is half only if both factors
-   are, so is the result). NumPy float16
-   and ``ml_dtypes`` bfloat16 arrays give float32 results (NumPy in, the computing
-   dtype out). Index targets must be int64 or uint8 as in
-   PyTorch (``RuntimeError`` otherwise). Error messages follow PyTorch's; the
+   PyTorch's half kernels (every rounding is a NumPy pass).
+   Mixed dtypes: ``mse_loss`` and ``kl_div`` of a half and a float32/float64 tensor
+   compute in and return the promoted dtype, ``binary_cross_entropy`` raises, as
+   PyTorch; ``binary_cross_entropy_with_logits`` follows PyTorch's steps for any mix of
+   one half dtype and float32 (rounding where an op's result is half; the result has
+   the target's dtype), and so does ``cross_entropy`` with probability targets for a
+   half input with half or float32 targets and weights (a product is half only if both
+   factors are, so is the result). NumPy float16 and ``ml_dtypes`` bfloat16 arrays give
+   float32 results (NumPy in, the computing dtype out). Index targets must be int64 or
+   uint8 as in PyTorch (``RuntimeError`` otherwise). Error messages follow PyTorch's; the
    exception types are PyTorch's (``RuntimeError``, ``ValueError``, ``IndexError``).
 4. ``logsumexp``/``softmax``/``log_softmax`` are fastloss's (float64 inside,
    correctly rounded), PyTorch's are float32 (half ``log_softmax``: deviation 3).
