@@ -4,7 +4,10 @@
 for every loss, every reduction and the main options; float32 gradients against PyTorch's
 (``assert_close`` at float32's default tolerances); the fused forward's value equal to the
 no-grad value; the gradient the same for 1 and 2 fastloss threads; the no-grad path
-untouched; clear errors where no gradient is provided.
+untouched; clear errors where no gradient is provided. Gradients with respect to
+``weight``/``pos_weight``: gradcheck for every weighted loss and reduction, and equal to
+torch's autograd (its function, or PyTorch's formula in torch ops where its function refuses
+a weight requiring grad).
 """
 
 import warnings
@@ -186,13 +189,168 @@ def test_target_gradient_is_torchs(torch, case):
     torch.testing.assert_close(x.grad, x2.grad)
 
 
-def test_weight_requiring_grad_raises(torch):
-    x = torch.randn(4, 3, requires_grad=True)
-    w = torch.rand(3, requires_grad=True)
-    with pytest.raises(RuntimeError, match="no gradient with respect to 'weight'"):
-        FT.cross_entropy(x, torch.tensor([0, 1, 2, 1]), w)
-    with pytest.raises(RuntimeError, match="'pos_weight'"):
-        FT.binary_cross_entropy_with_logits(x, torch.rand(4, 3), pos_weight=w)
+# --------------------------------------------------------------------------- weight gradients
+#
+# PyTorch differentiates ``weight`` only where its loss is a composite of differentiable ops
+# (cross_entropy with probability targets, mse_loss); nll_loss, cross_entropy with index
+# targets, binary_cross_entropy and binary_cross_entropy_with_logits raise "not
+# differentiable with respect to argument 'weight'". fastloss.torch gives the gradient for
+# all of them (documented in its module docstring); the reference for those is torch's
+# autograd through PyTorch's formula written with differentiable torch ops, whose value is
+# checked against torch's own function first.
+
+
+def _ce_formula(torch, x, y, w, reduction, ls=0.0, ignore_index=-100, log_probs=False):
+    """PyTorch's cross_entropy (index targets, class weights, label smoothing), or nll_loss
+    (``log_probs``), in differentiable torch ops."""
+    cdim = 1 if x.ndim >= 2 else 0
+    C = x.shape[cdim]
+    lp = x if log_probs else torch.log_softmax(x, cdim)
+    lp = lp.movedim(cdim, -1).reshape(-1, C)
+    yy = y.reshape(-1)
+    valid = yy != ignore_index
+    ys = torch.where(valid, yy, 0)
+    v = (1 - ls) * w[ys] * -lp.gather(1, ys[:, None])[:, 0]
+    if ls:
+        v = v + ls / C * -(lp * w).sum(1)
+    v = torch.where(valid, v, 0.0)
+    if reduction == "none":
+        return v.reshape(y.shape)
+    return v.sum() if reduction == "sum" else v.sum() / torch.where(valid, w[ys], 0.0).sum()
+
+
+def _elementwise_formula(torch, v, reduction):
+    return v if reduction == "none" else (v.sum() if reduction == "sum" else v.mean())
+
+
+def _weight_cases(torch, c, F):
+    """name -> (fn(leaves...), leaves, torch_formula or None): losses with weights, every
+    weight requiring grad (the input too, or not); ``torch_formula``: the reference where
+    PyTorch's function refuses a weight requiring grad (None: PyTorch's function is it)."""
+    import torch.nn.functional as TF
+
+    x, y, w, ew, t, p = c["x"], c["y"], c["w"], c["ew"], c["t"], c["p"]
+    y3, x3, probs = c["y3"], c["x3"], c["probs"]
+
+    def bcel(a, t, wt, pw, r):
+        lw = 1 if pw is None else 1 + (pw - 1) * t
+        v = (1 - t) * a - lw * torch.nn.functional.logsigmoid(a)
+        return _elementwise_formula(torch, v if wt is None else v * wt, r)
+
+    def bce(a, t, wt, r):
+        v = -(t * a.log().clamp(min=-100) + (1 - t) * (-a).log1p().clamp(min=-100))
+        return _elementwise_formula(torch, v * wt, r)
+
+    return {
+        "cross_entropy": (lambda r, F=F: lambda a, wt: F.cross_entropy(a, y, wt, reduction=r),
+                          [x, w], lambda r: lambda a, wt: _ce_formula(torch, a, y, wt, r)),
+        "cross_entropy weight only": (
+            lambda r, F=F: lambda wt: F.cross_entropy(x, y, wt, reduction=r), [w],
+            lambda r: lambda wt: _ce_formula(torch, x, y, wt, r)),
+        "cross_entropy ignore_index=1 label_smoothing": (
+            lambda r, F=F: lambda a, wt: F.cross_entropy(
+                a, y.clamp(min=0), wt, ignore_index=1, reduction=r, label_smoothing=0.2),
+            [x, w], lambda r: lambda a, wt: _ce_formula(torch, a, y.clamp(min=0), wt, r, 0.2, 1)),
+        "cross_entropy (N, C, d) label_smoothing": (
+            lambda r, F=F: lambda a, wt: F.cross_entropy(a, y3, wt, reduction=r,
+                                                         label_smoothing=0.3),
+            [x3, w], lambda r: lambda a, wt: _ce_formula(torch, a, y3, wt, r, 0.3)),
+        "cross_entropy probabilities": (
+            lambda r, F=F: lambda a, tt, wt: F.cross_entropy(a, tt, wt, reduction=r,
+                                                             label_smoothing=0.1),
+            [x, probs, w], None),
+        "cross_entropy probabilities weight only": (
+            lambda r, F=F: lambda wt: F.cross_entropy(x, probs, wt, reduction=r), [w], None),
+        "nll_loss": (lambda r, F=F: lambda a, wt: F.nll_loss(a, y, wt, reduction=r), [x, w],
+                     lambda r: lambda a, wt: _ce_formula(torch, a, y, wt, r, log_probs=True)),
+        "binary_cross_entropy": (
+            lambda r, F=F: lambda a, wt: F.binary_cross_entropy(a, t, wt, reduction=r),
+            [p, ew], lambda r: lambda a, wt: bce(a, t, wt, r)),
+        "binary_cross_entropy broadcast weight": (
+            lambda r, F=F: lambda a, wt: F.binary_cross_entropy(a, t, wt, reduction=r),
+            [p, w], lambda r: lambda a, wt: bce(a, t, wt, r)),
+        "binary_cross_entropy_with_logits weight": (
+            lambda r, F=F: lambda a, wt: F.binary_cross_entropy_with_logits(
+                a, t, wt, reduction=r), [x, ew], lambda r: lambda a, wt: bcel(a, t, wt, None, r)),
+        "binary_cross_entropy_with_logits pos_weight": (
+            lambda r, F=F: lambda a, pw: F.binary_cross_entropy_with_logits(
+                a, t, reduction=r, pos_weight=pw), [x, 2 * w],
+            lambda r: lambda a, pw: bcel(a, t, None, pw, r)),
+        "binary_cross_entropy_with_logits weight pos_weight": (
+            lambda r, F=F: lambda a, wt, pw: F.binary_cross_entropy_with_logits(
+                a, t, wt, reduction=r, pos_weight=pw), [x, w[:, None].expand(4, 6).T, 2 * w],
+            lambda r: lambda a, wt, pw: bcel(a, t, wt, pw, r)),
+        "binary_cross_entropy_with_logits weight pos_weight only": (
+            lambda r, F=F: lambda wt, pw: F.binary_cross_entropy_with_logits(
+                x, t, wt, reduction=r, pos_weight=pw), [w, w[:1] * 3],
+            lambda r: lambda wt, pw: bcel(x, t, wt, pw, r)),
+        "mse_loss": (lambda r, F=F: lambda a, wt: F.mse_loss(a, t, reduction=r, weight=wt),
+                     [x, ew], None),
+        "mse_loss broadcast target": (
+            lambda r, F=F: lambda a, wt: F.mse_loss(a, t, reduction=r, weight=wt),
+            [x[:1], ew[:1]], None),
+    }
+
+
+WEIGHT_LOSSES = [
+    "cross_entropy", "cross_entropy weight only", "cross_entropy ignore_index=1 label_smoothing",
+    "cross_entropy (N, C, d) label_smoothing", "cross_entropy probabilities",
+    "cross_entropy probabilities weight only", "nll_loss", "binary_cross_entropy",
+    "binary_cross_entropy broadcast weight", "binary_cross_entropy_with_logits weight",
+    "binary_cross_entropy_with_logits pos_weight",
+    "binary_cross_entropy_with_logits weight pos_weight",
+    "binary_cross_entropy_with_logits weight pos_weight only", "mse_loss",
+    "mse_loss broadcast target"]
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("name", WEIGHT_LOSSES)
+def test_gradcheck_weights(torch, case, name, reduction):
+    make, leaves, _ = _weight_cases(torch, case, FT)[name]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # mse_loss's broadcast target warning
+        _check(torch, make(reduction), *leaves)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("name", WEIGHT_LOSSES)
+def test_weight_gradients_match_torch(torch, case, name, reduction, dtype):
+    """Value and every gradient (input, weight, pos_weight) as torch's autograd gives them."""
+    import torch.nn.functional as TF
+
+    dt = getattr(torch, dtype)
+    c = {k: v.to(dt) if v.is_floating_point() else v for k, v in case.items()}
+    make, leaves, formula = _weight_cases(torch, c, FT)[name]
+    ref_make = _weight_cases(torch, c, TF)[name][0]
+    ours = [a.detach().clone().requires_grad_(True) for a in leaves]
+    ref = [a.detach().clone().requires_grad_(True) for a in leaves]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        out = make(reduction)(*ours)
+        if formula is None:
+            rout = ref_make(reduction)(*ref)
+        else:
+            with pytest.raises(RuntimeError, match="not differentiable with respect to"):
+                ref_make(reduction)(*ref)  # PyTorch's function refuses: its formula
+            rout = formula(reduction)(*ref)
+            torch.testing.assert_close(rout.detach(), ref_make(reduction)(
+                *[a.detach() for a in ref]))  # ... is PyTorch's function
+    torch.testing.assert_close(out.detach(), rout.detach())
+    v = torch.linspace(-1, 2, out.numel(), dtype=dt).reshape(out.shape)
+    gi = torch.autograd.grad((out * v).sum(), ours)
+    gr = torch.autograd.grad((rout * v).sum(), ref)
+    for a, b, leaf in zip(gi, gr, ours):
+        assert a.dtype == leaf.dtype and a.shape == leaf.shape
+        torch.testing.assert_close(a, b)
+
+
+def test_half_weight_gradient_is_half(torch):
+    x = torch.randn(4, 3).half()
+    w = torch.rand(3).half().requires_grad_(True)
+    t = torch.softmax(torch.randn(4, 3), 1).half()
+    FT.cross_entropy(x, t, w).backward()
+    assert w.grad.dtype == torch.float16 and torch.isfinite(w.grad).all()
 
 
 def test_nn_class_backward(torch):

@@ -14,9 +14,16 @@ comes from fastloss's fused loss+gradient kernels; ``cross_entropy`` and
 ``binary_cross_entropy_with_logits`` with ``"mean"``/``"sum"`` compute loss and gradient
 in one pass in the forward. Every loss, every reduction. Gradients with respect to a
 target are PyTorch's own formula (its functional differentiated on the detached input);
-``nll_loss`` and BCE on probabilities have NumPy gradients (no kernel); a ``weight`` or
-``pos_weight`` requiring grad raises ``RuntimeError``. Other calls take the plain
-``_<name>_nograd`` functions, with no autograd overhead.
+``nll_loss`` and BCE on probabilities have NumPy gradients (no kernel). A ``weight`` or
+``pos_weight`` requiring grad gets its gradient (float64 from the per-sample losses of a
+``reduction="none"`` call; the input's still comes from the fused kernel). PyTorch 2.13
+differentiates the weight only of ``cross_entropy`` with probability targets and of
+``mse_loss``; its ``nll_loss``, ``cross_entropy`` with index targets,
+``binary_cross_entropy`` and ``binary_cross_entropy_with_logits`` raise "not
+differentiable with respect to argument 'weight'". fastloss.torch gives those the
+gradient of PyTorch's formula instead (an extension: no call that works in PyTorch
+changes; tested against torch's autograd through the formula written in torch ops).
+Other calls take the plain ``_<name>_nograd`` functions, with no autograd overhead.
 
 Functions: ``binary_cross_entropy``, ``binary_cross_entropy_with_logits``,
 ``cross_entropy``, ``nll_loss``, ``kl_div``, ``mse_loss``, ``logsumexp``,
@@ -57,30 +64,52 @@ Documented deviations (tested in tests/dropins/test_torch.py):
    exact 2.06e-9), and the float32 summation error for reductions.
 2. Inputs with non-finite values take a slower NumPy path that reproduces
    PyTorch's NaN/inf propagation; finite inputs take the kernels.
-3. float16/bfloat16 tensors are computed in float32 and the result cast back
-   (PyTorch computes half-precision ops with float32 internals too, but rounds
-   intermediate tensors to half). CPU half tensors are read through zero-copy NumPy
-   views that the kernels widen block by block (no float32 copy of the input; the
-   values, and so the results, are those of ``t.float()``); the input gradient comes
-   back in float32 and is cast to the input's dtype. NumPy float16 and ``ml_dtypes``
-   bfloat16 arrays give float32 results (NumPy in, the computing dtype out). Index targets must be int64 or uint8 as in
-   PyTorch (``RuntimeError`` otherwise). Error messages follow PyTorch's; the
+3. float16/bfloat16 tensors: ``cross_entropy``, ``nll_loss``,
+   ``binary_cross_entropy_with_logits``, ``mse_loss`` and ``log_softmax`` follow
+   PyTorch's half-precision steps (``fastloss/torch/_half_steps.py``: every
+   intermediate tensor rounded to half as PyTorch's CPU ops do, float32 arithmetic
+   inside; bit for bit PyTorch's result except where a float32 exp/log ulp crosses a
+   half rounding boundary), when the input and every floating operand have the same
+   half dtype. The other functions compute in float32 and round once (PyTorch's
+   kernels for them do the same). CPU half tensors are read through zero-copy NumPy
+   views, widened chunk by chunk (no float32 copy of the input); the input gradient
+   comes back in float32 from the kernels and is cast to the input's dtype. The steps
+   run as NumPy on float32 chunks on fastloss's threads: ``cross_entropy`` without
+   smoothing on a 1e5 x 1000 bfloat16 tensor takes PyTorch's time
+   (``benchmarks/bench_half.py --dropin``), while ``log_softmax``, label smoothing,
+   BCE with logits and ``mse_loss`` on large half tensors are 3-5x slower than
+   PyTorch's half kernels (every rounding is a NumPy pass).
+   Mixed dtypes: ``mse_loss`` and ``kl_div`` of a half and a float32/float64 tensor
+   compute in and return the promoted dtype, ``binary_cross_entropy`` raises, as
+   PyTorch; ``binary_cross_entropy_with_logits`` follows PyTorch's steps for any mix of
+   one half dtype and float32 (rounding where an op's result is half; the result has
+   the target's dtype), and so does ``cross_entropy`` with probability targets for a
+   half input with half or float32 targets and weights (a product is half only if both
+   factors are, so is the result). NumPy float16 and ``ml_dtypes`` bfloat16 arrays give
+   float32 results (NumPy in, the computing dtype out). Index targets must be int64 or
+   uint8 as in PyTorch (``RuntimeError`` otherwise). Error messages follow PyTorch's; the
    exception types are PyTorch's (``RuntimeError``, ``ValueError``, ``IndexError``).
 4. ``logsumexp``/``softmax``/``log_softmax`` are fastloss's (float64 inside,
-   correctly rounded), PyTorch's are float32.
+   correctly rounded), PyTorch's are float32 (half ``log_softmax``: deviation 3).
+
+PyTorch quirks copied for half tensors (PyTorch's numbers are the drop-in's promise;
+pass float32 tensors for fastloss's accurate values): ``nll_loss`` (and so
+``cross_entropy``) adds its "sum"/"mean" into half-precision partial sums, so the
+error grows with the batch (bfloat16 has 8 significant bits), and without weights
+divides by the count of targets rounded to half (bfloat16: 100000 becomes 99840);
+the last-dim ``log_softmax`` rounds ``log(sum(exp))`` to half before subtracting it;
+``tensor + number`` rounds the number to half first (``tensor * number`` does not).
+The half partial sums and the half log-sum are needed by PyTorch's own samples (without
+them 5 nll_loss, 6 log_softmax and 4 CrossEntropyLoss half samples fail; checked); the
+rounded count and number keep the results bit for bit (tests/dropins/
+test_torch_half_steps.py).
 
 PyTorch's own samples (``tests/dropins/test_torch_upstream.py``: the OpInfo reference
 inputs of the functions above, float32/float64/float16/bfloat16, their gradients in
 float32/float64, and the ModuleInfo inputs and error inputs of the classes), compared
-by ``torch.testing.assert_close`` at its default tolerances, pass with one documented
-class of exclusions:
-
-* **half-rounding** (float16/bfloat16 only, deviation 3): PyTorch rounds intermediate
-  tensors of its composite ops to half (``(x - t)`` before squaring in ``mse_loss``,
-  the ``log_softmax`` sum, BCE-with-logits' terms, the half accumulator of
-  ``nll_loss``'s mean), fastloss rounds once; its result there equals PyTorch's on
-  the sample upcast to float32 and rounded to half (checked), and differs from
-  PyTorch's native half result beyond half tolerance in 35 of 466 half samples.
+by ``torch.testing.assert_close`` at its default tolerances, all pass on torch 2.13:
+1182 samples (466 of them float16/bfloat16) and 372 gradient samples; no exclusion
+class remains.
 """
 
 import os
@@ -93,9 +122,10 @@ import numpy as np
 import fastloss.losses.log_sum_exp as _lse
 from fastloss.losses._docs import fill
 from fastloss._dispatch import resolve_backend, resolve_threads
-from fastloss._half import compute_dtype, is_half, torch_half_view
+from fastloss._half import compute_dtype, is_half, torch_half_view, widen
 from fastloss.losses.functions import fast_sparse as _fast_sparse  # compiled (#16)
 from fastloss.kernels import CLIP_NONE, CLIP_TORCH
+from fastloss.torch import _half_steps
 from fastloss.losses._calls import (
     EMPTY,
     Clip,
@@ -307,6 +337,46 @@ def _scalar(value, dt):
     return np.asarray(value, dtype=np.float64).astype(dt)
 
 
+def _torch_half(io, **args):
+    """``"float16"``/``"bfloat16"`` when the input and every other floating argument given
+    are torch tensors of that half dtype: PyTorch's op chain then rounds every intermediate
+    to it, and ``_half_steps`` repeats that chain (None otherwise: mixed dtypes promote)."""
+    kind = io.halves.get("input")
+    if kind is None or any(a is not None and io.halves.get(k) != kind for k, a in args.items()):
+        return None
+    return "float16" if kind == "Half" else "bfloat16"
+
+
+def _promoted_out(io, other):
+    """A half input whose other floating operand is float32/float64 gives PyTorch's promoted
+    dtype (the computing dtype), not the input's half dtype."""
+    if io.half is not None and other is not None and other.dtype.kind == "f" and not is_half(
+            other.dtype) and "target" not in io.halves:
+        io.half = None
+
+
+def _torch_halves(io, given):
+    """``(half, names)``: the one half dtype among the given torch tensors and the names of
+    the arguments that have it, when every other floating argument is float32 (PyTorch's
+    ops then round exactly where their result is half); ``(None, ())`` otherwise."""
+    kinds = {io.halves.get(k) for k, a in given.items() if a is not None} - {None}
+    if len(kinds) != 1:
+        return None, ()
+    names = tuple(k for k, a in given.items() if a is not None and io.halves.get(k))
+    others = [a for k, a in given.items() if a is not None and k not in names]
+    if any(np.asarray(a).dtype != np.float32 for a in others):
+        return None, ()
+    return ("float16" if kinds == {"Half"} else "bfloat16"), names
+
+
+def _widened(a):
+    """A half view (or its float32 copy) as float32 values, exactly."""
+    if a is None or a.dtype == np.float32:
+        return a
+    out = np.empty(a.shape, np.float32)
+    return widen(a, out) if a.size else out
+
+
 # --------------------------------------------------------------------------- BCE
 
 
@@ -398,7 +468,7 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
 def _binary_cross_entropy_nograd(input, target, weight, size_average, reduce, reduction):
     """``binary_cross_entropy`` of inputs that need no gradient."""
     io = _IO()
-    x, t, w = io(input, view=True), io(target, "target", view=True), io(weight)
+    x, t, w = io(input, "input", view=True), io(target, "target", view=True), io(weight)
     reduction = _reduction(size_average, reduce, reduction)
     if t.shape != x.shape:
         raise ValueError(f"Using a target size ({_size(t.shape)}) that is different to the input "
@@ -406,10 +476,9 @@ def _binary_cross_entropy_nograd(input, target, weight, size_average, reduce, re
                          "same size.")
     x = _float_input(x, "binary_cross_entropy", keep_half=io.half is not None)
     dt = compute_dtype(x.dtype)
-    # half tensors (either one) count as float32, as when they were copied to it
-    tdt = compute_dtype(t.dtype) if "target" in io.halves else t.dtype
-    if tdt != dt and not (io.half and tdt == np.float32):
-        raise RuntimeError(f"Found dtype {_tname(tdt)} but expected {_tname(dt)}")
+    want, got = io.tname(x, "input"), io.tname(t, "target")  # the dtypes as passed
+    if want != got:
+        raise RuntimeError(f"Found dtype {got} but expected {want}")
     for arr, name in ((x, "input"), (t, "target")):
         # min/max propagate NaN, which PyTorch's 0 <= x <= 1 check rejects too
         if arr.size and not (arr.min() >= 0 and arr.max() <= 1):
@@ -480,6 +549,15 @@ def _bce_with_logits_nograd(input, target, weight, size_average, reduce, reducti
     """``binary_cross_entropy_with_logits`` of inputs that need no gradient."""
     io, x, t, w, pwa, reduction = _bcel_parse(input, target, weight, size_average, reduce,
                                               reduction, pos_weight)
+    pw = None if pos_weight is None else _IO()(pos_weight)
+    given = {"input": x, "target": t, "weight": w, "pos_weight": pw}
+    half, halves = _torch_halves(io, given)
+    if half:
+        res = _half_steps.bce_with_logits(x, t, w, pw, reduction, half, halves)
+        if "target" not in halves:  # PyTorch's result has the target's dtype
+            io.half = None
+            return io.out(res)
+        return io.out(res, cast=getattr(sys.modules["torch"], half))
     dt = compute_dtype(x.dtype)
     finite = _all_finite(x) and (w is None or _all_finite(w))
     if finite:
@@ -502,7 +580,8 @@ def _bce_with_logits_nograd(input, target, weight, size_average, reduce, reducti
 def _bcel_parse(input, target, weight, size_average, reduce, reduction, pos_weight):
     """``binary_cross_entropy_with_logits``'s arguments checked, and its kernel inputs."""
     io = _IO()
-    x, t, w, pw = io(input, view=True), io(target, view=True), io(weight), io(pos_weight)
+    x, t = io(input, "input", view=True), io(target, "target", view=True)
+    w, pw = io(weight, "weight"), io(pos_weight, "pos_weight")
     reduction = _reduction(size_average, reduce, reduction)
     if t.shape != x.shape:
         raise ValueError(f"Target size ({_size(t.shape)}) must be the same as input size "
@@ -684,16 +763,37 @@ def _cross_entropy_nograd(input, target, weight, size_average, ignore_index, red
             return res
     p = _ce_parse(input, target, weight, size_average, ignore_index, reduce, reduction,
                   label_smoothing)
+    if p.probs and p.x2.size:
+        half, halves = _torch_halves(p.io, {"input": p.x, "target": p.t, "weight": p.w})
+        if half and "input" in halves:
+            cw = None if p.w is None else _widened(np.asarray(p.w)).reshape(-1)
+            res = _half_steps.cross_entropy_probs(
+                p.x2, _class_rows(p.t, p.cdim)[0], cw, p.ls, p.reduction, half, p.batch,
+                p.x.ndim <= 2, halves)
+            if len(halves) < 2 + (p.w is not None):  # a float32 operand: a float32 result
+                p.io.half = None
+            return p.io.out(res)
+    half = _torch_half(p.io, weight=p.w)
+    if half and p.x2.size and not p.probs:
+        return p.io.out(_ce_half(p, ignore_index, half))
     if p.probs:
         return p.io.out(_ce_probs(p.x, p.t, p.w, p.x2, p.batch, p.cdim, p.C, p.ls, p.reduction))
     return p.io.out(_ce_index(p.x2, p.y, p.cw, ignore_index, p.ls, p.reduction, p.batch))
+
+
+def _ce_half(p, ignore_index, half):
+    """cross_entropy of half tensors with index targets, PyTorch's chain (``_half_steps``);
+    ``p.x.ndim <= 2``: the class dim is the input's last (the last-dim log_softmax)."""
+    cw = None if p.w is None else _widened(np.asarray(p.w)).reshape(-1)
+    return _half_steps.cross_entropy_index(p.x2, p.y, cw, ignore_index, p.ls, p.reduction,
+                                           half, p.batch, p.x.ndim <= 2)
 
 
 def _ce_parse(input, target, weight, size_average, ignore_index, reduce, reduction,
               label_smoothing):
     """``cross_entropy``'s arguments checked as PyTorch does, and its kernel inputs."""
     io = _IO()
-    x, t, w = io(input, "input", view=True), io(target), io(weight, "weight")
+    x, t, w = io(input, "input", view=True), io(target, "target"), io(weight, "weight")
     reduction = _reduction(size_average, reduce, reduction)
     names = (io.tname(x, "input"), None if w is None else io.tname(w, "weight"))
     x = _float_input(x, "log_softmax_lastdim_kernel_impl", keep_half=io.half is not None)
@@ -886,6 +986,13 @@ def _nll_loss_nograd(input, target, weight, size_average, ignore_index, reduce, 
     x2, batch = _class_rows(x, cdim)
     y, lo, hi = _check_labels_range(t, ignore_index, C, batch)
     cw = _check_weight(w, C, dt, names)
+    half = _torch_half(io, weight=w)
+    if half and x2.size:
+        ys = np.where(y != ignore_index, y, 0)
+        x_y = _widened(x2.reshape(-1).take(_row_starts(len(y), C) + ys, mode="clip"))
+        return io.out(_half_steps.nll_loss(
+            x_y, y, None if w is None else _widened(np.asarray(w)), ignore_index, reduction,
+            half, batch))
     n = y.shape[0]
     # ignored rows only if ignore_index can be among the labels (no full pass otherwise)
     ignored = bool(n and C and lo <= ignore_index <= hi and np.any(y == ignore_index))
@@ -973,7 +1080,7 @@ def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_
 def _kl_div_nograd(input, target, size_average, reduce, reduction, log_target):
     """``kl_div`` of inputs that need no gradient."""
     io = _IO()
-    x, t = io(input, view=True), io(target, view=True)
+    x, t = io(input, "input", view=True), io(target, "target", view=True)
     if size_average is not None or reduce is not None:
         red = _reduction(size_average, reduce, "mean")
     else:
@@ -986,6 +1093,7 @@ def _kl_div_nograd(input, target, size_average, reduce, reduction, log_target):
     x = _float_input(x, "kl_div", keep_half=io.half is not None)
     if not _is_float(t.dtype):
         raise RuntimeError("kl_div: Integral inputs not supported.")
+    _promoted_out(io, t)
     x, t = _promote(x, t)
     dt = compute_dtype(x.dtype)
     if x.shape != t.shape:
@@ -1047,7 +1155,7 @@ def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", we
 def _mse_loss_nograd(input, target, size_average, reduce, reduction, weight):
     """``mse_loss`` of inputs that need no gradient."""
     io = _IO()
-    x, t, w = io(input, view=True), io(target, view=True), io(weight)
+    x, t, w = io(input, "input", view=True), io(target, "target", view=True), io(weight, "weight")
     if t.shape != x.shape:
         _warn(f"Using a target size ({_size(t.shape)}) that is different to the input "
               f"size ({_size(x.shape)}). This will likely lead to incorrect results due "
@@ -1055,6 +1163,10 @@ def _mse_loss_nograd(input, target, size_average, reduce, reduction, weight):
     if size_average is not None or reduce is not None:
         reduction = _reduction(size_average, reduce, reduction)
     x = _float_input(x, "mse", keep_half=io.half is not None)
+    half = _torch_half(io, target=t, weight=w)
+    if half and reduction in ("none", "mean", "sum") and (w is None or w.shape == x.shape):
+        return io.out(_half_steps.mse_loss(x, t, w, reduction, half))
+    _promoted_out(io, t)
     x, t = _promote(x, t)
     dt = compute_dtype(x.dtype)
     if x.shape != t.shape:
@@ -1210,13 +1322,17 @@ def softmax(input, dim=None, _stacklevel=3, dtype=None):
 def _softmax_nograd(input, dim, _stacklevel, dtype, log=False):
     """``softmax`` (``log_softmax`` if ``log``) of inputs that need no gradient."""
     io = _IO()
-    x, want = _cast_for(io(input, view=True), dtype)
+    x, want = _cast_for(io(input, "input", view=True), dtype)
     if dim is None:
         dim = _softmax_dim("log_softmax" if log else "softmax", x.ndim, _stacklevel + 1)
     if x.size == 0:  # nothing to normalise (e.g. (5, 0, 0) along -1): an empty result
         _check_dim(dim, x.ndim)
         return io.out(x, cast=want)
     axis = dim if x.ndim else None
+    half = _torch_half(io)
+    if log and half and x.ndim and (want is None or str(want).replace("torch.", "") == half):
+        _check_dim(dim, x.ndim)
+        return io.out(_half_steps.log_softmax(x, dim, half), cast=want)
     return io.out(_torch_log_softmax(x, axis) if log else _lse.softmax(x, axis=axis),
                   cast=want)
 

@@ -9,14 +9,22 @@ kernels (those of ``fastloss.sparse_categorical_cross_entropy_grad``,
 * reduction ``"mean"``/``"sum"``: for ``cross_entropy`` and
   ``binary_cross_entropy_with_logits`` the forward pass runs the fused kernel once, returns
   its loss and saves the gradient of the reduced loss (backward multiplies it by the
-  incoming scalar); the other losses run it in backward;
+  incoming scalar); the other losses run it in backward. A half input's value is PyTorch's
+  half-precision steps (the no-grad path), its gradient still the fused kernel's;
 * ``"none"``: backward runs the kernel with the incoming gradient as per-row weights.
 
 ``nll_loss`` and ``binary_cross_entropy`` on probabilities have no gradient kernel: their
 input gradient is NumPy (float64, rounded once). Gradients with respect to a target are
 PyTorch's own (its functional differentiated on the detached input: a rare need, no
-kernel). ``softmax``/``log_softmax``/``logsumexp`` differentiate with torch ops. A
-``weight`` or ``pos_weight`` requiring grad raises ``RuntimeError``.
+kernel). ``softmax``/``log_softmax``/``logsumexp`` differentiate with torch ops.
+
+A ``weight`` or ``pos_weight`` requiring grad is an input of the Function too. Every
+weighted loss is linear in its weight per output element, ``v_i = sum_k A_ik w_k``
+(``A`` from the unweighted per-sample losses, or ``t * softplus(-x)`` for ``pos_weight``),
+so ``d sum / dw_k = sum_i A_ik``; PyTorch's weighted mean ``N / D`` with
+``D = sum_i w_{y_i}`` (or ``sum(weight)`` for ``mse_loss``) gives
+``(sum_i A_ik - out * n_k) / D``, ``n_k`` counting the terms weighed by ``w_k``
+(``_weight_grad``).
 """
 
 import warnings
@@ -69,13 +77,6 @@ def _like(arr, ref):
     return torch.from_numpy(np.ascontiguousarray(arr)).to(dtype=ref.dtype, device=ref.device)
 
 
-def _no_weight_grad(**weights):
-    for name, w in weights.items():
-        if isinstance(w, torch.Tensor) and w.requires_grad:
-            raise RuntimeError(f"fastloss.torch: no gradient with respect to {name!r}; pass "
-                               f"{name}.detach() (or use torch.nn.functional for it)")
-
-
 def _reduction(size_average, reduce, reduction, legacy_default=None):
     """The reduction the value uses, silently: the no-grad call that computes the value
     gives PyTorch's deprecation warnings once. kl_div keeps "batchmean" and reads the
@@ -95,23 +96,64 @@ def _scale(reduction, divisor):
 
 
 class _LossFunction(torch.autograd.Function):
-    """A loss whose ``rule`` computes the value and the gradients."""
+    """A loss whose ``rule`` computes the value and the gradients; ``weights`` are the
+    rule's weight arguments (``rule.weight_names``), passed so that autograd sees them."""
 
     @staticmethod
-    def forward(ctx, rule, input, target):
+    def forward(ctx, rule, input, target, *weights):
         ctx.rule = rule
         return rule.forward(ctx.needs_input_grad[1])
 
     @staticmethod
     def backward(ctx, g):
-        rule = ctx.rule
-        gi = rule.input_grad(g) if ctx.needs_input_grad[1] else None
-        gt = rule.target_grad(g) if ctx.needs_input_grad[2] else None
-        return None, gi, gt
+        rule, need = ctx.rule, ctx.needs_input_grad
+        gi = rule.input_grad(g) if need[1] else None
+        gt = rule.target_grad(g) if need[2] else None
+        gw = [rule.weight_grad(name, g) if wanted else None
+              for name, wanted in zip(rule.weight_names, need[3:])]
+        return (None, gi, gt, *gw)
+
+
+def _apply(rule, input, target, *weights):
+    return _LossFunction.apply(rule, input, target, *weights)
+
+
+def _sum_to(a, shape):
+    """``a`` summed over the axes that broadcasting ``shape`` to ``a.shape`` expanded."""
+    lead = a.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(lead + i for i, n in enumerate(shape)
+                                      if n == 1 and a.shape[lead + i] != 1)
+    return a.sum(axis=axes, keepdims=True).reshape(shape) if axes else a.reshape(shape)
+
+
+def _weight_grad(coef, reduction, g, divisor=None, weighted=None):
+    """d loss / d weight for a loss linear in the weight, ``v_i = sum_k A_ik w_k`` per
+    output element ``i`` (float64, the weight's shape).
+
+    ``coef(gv)`` gives ``sum_i gv_i A_ik`` (``gv`` None: all ones). ``"mean"`` divides the
+    sum by the constant ``divisor``, or with ``weighted=(n, w)`` by PyTorch's weighted
+    ``D = sum_k n_k w_k`` (``n_k``: the output elements weighed by ``w_k``); then
+    ``d(N/D)/dw_k = (sum_i A_ik - out * n_k) / D`` with ``out = N/D``.
+    """
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        if reduction == "none":
+            return coef(_np(g).astype(np.float64))
+        s, g0 = coef(None), float(g)
+        if reduction == "sum":
+            return g0 * s
+        if weighted is None:
+            return g0 * s / divisor
+        n, w = weighted
+        D = np.dot(n.ravel(), w.ravel())  # a NumPy scalar: 0/0 is NaN, as PyTorch's
+        out = np.dot(s.ravel(), w.ravel()) / D
+        return g0 * (s - out * n) / D
 
 
 class _Rule:
-    """Value and gradients of one call; ``torch_loss(input, target)`` gives the target's."""
+    """Value and gradients of one call; ``torch_loss(input, target)`` gives the target's,
+    ``weight_grad(name, g)`` that of the weight argument ``name`` (``weight_names``)."""
+
+    weight_names = ()
 
     def __init__(self, input, target, reduction, torch_loss):
         self.input, self.target, self.reduction = input, target, reduction
@@ -137,21 +179,27 @@ class _Rule:
             t = self.target.detach().requires_grad_(True)
             return torch.autograd.grad(self.torch_loss(self.input.detach(), t), t, g)[0]
 
+    def weight_grad(self, name, g):
+        w = getattr(self, name + "_arg")
+        return _like(self.weight_coef_grad(name, g), w)
+
 
 # --------------------------------------------------------------------------- cross-entropy
 
 
 class _CrossEntropy(_Rule):
+    weight_names = ("weight",)
+
     def __init__(self, input, target, weight, size_average, ignore_index, reduce, reduction,
                  label_smoothing):
-        _no_weight_grad(weight=weight)
+        self.weight_arg = weight
         self.p = p = F._ce_parse(input, target, weight, size_average, ignore_index, reduce,
                                  reduction, label_smoothing)
         self.args = (weight, size_average, ignore_index, reduce, reduction, label_smoothing)
         self.ii = ignore_index
 
         def torch_loss(x, t):
-            return TF.cross_entropy(x, t, weight, ignore_index=ignore_index,
+            return TF.cross_entropy(x, t, _detach(weight), ignore_index=ignore_index,
                                     reduction=p.reduction, label_smoothing=label_smoothing)
 
         super().__init__(input, target, p.reduction, torch_loss)
@@ -200,8 +248,9 @@ class _CrossEntropy(_Rule):
                                      _scale(self.reduction, self.divisor))
             if np.isfinite(total):
                 self.saved = self.layout(g2)
-                dt = compute_dtype(self.x2.dtype)
-                return p.io.out(F._mean_or_sum(total, self.divisor, self.reduction, dt))
+                if p.io.half is None:  # half tensors: PyTorch's rounding steps, below
+                    dt = compute_dtype(self.x2.dtype)
+                    return p.io.out(F._mean_or_sum(total, self.divisor, self.reduction, dt))
         return F._cross_entropy_nograd(_detach(self.input), _detach(self.target), *self.args)
 
     def reduced_grad(self):
@@ -210,6 +259,52 @@ class _CrossEntropy(_Rule):
 
     def weighted_grad(self, g):
         return self.layout(_kernel_grad(self.call(g.reshape(-1)), self.x2.shape, 1.0)[1])
+
+    def weight_coef_grad(self, name, g):
+        # the per-row loss is linear in the class weights: v_i = sum_c A_ic w_c
+        if self.p.probs:  # A_ic = -t'_ic lp_ic, mean over the rows
+            return _weight_grad(self.probs_coef, self.reduction, g, divisor=self.divisor)
+        ys = self.p.y[self.valid]
+        n = np.bincount(ys, minlength=self.p.C).astype(np.float64)
+        return _weight_grad(self.index_coef, self.reduction, g, weighted=(n, self.cw))
+
+    def index_coef(self, gv):
+        """``sum_i gv_i A_ic`` for index targets: PyTorch's
+        ``A_ic = (1 - ls) [c = y_i] nll_iy + ls/C nll_ic`` on rows not ignored."""
+        p, valid = self.p, self.valid
+        gv = valid.astype(np.float64) if gv is None else np.where(valid, gv.reshape(-1), 0.0)
+        # the unweighted per-row loss of the kernel (PyTorch's IEEE values if not finite)
+        nll_y = F._ce_index(self.x2, p.y, None, self.ii, 0.0, "none", (len(p.y),))
+        picked = np.where(valid, gv * nll_y.astype(np.float64), 0.0)
+        out = np.bincount(np.where(valid, p.y, 0), weights=picked, minlength=p.C)
+        if not p.ls:
+            return out
+        smooth = _row_sums(self.x2, lambda lp, rows: gv[rows] @ -lp)
+        return (1 - p.ls) * out + p.ls / p.C * smooth
+
+    def probs_coef(self, gv):
+        p = self.p
+        gv = np.ones(self.x2.shape[0]) if gv is None else gv.reshape(-1)
+        t2 = self.t2
+
+        def part(lp, rows):
+            t = t2[rows].astype(np.float64)
+            if p.ls:
+                t = t * (1 - p.ls) + p.ls / p.C
+            return gv[rows] @ -(t * lp)
+
+        return _row_sums(self.x2, part)
+
+
+def _row_sums(x2, part, chunk=4096):
+    """``sum`` over row chunks of ``part(log_softmax(rows), rows)`` (float64, PyTorch's
+    non-finite rows), without a float64 copy of the whole input."""
+    total = np.zeros(x2.shape[1])
+    with np.errstate(invalid="ignore", over="ignore"):
+        for a in range(0, x2.shape[0], chunk):
+            rows = slice(a, a + chunk)
+            total += part(F._torch_log_softmax(x2[rows].astype(np.float64), 1), rows)
+    return total
 
 
 def _detach(a):
@@ -220,20 +315,28 @@ def cross_entropy(input, target, weight, size_average, ignore_index, reduce, red
                   label_smoothing):
     rule = _CrossEntropy(input, target, weight, size_average, ignore_index, reduce, reduction,
                          label_smoothing)
-    return _LossFunction.apply(rule, input, target)
+    return _apply(rule, input, target, weight)
 
 
 # --------------------------------------------------------------------------- BCE
 
 
+def _elementwise_coef(a, shape):
+    """``coef`` for ``_weight_grad`` of an element-wise loss ``v = w * a`` (``a`` float64,
+    the broadcast shape; ``w`` of ``shape``, broadcast against it)."""
+    return lambda gv: _sum_to(a if gv is None else a * gv, shape)
+
+
 class _BCEWithLogits(_Rule):
+    weight_names = ("weight", "pos_weight")
+
     def __init__(self, input, target, weight, size_average, reduce, reduction, pos_weight):
-        _no_weight_grad(weight=weight, pos_weight=pos_weight)
+        self.weight_arg, self.pos_weight_arg = weight, pos_weight
         self.io, self.x, self.t, self.w, self.pwa, red = F._bcel_parse(
             input, target, weight, size_average, reduce, reduction, pos_weight)
         self.args = (weight, size_average, reduce, reduction, pos_weight)
         super().__init__(input, target, red, lambda x, t: TF.binary_cross_entropy_with_logits(
-            x, t, weight, reduction=red, pos_weight=pos_weight))
+            x, t, _detach(weight), reduction=red, pos_weight=_detach(pos_weight)))
         self.xf = np.ascontiguousarray(self.x).reshape(-1)
         self.dt = dt = compute_dtype(self.x.dtype)
         zdt = self.t.dtype if is_half(self.t.dtype) else dt  # as F._bce_kernel
@@ -256,8 +359,9 @@ class _BCEWithLogits(_Rule):
                 and (w is None or F._all_finite(w))):
             total, g = self.reduced_run()
             self.saved = g.reshape(x.shape)
-            return self.io.out(F._finish_elementwise((total, None), self.reduction, x.size,
-                                                     self.dt, x.shape))
+            if not self.io.halves:  # a half tensor anywhere: PyTorch's rounding steps, below
+                return self.io.out(F._finish_elementwise((total, None), self.reduction,
+                                                         x.size, self.dt, x.shape))
         return F._bce_with_logits_nograd(_detach(self.input), _detach(self.target), *self.args)
 
     def reduced_grad(self):
@@ -271,23 +375,40 @@ class _BCEWithLogits(_Rule):
         sw = np.ascontiguousarray(sw, dtype=np.float64).reshape(-1)
         return _kernel_grad(self.call(sw, 1), self.xf.shape, 1.0)[1].reshape(self.x.shape)
 
+    def weight_coef_grad(self, name, g):
+        # v = w * ((1 - t) x + (1 + (pw - 1) t) softplus(-x)): d/dw is the unweighted loss,
+        # d/dpw = w t softplus(-x)
+        if name == "weight":
+            a = _np(F._bce_with_logits_nograd(_detach(self.input), _detach(self.target), None,
+                                              None, None, "none", _detach(self.pos_weight_arg)))
+        else:
+            x, t = self.x.astype(np.float64), self.t.astype(np.float64)
+            a = t * np.logaddexp(0.0, -x)
+            if self.w is not None:
+                a = a * self.w.astype(np.float64)
+        a = np.broadcast_to(np.asarray(a, dtype=np.float64), self.x.shape)
+        shape = tuple(getattr(self, name + "_arg").shape)
+        return _weight_grad(_elementwise_coef(a, shape), self.reduction, g,
+                            divisor=self.x.size)
+
 
 def binary_cross_entropy_with_logits(input, target, weight, size_average, reduce, reduction,
                                      pos_weight):
     rule = _BCEWithLogits(input, target, weight, size_average, reduce, reduction, pos_weight)
-    return _LossFunction.apply(rule, input, target)
+    return _apply(rule, input, target, weight, pos_weight)
 
 
 class _BCE(_Rule):
     """BCE on probabilities: PyTorch's gradient ``w (x - t) / max((1 - x) x, 1e-12)``."""
 
+    weight_names = ("weight",)
+
     def __init__(self, input, target, weight, size_average, reduce, reduction):
-        _no_weight_grad(weight=weight)
         red = _reduction(size_average, reduce, reduction)
         self.args = (weight, size_average, reduce, reduction)
-        self.weight = weight
+        self.weight = self.weight_arg = weight
         super().__init__(input, target, red, lambda x, t: TF.binary_cross_entropy(
-            x, t, weight, reduction=red))
+            x, t, _detach(weight), reduction=red))
 
     def value(self):
         return F._binary_cross_entropy_nograd(_detach(self.input), _detach(self.target),
@@ -305,10 +426,17 @@ class _BCE(_Rule):
         n = np.prod(self.input.shape)
         return self.weighted_grad(np.float64(_scale(self.reduction, n)))
 
+    def weight_coef_grad(self, name, g):
+        a = _np(F._binary_cross_entropy_nograd(_detach(self.input), _detach(self.target), None,
+                                               None, None, "none"))  # d v / d w
+        a = np.asarray(a, dtype=np.float64)
+        return _weight_grad(_elementwise_coef(a, tuple(self.weight.shape)), self.reduction, g,
+                            divisor=a.size)
+
 
 def binary_cross_entropy(input, target, weight, size_average, reduce, reduction):
-    return _LossFunction.apply(_BCE(input, target, weight, size_average, reduce, reduction),
-                               input, target)
+    return _apply(_BCE(input, target, weight, size_average, reduce, reduction), input, target,
+                  weight)
 
 
 # --------------------------------------------------------------------------- NLL
@@ -317,8 +445,10 @@ def binary_cross_entropy(input, target, weight, size_average, reduce, reduction)
 class _NLL(_Rule):
     """``-w_y * coef`` scattered at the targets (no kernel: a gather's gradient)."""
 
+    weight_names = ("weight",)
+
     def __init__(self, input, target, weight, size_average, ignore_index, reduce, reduction):
-        _no_weight_grad(weight=weight)
+        self.weight_arg = weight
         red = _reduction(size_average, reduce, reduction)
         self.args = (weight, size_average, ignore_index, reduce, reduction)
         self.ii = ignore_index
@@ -354,10 +484,28 @@ class _NLL(_Rule):
     def target_grad(self, g):
         raise RuntimeError("nll_loss has no gradient with respect to its (integer) target")
 
+    def weight_coef_grad(self, name, g):
+        # v_i = -w_y x_iy: A_ic = -[c = y_i] x_iy on rows not ignored
+        x, cdim, ys, _ = self.rows()
+        valid = self.valid()
+        C = x.shape[cdim]
+        x2 = np.moveaxis(_np(x), cdim, -1).reshape(-1, C)
+        picked = np.where(valid, -x2[np.arange(ys.size), ys].astype(np.float64), 0.0)
+
+        def coef(gv):
+            v = picked if gv is None else np.where(valid, gv.reshape(-1) * picked, 0.0)
+            return np.bincount(ys, weights=v, minlength=C)
+
+        n = np.bincount(ys[valid], minlength=C).astype(np.float64)
+        return _weight_grad(coef, self.reduction, g, weighted=(n, self.w.astype(np.float64)))
+
+    def valid(self):
+        return _np(self.target).astype(np.int64).reshape(-1) != self.ii
+
 
 def nll_loss(input, target, weight, size_average, ignore_index, reduce, reduction):
     rule = _NLL(input, target, weight, size_average, ignore_index, reduce, reduction)
-    return _LossFunction.apply(rule, input, target)
+    return _apply(rule, input, target, weight)
 
 
 # --------------------------------------------------------------------------- KL, MSE
@@ -418,13 +566,15 @@ class _KL(_Elementwise):
 class _MSE(_Elementwise):
     name = "mse"
 
+    weight_names = ("weight",)
+
     def __init__(self, input, target, size_average, reduce, reduction, weight):
-        _no_weight_grad(weight=weight)
+        self.weight_arg = weight
         self.args = (size_average, reduce, reduction, weight)
         self.w = _np(weight)
         red = _reduction(size_average, reduce, reduction)
         super().__init__(input, target, red, lambda x, t: TF.mse_loss(
-            x, t, reduction=red, weight=weight))
+            x, t, reduction=red, weight=_detach(weight)))
 
     def value(self):
         return F._mse_loss_nograd(_detach(self.input), _detach(self.target), *self.args)
@@ -444,22 +594,32 @@ class _MSE(_Elementwise):
         shape = np.broadcast_shapes(self.input.shape, self.target.shape)
         if self.w is None:
             return self.run(EMPTY, _scale(self.reduction, np.prod(shape)))
-        sw = self.element_weights(shape)
-        return self.run(sw, _scale(self.reduction, float(np.sum(sw))))
+        # PyTorch's divisor is sum(weight), the weight having the input's shape (a target
+        # broadcasting beyond it repeats terms, not weights)
+        return self.run(self.element_weights(shape),
+                        _scale(self.reduction, float(np.sum(self.w, dtype=np.float64))))
 
     def weighted_grad(self, g):
         shape = np.broadcast_shapes(self.input.shape, self.target.shape)
         return self.run(self.element_weights(shape, g), 1.0)
 
+    def weight_coef_grad(self, name, g):
+        x, t = _np(self.input).astype(np.float64), _np(self.target).astype(np.float64)
+        with np.errstate(invalid="ignore", over="ignore"):
+            a = (x - t) ** 2  # v = w d**2, mean sum(v) / sum(w)
+        w = self.w.astype(np.float64)
+        return _weight_grad(_elementwise_coef(a, w.shape), self.reduction, g,
+                            weighted=(np.ones(w.shape), w))
+
 
 def kl_div(input, target, size_average, reduce, reduction, log_target):
     rule = _KL(input, target, size_average, reduce, reduction, log_target)
-    return _LossFunction.apply(rule, input, target)
+    return _apply(rule, input, target)
 
 
 def mse_loss(input, target, size_average, reduce, reduction, weight):
     rule = _MSE(input, target, size_average, reduce, reduction, weight)
-    return _LossFunction.apply(rule, input, target)
+    return _apply(rule, input, target, weight)
 
 
 # --------------------------------------------------------------------------- normalisations
