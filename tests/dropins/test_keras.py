@@ -800,3 +800,38 @@ def test_legacy_integer_predictions_as_tf_keras(tf):
                 np.testing.assert_array_equal(got.numpy(), want.numpy())
                 n += 1
     assert n >= 10  # the integer results were compared, not only the errors
+
+
+def test_integer_predictions_as_keras3(keras, tf):
+    # Keras 3's functions keep y_pred's dtype and fail on their float constants (TypeError;
+    # InvalidArgumentError, ValueError here, for categorical CE); MSE averages in float32;
+    # the classes cast to their dtype first
+    t = np.array([[0, 1, 1], [1, 0, 0]])
+    p = np.array([[1, 0, 0], [0, 1, 1]])
+    inputs = [(t, p), (t.astype(np.int32), p.astype(np.int32)), (t.tolist(), p.tolist()),
+              (t.astype(np.float32), p), (t.astype(bool), p.astype(bool))]
+    names = ["mean_squared_error", "binary_crossentropy", "kl_divergence",
+             "categorical_crossentropy", "binary_focal_crossentropy",
+             "sparse_categorical_crossentropy"]
+    compared = 0
+    for yt, yp in inputs:
+        for name in names:
+            args = (np.array([1, 0]), yp) if name.startswith("sparse") else (yt, yp)
+            try:
+                want = getattr(keras.losses, name)(*args)
+            except AttributeError:  # Keras's sparse CE reads .shape of a Python list
+                continue
+            except (TypeError, ValueError, tf.errors.InvalidArgumentError) as e:
+                with pytest.raises(TypeError if isinstance(e, TypeError) else ValueError):
+                    getattr(FK, name)(*args)
+                continue
+            got = getattr(FK, name)(*args)
+            np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=1e-6)
+            assert np.asarray(got).dtype == np.asarray(want).dtype
+            compared += 1
+        if isinstance(yp, np.ndarray):  # (Keras's classes refuse nested lists here)
+            cls = FK.SparseCategoricalCrossentropy()
+            kcls = keras.losses.SparseCategoricalCrossentropy()
+            np.testing.assert_allclose(np.asarray(cls(np.array([1, 0]), yp)),
+                                       np.asarray(kcls(np.array([1, 0]), yp)), rtol=1e-6)
+    assert compared >= 4  # MSE of every non-bool input at least: values compared, not only errors

@@ -108,7 +108,10 @@ Documented deviations (each one tested in tests/test_dropin_keras.py):
    apply to NumPy arrays. Out-of-range labels, and 0-d inputs to the losses that average
    over ``axis`` (BCE, focal, MSE, KL), raise ``ValueError`` (TensorFlow:
    ``InvalidArgumentError``). Compute dtypes are float32 and float64 (half
-   precision: see above). Integer ``y_pred`` arrays given to the functions are computed in float32.
+   precision: see above). Integer and bool ``y_pred`` given to the functions raise as in
+   Keras (``TypeError``; ``ValueError`` where Keras raises ``InvalidArgumentError``:
+   ``categorical_crossentropy``, and ``mean_squared_error`` of bool), except integers in
+   ``mean_squared_error`` (float32, as Keras's mean of integers). The classes cast to their ``dtype`` first, as Keras does.
    No ``tf.distribute`` replica scaling. Symbolic tensors and ``tf.RaggedTensor`` are
    not supported.
 """
@@ -371,6 +374,9 @@ def mean_squared_error(y_true, y_pred):
     >>> L.mean_squared_error(np.array([[0., 1.]]), np.array([[1., 3.]]))
     array([2.5])
     """
+    if _c.int_dtype(y_pred) == np.bool_:  # Keras: InvalidArgumentError (no bool subtraction)
+        raise ValueError("mean_squared_error: y_pred has dtype bool; Keras 3 cannot subtract "
+                         "bool tensors (it raises too)")
     y_pred = _c.as_tensor(y_pred)
     y_true = _c.as_tensor(y_true, y_pred.dtype)
     y_true, y_pred = _c.squeeze_or_expand_to_same_rank(y_true, y_pred)
@@ -404,6 +410,7 @@ def kl_divergence(y_true, y_pred):
     >>> L.kl_divergence(np.array([[0.5, 0.5]]), np.array([[0.25, 0.75]]))
     array([0.14384104])
     """
+    _c.no_ints("kl_divergence", y_pred, "Keras 3")
     y_pred = _c.as_tensor(y_pred)
     y_true = _c.as_tensor(y_true, y_pred.dtype)
     return _c.kl_values(y_true, y_pred)[()]
@@ -458,6 +465,7 @@ def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, 
     >>> L.binary_crossentropy(np.array([[1., 0.]]), np.array([[0.8, 0.3]]))
     array([0.28990925])
     """
+    _c.no_ints("binary_crossentropy", y_pred, "Keras 3")
     y_pred = _c.as_tensor(y_pred)
     y_true = _c.as_tensor(y_true, y_pred.dtype)
     v = _bce_values(y_true, y_pred, from_logits, label_smoothing, axis)
@@ -522,6 +530,7 @@ def binary_focal_crossentropy(y_true, y_pred, apply_class_balancing=False, alpha
     >>> L.binary_focal_crossentropy(np.array([[1., 0.]]), np.array([[0.8, 0.3]]))
     array([0.02051324])
     """
+    _c.no_ints("binary_focal_crossentropy", y_pred, "Keras 3")
     y_pred = _c.as_tensor(y_pred)
     y_true = _c.as_tensor(y_true, y_pred.dtype)
     v = _focal_values(y_true, y_pred, apply_class_balancing, alpha, gamma, from_logits,
@@ -585,6 +594,7 @@ def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=
     >>> L.categorical_crossentropy(np.array([[0., 1.]]), np.array([[0.25, 0.75]]))
     array([0.28768207])
     """
+    _c.no_ints("categorical_crossentropy", y_pred, "Keras 3", ValueError)
     if isinstance(axis, bool):
         raise ValueError(f"`axis` must be of type `int`. Received: axis={axis} of type "
                          f"{type(axis)}")
@@ -688,6 +698,7 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, ignore_cl
     >>> L.sparse_categorical_crossentropy(np.array([1]), np.array([[0.25, 0.75]]))
     array([0.28768207])
     """
+    _c.no_ints("sparse_categorical_crossentropy", y_pred, "Keras 3")
     y_pred = _c.as_tensor(y_pred)
     return _sparse_values(y_true, y_pred, from_logits, ignore_class, axis)[0][()]
 

@@ -183,6 +183,25 @@ def as_tensor(x, dtype=None):
     return a.astype(np.float32)
 
 
+def int_dtype(y_pred):
+    """The integer (or bool) dtype TensorFlow gives ``y_pred`` (Python ints: int32), or
+    None for floating data."""
+    a = np.asarray(host(y_pred))
+    if a.dtype.kind not in "biu":
+        return None
+    return np.dtype(np.int32) if not isinstance(y_pred, (np.ndarray, np.generic)) and \
+        a.dtype.kind == "i" else a.dtype
+
+
+def no_ints(name, y_pred, framework, exc=TypeError):
+    """Refuse integer ``y_pred`` as the framework's loss functions do (they convert y_true to
+    y_pred's dtype, then fail on their float constants)."""
+    dt = int_dtype(y_pred)
+    if dt is not None:
+        raise exc(f"{name}: y_pred has dtype {dt.name}; {framework} computes this loss "
+                        "only on floating y_pred (it raises there too)")
+
+
 def scalar_or_array(a, dt):
     a = np.asarray(a, dtype=dt)
     return a[()] if a.ndim == 0 else a

@@ -464,26 +464,8 @@ def _ragged_classes(fn, sparse=False):
 # --------------------------------------------------------------------------- functions
 
 
-def _int_dtype(y_pred):
-    """The integer (or bool) dtype TensorFlow gives ``y_pred`` (Python ints: int32), or
-    None for floating data."""
-    a = np.asarray(y_pred)
-    if a.dtype.kind not in "biu":
-        return None
-    return np.dtype(np.int32) if not isinstance(y_pred, (np.ndarray, np.generic)) and \
-        a.dtype.kind == "i" else a.dtype
-
-
-def _no_ints(name, y_pred):
-    dt = _int_dtype(y_pred)
-    if dt is not None:
-        # tf.keras casts y_true to y_pred's dtype, then fails on its float constants
-        raise TypeError(f"{name}: y_pred has dtype {dt.name}; tf.keras computes this loss "
-                        "only on floating y_pred (TypeError there too)")
-
-
 def _pair(y_true, y_pred, name):
-    _no_ints(name, y_pred)
+    _c.no_ints(name, y_pred, "tf.keras")
     y_pred = _c.as_tensor(y_pred)
     y_true = _c.as_tensor(y_true, y_pred.dtype)
     return y_true, y_pred
@@ -533,7 +515,7 @@ def mean_squared_error(y_true, y_pred):
     >>> L.mean_squared_error(np.array([[0., 1.]]), np.array([[1., 3.]]))
     <tf.Tensor: shape=(1,), dtype=float64, numpy=array([2.5])>
     """
-    dt = _int_dtype(y_pred)
+    dt = _c.int_dtype(y_pred)
     if dt is not None:
         return _int_mse(y_true, y_pred, dt)
     return _c.mse_last(*_pair(y_true, y_pred, "mean_squared_error"))
@@ -715,7 +697,7 @@ def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=
 
 def _sparse_values(y_true, y_pred, from_logits=False, axis=-1, ignore_class=None):
     """tf.keras 2 ``backend.sparse_categorical_crossentropy``: ``(values, mask or None)``."""
-    _no_ints("sparse_categorical_crossentropy", y_pred)
+    _c.no_ints("sparse_categorical_crossentropy", y_pred, "tf.keras")
     y_pred = _c.as_tensor(y_pred)
     y_true = np.asarray(y_true)
     if y_pred.ndim < 1:
