@@ -136,16 +136,18 @@ static inline double fl_expneg32(double x)
     double t = FL_FMA(x, FL_LOG2E, FL_SHIFTER);
     double kd = t - FL_SHIFTER;
     double r = FL_FMA(kd, -FL_LN2, x);  /* one constant, as fl_exp32 */
-    double p = 2.48595783333601e-05;
-    p = FL_FMA(p, r, 1.9899274069434545e-04);
-    p = FL_FMA(p, r, 1.3888854049481818e-03);
-    p = FL_FMA(p, r, 8.333298483621828e-03);
-    p = FL_FMA(p, r, 4.1666666718981143e-02);
-    p = FL_FMA(p, r, 1.6666666718997808e-01);
-    p = FL_FMA(p, r, 0.5);
-    double e = FL_FMA(r * r, p, r) + 1.0;
-    double s = fl_asf64((fl_asu64(t) << 52) + ((uint64_t)1023 << 52));
-    return x < -708.0 ? 0.0 : e * s;
+    /* fl_exp32's polynomial in Estrin's order: three short chains instead of one of seven
+     * multiply-adds, 1.15x the loop's throughput on AVX2 (benchmarks/proto_exp_variants.c) */
+    double r2 = r * r, r4 = r2 * r2;
+    double a = FL_FMA(1.6666666718997808e-01, r, 0.5);
+    double b = FL_FMA(8.333298483621828e-03, r, 4.1666666718981143e-02);
+    double c = FL_FMA(1.9899274069434545e-04, r, 1.3888854049481818e-03);
+    double p = FL_FMA(FL_FMA(2.48595783333601e-05, r2, c), r4, FL_FMA(b, r2, a));
+    double e = FL_FMA(r2, p, r) + 1.0;
+    /* e * 2^k by adding k to e's exponent: exact, e * 2^k being normal for x >= -708;
+     * a NaN keeps its bits (the low 12 bits of a NaN's t are 0) */
+    double s = fl_asf64(fl_asu64(e) + (fl_asu64(t) << 52));
+    return x < -708.0 ? 0.0 : s;
 }
 
 /* -------------------------------------------------------------------------- log */
