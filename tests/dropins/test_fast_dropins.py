@@ -1,6 +1,7 @@
-"""The fast routes of ``fastloss.sklearn.log_loss`` and Keras's
-``SparseCategoricalCrossentropy()(...)`` (issue #16): the same bits as the general path for
-every input they take, and the general path's errors and warnings for what they decline.
+"""The fast routes of ``fastloss.sklearn.log_loss`` and of the Keras loss objects
+(``fastloss.keras`` and ``.legacy``: sparse / categorical / binary cross-entropy, issue #16):
+the same bits as the general path for every input they take, and the general path's errors
+and warnings for what they decline.
 
 The general path is reached by disabling the fast route (monkeypatch), so both results come
 from this code base; each case also checks that the fast route did take the input (so the
@@ -14,7 +15,9 @@ import numpy as np
 import pytest
 
 import fastloss.keras as FK
+import fastloss.keras.legacy as FKL
 import fastloss.sklearn as FS
+from _zoo import bits, logits_zoo, probs_zoo, targets
 from fastloss._dispatch import fast_core
 
 
@@ -133,3 +136,111 @@ def test_keras_sparse_declines_to_the_general_errors():
     assert loss(y, p.astype(np.float64)) == loss(y, p)
     assert loss._fast_call(y, p, np.ones(4)) is None
     assert loss(y, p, sample_weight=np.ones(4)) == loss(y, p)
+
+
+# --------------------------------------------------------------------------- Keras loss objects
+
+KERAS = {"keras": FK, "legacy": FKL}
+KERAS_REDUCTIONS = {"keras": ("sum_over_batch_size", "sum", "mean", "mean_with_sample_weight"),
+                    "legacy": ("auto", "sum_over_batch_size", "sum")}
+KERAS_CLASSES = {"sparse": "SparseCategoricalCrossentropy",
+                 "categorical": "CategoricalCrossentropy", "binary": "BinaryCrossentropy"}
+# (rows, classes): one row, odd widths, the issue's 32 x 10, several blocks of rows (3000 x
+# 10; 40 x 1000), a BCE over two blocks of elements (3000 x 10)
+KERAS_SHAPES = ((1, 2), (5, 3), (32, 10), (200, 17), (3000, 10), (40, 1000))
+
+
+def keras_inputs(r, kind, n, c, dt, from_logits, adversarial):
+    """(y_true, y_pred) of a loss kind; adversarial: the zoo's special values (0, 1,
+    denormals, 1 -+ eps, NaN, inf, huge logits) mixed in."""
+    if from_logits:
+        x = logits_zoo(r, n, c, dt, adversarial)
+    else:
+        x = probs_zoo(r, (n, c), dt, adversarial, normalized=kind != "binary")
+    if kind == "sparse":
+        return all_classes(r, n, c, (np.int64, np.int32)[n % 2]), x
+    if kind == "categorical":
+        return targets(r, (n, c), dt, normalized=True), x
+    return (r.random((n, c)) < 0.4).astype(dt), x
+
+
+def keras_loss(module, kind, from_logits, reduction, dt):
+    cls = getattr(KERAS[module], KERAS_CLASSES[kind])
+    if module == "legacy":  # tf.keras 2 computes in y_pred's dtype
+        return cls(from_logits=from_logits, reduction=reduction)
+    return cls(from_logits=from_logits, reduction=reduction,
+               dtype=None if dt == np.float32 else "float64")
+
+
+@pytest.mark.parametrize("module", ["keras", "legacy"])
+@pytest.mark.parametrize("kind", ["sparse", "categorical", "binary"])
+@pytest.mark.parametrize("from_logits", [False, True])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_keras_objects_fast_route_keeps_the_bits(monkeypatch, module, kind, from_logits, dtype):
+    r = np.random.default_rng(16)
+    for n, c in KERAS_SHAPES:
+        for adversarial in (False, True):
+            y, x = keras_inputs(r, kind, n, c, dtype, from_logits, adversarial)
+            for red in KERAS_REDUCTIONS[module]:
+                loss = keras_loss(module, kind, from_logits, red, dtype)
+                fast = loss._fast_call(y, x, None)
+                if not adversarial:  # a NaN or an infinite logit may decline
+                    assert fast is not None, (n, c, red)
+                got = loss(y, x)
+                ref = general_keras(monkeypatch, loss, y, x)
+                assert type(got) is type(ref) and got.dtype == ref.dtype == dtype
+                assert bits(got) == bits(ref), (n, c, red, adversarial, got, ref)
+                assert fast is None or bits(fast) == bits(got)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("module", ["keras", "legacy"])
+def test_keras_bce_over_many_blocks_keeps_the_bits(monkeypatch, module):
+    """More blocks than the entry keeps on the stack (64 of 16384 elements)."""
+    r = np.random.default_rng(5)
+    z = (r.random((70_000, 16)) < 0.5).astype(np.float32)
+    x = r.standard_normal((70_000, 16)).astype(np.float32) * 4
+    for fl, p in ((True, x), (False, 1 / (1 + np.exp(-x)))):
+        loss = getattr(KERAS[module], "BinaryCrossentropy")(from_logits=fl)
+        assert loss._fast_call(z, p, None) is not None
+        assert bits(loss(z, p)) == bits(general_keras(monkeypatch, loss, z, p))
+
+
+@pytest.mark.parametrize("module", ["keras", "legacy"])
+def test_keras_objects_decline_to_the_general_path(monkeypatch, module):
+    """What the entries do not take gives the general path's value, errors and warnings."""
+    L = KERAS[module]
+    r = np.random.default_rng(3)
+    p = probs(r, 4, 3, np.float32)
+    t = np.eye(3, dtype=np.float32)[[0, 1, 2, 1]]
+    x = r.standard_normal((4, 3)).astype(np.float32)
+    cases = [  # (loss, y_true, y_pred): each declined, then the general path's bits
+        (L.SparseCategoricalCrossentropy(), np.array([0, 1, 2, 1]), p.T.copy().T),  # F order
+        (L.SparseCategoricalCrossentropy(), np.array([0., 1., 2., 1.]), p),  # float labels
+        (L.SparseCategoricalCrossentropy(ignore_class=1), np.array([0, 1, 2, 1]), p),
+        (L.SparseCategoricalCrossentropy(reduction="none"), np.array([0, 1, 2, 1]), p),
+        (L.CategoricalCrossentropy(label_smoothing=0.1), t, p),
+        (L.CategoricalCrossentropy(), t.astype(np.float64), p),  # targets of another dtype
+        (L.CategoricalCrossentropy(from_logits=True), t, np.where(t > 0, np.nan, x)),  # NaN
+        (L.BinaryCrossentropy(from_logits=True), t, np.where(t > 0, np.inf, x)),  # TF: NaN
+        (L.BinaryCrossentropy(from_logits=True), t[:, :1].ravel(), x[:, 0]),  # rank 1
+        (L.BinaryCrossentropy(), t, p.astype(np.float64)),  # y_pred of another dtype
+    ]
+    for loss, yt, yp in cases:
+        assert loss._fast_call(yt, yp, None) is None, (loss, yt.dtype, yp.shape)
+        got = loss(yt, yp)
+        ref = general_keras(monkeypatch, loss, yt, yp)
+        assert bits(got) == bits(ref), (loss, got, ref)
+    sparse = L.SparseCategoricalCrossentropy()
+    with pytest.raises(ValueError, match="label value of 3 which is outside"):
+        sparse(np.array([0, 1, 3, 2]), p)
+    with pytest.raises(ValueError):
+        L.CategoricalCrossentropy()(t[:, :2], p)
+    with pytest.raises(ValueError):
+        L.BinaryCrossentropy(from_logits=True)(t[:3], x)
+    if module == "keras":  # tf.keras 2 broadcasts probabilities
+        with pytest.raises(ValueError):
+            L.BinaryCrossentropy()(t, p[None])
+    with pytest.warns(SyntaxWarning):  # one class: the general path warns
+        L.CategoricalCrossentropy()(t[:, :1], p[:, :1])
+    assert sparse._fast_call(np.array([0, 1, 2, 1]), p, np.ones(4)) is None  # weights

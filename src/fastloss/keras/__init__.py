@@ -106,7 +106,6 @@ import warnings
 import numpy as np
 
 from fastloss.keras import _common as _c
-from fastloss.losses.functions import fast_sparse as _fast_sparse
 from fastloss.losses._docs import fill
 
 __all__ = [
@@ -237,6 +236,7 @@ class Loss:
         self.reduction = standardize_reduction(reduction)
         self._np_dtype = _c.float_dtype(dtype)  # compute dtype: float32 for half precision
         self._out_dtype = _c.result_dtype(dtype)
+        self._fast_ft = _c.fast_ft(self._np_dtype, self._out_dtype)
 
     @property
     def dtype(self):
@@ -820,6 +820,14 @@ class BinaryCrossentropy(_BinaryFused, LossFunctionWrapper):
         self.label_smoothing = label_smoothing
         self.axis = axis
 
+    def _fast_call(self, y_true, y_pred, sample_weight):
+        """_fused's value by one compiled entry (plain NumPy in the compute dtype, same
+        shapes, no weights, no label smoothing: the entry checks the rest)."""
+        if sample_weight is not None or self.label_smoothing:
+            return None
+        return _c.fast_bce(y_true, y_pred, self.from_logits, self.axis, self.reduction,
+                           self._fast_ft)
+
     def get_config(self):
         config = Loss.get_config(self)
         config.update({"from_logits": self.from_logits, "label_smoothing": self.label_smoothing,
@@ -908,6 +916,15 @@ class CategoricalCrossentropy(LossFunctionWrapper):
         self.label_smoothing = label_smoothing
         self.axis = axis
 
+    def _fast_call(self, y_true, y_pred, sample_weight):
+        """Plain NumPy in the compute dtype, no weights, no label smoothing: one compiled
+        entry (it checks the rest: same-shaped C-contiguous ``(n, C)`` arrays, C >= 2)."""
+        kw = self._fn_kwargs
+        if sample_weight is not None or kw["label_smoothing"]:
+            return None
+        return _c.fast_categorical(y_true, y_pred, kw["from_logits"], kw["axis"], self.reduction,
+                                   self._fast_ft)
+
     def get_config(self):
         config = Loss.get_config(self)
         config.update({"from_logits": self.from_logits, "label_smoothing": self.label_smoothing,
@@ -957,42 +974,16 @@ class SparseCategoricalCrossentropy(LossFunctionWrapper):
         self.ignore_class = ignore_class
 
     def _fast_call(self, y_true, y_pred, sample_weight):
-        """Plain NumPy in the compute dtype: C-contiguous ``(n, C)`` float ``y_pred``, int64
-        (or int32) labels ``(n,)``/``(n, 1)`` in ``[0, C)``, no ignore_class, no weights, a
-        scalar reduction. The general path's bits: the same log of the clipped
-        probabilities, the same kernel per sample, the same float64 sum of float32 values;
-        labels in ``[0, C)`` with ``C <= 2**24`` survive Keras's cast to the float dtype."""
-        dt = self._np_dtype  # NumPy's float32/float64 dtypes are singletons: `is` suffices
-        if (sample_weight is not None or type(y_pred) is not np.ndarray
-                or type(y_true) is not np.ndarray or y_pred.dtype is not dt
-                or self._out_dtype is not dt or self.ignore_class is not None
-                or self.reduction not in _SCALAR_REDUCTIONS or y_pred.ndim != 2):
-            return None  # the fast entry declines non-integer labels itself
+        """Plain NumPy in the compute dtype (the compiled entry checks the rest: C-contiguous
+        ``(n, C)`` float ``y_pred``, int64/int32 labels ``(n,)``/``(n, 1)`` in ``[0, C)``,
+        a scalar reduction); no ignore_class, no weights."""
         kw = self._fn_kwargs
-        fl, axis = kw["from_logits"], kw["axis"]
-        n, C = y_pred.shape
-        if not ((axis == -1 or axis == 1) and type(axis) is int and (fl is True or fl is False)
-                and 2 <= C <= 16777216):  # 2**24: labels exact through the float cast
+        if sample_weight is not None or kw["ignore_class"] is not None:
             return None
-        if not fl:  # Keras: log(clip(p)) in the compute dtype, then softmax CE; the log of
-            lo, hi = _CLIP_BOUNDS[dt.char]  # a value >= 1e-7 or NaN sets no FP flag
-            y_pred = np.log(_uclip(y_pred, lo, hi))
-        v = _fast_sparse(y_true, y_pred, from_logits=True, reduction="none")
-        if v is None:
-            return None
-        s = float(v.astype(np.float64).sum())  # reduce_weighted_values' float64 sum
-        return dt.type(s) if self.reduction == "sum" else dt.type(s / n)
+        return _c.fast_sparse(y_true, y_pred, kw["from_logits"], kw["axis"], self.reduction,
+                              self._fast_ft)
 
     def get_config(self):
         config = Loss.get_config(self)
         config.update({"from_logits": self.from_logits, "ignore_class": self.ignore_class})
         return config
-
-
-try:  # np.clip's ufunc without np.clip's Python-level argument handling (1 us a call)
-    from numpy._core.umath import clip as _uclip
-except ImportError:  # pragma: no cover - NumPy < 2
-    _uclip = np.clip
-_SCALAR_REDUCTIONS = ("sum_over_batch_size", "mean", "sum", "mean_with_sample_weight")
-_CLIP_BOUNDS = {np.dtype(d).char: (np.dtype(d).type(_EPS), np.dtype(d).type(1.0 - _EPS))
-                for d in (np.float32, np.float64)}

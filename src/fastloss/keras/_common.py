@@ -20,7 +20,7 @@ import functools
 
 import numpy as np
 
-from fastloss._dispatch import resolve_backend, resolve_threads
+from fastloss._dispatch import fast_core, resolve_backend, resolve_threads
 from fastloss.kernels import CLIP_EPS, CLIP_KERAS2, CLIP_NONE
 from fastloss.losses._calls import (
     EMPTY,
@@ -304,6 +304,47 @@ def categorical_rows(x2, t2, from_logits, clip_mode=CLIP_NONE, eps=0.0):
 def mse_rows(x2, t2):
     kern, nt = _backend()
     return mse_call(x2, t2, kern=kern, n_threads=nt).per_sample()
+
+
+# --------------------------------------------------------------------------- fast entries
+
+# The compiled entries of Keras loss objects on plain NumPy without weights (issue #16,
+# kernels/cython/_fast.pxi): the general path's bits, or None to decline (then the general
+# path runs, and raises its errors). These are the only Python code that spells their
+# positional order. ``ft`` is the compute dtype's code (fast_ft), 0 for y_pred's own.
+
+_FAST_FT = {np.dtype(np.float32): 1, np.dtype(np.float64): 2}
+
+
+def fast_ft(compute, result):
+    """The entries' dtype code of a Keras 3 loss computing in ``compute`` and returning
+    ``result``; -1 (decline) when they differ (half precision rounds the inputs first)."""
+    return _FAST_FT.get(compute, -1) if compute is result else -1
+
+
+def fast_sparse(y_true, y_pred, from_logits, axis, reduction, ft=0):
+    core = fast_core(None)
+    return None if core is None else core.fast_keras_sparse(y_true, y_pred, from_logits, axis,
+                                                            reduction, ft)
+
+
+def fast_categorical(y_true, y_pred, from_logits, axis, reduction, ft=0):
+    core = fast_core(None)
+    if core is None:
+        return None
+    rs = None
+    if from_logits is False and type(y_pred) is np.ndarray and y_pred.ndim == 2:
+        # the row sums of the renormalisation, exactly as _categorical_values takes them
+        # (BLAS's float32 order); the division is the entry's
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+            rs = y_pred @ np.ones(y_pred.shape[1], dtype=y_pred.dtype)
+    return core.fast_keras_categorical(y_true, y_pred, from_logits, axis, reduction, ft, rs)
+
+
+def fast_bce(y_true, y_pred, from_logits, axis, reduction, ft=0, keras2=False):
+    core = fast_core(None)
+    return None if core is None else core.fast_keras_bce(y_true, y_pred, from_logits, axis,
+                                                         reduction, ft, keras2)
 
 
 # --------------------------------------------------------------------------- float32 pieces

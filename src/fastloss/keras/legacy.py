@@ -207,6 +207,9 @@ class Loss:
         self.name = name
 
     def __call__(self, y_true, y_pred, sample_weight=None):
+        fast = self._fast_call(y_true, y_pred, sample_weight)
+        if fast is not None:
+            return fast
         if _is_ragged(y_pred) or _is_ragged(y_true):
             return self._ragged_call(y_true, y_pred, sample_weight)
         in_mask = _c.keras_mask(y_pred)
@@ -263,6 +266,10 @@ class Loss:
             else:
                 sw = fm
         return compute_weighted_loss(losses, sw, reduction, _mask_scale=mask_scale)
+
+    def _fast_call(self, y_true, y_pred, sample_weight):
+        """The whole call for the common case, or None (then the general path)."""
+        return None
 
     def _fused(self, y_true, y_pred, sample_weight):
         return None
@@ -783,6 +790,15 @@ class BinaryCrossentropy(LossFunctionWrapper):
                          from_logits=from_logits, label_smoothing=label_smoothing, axis=axis)
         self.from_logits = from_logits
 
+    def _fast_call(self, y_true, y_pred, sample_weight):
+        """_fused's value by one compiled entry (plain NumPy, same shapes and dtype, no
+        weights, no label smoothing: the entry checks the rest)."""
+        kw = self._fn_kwargs
+        if sample_weight is not None or kw["label_smoothing"]:
+            return None
+        return _c.fast_bce(y_true, y_pred, kw["from_logits"], kw["axis"], self.reduction,
+                           keras2=True)
+
     def _fused(self, y_true, y_pred, sample_weight):
         """One kernel pass for the plain case (same shapes, last axis, no weights)."""
         if sample_weight is not None or self._get_reduction() == Reduction.NONE:
@@ -876,6 +892,15 @@ class CategoricalCrossentropy(LossFunctionWrapper):
         super().__init__(categorical_crossentropy, name=name, reduction=reduction,
                          from_logits=from_logits, label_smoothing=label_smoothing, axis=axis)
 
+    def _fast_call(self, y_true, y_pred, sample_weight):
+        """Plain NumPy, no weights, no label smoothing: one compiled entry (it checks the
+        rest: same-shaped, same-dtype C-contiguous ``(n, C)`` arrays, C >= 2)."""
+        kw = self._fn_kwargs
+        if sample_weight is not None or kw["label_smoothing"]:
+            return None
+        return _c.fast_categorical(y_true, y_pred, kw["from_logits"], kw["axis"],
+                                   self.reduction)
+
 
 @fill
 class SparseCategoricalCrossentropy(LossFunctionWrapper):
@@ -907,3 +932,12 @@ class SparseCategoricalCrossentropy(LossFunctionWrapper):
                  name="sparse_categorical_crossentropy"):
         super().__init__(sparse_categorical_crossentropy, name=name, reduction=reduction,
                          from_logits=from_logits, ignore_class=ignore_class)
+
+    def _fast_call(self, y_true, y_pred, sample_weight):
+        """Plain NumPy, no weights, no ignore_class: one compiled entry (it checks the rest:
+        C-contiguous ``(n, C)`` float ``y_pred``, int64/int32 labels ``(n,)``/``(n, 1)`` in
+        ``[0, C)``, C >= 2)."""
+        kw = self._fn_kwargs
+        if sample_weight is not None or kw["ignore_class"] is not None:
+            return None
+        return _c.fast_sparse(y_true, y_pred, kw["from_logits"], -1, self.reduction)
