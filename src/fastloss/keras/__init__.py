@@ -26,11 +26,14 @@ Containers and dtypes (as ``tf.convert_to_tensor`` reads them):
   by the loss classes as ``Loss.__call__`` does: combined with ``ignore_class``'s mask and
   applied in the reduction.
 
-Speed: ``SparseCategoricalCrossentropy()(y, p)`` on C-contiguous ``(n, C)`` NumPy arrays
-of the loss's float32/float64 dtype with int64/int32 labels, no ``ignore_class``, weights or
-mask and a scalar reduction runs through the compiled fast entry (issue #16): the same bits
-as the general path (tests/dropins/test_fast_dropins.py); anything else takes the general
-path.
+Speed: ``SparseCategoricalCrossentropy``, ``CategoricalCrossentropy`` and
+``BinaryCrossentropy`` objects called on C-contiguous NumPy arrays of the loss's
+float32/float64 dtype (``(n, C)``, int64/int32 labels for the sparse loss, same-shaped
+targets for the others) without ``sample_weight``, ``ignore_class``, label smoothing or
+mask, with a scalar reduction, run through one compiled entry (issue #16; Keras's
+``log(clip(p))`` by np.log's own loop, the float64 sum in np.sum's order): the same bits
+as the general path (tests/dropins/test_fast_dropins.py). Anything else, and a NaN
+result, takes the general path.
 
 Upstream suite (``tests/dropins/upstream/run_upstream.py keras``): Keras 3.15's own
 ``keras/src/losses/losses_test.py``, the classes of the losses provided here, only the

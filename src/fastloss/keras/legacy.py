@@ -36,6 +36,8 @@ of :mod:`fastloss.keras` (TF tensor in, TF tensor out; float16/bfloat16 computed
 float32 and rounded once; the mask of ``y_pred`` honoured as ``losses_utils`` does).
 ``BinaryFocalCrossentropy`` has tf.keras's attributes (``gamma``, ``alpha``, ...), and
 ``get_config()`` carries ``fn`` (tf.keras's saving v3 default).
+The sparse, categorical and binary cross-entropy objects take the compiled route of
+:mod:`fastloss.keras` on plain NumPy (there: "Speed"), here with y_pred's own dtype.
 
 Upstream suite (``tests/dropins/upstream/run_upstream.py tf-keras``): tf-keras's
 ``losses_test.py`` (vendored, commit dd0a7237, 2.21.0), the classes of the losses provided
