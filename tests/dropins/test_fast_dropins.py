@@ -150,13 +150,23 @@ KERAS_CLASSES = {"sparse": "SparseCategoricalCrossentropy",
 KERAS_SHAPES = ((1, 2), (5, 3), (32, 10), (200, 17), (3000, 10), (40, 1000))
 
 
-def keras_inputs(r, kind, n, c, dt, from_logits, adversarial):
-    """(y_true, y_pred) of a loss kind; adversarial: the zoo's special values (0, 1,
-    denormals, 1 -+ eps, NaN, inf, huge logits) mixed in."""
+def keras_inputs(r, kind, n, c, dt, from_logits, variant):
+    """(y_true, y_pred) of a loss kind. variant "zoo": the zoo's special values (0, 1,
+    denormals, 1 -+ eps, NaN, inf, huge logits) mixed in; "edges": the same with what makes
+    a NaN result (which declines) replaced by values Keras clips or the kernel survives."""
+    adversarial = variant != "clean"
     if from_logits:
         x = logits_zoo(r, n, c, dt, adversarial)
+        fill = (-1e4, 88.7)
     else:
         x = probs_zoo(r, (n, c), dt, adversarial, normalized=kind != "binary")
+        fill = (1.5, -0.5)  # outside [0, 1]: Keras clips without a check
+    if variant == "edges":
+        bad = np.isnan(x)
+        if from_logits:  # +inf, and -inf filling a row, give NaN; BCE takes finite logits
+            bad |= (x == np.inf) | np.isneginf(x).all(axis=1, keepdims=True)
+            bad |= np.isinf(x) if kind == "binary" else False
+        x[bad] = np.resize(np.array(fill, dtype=dt), int(bad.sum()))
     if kind == "sparse":
         return all_classes(r, n, c, (np.int64, np.int32)[n % 2]), x
     if kind == "categorical":
@@ -172,25 +182,37 @@ def keras_loss(module, kind, from_logits, reduction, dt):
                dtype=None if dt == np.float32 else "float64")
 
 
+def warned(f, *args):
+    """f(*args) and the warnings it gave, as (category, message) pairs."""
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        res = f(*args)
+    return res, [(x.category, str(x.message)) for x in w]
+
+
 @pytest.mark.parametrize("module", ["keras", "legacy"])
 @pytest.mark.parametrize("kind", ["sparse", "categorical", "binary"])
 @pytest.mark.parametrize("from_logits", [False, True])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_keras_objects_fast_route_keeps_the_bits(monkeypatch, module, kind, from_logits, dtype):
     r = np.random.default_rng(16)
+    taken = {"clean": 0, "edges": 0, "zoo": 0}
     for n, c in KERAS_SHAPES:
-        for adversarial in (False, True):
-            y, x = keras_inputs(r, kind, n, c, dtype, from_logits, adversarial)
+        for variant in taken:
+            y, x = keras_inputs(r, kind, n, c, dtype, from_logits, variant)
             for red in KERAS_REDUCTIONS[module]:
                 loss = keras_loss(module, kind, from_logits, red, dtype)
-                fast = loss._fast_call(y, x, None)
-                if not adversarial:  # a NaN or an infinite logit may decline
+                fast, _ = warned(loss._fast_call, y, x, None)
+                if variant == "clean":  # NaN results and infinite BCE logits decline
                     assert fast is not None, (n, c, red)
-                got = loss(y, x)
-                ref = general_keras(monkeypatch, loss, y, x)
+                taken[variant] += fast is not None
+                got, said = warned(loss, y, x)
+                ref, ref_said = warned(general_keras, monkeypatch, loss, y, x)
+                assert said == ref_said  # e.g. float32 overflow of a huge sum, in both
                 assert type(got) is type(ref) and got.dtype == ref.dtype == dtype
-                assert bits(got) == bits(ref), (n, c, red, adversarial, got, ref)
+                assert bits(got) == bits(ref), (n, c, red, variant, got, ref)
                 assert fast is None or bits(fast) == bits(got)
+    assert taken["edges"] > 0, taken  # the route's edge values are compared, not only declined
 
 
 @pytest.mark.slow
