@@ -754,9 +754,17 @@ cdef double _keras_rows(Args *a, const floating *x, floating *work, int pre, con
 
 
 cdef object _keras_run(Args *a, const View *x, int pre, const void *rs, int red):
-    cdef void *work = malloc((a.n + (a.n * a.C if pre else 0)) * x.b.itemsize)
+    cdef Py_ssize_t nbytes = (a.n + (a.n * a.C if pre else 0)) * x.b.itemsize
+    cdef void *work
+    cdef View big
     cdef double s
     cdef int nt = _serial(a.n * a.C, _fast_default_threads)
+    big.held = False
+    if nbytes >= (1 << 22):  # NumPy backs big arrays with huge pages: malloc's fresh pages
+        _open(_EMPTY((nbytes + 7) // 8, dtype=_F64), &big)  # cost 15% at 80 MB in faults
+        work = big.b.buf
+    else:
+        work = malloc(nbytes)
     if work == NULL:
         raise MemoryError()
     try:
@@ -769,7 +777,10 @@ cdef object _keras_run(Args *a, const View *x, int pre, const void *rs, int red)
             return None
         return _keras_scalar(x.ft, s, <double>a.n, red)
     finally:
-        free(work)
+        if big.held:
+            _close(&big)
+        else:
+            free(work)
 
 
 cdef bint _keras_pred(object y_pred, View *x, int want, object axis) except -1:

@@ -228,6 +228,17 @@ def test_keras_bce_over_many_blocks_keeps_the_bits(monkeypatch, module):
         assert bits(loss(z, p)) == bits(general_keras(monkeypatch, loss, z, p))
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["sparse", "categorical"])
+def test_keras_rows_with_a_big_work_buffer_keep_the_bits(monkeypatch, kind):
+    """Above 4 MB of work the entries take a NumPy array instead of malloc (huge pages)."""
+    r = np.random.default_rng(6)
+    y, x = keras_inputs(r, kind, 5000, 300, np.float32, False, "clean")
+    loss = keras_loss("keras", kind, False, "sum_over_batch_size", np.float32)
+    assert loss._fast_call(y, x, None) is not None
+    assert bits(loss(y, x)) == bits(general_keras(monkeypatch, loss, y, x))
+
+
 @pytest.mark.parametrize("module", ["keras", "legacy"])
 def test_keras_objects_decline_to_the_general_path(monkeypatch, module):
     """What the entries do not take gives the general path's value, errors and warnings."""
