@@ -615,8 +615,8 @@ cdef bint _np_log_lookup() except -1:
     cdef object uf = _np.log
     cdef fl_ufunc_head *u
     cdef int i, k
-    cdef float[::1] pf, qf
-    cdef double[::1] pd, qd
+    cdef float[::1] qf
+    cdef double[::1] qd
     if type(uf) is not _np.ufunc:
         return False
     u = <fl_ufunc_head *><PyObject *>uf
@@ -632,10 +632,9 @@ cdef bint _np_log_lookup() except -1:
         _np_log_data[k] = u.data[i]
     probe = _np.concatenate([_np.geomspace(1e-7, 1.0, 4099), _np.linspace(0.5, 1.0, 4099),
                              [_np.nan, 1e-7, 1.0 - 1e-7, 2.0, 1e30]])
-    pf, qf = probe.astype(_F32), _np.empty(len(probe), _F32)
-    pd, qd = probe.copy(), _np.empty(len(probe), _F64)
-    _np_log(0, &pf[0], &qf[0], pf.shape[0])
-    _np_log(1, &pd[0], &qd[0], pd.shape[0])
+    qf, qd = probe.astype(_F32), probe.copy()
+    _np_log(0, &qf[0], &qf[0], qf.shape[0])  # in place, as the entries call it
+    _np_log(1, &qd[0], &qd[0], qd.shape[0])
     return (_np.log(probe.astype(_F32)).tobytes() == _np.asarray(qf).tobytes()
             and _np.log(probe).tobytes() == _np.asarray(qd).tobytes())
 
@@ -650,21 +649,21 @@ cdef bint _np_log_ready() except -1:
 
 
 def _np_log_check(x):
-    """np.log of a 1-D float32/float64 array by the loop the Keras entries call (tests hold
-    it to np.log), None where that loop is not usable."""
+    """np.log of a 1-D float32/float64 array by the loop the Keras entries call, in place as
+    they call it (tests hold it to np.log), None where that loop is not usable."""
     if not _np_log_ready():
         return None
-    out = _np.empty_like(x)
-    cdef float[::1] xf, of
-    cdef double[::1] xd, od
+    out = x.copy()
+    cdef float[::1] of
+    cdef double[::1] od
     if x.dtype == _F32:
-        xf, of = x, out
-        if xf.shape[0]:
-            _np_log(0, &xf[0], &of[0], xf.shape[0])
+        of = out
+        if of.shape[0]:
+            _np_log(0, &of[0], &of[0], of.shape[0])
     else:
-        xd, od = x, out
-        if xd.shape[0]:
-            _np_log(1, &xd[0], &od[0], xd.shape[0])
+        od = out
+        if od.shape[0]:
+            _np_log(1, &od[0], &od[0], od.shape[0])
     return out
 
 
