@@ -696,27 +696,67 @@ cdef double _np_pairwise(const floating *a, Py_ssize_t n) noexcept nogil:
     return _np_pairwise(a, n2) + _np_pairwise(a + n2, n - n2)
 
 
-def _np_sum_check(const double[::1] a):
-    """0.0 + _np_pairwise(a) (tests hold it to np.sum)."""
-    return 0.0 + _np_pairwise(&a[0], a.shape[0]) if a.shape[0] else 0.0
+def _np_sum_check(const double[::1] a, bint from_f32=False):
+    """_np_sum_as_f64 of ``a`` (tests hold it to np.sum)."""
+    return _np_sum_as_f64(&a[0], a.shape[0], from_f32) if a.shape[0] else 0.0
 
 
-cdef int _keras_reduction(object r):
-    """RED_MEAN or RED_SUM of a Keras 3 / tf.keras reduction when there is no sample
-    weight ('mean_with_sample_weight' then divides by the count too); -1 declines."""
+cdef enum:
+    RED_MEAN_SW = 3  # Keras 3's sum(w * v) / sum(w)
+
+
+cdef int _keras_reduction(object r, bint weighted):
+    """RED_MEAN, RED_SUM or RED_MEAN_SW of a Keras 3 / tf.keras reduction
+    ('mean_with_sample_weight' without weights divides by the count); -1 declines."""
     if type(r) is not str:
         return -1
-    if r == "sum_over_batch_size" or r == "auto" or r == "mean" or r == "mean_with_sample_weight":
+    if r == "mean_with_sample_weight":
+        return RED_MEAN_SW if weighted else RED_MEAN
+    if r == "sum_over_batch_size" or r == "auto" or r == "mean":
         return RED_MEAN
     return RED_SUM if r == "sum" else -1
 
 
-cdef object _keras_scalar(int ft, double s, double n, int red):
-    """``dtype.type(s)`` or ``dtype.type(s / n)`` as the general path rounds it; a NaN
-    declines (its sign and payload depend on which operand met which)."""
+cdef object _keras_scalar(int ft, double s, double d, int red):
+    """``dtype.type(s)`` or ``dtype.type(0.0 if d == 0 else s / d)`` as the general path
+    rounds it; a NaN declines (its sign and payload depend on which operand met which)."""
+    if red != RED_SUM:
+        s = 0.0 if d == 0.0 else s / d
     if s != s:
         return None
-    return _scalar(ft, s if red == RED_SUM else s / n)
+    return _scalar(ft, s)
+
+
+cdef bint _keras_weights(const View *sw, int ft, double *w, Py_ssize_t n) noexcept nogil:
+    """``w = sample_weight.astype(compute dtype)`` as float64; False where a float64 weight
+    overflows float32 (NumPy warns of that: the general path's business)."""
+    cdef Py_ssize_t i
+    cdef const double *d = <const double *>sw.b.buf
+    cdef const float *f = <const float *>sw.b.buf
+    cdef float r
+    for i in range(n):
+        if sw.ft == FT_F32:
+            w[i] = <double>f[i]
+        elif ft == FT_F64:
+            w[i] = d[i]
+        else:
+            r = <float>d[i]
+            if r - r != 0 and d[i] - d[i] == 0:
+                return False
+            w[i] = <double>r
+    return True
+
+
+cdef double _np_sum_as_f64(const double *w, Py_ssize_t n, bint from_f32) noexcept nogil:
+    """``np.sum(a, dtype=np.float64)`` of ``a`` (values ``w``): a float32 ``a`` is cast in
+    NumPy's buffers of 8192 elements, each summed pairwise and added in turn."""
+    cdef double s = 0.0
+    cdef Py_ssize_t i
+    if not from_f32:
+        return 0.0 + _np_pairwise(w, n)
+    for i in range(0, n, 8192):
+        s = s + _np_pairwise(w + i, min(<Py_ssize_t>8192, n - i))
+    return s
 
 
 cdef void _keras_logclip(const floating *p, floating *out, Py_ssize_t n) noexcept nogil:
@@ -732,10 +772,11 @@ cdef void _keras_logclip(const floating *p, floating *out, Py_ssize_t n) noexcep
 
 
 cdef double _keras_rows(Args *a, const floating *x, floating *work, int pre, const void *rs,
-                        int nt) noexcept nogil:
-    """Per-row values of the kernel into ``work[:n]`` and their NumPy float64 sum.
-    ``pre``: 1 runs the kernel on log(clip(x)) (in work[n:]), 2 on x / rs[row] (Keras 3's
-    renormalised probabilities), 0 on x."""
+                        const double *w, double *prod, int nt) noexcept nogil:
+    """Per-row values of the kernel into ``work[:n]`` and the NumPy float64 sum of them
+    (weights ``w``: of their products with ``w``, formed in ``prod``). ``pre``: 1 runs the
+    kernel on log(clip(x)) (in work[n:]), 2 on x / rs[row] (Keras 3's renormalised
+    probabilities), 0 on x."""
     cdef Py_ssize_t n = a.n, C = a.C, i, j
     cdef floating *tmp = work + n
     cdef const floating *r = <const floating *>rs
@@ -749,14 +790,23 @@ cdef double _keras_rows(Args *a, const floating *x, floating *work, int pre, con
         x = tmp
     a.out = work
     _run(a, x, nt)
-    return 0.0 + _np_pairwise(work, n)
+    if w == NULL:
+        return 0.0 + _np_pairwise(work, n)
+    for i in range(n):
+        prod[i] = <double>work[i] * w[i]
+    return 0.0 + _np_pairwise(prod, n)
 
 
-cdef object _keras_run(Args *a, const View *x, int pre, const void *rs, int red):
-    cdef Py_ssize_t nbytes = (a.n + (a.n * a.C if pre else 0)) * x.b.itemsize
+cdef object _keras_run(Args *a, const View *x, int pre, const void *rs, int red,
+                       const View *sw):
+    cdef Py_ssize_t n = a.n
+    cdef Py_ssize_t nw = 2 * n if sw.held else 0  # float64 weights and products first
+    cdef Py_ssize_t nbytes = nw * 8 + (n + (n * a.C if pre else 0)) * x.b.itemsize
     cdef void *work
+    cdef void *vals
+    cdef double *w = NULL
     cdef View big
-    cdef double s
+    cdef double s, d = <double>n
     cdef int nt = _serial(a.n * a.C, _fast_default_threads)
     big.held = False
     if nbytes >= (1 << 22):  # NumPy backs big arrays with huge pages: malloc's fresh pages
@@ -766,20 +816,38 @@ cdef object _keras_run(Args *a, const View *x, int pre, const void *rs, int red)
         work = malloc(nbytes)
     if work == NULL:
         raise MemoryError()
+    vals = <char *>work + nw * 8
     try:
+        if sw.held:
+            w = <double *>work
+            if not _keras_weights(sw, x.ft, w, n):
+                return None
         with nogil:
             if x.ft == FT_F32:
-                s = _keras_rows(a, <const float *>x.b.buf, <float *>work, pre, rs, nt)
+                s = _keras_rows(a, <const float *>x.b.buf, <float *>vals, pre, rs, w, w + n,
+                                nt)
             else:
-                s = _keras_rows(a, <const double *>x.b.buf, <double *>work, pre, rs, nt)
+                s = _keras_rows(a, <const double *>x.b.buf, <double *>vals, pre, rs, w,
+                                w + n, nt)
+            if red == RED_MEAN_SW:
+                d = _np_sum_as_f64(w, n, x.ft == FT_F32)
         if a.bad_label[0]:
             return None
-        return _keras_scalar(x.ft, s, <double>a.n, red)
+        return _keras_scalar(x.ft, s, d, red)
     finally:
         if big.held:
             _close(&big)
         else:
             free(work)
+
+
+cdef bint _keras_sample_weight(object sample_weight, View *sw, Py_ssize_t n) except -1:
+    """None, or a C-contiguous float32/float64 ``(n,)`` array (Keras casts it to the compute
+    dtype; other shapes broadcast or squeeze: the general path)."""
+    if sample_weight is None:
+        return True
+    return (_open(sample_weight, sw) and sw.ft <= FT_F64 and sw.b.ndim == 1
+            and sw.b.shape[0] == n)
 
 
 cdef bint _keras_pred(object y_pred, View *x, int want, object axis) except -1:
@@ -791,13 +859,14 @@ cdef bint _keras_pred(object y_pred, View *x, int want, object axis) except -1:
             and _last_axis(axis, 2))
 
 
-def fast_keras_sparse(y_true, y_pred, from_logits, axis, reduction, int want):
+def fast_keras_sparse(y_true, y_pred, from_logits, axis, reduction, int want,
+                      sample_weight=None):
     """A Keras (3 or tf.keras 2) SparseCategoricalCrossentropy object's call without
-    sample_weight or ignore_class, or None to decline. Labels int64/int32 of shape (n,)
-    or (n, 1), all in [0, C); probabilities go through log(clip(p, 1e-7, 1 - 1e-7))."""
-    cdef View x, y
+    ignore_class, or None to decline. Labels int64/int32 of shape (n,) or (n, 1), all in
+    [0, C); probabilities go through log(clip(p, 1e-7, 1 - 1e-7))."""
+    cdef View x, y, sw
     cdef Args a
-    cdef int bad, red = _keras_reduction(reduction)
+    cdef int bad, red = _keras_reduction(reduction, sample_weight is not None)
     cdef Py_ssize_t N, C, i
     cdef int64_t *y64 = NULL
     cdef const int32_t *y32
@@ -806,12 +875,14 @@ def fast_keras_sparse(y_true, y_pred, from_logits, axis, reduction, int want):
         return None
     if from_logits is False and not _np_log_ready():
         return None
-    x.held = y.held = False
+    x.held = y.held = sw.held = False
     try:
         if not _keras_pred(y_pred, &x, want, axis) or not _open(y_true, &y) or y.ft < FT_I64:
             return None
         N, C = x.b.shape[0], x.b.shape[1]
         if not (y.b.ndim == 1 or (y.b.ndim == 2 and y.b.shape[1] == 1)) or y.b.shape[0] != N:
+            return None
+        if not _keras_sample_weight(sample_weight, &sw, N):
             return None
         if y.ft == FT_I32:  # the kernels take int64
             y64 = <int64_t *>malloc(N * sizeof(int64_t))
@@ -831,30 +902,31 @@ def fast_keras_sparse(y_true, y_pred, from_logits, axis, reduction, int want):
         _init(&a, K_SPARSE, N, C, _block_rows(C), &bad)
         a.y = y64
         a.logits = True
-        return _keras_run(&a, &x, 0 if from_logits is True else 1, NULL, red)
+        return _keras_run(&a, &x, 0 if from_logits is True else 1, NULL, red, &sw)
     finally:
         if y.held and y.ft == FT_I32:
             free(y64)
         _close(&x)
         _close(&y)
+        _close(&sw)
 
 
 def fast_keras_categorical(y_true, y_pred, from_logits, axis, reduction, int want,
-                           row_sums=None):
-    """A Keras CategoricalCrossentropy object's call without sample_weight or label
-    smoothing, or None to decline. Probabilities need ``row_sums`` (the general path's
+                           row_sums=None, sample_weight=None):
+    """A Keras CategoricalCrossentropy object's call without label smoothing, or None to
+    decline. Probabilities need ``row_sums`` (the general path's
     ``y_pred @ ones``, in y_pred's dtype): they are divided by them here, then clipped to
     [1e-7, 1 - 1e-7] by the kernel, as the general path does."""
-    cdef View x, t, rs
+    cdef View x, t, rs, sw
     cdef Args a
-    cdef int bad, red = _keras_reduction(reduction)
+    cdef int bad, red = _keras_reduction(reduction, sample_weight is not None)
     if red < 0 or not (from_logits is True or from_logits is False):
         return None
-    x.held = t.held = rs.held = False
+    x.held = t.held = rs.held = sw.held = False
     try:
         if not _keras_pred(y_pred, &x, want, axis) or not _open(y_true, &t) or t.ft != x.ft:
             return None
-        if not _same_shape(&x, &t):
+        if not _same_shape(&x, &t) or not _keras_sample_weight(sample_weight, &sw, x.b.shape[0]):
             return None
         if from_logits is False and not (
                 _open(row_sums, &rs) and rs.ft == x.ft and rs.b.ndim == 1
@@ -867,11 +939,12 @@ def fast_keras_categorical(y_true, y_pred, from_logits, axis, reduction, int wan
             a.clip = CLIP_EPS
             a.eps = 1e-7
         return _keras_run(&a, &x, 0 if from_logits is True else 2,
-                          rs.b.buf if rs.held else NULL, red)
+                          rs.b.buf if rs.held else NULL, red, &sw)
     finally:
         _close(&x)
         _close(&t)
         _close(&rs)
+        _close(&sw)
 
 
 cdef bint _all_finite(const floating *x, Py_ssize_t n) noexcept nogil:
@@ -890,7 +963,7 @@ def fast_keras_bce(y_true, y_pred, from_logits, axis, reduction, int want, bint 
     probabilities clipped by the kernel as Keras 3 (CLIP_EPS) or tf.keras 2 (CLIP_KERAS2)."""
     cdef View x, z
     cdef Args a
-    cdef int bad, nt, red = _keras_reduction(reduction)
+    cdef int bad, nt, red = _keras_reduction(reduction, False)
     cdef double lp_s[FAST_STACK]
     cdef double wp_s[FAST_STACK]
     cdef double *lp = lp_s

@@ -134,8 +134,8 @@ def test_keras_sparse_declines_to_the_general_errors():
     y = np.array([0, 1, 2, 1])
     assert loss._fast_call(y, p.astype(np.float64), None) is None  # cast to float32 first
     assert loss(y, p.astype(np.float64)) == loss(y, p)
-    assert loss._fast_call(y, p, np.ones(4)) is None
-    assert loss(y, p, sample_weight=np.ones(4)) == loss(y, p)
+    assert loss._fast_call(y, p, np.ones((4, 1))) is None  # (n,) weights are taken now
+    assert loss(y, p, sample_weight=np.ones((4, 1))) == loss(y, p)
 
 
 # --------------------------------------------------------------------------- Keras loss objects
@@ -215,6 +215,35 @@ def test_keras_objects_fast_route_keeps_the_bits(monkeypatch, module, kind, from
     assert taken["edges"] > 0, taken  # the route's edge values are compared, not only declined
 
 
+@pytest.mark.parametrize("module", ["keras", "legacy"])
+@pytest.mark.parametrize("kind", ["sparse", "categorical"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_keras_weighted_fast_route_keeps_the_bits(monkeypatch, module, kind, dtype):
+    """sample_weight of shape (n,), float32 or float64 (cast to the compute dtype as Keras
+    casts it), zeros included; over 8192 rows NumPy sums a cast array in buffers."""
+    r = np.random.default_rng(17)
+    for n, c in ((1, 2), (5, 3), (32, 10), (3000, 10), (9000, 3)):
+        for fl in (False, True):
+            y, x = keras_inputs(r, kind, n, c, dtype, fl, "clean")
+            ws = [r.random(n) * 3, (r.random(n) * 3).astype(np.float32), np.zeros(n),
+                  np.where(r.random(n) < 0.3, 0.0, r.random(n) * 1e-3).astype(np.float32),
+                  np.full(n, 1e39)]  # float32 compute: overflows in the cast (declines)
+            for w in ws:
+                for red in KERAS_REDUCTIONS[module]:
+                    loss = keras_loss(module, kind, fl, red, dtype)
+                    fast, _ = warned(loss._fast_call, y, x, w)
+                    if w is not ws[-1] or dtype == np.float64:
+                        assert fast is not None, (n, c, red, w.dtype)
+                    got, said = warned(loss, y, x, w)
+                    ref, ref_said = warned(general_keras, monkeypatch, loss, y, x, w)
+                    assert said == ref_said
+                    assert type(got) is type(ref) and got.dtype == ref.dtype == dtype
+                    assert bits(got) == bits(ref), (n, c, red, w.dtype, got, ref)
+    loss = keras_loss(module, kind, False, "sum", dtype)
+    for w in (np.ones((5, 1)), np.ones(4), [1.0] * 5, np.ones(10)[::2]):  # the general path's
+        assert loss._fast_call(y[:5], x[:5], w) is None
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("module", ["keras", "legacy"])
 def test_keras_bce_over_many_blocks_keeps_the_bits(monkeypatch, module):
@@ -276,4 +305,4 @@ def test_keras_objects_decline_to_the_general_path(monkeypatch, module):
             L.BinaryCrossentropy()(t, p[None])
     with pytest.warns(SyntaxWarning):  # one class: the general path warns
         L.CategoricalCrossentropy()(t[:, :1], p[:, :1])
-    assert sparse._fast_call(np.array([0, 1, 2, 1]), p, np.ones(4)) is None  # weights
+    assert sparse._fast_call(np.array([0, 1, 2, 1]), p, np.ones((4, 1))) is None  # (n, 1)

@@ -439,9 +439,13 @@ def test_keras_entries_log_is_numpys(core):
 
 def test_keras_entries_sum_is_numpys(core):
     """Keras's reductions sum float32 per-sample values as float64 with np.sum: the entries
-    follow NumPy's pairwise order (blocks of 128, 8 accumulators), bit for bit."""
+    follow NumPy's pairwise order (blocks of 128, 8 accumulators), bit for bit, and its
+    cast buffers where it sums float32 weights in float64."""
     rng = np.random.default_rng(9)
     for n in list(range(1, 300)) + [1023, 1024, 1025, 4099, 8192, 8193, 70_001]:
         v = (rng.standard_normal(n) * np.exp(rng.standard_normal(n) * 8)).astype(np.float32)
         a = v.astype(np.float64)
         assert bits(np.float64(core._np_sum_check(a))) == bits(np.sum(a)), n
+        # np.sum(float32 array, dtype=np.float64): cast and summed in buffers of 8192
+        assert bits(np.float64(core._np_sum_check(a, True))) == bits(
+            np.sum(v, dtype=np.float64)), n

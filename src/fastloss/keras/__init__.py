@@ -29,8 +29,9 @@ Containers and dtypes (as ``tf.convert_to_tensor`` reads them):
 Speed: ``SparseCategoricalCrossentropy``, ``CategoricalCrossentropy`` and
 ``BinaryCrossentropy`` objects called on C-contiguous NumPy arrays of the loss's
 float32/float64 dtype (``(n, C)``, int64/int32 labels for the sparse loss, same-shaped
-targets for the others) without ``sample_weight``, ``ignore_class``, label smoothing or
-mask, with a scalar reduction, run through one compiled entry (issue #16; Keras's
+targets for the others) without ``ignore_class``, label smoothing or mask, with a scalar
+reduction and ``sample_weight`` of shape ``(n,)`` or none (BCE: none), run through one
+compiled entry (issue #16; Keras's
 ``log(clip(p))`` by np.log's own loop, the float64 sum in np.sum's order): the same bits
 as the general path (tests/dropins/test_fast_dropins.py). Anything else, and a NaN
 result, takes the general path.
@@ -920,13 +921,13 @@ class CategoricalCrossentropy(LossFunctionWrapper):
         self.axis = axis
 
     def _fast_call(self, y_true, y_pred, sample_weight):
-        """Plain NumPy in the compute dtype, no weights, no label smoothing: one compiled
-        entry (it checks the rest: same-shaped C-contiguous ``(n, C)`` arrays, C >= 2)."""
+        """Plain NumPy in the compute dtype, no label smoothing: one compiled entry (it checks
+        the rest: same-shaped C-contiguous ``(n, C)`` arrays, C >= 2, weights ``(n,)``)."""
         kw = self._fn_kwargs
-        if sample_weight is not None or kw["label_smoothing"]:
+        if kw["label_smoothing"]:
             return None
         return _c.fast_categorical(y_true, y_pred, kw["from_logits"], kw["axis"], self.reduction,
-                                   self._fast_ft)
+                                   self._fast_ft, sample_weight)
 
     def get_config(self):
         config = Loss.get_config(self)
@@ -979,12 +980,12 @@ class SparseCategoricalCrossentropy(LossFunctionWrapper):
     def _fast_call(self, y_true, y_pred, sample_weight):
         """Plain NumPy in the compute dtype (the compiled entry checks the rest: C-contiguous
         ``(n, C)`` float ``y_pred``, int64/int32 labels ``(n,)``/``(n, 1)`` in ``[0, C)``,
-        a scalar reduction); no ignore_class, no weights."""
+        weights ``(n,)``, a scalar reduction); no ignore_class."""
         kw = self._fn_kwargs
-        if sample_weight is not None or kw["ignore_class"] is not None:
+        if kw["ignore_class"] is not None:
             return None
         return _c.fast_sparse(y_true, y_pred, kw["from_logits"], kw["axis"], self.reduction,
-                              self._fast_ft)
+                              self._fast_ft, sample_weight)
 
     def get_config(self):
         config = Loss.get_config(self)

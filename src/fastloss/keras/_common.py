@@ -308,7 +308,7 @@ def mse_rows(x2, t2):
 
 # --------------------------------------------------------------------------- fast entries
 
-# The compiled entries of Keras loss objects on plain NumPy without weights (issue #16,
+# The compiled entries of Keras loss objects on plain NumPy (issue #16,
 # kernels/cython/_fast.pxi): the general path's bits, or None to decline (then the general
 # path runs, and raises its errors). These are the only Python code that spells their
 # positional order. ``ft`` is the compute dtype's code (fast_ft), 0 for y_pred's own.
@@ -322,13 +322,13 @@ def fast_ft(compute, result):
     return _FAST_FT.get(compute, -1) if compute is result else -1
 
 
-def fast_sparse(y_true, y_pred, from_logits, axis, reduction, ft=0):
+def fast_sparse(y_true, y_pred, from_logits, axis, reduction, ft=0, sample_weight=None):
     core = fast_core(None)
     return None if core is None else core.fast_keras_sparse(y_true, y_pred, from_logits, axis,
-                                                            reduction, ft)
+                                                            reduction, ft, sample_weight)
 
 
-def fast_categorical(y_true, y_pred, from_logits, axis, reduction, ft=0):
+def fast_categorical(y_true, y_pred, from_logits, axis, reduction, ft=0, sample_weight=None):
     core = fast_core(None)
     if core is None:
         return None
@@ -338,7 +338,8 @@ def fast_categorical(y_true, y_pred, from_logits, axis, reduction, ft=0):
         # (BLAS's float32 order); the division is the entry's
         with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
             rs = y_pred @ np.ones(y_pred.shape[1], dtype=y_pred.dtype)
-    return core.fast_keras_categorical(y_true, y_pred, from_logits, axis, reduction, ft, rs)
+    return core.fast_keras_categorical(y_true, y_pred, from_logits, axis, reduction, ft, rs,
+                                       sample_weight)
 
 
 def fast_bce(y_true, y_pred, from_logits, axis, reduction, ft=0, keras2=False):

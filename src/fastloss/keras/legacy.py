@@ -895,13 +895,13 @@ class CategoricalCrossentropy(LossFunctionWrapper):
                          from_logits=from_logits, label_smoothing=label_smoothing, axis=axis)
 
     def _fast_call(self, y_true, y_pred, sample_weight):
-        """Plain NumPy, no weights, no label smoothing: one compiled entry (it checks the
-        rest: same-shaped, same-dtype C-contiguous ``(n, C)`` arrays, C >= 2)."""
+        """Plain NumPy, no label smoothing: one compiled entry (it checks the rest:
+        same-shaped, same-dtype C-contiguous ``(n, C)`` arrays, C >= 2, weights ``(n,)``)."""
         kw = self._fn_kwargs
-        if sample_weight is not None or kw["label_smoothing"]:
+        if kw["label_smoothing"]:
             return None
         return _c.fast_categorical(y_true, y_pred, kw["from_logits"], kw["axis"],
-                                   self.reduction)
+                                   self.reduction, sample_weight=sample_weight)
 
 
 @fill
@@ -936,10 +936,11 @@ class SparseCategoricalCrossentropy(LossFunctionWrapper):
                          from_logits=from_logits, ignore_class=ignore_class)
 
     def _fast_call(self, y_true, y_pred, sample_weight):
-        """Plain NumPy, no weights, no ignore_class: one compiled entry (it checks the rest:
-        C-contiguous ``(n, C)`` float ``y_pred``, int64/int32 labels ``(n,)``/``(n, 1)`` in
-        ``[0, C)``, C >= 2)."""
+        """Plain NumPy, no ignore_class: one compiled entry (it checks the rest: C-contiguous
+        ``(n, C)`` float ``y_pred``, int64/int32 labels ``(n,)``/``(n, 1)`` in ``[0, C)``,
+        C >= 2, weights ``(n,)``)."""
         kw = self._fn_kwargs
-        if sample_weight is not None or kw["ignore_class"] is not None:
+        if kw["ignore_class"] is not None:
             return None
-        return _c.fast_sparse(y_true, y_pred, kw["from_logits"], -1, self.reduction)
+        return _c.fast_sparse(y_true, y_pred, kw["from_logits"], -1, self.reduction,
+                              sample_weight=sample_weight)
