@@ -727,23 +727,32 @@ cdef object _keras_scalar(int ft, double s, double d, int red):
     return _scalar(ft, s)
 
 
-cdef bint _keras_weights(const View *sw, int ft, double *w, Py_ssize_t n) noexcept nogil:
-    """``w = sample_weight.astype(compute dtype)`` as float64; False where a float64 weight
-    overflows float32 (NumPy warns of that: the general path's business)."""
+cdef bint _keras_weights(const View *sw, int ft, const Args *a, double *w,
+                         Py_ssize_t n) noexcept nogil:
+    """Keras's weights as float64: ``sample_weight.astype(compute dtype)`` (1 without), times
+    the ignore_class mask in the compute dtype; False where a float64 weight overflows
+    float32 (NumPy warns of that: the general path's business)."""
     cdef Py_ssize_t i
-    cdef const double *d = <const double *>sw.b.buf
-    cdef const float *f = <const float *>sw.b.buf
+    cdef const double *d = <const double *>sw.b.buf if sw.held else NULL
+    cdef const float *f = <const float *>sw.b.buf if sw.held else NULL
     cdef float r
+    cdef double v, m
     for i in range(n):
-        if sw.ft == FT_F32:
-            w[i] = <double>f[i]
+        if not sw.held:
+            v = 1.0
+        elif sw.ft == FT_F32:
+            v = <double>f[i]
         elif ft == FT_F64:
-            w[i] = d[i]
+            v = d[i]
         else:
             r = <float>d[i]
             if r - r != 0 and d[i] - d[i] == 0:
                 return False
-            w[i] = <double>r
+            v = <double>r
+        if a.has_ignore:  # sw * mask in the dtype: a negative weight gives -0.0, inf NaN
+            m = 0.0 if a.y[i] == a.ignore_index else 1.0
+            v = <double>(<float>v * <float>m) if ft == FT_F32 else v * m
+        w[i] = v
     return True
 
 
@@ -798,9 +807,11 @@ cdef double _keras_rows(Args *a, const floating *x, floating *work, int pre, con
 
 
 cdef object _keras_run(Args *a, const View *x, int pre, const void *rs, int red,
-                       const View *sw):
-    cdef Py_ssize_t n = a.n
-    cdef Py_ssize_t nw = 2 * n if sw.held else 0  # float64 weights and products first
+                       const View *sw, bint keras2):
+    """The entries' common part (weights, the kernel, Keras's reduction). With
+    ignore_class, Keras's means divide by the rows kept (none kept: 0, tf.keras: NaN)."""
+    cdef Py_ssize_t n = a.n, i, kept = 0
+    cdef Py_ssize_t nw = 2 * n if sw.held or a.has_ignore else 0  # weights and products
     cdef Py_ssize_t nbytes = nw * 8 + (n + (n * a.C if pre else 0)) * x.b.itemsize
     cdef void *work
     cdef void *vals
@@ -818,10 +829,16 @@ cdef object _keras_run(Args *a, const View *x, int pre, const void *rs, int red,
         raise MemoryError()
     vals = <char *>work + nw * 8
     try:
-        if sw.held:
+        if nw:
             w = <double *>work
-            if not _keras_weights(sw, x.ft, w, n):
+            if not _keras_weights(sw, x.ft, a, w, n):
                 return None
+        if a.has_ignore and red == RED_MEAN:
+            for i in range(n):
+                kept += a.y[i] != a.ignore_index
+            if kept == 0 and keras2:
+                return None  # tf.keras: 0 * inf = NaN, the general path's
+            d = <double>kept
         with nogil:
             if x.ft == FT_F32:
                 s = _keras_rows(a, <const float *>x.b.buf, <float *>vals, pre, rs, w, w + n,
@@ -860,19 +877,25 @@ cdef bint _keras_pred(object y_pred, View *x, int want, object axis) except -1:
 
 
 def fast_keras_sparse(y_true, y_pred, from_logits, axis, reduction, int want,
-                      sample_weight=None):
-    """A Keras (3 or tf.keras 2) SparseCategoricalCrossentropy object's call without
-    ignore_class, or None to decline. Labels int64/int32 of shape (n,) or (n, 1), all in
-    [0, C); probabilities go through log(clip(p, 1e-7, 1 - 1e-7))."""
+                      sample_weight=None, ignore_class=None, bint keras2=False):
+    """A Keras 3 (``keras2``: tf.keras 2) SparseCategoricalCrossentropy object's call, or
+    None to decline. Labels int64/int32 of shape (n,) or (n, 1), all in [0, C) or equal
+    to an int ``ignore_class``, all within +-2**24 then (Keras 3 compares them as float32);
+    probabilities go through log(clip(p, 1e-7, 1 - 1e-7))."""
     cdef View x, y, sw
     cdef Args a
-    cdef int bad, red = _keras_reduction(reduction, sample_weight is not None)
+    cdef bint has_ic = ignore_class is not None
+    cdef int bad, red = _keras_reduction(reduction, sample_weight is not None or has_ic)
     cdef Py_ssize_t N, C, i
     cdef int64_t *y64 = NULL
     cdef const int32_t *y32
-    cdef int64_t yi
+    cdef int64_t yi, ic = 0
     if red < 0 or not (from_logits is True or from_logits is False):
         return None
+    if has_ic:
+        if type(ignore_class) is not int or not (-16777216 <= ignore_class <= 16777216):
+            return None
+        ic = ignore_class
     if from_logits is False and not _np_log_ready():
         return None
     x.held = y.held = sw.held = False
@@ -897,12 +920,20 @@ def fast_keras_sparse(y_true, y_pred, from_logits, axis, reduction, int want,
         for i in range(N):  # a bad label declines: the general path names it
             yi = y64[i]
             bad |= (yi < 0) | (yi >= C)
+        if bad and has_ic:
+            bad = 0
+            for i in range(N):
+                yi = y64[i]
+                bad |= (((yi < 0) | (yi >= C)) & (yi != ic)) | (yi < -16777216) | (
+                    yi > 16777216)
         if bad:
             return None
         _init(&a, K_SPARSE, N, C, _block_rows(C), &bad)
         a.y = y64
         a.logits = True
-        return _keras_run(&a, &x, 0 if from_logits is True else 1, NULL, red, &sw)
+        a.has_ignore = has_ic
+        a.ignore_index = ic
+        return _keras_run(&a, &x, 0 if from_logits is True else 1, NULL, red, &sw, keras2)
     finally:
         if y.held and y.ft == FT_I32:
             free(y64)
@@ -939,7 +970,7 @@ def fast_keras_categorical(y_true, y_pred, from_logits, axis, reduction, int wan
             a.clip = CLIP_EPS
             a.eps = 1e-7
         return _keras_run(&a, &x, 0 if from_logits is True else 2,
-                          rs.b.buf if rs.held else NULL, red, &sw)
+                          rs.b.buf if rs.held else NULL, red, &sw, False)
     finally:
         _close(&x)
         _close(&t)

@@ -244,6 +244,40 @@ def test_keras_weighted_fast_route_keeps_the_bits(monkeypatch, module, kind, dty
         assert loss._fast_call(y[:5], x[:5], w) is None
 
 
+@pytest.mark.parametrize("module", ["keras", "legacy"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_keras_ignore_class_fast_route_keeps_the_bits(monkeypatch, module, dtype):
+    """ignore_class inside and outside [0, C), with and without weights (negative and
+    infinite ones too: Keras multiplies them by the mask), some rows or all ignored."""
+    r = np.random.default_rng(19)
+    L = KERAS[module]
+    for n, c in ((1, 2), (7, 3), (32, 10), (3000, 10), (9000, 3)):
+        for fl in (False, True):
+            _, x = keras_inputs(r, "sparse", n, c, dtype, fl, "clean")
+            for ic in (0, c - 1, -1, 255):
+                y = all_classes(r, n, c)
+                y[r.random(n) < 0.3] = ic
+                for labels in (y, np.full(n, ic)):  # all ignored: 0 (Keras 3), NaN (tf.keras)
+                    ws = [None, (r.random(n) * 3).astype(np.float32),
+                          np.where(labels == ic, -2.0, r.random(n))]
+                    for w in ws:
+                        for red in KERAS_REDUCTIONS[module]:
+                            loss = L.SparseCategoricalCrossentropy(
+                                from_logits=fl, ignore_class=ic, reduction=red,
+                                **({} if module == "legacy" or dtype == np.float32
+                                   else {"dtype": "float64"}))
+                            fast, _ = warned(loss._fast_call, labels, x, w)
+                            all_out = bool((labels == ic).all())
+                            if not (all_out and module == "legacy" and red != "sum"):
+                                assert fast is not None, (n, c, ic, red)
+                            got, said = warned(loss, labels, x, w)
+                            ref, ref_said = warned(general_keras, monkeypatch, loss, labels,
+                                                   x, w)
+                            assert said == ref_said
+                            assert type(got) is type(ref) and got.dtype == ref.dtype == dtype
+                            assert bits(got) == bits(ref), (n, c, ic, red, got, ref)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("module", ["keras", "legacy"])
 def test_keras_bce_over_many_blocks_keeps_the_bits(monkeypatch, module):
@@ -279,7 +313,8 @@ def test_keras_objects_decline_to_the_general_path(monkeypatch, module):
     cases = [  # (loss, y_true, y_pred): each declined, then the general path's bits
         (L.SparseCategoricalCrossentropy(), np.array([0, 1, 2, 1]), p.T.copy().T),  # F order
         (L.SparseCategoricalCrossentropy(), np.array([0., 1., 2., 1.]), p),  # float labels
-        (L.SparseCategoricalCrossentropy(ignore_class=1), np.array([0, 1, 2, 1]), p),
+        (L.SparseCategoricalCrossentropy(ignore_class=1.0), np.array([0, 1, 2, 1]), p),
+        (L.SparseCategoricalCrossentropy(ignore_class=2**25), np.array([0, 1, 2, 1]), p),
         (L.SparseCategoricalCrossentropy(reduction="none"), np.array([0, 1, 2, 1]), p),
         (L.CategoricalCrossentropy(label_smoothing=0.1), t, p),
         (L.CategoricalCrossentropy(), t.astype(np.float64), p),  # targets of another dtype

@@ -29,9 +29,9 @@ Containers and dtypes (as ``tf.convert_to_tensor`` reads them):
 Speed: ``SparseCategoricalCrossentropy``, ``CategoricalCrossentropy`` and
 ``BinaryCrossentropy`` objects called on C-contiguous NumPy arrays of the loss's
 float32/float64 dtype (``(n, C)``, int64/int32 labels for the sparse loss, same-shaped
-targets for the others) without ``ignore_class``, label smoothing or mask, with a scalar
-reduction and ``sample_weight`` of shape ``(n,)`` or none (BCE: none), run through one
-compiled entry (issue #16; Keras's
+targets for the others) without label smoothing or mask, with a scalar reduction,
+``sample_weight`` of shape ``(n,)`` or none (BCE: none) and an int ``ignore_class`` or none,
+run through one compiled entry (issue #16; Keras's
 ``log(clip(p))`` by np.log's own loop, the float64 sum in np.sum's order): the same bits
 as the general path (tests/dropins/test_fast_dropins.py). Anything else, and a NaN
 result, takes the general path.
@@ -978,14 +978,12 @@ class SparseCategoricalCrossentropy(LossFunctionWrapper):
         self.ignore_class = ignore_class
 
     def _fast_call(self, y_true, y_pred, sample_weight):
-        """Plain NumPy in the compute dtype (the compiled entry checks the rest: C-contiguous
-        ``(n, C)`` float ``y_pred``, int64/int32 labels ``(n,)``/``(n, 1)`` in ``[0, C)``,
-        weights ``(n,)``, a scalar reduction); no ignore_class."""
+        """Plain NumPy in the compute dtype: one compiled entry (it checks the rest:
+        C-contiguous ``(n, C)`` float ``y_pred``, int64/int32 labels ``(n,)``/``(n, 1)`` in
+        ``[0, C)`` or ignored, weights ``(n,)``, a scalar reduction)."""
         kw = self._fn_kwargs
-        if kw["ignore_class"] is not None:
-            return None
         return _c.fast_sparse(y_true, y_pred, kw["from_logits"], kw["axis"], self.reduction,
-                              self._fast_ft, sample_weight)
+                              self._fast_ft, sample_weight, kw["ignore_class"])
 
     def get_config(self):
         config = Loss.get_config(self)

@@ -322,10 +322,12 @@ def fast_ft(compute, result):
     return _FAST_FT.get(compute, -1) if compute is result else -1
 
 
-def fast_sparse(y_true, y_pred, from_logits, axis, reduction, ft=0, sample_weight=None):
+def fast_sparse(y_true, y_pred, from_logits, axis, reduction, ft=0, sample_weight=None,
+                ignore_class=None, keras2=False):
     core = fast_core(None)
     return None if core is None else core.fast_keras_sparse(y_true, y_pred, from_logits, axis,
-                                                            reduction, ft, sample_weight)
+                                                            reduction, ft, sample_weight,
+                                                            ignore_class, keras2)
 
 
 def fast_categorical(y_true, y_pred, from_logits, axis, reduction, ft=0, sample_weight=None):

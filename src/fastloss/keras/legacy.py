@@ -936,11 +936,10 @@ class SparseCategoricalCrossentropy(LossFunctionWrapper):
                          from_logits=from_logits, ignore_class=ignore_class)
 
     def _fast_call(self, y_true, y_pred, sample_weight):
-        """Plain NumPy, no ignore_class: one compiled entry (it checks the rest: C-contiguous
-        ``(n, C)`` float ``y_pred``, int64/int32 labels ``(n,)``/``(n, 1)`` in ``[0, C)``,
+        """Plain NumPy: one compiled entry (it checks the rest: C-contiguous ``(n, C)``
+        float ``y_pred``, int64/int32 labels ``(n,)``/``(n, 1)`` in ``[0, C)`` or ignored,
         C >= 2, weights ``(n,)``)."""
         kw = self._fn_kwargs
-        if kw["ignore_class"] is not None:
-            return None
         return _c.fast_sparse(y_true, y_pred, kw["from_logits"], -1, self.reduction,
-                              sample_weight=sample_weight)
+                              sample_weight=sample_weight, ignore_class=kw["ignore_class"],
+                              keras2=True)
