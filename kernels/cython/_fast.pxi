@@ -986,23 +986,26 @@ cdef bint _all_finite(const floating *x, Py_ssize_t n) noexcept nogil:
     return bad == 0
 
 
-def fast_keras_bce(y_true, y_pred, from_logits, axis, reduction, int want, bint keras2):
+def fast_keras_bce(y_true, y_pred, from_logits, axis, reduction, int want, bint keras2,
+                   sample_weight=None):
     """A Keras BinaryCrossentropy object's fused call (one kernel pass, the block sums
-    combined exactly, then ``/ K`` and ``/ n``) without sample_weight or label smoothing,
+    combined exactly, then ``/ K`` and ``/ n`` or the weight sum) without label smoothing,
     or None to decline. Same-shaped C-contiguous arrays of rank >= 2, the mean over the
     last axis; logits all finite (TensorFlow's NaN at infinite logits: the general path);
-    probabilities clipped by the kernel as Keras 3 (CLIP_EPS) or tf.keras 2 (CLIP_KERAS2)."""
-    cdef View x, z
+    probabilities clipped by the kernel as Keras 3 (CLIP_EPS) or tf.keras 2 (CLIP_KERAS2).
+    Keras 3's ``sample_weight``: (n,) for (n, K) arrays, none zero (as _fused takes it)."""
+    cdef View x, z, sw
     cdef Args a
-    cdef int bad, nt, red = _keras_reduction(reduction, False)
+    cdef int bad, nt, red = _keras_reduction(reduction, sample_weight is not None)
     cdef double lp_s[FAST_STACK]
     cdef double wp_s[FAST_STACK]
     cdef double *lp = lp_s
-    cdef Py_ssize_t n, K, nb
-    cdef double total
+    cdef double *w = NULL
+    cdef Py_ssize_t n, K, nb, i
+    cdef double total, d
     if red < 0 or not (from_logits is True or from_logits is False):
         return None
-    x.held = z.held = False
+    x.held = z.held = sw.held = False
     try:
         if not _open(y_pred, &x) or x.ft > FT_F64 or x.b.ndim < 2 or (want and x.ft != want):
             return None
@@ -1017,6 +1020,22 @@ def fast_keras_bce(y_true, y_pred, from_logits, axis, reduction, int want, bint 
                 else _all_finite(<const double *>x.b.buf, n)):
             return None
         _init(&a, K_BCE, n, 1, _block_rows(1), &bad)
+        d = <double>(n // K)
+        if sample_weight is not None:
+            if x.b.ndim != 2 or not _keras_sample_weight(sample_weight, &sw, n // K):
+                return None
+            w = <double *>malloc((n // K) * sizeof(double))
+            if w == NULL:
+                raise MemoryError()
+            if not _keras_weights(&sw, x.ft, &a, w, n // K):
+                return None
+            for i in range(n // K):
+                if w[i] == 0.0:
+                    return None  # Keras's NaN * 0: _fused leaves zero weights to the rest
+            a.sw = w
+            a.sw_div = K
+            if red == RED_MEAN_SW:
+                d = _np_sum_as_f64(w, n // K, x.ft == FT_F32)
         nb = (n + a.block_rows - 1) // a.block_rows
         if nb > FAST_STACK:
             lp = <double *>malloc(2 * nb * sizeof(double))
@@ -1039,9 +1058,11 @@ def fast_keras_bce(y_true, y_pred, from_logits, axis, reduction, int want, bint 
             total = lp[0]
         elif not _exact_sum(lp, nb, &total):
             return None
-        return _keras_scalar(x.ft, total / K, <double>(n // K), red)
+        return _keras_scalar(x.ft, total / K, d, red)
     finally:
         if lp != lp_s:
             free(lp)
+        free(w)
         _close(&x)
         _close(&z)
+        _close(&sw)

@@ -244,6 +244,27 @@ def test_keras_weighted_fast_route_keeps_the_bits(monkeypatch, module, kind, dty
         assert loss._fast_call(y[:5], x[:5], w) is None
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_keras_weighted_bce_fast_route_keeps_the_bits(monkeypatch, dtype):
+    """Keras 3's fused BCE with sample_weight (n,): float32/float64 weights, the weight sum
+    of mean_with_sample_weight over NumPy's cast buffers; a zero weight declines."""
+    r = np.random.default_rng(23)
+    for n, k in ((1, 1), (5, 3), (32, 1), (3000, 10), (9000, 2)):
+        for fl in (False, True):
+            z, x = keras_inputs(r, "binary", n, k, dtype, fl, "clean")
+            for w in (r.random(n) * 3 + 0.1, (r.random(n) - 0.5).astype(np.float32),
+                      np.where(r.random(n) < 0.5, 0.0, 1.0)):
+                for red in KERAS_REDUCTIONS["keras"]:
+                    loss = keras_loss("keras", "binary", fl, red, dtype)
+                    fast, _ = warned(loss._fast_call, z, x, w)
+                    assert (fast is None) == bool((w == 0).any()), (n, k, red)
+                    got, said = warned(loss, z, x, w)
+                    ref, ref_said = warned(general_keras, monkeypatch, loss, z, x, w)
+                    assert said == ref_said
+                    assert type(got) is type(ref) and got.dtype == ref.dtype == dtype
+                    assert bits(got) == bits(ref), (n, k, red, got, ref)
+
+
 @pytest.mark.parametrize("module", ["keras", "legacy"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_keras_ignore_class_fast_route_keeps_the_bits(monkeypatch, module, dtype):

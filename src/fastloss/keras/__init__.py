@@ -29,10 +29,10 @@ Containers and dtypes (as ``tf.convert_to_tensor`` reads them):
 Speed: ``SparseCategoricalCrossentropy``, ``CategoricalCrossentropy`` and
 ``BinaryCrossentropy`` objects called on C-contiguous NumPy arrays of the loss's
 float32/float64 dtype (``(n, C)``, int64/int32 labels for the sparse loss, same-shaped
-targets for the others) without label smoothing or mask, with a scalar reduction,
-``sample_weight`` of shape ``(n,)`` or none (BCE: none) and an int ``ignore_class`` or none,
-run through one compiled entry (issue #16; Keras's
-``log(clip(p))`` by np.log's own loop, the float64 sum in np.sum's order): the same bits
+targets for the others) without label smoothing or mask, with a scalar reduction, a
+``sample_weight`` of shape ``(n,)`` (BCE: none zero) or none, and for the sparse loss an int
+``ignore_class`` or none, run through one compiled entry (issue #16; Keras's
+``log(clip(p))`` by np.log's own loop, the float64 sums in np.sum's order): the same bits
 as the general path (tests/dropins/test_fast_dropins.py). Anything else, and a NaN
 result, takes the general path.
 
@@ -826,11 +826,11 @@ class BinaryCrossentropy(_BinaryFused, LossFunctionWrapper):
 
     def _fast_call(self, y_true, y_pred, sample_weight):
         """_fused's value by one compiled entry (plain NumPy in the compute dtype, same
-        shapes, no weights, no label smoothing: the entry checks the rest)."""
-        if sample_weight is not None or self.label_smoothing:
+        shapes, no label smoothing: the entry checks the rest, weights included)."""
+        if self.label_smoothing:
             return None
         return _c.fast_bce(y_true, y_pred, self.from_logits, self.axis, self.reduction,
-                           self._fast_ft)
+                           self._fast_ft, sample_weight=sample_weight)
 
     def get_config(self):
         config = Loss.get_config(self)

@@ -344,10 +344,11 @@ def fast_categorical(y_true, y_pred, from_logits, axis, reduction, ft=0, sample_
                                        sample_weight)
 
 
-def fast_bce(y_true, y_pred, from_logits, axis, reduction, ft=0, keras2=False):
+def fast_bce(y_true, y_pred, from_logits, axis, reduction, ft=0, keras2=False,
+             sample_weight=None):
     core = fast_core(None)
     return None if core is None else core.fast_keras_bce(y_true, y_pred, from_logits, axis,
-                                                         reduction, ft, keras2)
+                                                         reduction, ft, keras2, sample_weight)
 
 
 # --------------------------------------------------------------------------- float32 pieces
