@@ -942,15 +942,48 @@ def fast_keras_sparse(y_true, y_pred, from_logits, axis, reduction, int want,
         _close(&sw)
 
 
+cdef class _Smoothed:
+    """Keras's smoothed targets ``t * a + b``, two operations in t's dtype as NumPy does
+    them (``smooth`` = (a, b), values of that dtype), in a buffer of their own."""
+    cdef View v
+
+    def __cinit__(self):
+        self.v.held = False
+
+    cdef bint make(self, const View *t, object smooth) except -1:
+        cdef Py_ssize_t i, n = _prod(t.b.shape, t.b.ndim)
+        cdef float af, bf
+        cdef double ad, bd
+        cdef const float *tf
+        cdef const double *td
+        if type(smooth) is not tuple or len(smooth) != 2:
+            return False
+        ad, bd = smooth
+        _open(_EMPTY(n, dtype=_F32 if t.ft == FT_F32 else _F64), &self.v)
+        if t.ft == FT_F32:
+            af, bf, tf = <float>ad, <float>bd, <const float *>t.b.buf
+            for i in range(n):
+                (<float *>self.v.b.buf)[i] = tf[i] * af + bf
+        else:
+            td = <const double *>t.b.buf
+            for i in range(n):
+                (<double *>self.v.b.buf)[i] = td[i] * ad + bd
+        return True
+
+    def __dealloc__(self):
+        _close(&self.v)
+
+
 def fast_keras_categorical(y_true, y_pred, from_logits, axis, reduction, int want,
-                           row_sums=None, sample_weight=None):
-    """A Keras CategoricalCrossentropy object's call without label smoothing, or None to
-    decline. Probabilities need ``row_sums`` (the general path's
-    ``y_pred @ ones``, in y_pred's dtype): they are divided by them here, then clipped to
-    [1e-7, 1 - 1e-7] by the kernel, as the general path does."""
+                           row_sums=None, sample_weight=None, smooth=None):
+    """A Keras CategoricalCrossentropy object's call, or None to decline. Probabilities
+    need ``row_sums`` (the general path's ``y_pred @ ones``, in y_pred's dtype): they are
+    divided by them here, then clipped to [1e-7, 1 - 1e-7] by the kernel, as the general
+    path does. Label smoothing: ``smooth`` (see _Smoothed)."""
     cdef View x, t, rs, sw
     cdef Args a
     cdef int bad, red = _keras_reduction(reduction, sample_weight is not None)
+    cdef _Smoothed sm = _Smoothed() if smooth is not None else None
     if red < 0 or not (from_logits is True or from_logits is False):
         return None
     x.held = t.held = rs.held = sw.held = False
@@ -963,8 +996,10 @@ def fast_keras_categorical(y_true, y_pred, from_logits, axis, reduction, int wan
                 _open(row_sums, &rs) and rs.ft == x.ft and rs.b.ndim == 1
                 and rs.b.shape[0] == x.b.shape[0]):
             return None
+        if sm is not None and not sm.make(&t, smooth):
+            return None
         _init(&a, K_CAT, x.b.shape[0], x.b.shape[1], _block_rows(x.b.shape[1]), &bad)
-        a.t = t.b.buf
+        a.t = t.b.buf if sm is None else sm.v.b.buf
         a.logits = from_logits is True
         if from_logits is False:
             a.clip = CLIP_EPS
@@ -987,15 +1022,17 @@ cdef bint _all_finite(const floating *x, Py_ssize_t n) noexcept nogil:
 
 
 def fast_keras_bce(y_true, y_pred, from_logits, axis, reduction, int want, bint keras2,
-                   sample_weight=None):
+                   sample_weight=None, smooth=None):
     """A Keras BinaryCrossentropy object's fused call (one kernel pass, the block sums
     combined exactly, then ``/ K`` and ``/ n`` or the weight sum) without label smoothing,
     or None to decline. Same-shaped C-contiguous arrays of rank >= 2, the mean over the
     last axis; logits all finite (TensorFlow's NaN at infinite logits: the general path);
     probabilities clipped by the kernel as Keras 3 (CLIP_EPS) or tf.keras 2 (CLIP_KERAS2).
-    Keras 3's ``sample_weight``: (n,) for (n, K) arrays, none zero (as _fused takes it)."""
+    Keras 3's ``sample_weight``: (n,) for (n, K) arrays, none zero (as _fused takes it).
+    Label smoothing: ``smooth`` (see _Smoothed)."""
     cdef View x, z, sw
     cdef Args a
+    cdef _Smoothed sm = _Smoothed() if smooth is not None else None
     cdef int bad, nt, red = _keras_reduction(reduction, sample_weight is not None)
     cdef double lp_s[FAST_STACK]
     cdef double wp_s[FAST_STACK]
@@ -1037,13 +1074,15 @@ def fast_keras_bce(y_true, y_pred, from_logits, axis, reduction, int want, bint 
             if red == RED_MEAN_SW:
                 d = _np_sum_as_f64(w, n // K, x.ft == FT_F32)
         nb = (n + a.block_rows - 1) // a.block_rows
+        if sm is not None and not sm.make(&z, smooth):
+            return None
         if nb > FAST_STACK:
             lp = <double *>malloc(2 * nb * sizeof(double))
             if lp == NULL:
                 raise MemoryError()
         a.lp = lp
         a.wp = lp + nb if lp != lp_s else wp_s
-        a.t = z.b.buf
+        a.t = z.b.buf if sm is None else sm.v.b.buf
         a.logits = from_logits is True
         if from_logits is False:
             a.clip = CLIP_KERAS2 if keras2 else CLIP_EPS

@@ -244,6 +244,39 @@ def test_keras_weighted_fast_route_keeps_the_bits(monkeypatch, module, kind, dty
         assert loss._fast_call(y[:5], x[:5], w) is None
 
 
+@pytest.mark.parametrize("module", ["keras", "legacy"])
+@pytest.mark.parametrize("kind", ["categorical", "binary"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_keras_label_smoothing_fast_route_keeps_the_bits(monkeypatch, module, kind, dtype):
+    """label_smoothing in (0, 1]: the smoothed targets ``t * a + b`` in the compute dtype,
+    the constants in Keras 3's or tf.keras's order; other values decline."""
+    r = np.random.default_rng(29)
+    cls = getattr(KERAS[module], KERAS_CLASSES[kind])
+    for n, c in ((1, 2), (5, 3), (32, 10), (3000, 10)):
+        for fl in (False, True):
+            y, x = keras_inputs(r, kind, n, c, dtype, fl, "clean")
+            for ls in (0.1, 0.3, 1.0, 1, 1e-8):
+                for w in (None, r.random(n) + 0.5):
+                    for red in KERAS_REDUCTIONS[module]:
+                        kw = dict(from_logits=fl, label_smoothing=ls, reduction=red)
+                        if module == "keras" and dtype == np.float64:
+                            kw["dtype"] = "float64"
+                        loss = cls(**kw)
+                        fast, _ = warned(loss._fast_call, y, x, w)
+                        # tf.keras's binary loss takes weights the general way
+                        assert (fast is None) == (w is not None and module == "legacy"
+                                                  and kind == "binary"), (n, c, ls, red)
+                        got, said = warned(loss, y, x, w)
+                        ref, ref_said = warned(general_keras, monkeypatch, loss, y, x, w)
+                        assert said == ref_said
+                        assert type(got) is type(ref) and got.dtype == ref.dtype == dtype
+                        assert bits(got) == bits(ref), (n, c, ls, red, got, ref)
+    for ls in (-0.1, 1.5, np.float64(0.1), True):
+        loss = cls(label_smoothing=ls)
+        assert loss._fast_call(y, x, None) is None
+        assert bits(loss(y, x)) == bits(general_keras(monkeypatch, loss, y, x))
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_keras_weighted_bce_fast_route_keeps_the_bits(monkeypatch, dtype):
     """Keras 3's fused BCE with sample_weight (n,): float32/float64 weights, the weight sum
@@ -337,7 +370,7 @@ def test_keras_objects_decline_to_the_general_path(monkeypatch, module):
         (L.SparseCategoricalCrossentropy(ignore_class=1.0), np.array([0, 1, 2, 1]), p),
         (L.SparseCategoricalCrossentropy(ignore_class=2**25), np.array([0, 1, 2, 1]), p),
         (L.SparseCategoricalCrossentropy(reduction="none"), np.array([0, 1, 2, 1]), p),
-        (L.CategoricalCrossentropy(label_smoothing=0.1), t, p),
+        (L.CategoricalCrossentropy(label_smoothing=1.5), t, p),
         (L.CategoricalCrossentropy(), t.astype(np.float64), p),  # targets of another dtype
         (L.CategoricalCrossentropy(from_logits=True), t, np.where(t > 0, np.nan, x)),  # NaN
         (L.BinaryCrossentropy(from_logits=True), t, np.where(t > 0, np.inf, x)),  # TF: NaN

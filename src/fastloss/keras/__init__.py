@@ -29,7 +29,8 @@ Containers and dtypes (as ``tf.convert_to_tensor`` reads them):
 Speed: ``SparseCategoricalCrossentropy``, ``CategoricalCrossentropy`` and
 ``BinaryCrossentropy`` objects called on C-contiguous NumPy arrays of the loss's
 float32/float64 dtype (``(n, C)``, int64/int32 labels for the sparse loss, same-shaped
-targets for the others) without label smoothing or mask, with a scalar reduction, a
+targets for the others) without mask, with a scalar reduction, label smoothing in
+(0, 1] or none, a
 ``sample_weight`` of shape ``(n,)`` (BCE: none zero) or none, and for the sparse loss an int
 ``ignore_class`` or none, run through one compiled entry (issue #16; Keras's
 ``log(clip(p))`` by np.log's own loop, the float64 sums in np.sum's order): the same bits
@@ -826,11 +827,14 @@ class BinaryCrossentropy(_BinaryFused, LossFunctionWrapper):
 
     def _fast_call(self, y_true, y_pred, sample_weight):
         """_fused's value by one compiled entry (plain NumPy in the compute dtype, same
-        shapes, no label smoothing: the entry checks the rest, weights included)."""
+        shapes: the entry checks the rest, weights included)."""
+        smooth = None
         if self.label_smoothing:
-            return None
+            smooth = _c.smooth_constants(self.label_smoothing, self._np_dtype)
+            if smooth is None:
+                return None
         return _c.fast_bce(y_true, y_pred, self.from_logits, self.axis, self.reduction,
-                           self._fast_ft, sample_weight=sample_weight)
+                           self._fast_ft, sample_weight=sample_weight, smooth=smooth)
 
     def get_config(self):
         config = Loss.get_config(self)
@@ -921,13 +925,18 @@ class CategoricalCrossentropy(LossFunctionWrapper):
         self.axis = axis
 
     def _fast_call(self, y_true, y_pred, sample_weight):
-        """Plain NumPy in the compute dtype, no label smoothing: one compiled entry (it checks
-        the rest: same-shaped C-contiguous ``(n, C)`` arrays, C >= 2, weights ``(n,)``)."""
+        """Plain NumPy in the compute dtype: one compiled entry (it checks the rest:
+        same-shaped C-contiguous ``(n, C)`` arrays, C >= 2, weights ``(n,)``)."""
         kw = self._fn_kwargs
+        smooth = None
         if kw["label_smoothing"]:
-            return None
+            if type(y_pred) is not np.ndarray or y_pred.ndim != 2:
+                return None
+            smooth = _c.smooth_constants(kw["label_smoothing"], self._np_dtype, y_pred.shape[1])
+            if smooth is None:
+                return None
         return _c.fast_categorical(y_true, y_pred, kw["from_logits"], kw["axis"], self.reduction,
-                                   self._fast_ft, sample_weight)
+                                   self._fast_ft, sample_weight, smooth)
 
     def get_config(self):
         config = Loss.get_config(self)

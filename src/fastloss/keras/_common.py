@@ -330,7 +330,8 @@ def fast_sparse(y_true, y_pred, from_logits, axis, reduction, ft=0, sample_weigh
                                                             ignore_class, keras2)
 
 
-def fast_categorical(y_true, y_pred, from_logits, axis, reduction, ft=0, sample_weight=None):
+def fast_categorical(y_true, y_pred, from_logits, axis, reduction, ft=0, sample_weight=None,
+                     smooth=None):
     core = fast_core(None)
     if core is None:
         return None
@@ -341,14 +342,32 @@ def fast_categorical(y_true, y_pred, from_logits, axis, reduction, ft=0, sample_
         with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
             rs = y_pred @ np.ones(y_pred.shape[1], dtype=y_pred.dtype)
     return core.fast_keras_categorical(y_true, y_pred, from_logits, axis, reduction, ft, rs,
-                                       sample_weight)
+                                       sample_weight, smooth)
 
 
 def fast_bce(y_true, y_pred, from_logits, axis, reduction, ft=0, keras2=False,
-             sample_weight=None):
+             sample_weight=None, smooth=None):
     core = fast_core(None)
     return None if core is None else core.fast_keras_bce(y_true, y_pred, from_logits, axis,
-                                                         reduction, ft, keras2, sample_weight)
+                                                         reduction, ft, keras2, sample_weight,
+                                                         smooth)
+
+
+def smooth_constants(ls, dt, C=None, keras2=False):
+    """``(a, b)`` of Keras's smoothed targets ``t * a + b`` in ``dt``, computed as the
+    general path computes them (categorical: ``b = ls / C``; binary, C None: ``ls / 2``;
+    ``keras2``: tf.keras's order); None (decline) for ``ls`` outside (0, 1] or not a
+    Python number (the general path's warnings and errors)."""
+    if type(ls) not in (float, int) or not 0 < ls <= 1 or dt not in _FAST_FT:
+        return None
+    if keras2:
+        lt = dt.type(ls)
+        a = dt.type(1) - lt
+        b = dt.type(0.5) * lt if C is None else lt / dt.type(C)
+    else:
+        a = dt.type(1.0 - ls)
+        b = dt.type(0.5 * ls) if C is None else dt.type(ls) / dt.type(C)
+    return float(a), float(b)
 
 
 # --------------------------------------------------------------------------- float32 pieces

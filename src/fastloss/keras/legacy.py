@@ -794,12 +794,19 @@ class BinaryCrossentropy(LossFunctionWrapper):
 
     def _fast_call(self, y_true, y_pred, sample_weight):
         """_fused's value by one compiled entry (plain NumPy, same shapes and dtype, no
-        weights, no label smoothing: the entry checks the rest)."""
+        weights: the entry checks the rest)."""
         kw = self._fn_kwargs
-        if sample_weight is not None or kw["label_smoothing"]:
+        smooth = None
+        if sample_weight is not None:
             return None
+        if kw["label_smoothing"]:
+            if type(y_pred) is not np.ndarray:
+                return None
+            smooth = _c.smooth_constants(kw["label_smoothing"], y_pred.dtype, keras2=True)
+            if smooth is None:
+                return None
         return _c.fast_bce(y_true, y_pred, kw["from_logits"], kw["axis"], self.reduction,
-                           keras2=True)
+                           keras2=True, smooth=smooth)
 
     def _fused(self, y_true, y_pred, sample_weight):
         """One kernel pass for the plain case (same shapes, last axis, no weights)."""
@@ -895,13 +902,19 @@ class CategoricalCrossentropy(LossFunctionWrapper):
                          from_logits=from_logits, label_smoothing=label_smoothing, axis=axis)
 
     def _fast_call(self, y_true, y_pred, sample_weight):
-        """Plain NumPy, no label smoothing: one compiled entry (it checks the rest:
-        same-shaped, same-dtype C-contiguous ``(n, C)`` arrays, C >= 2, weights ``(n,)``)."""
+        """Plain NumPy: one compiled entry (it checks the rest: same-shaped, same-dtype
+        C-contiguous ``(n, C)`` arrays, C >= 2, weights ``(n,)``)."""
         kw = self._fn_kwargs
+        smooth = None
         if kw["label_smoothing"]:
-            return None
+            if type(y_pred) is not np.ndarray or y_pred.ndim != 2:
+                return None
+            smooth = _c.smooth_constants(kw["label_smoothing"], y_pred.dtype, y_pred.shape[1],
+                                         keras2=True)
+            if smooth is None:
+                return None
         return _c.fast_categorical(y_true, y_pred, kw["from_logits"], kw["axis"],
-                                   self.reduction, sample_weight=sample_weight)
+                                   self.reduction, sample_weight=sample_weight, smooth=smooth)
 
 
 @fill
