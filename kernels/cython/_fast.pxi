@@ -563,11 +563,12 @@ def fast_logsumexp(a_in, axis, b, keepdims, return_sign, n_threads):
 
 # --------------------------------------------------------------------------- Keras loss objects
 #
-# fastloss.keras / .legacy loss objects called on plain NumPy without weights (issue #16).
-# The general path there does Keras's own steps in NumPy: log(clip(p)) in the compute dtype
-# by np.log, per-sample values by the kernel, their float64 np.sum. These entries do the same
-# steps in the same order (np.log's own inner loop, NumPy's pairwise summation), so the bits
-# are the general path's; anything else declines (None).
+# fastloss.keras / .legacy loss objects called on plain NumPy (issue #16). The general path
+# there does Keras's own steps in NumPy: log(clip(p)) in the compute dtype by np.log,
+# smoothed targets and weights times the ignore_class mask in that dtype, per-sample values
+# by the kernel, their float64 np.sum. These entries do the same steps in the same order
+# (np.log's own inner loop, NumPy's pairwise summation and cast buffers), so the bits are
+# the general path's; anything else declines (None).
 
 cdef extern from *:
     """
