@@ -17,6 +17,7 @@
 from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_FORMAT, PyBUF_STRIDES
 from libc.stdlib cimport malloc, free
 from libc.stdint cimport int32_t
+from cpython.ref cimport PyObject
 
 import numpy as _np
 
@@ -558,3 +559,550 @@ def fast_logsumexp(a_in, axis, b, keepdims, return_sign, n_threads):
     finally:
         _close(&x)
         _close(&ov)
+
+
+# --------------------------------------------------------------------------- Keras loss objects
+#
+# fastloss.keras / .legacy loss objects called on plain NumPy (issue #16). The general path
+# there does Keras's own steps in NumPy: log(clip(p)) in the compute dtype by np.log,
+# smoothed targets and weights times the ignore_class mask in that dtype, per-sample values
+# by the kernel, their float64 np.sum. These entries do the same steps in the same order
+# (np.log's own inner loop, NumPy's pairwise summation and cast buffers), so the bits are
+# the general path's; anything else declines (None).
+
+cdef extern from *:
+    """
+    typedef void (*fl_ufunc_loop)(char **, const Py_ssize_t *, const Py_ssize_t *, void *);
+    /* The leading fields of NumPy's PyUFuncObject (numpy/ufuncobject.h, the same from NumPy
+       1.0 to 2.x): a ufunc's inner loops without building against NumPy's headers. */
+    typedef struct {
+        PyObject_HEAD
+        int nin, nout, nargs, identity;
+        fl_ufunc_loop *functions;
+        void *const *data;
+        int ntypes, reserved1;
+        const char *name;
+        const char *types;
+    } fl_ufunc_head;
+    """
+    ctypedef void (*fl_ufunc_loop)(char **, const Py_ssize_t *, const Py_ssize_t *,
+                                   void *) noexcept nogil
+    ctypedef struct fl_ufunc_head:
+        int nin
+        int nout
+        fl_ufunc_loop *functions
+        void **data
+        int ntypes
+        const char *types
+
+cdef fl_ufunc_loop _np_log_loop[2]  # np.log's own float32 / float64 loops
+cdef void *_np_log_data[2]
+cdef int _np_log_state = 0          # 0: not looked up yet, 1: usable, -1: not usable
+
+
+cdef inline void _np_log(int k, void *src, void *dst, Py_ssize_t n) noexcept nogil:
+    """np.log of ``n`` contiguous float32 (k = 0) or float64 (k = 1) values."""
+    cdef char *args[2]
+    cdef Py_ssize_t steps[2]
+    args[0] = <char *>src
+    args[1] = <char *>dst
+    steps[0] = steps[1] = 4 if k == 0 else 8
+    _np_log_loop[k](args, &n, steps, _np_log_data[k])
+
+
+cdef bint _np_log_lookup() except -1:
+    """Find np.log's float32/float64 loops (the first of each, as NumPy's type resolution
+    takes) and check them against np.log itself on a probe of clipped probabilities."""
+    cdef object uf = _np.log
+    cdef fl_ufunc_head *u
+    cdef int i, k
+    cdef float[::1] qf
+    cdef double[::1] qd
+    if type(uf) is not _np.ufunc:
+        return False
+    u = <fl_ufunc_head *><PyObject *>uf
+    names = uf.types
+    if u.nin != 1 or u.nout != 1 or u.ntypes != len(names):
+        return False
+    for k, sig in enumerate(("f->f", "d->d")):
+        i = names.index(sig) if sig in names else -1
+        # the type numbers (NPY_FLOAT 11, NPY_DOUBLE 12) confirm the struct layout
+        if i < 0 or u.types[2 * i] != 11 + k or u.types[2 * i + 1] != 11 + k:
+            return False
+        _np_log_loop[k] = u.functions[i]
+        _np_log_data[k] = u.data[i]
+    probe = _np.concatenate([_np.geomspace(1e-7, 1.0, 4099), _np.linspace(0.5, 1.0, 4099),
+                             [_np.nan, 1e-7, 1.0 - 1e-7, 2.0, 1e30]])
+    qf, qd = probe.astype(_F32), probe.copy()
+    _np_log(0, &qf[0], &qf[0], qf.shape[0])  # in place, as the entries call it
+    _np_log(1, &qd[0], &qd[0], qd.shape[0])
+    return (_np.log(probe.astype(_F32)).tobytes() == _np.asarray(qf).tobytes()
+            and _np.log(probe).tobytes() == _np.asarray(qd).tobytes())
+
+
+cdef bint _np_log_ready() except -1:
+    global _np_log_state
+    if _np_log_state == 0:
+        _np_log_state = -1
+        if _np_log_lookup():
+            _np_log_state = 1
+    return _np_log_state == 1
+
+
+def _np_log_check(x):
+    """np.log of a 1-D float32/float64 array by the loop the Keras entries call, in place as
+    they call it (tests hold it to np.log), None where that loop is not usable."""
+    if not _np_log_ready():
+        return None
+    out = x.copy()
+    cdef float[::1] of
+    cdef double[::1] od
+    if x.dtype == _F32:
+        of = out
+        if of.shape[0]:
+            _np_log(0, &of[0], &of[0], of.shape[0])
+    else:
+        od = out
+        if od.shape[0]:
+            _np_log(1, &od[0], &od[0], od.shape[0])
+    return out
+
+
+cdef double _np_pairwise(const floating *a, Py_ssize_t n) noexcept nogil:
+    """NumPy's pairwise sum of ``a`` taken as float64 (DOUBLE_pairwise_sum in numpy/_core/
+    src/umath/loops_utils.h.src): ``np.sum(a.astype(np.float64))`` is ``0.0 +`` this."""
+    cdef double r[8]
+    cdef double res
+    cdef Py_ssize_t i, j, n2
+    if n < 8:
+        res = -0.0
+        for i in range(n):
+            res += <double>a[i]
+        return res
+    if n <= 128:
+        for j in range(8):
+            r[j] = <double>a[j]
+        i = 8
+        while i < n - (n % 8):
+            for j in range(8):
+                r[j] += <double>a[i + j]
+            i += 8
+        res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]))
+        while i < n:
+            res += <double>a[i]
+            i += 1
+        return res
+    n2 = n // 2
+    n2 -= n2 % 8
+    return _np_pairwise(a, n2) + _np_pairwise(a + n2, n - n2)
+
+
+def _np_sum_check(const double[::1] a, bint from_f32=False):
+    """_np_sum_as_f64 of ``a`` (tests hold it to np.sum)."""
+    return _np_sum_as_f64(&a[0], a.shape[0], from_f32) if a.shape[0] else 0.0
+
+
+cdef enum:
+    RED_MEAN_SW = 3  # Keras 3's sum(w * v) / sum(w)
+
+
+cdef int _keras_reduction(object r, bint weighted):
+    """RED_MEAN, RED_SUM or RED_MEAN_SW of a Keras 3 / tf.keras reduction
+    ('mean_with_sample_weight' without weights divides by the count); -1 declines."""
+    if type(r) is not str:
+        return -1
+    if r == "mean_with_sample_weight":
+        return RED_MEAN_SW if weighted else RED_MEAN
+    if r == "sum_over_batch_size" or r == "auto" or r == "mean":
+        return RED_MEAN
+    return RED_SUM if r == "sum" else -1
+
+
+cdef object _keras_scalar(int ft, double s, double d, int red):
+    """``dtype.type(s)`` or ``dtype.type(0.0 if d == 0 else s / d)`` as the general path
+    rounds it; a NaN declines (its sign and payload depend on which operand met which)."""
+    if red != RED_SUM:
+        s = 0.0 if d == 0.0 else s / d
+    if s != s:
+        return None
+    return _scalar(ft, s)
+
+
+cdef bint _keras_weights(const View *sw, int ft, const Args *a, double *w,
+                         Py_ssize_t n) noexcept nogil:
+    """Keras's weights as float64: ``sample_weight.astype(compute dtype)`` (1 without), times
+    the ignore_class mask in the compute dtype; False where a float64 weight overflows
+    float32 (NumPy warns of that: the general path's business)."""
+    cdef Py_ssize_t i
+    cdef const double *d = <const double *>sw.b.buf if sw.held else NULL
+    cdef const float *f = <const float *>sw.b.buf if sw.held else NULL
+    cdef float r
+    cdef double v, m
+    for i in range(n):
+        if not sw.held:
+            v = 1.0
+        elif sw.ft == FT_F32:
+            v = <double>f[i]
+        elif ft == FT_F64:
+            v = d[i]
+        else:
+            r = <float>d[i]
+            if r - r != 0 and d[i] - d[i] == 0:
+                return False
+            v = <double>r
+        if a.has_ignore:  # sw * mask in the dtype: a negative weight gives -0.0, inf NaN
+            m = 0.0 if a.y[i] == a.ignore_index else 1.0
+            v = <double>(<float>v * <float>m) if ft == FT_F32 else v * m
+        w[i] = v
+    return True
+
+
+cdef double _np_sum_as_f64(const double *w, Py_ssize_t n, bint from_f32) noexcept nogil:
+    """``np.sum(a, dtype=np.float64)`` of ``a`` (values ``w``): a float32 ``a`` is cast in
+    NumPy's buffers of 8192 elements, each summed pairwise and added in turn."""
+    cdef double s = 0.0
+    cdef Py_ssize_t i
+    if not from_f32:
+        return 0.0 + _np_pairwise(w, n)
+    for i in range(0, n, 8192):
+        s = s + _np_pairwise(w + i, min(<Py_ssize_t>8192, n - i))
+    return s
+
+
+cdef void _keras_logclip(const floating *p, floating *out, Py_ssize_t n) noexcept nogil:
+    """out = np.log(np.clip(p, eps, 1 - eps)) with Keras's eps = 1e-7, in p's dtype."""
+    cdef floating lo = <floating>1e-7
+    cdef floating hi = <floating>(1.0 - 1e-7)
+    cdef floating v
+    cdef Py_ssize_t i
+    for i in range(n):
+        v = p[i]
+        out[i] = lo if v < lo else (hi if v > hi else v)  # NaN passes, as np.clip
+    _np_log(0 if floating is float else 1, out, out, n)
+
+
+cdef double _keras_rows(Args *a, const floating *x, floating *work, int pre, const void *rs,
+                        const double *w, double *prod, int nt) noexcept nogil:
+    """Per-row values of the kernel into ``work[:n]`` and the NumPy float64 sum of them
+    (weights ``w``: of their products with ``w``, formed in ``prod``). ``pre``: 1 runs the
+    kernel on log(clip(x)) (in work[n:]), 2 on x / rs[row] (Keras 3's renormalised
+    probabilities), 0 on x."""
+    cdef Py_ssize_t n = a.n, C = a.C, i, j
+    cdef floating *tmp = work + n
+    cdef const floating *r = <const floating *>rs
+    if pre == 1:
+        _keras_logclip(x, tmp, n * C)
+        x = tmp
+    elif pre == 2:
+        for i in range(n):
+            for j in range(C):
+                tmp[i * C + j] = x[i * C + j] / r[i]
+        x = tmp
+    a.out = work
+    _run(a, x, nt)
+    if w == NULL:
+        return 0.0 + _np_pairwise(work, n)
+    for i in range(n):
+        prod[i] = <double>work[i] * w[i]
+    return 0.0 + _np_pairwise(prod, n)
+
+
+cdef object _keras_run(Args *a, const View *x, int pre, const void *rs, int red,
+                       const View *sw, bint keras2):
+    """The entries' common part (weights, the kernel, Keras's reduction). With
+    ignore_class, Keras's means divide by the rows kept (none kept: 0, tf.keras: NaN)."""
+    cdef Py_ssize_t n = a.n, i, kept = 0
+    cdef Py_ssize_t nw = 2 * n if sw.held or a.has_ignore else 0  # weights and products
+    cdef Py_ssize_t nbytes = nw * 8 + (n + (n * a.C if pre else 0)) * x.b.itemsize
+    cdef void *work
+    cdef void *vals
+    cdef double *w = NULL
+    cdef View big
+    cdef double s, d = <double>n
+    cdef int nt = _serial(a.n * a.C, _fast_default_threads)
+    big.held = False
+    if nbytes >= (1 << 22):  # NumPy backs big arrays with huge pages: malloc's fresh pages
+        _open(_EMPTY((nbytes + 7) // 8, dtype=_F64), &big)  # cost 15% at 80 MB in faults
+        work = big.b.buf
+    else:
+        work = malloc(nbytes)
+    if work == NULL:
+        raise MemoryError()
+    vals = <char *>work + nw * 8
+    try:
+        if nw:
+            w = <double *>work
+            if not _keras_weights(sw, x.ft, a, w, n):
+                return None
+        if a.has_ignore and red == RED_MEAN:
+            for i in range(n):
+                kept += a.y[i] != a.ignore_index
+            if kept == 0 and keras2:
+                return None  # tf.keras: 0 * inf = NaN, the general path's
+            d = <double>kept
+        with nogil:
+            if x.ft == FT_F32:
+                s = _keras_rows(a, <const float *>x.b.buf, <float *>vals, pre, rs, w, w + n,
+                                nt)
+            else:
+                s = _keras_rows(a, <const double *>x.b.buf, <double *>vals, pre, rs, w,
+                                w + n, nt)
+            if red == RED_MEAN_SW:
+                d = _np_sum_as_f64(w, n, x.ft == FT_F32)
+        if a.bad_label[0]:
+            return None
+        return _keras_scalar(x.ft, s, d, red)
+    finally:
+        if big.held:
+            _close(&big)
+        else:
+            free(work)
+
+
+cdef bint _keras_sample_weight(object sample_weight, View *sw, Py_ssize_t n) except -1:
+    """None, or a C-contiguous float32/float64 ``(n,)`` array (Keras casts it to the compute
+    dtype; other shapes broadcast or squeeze: the general path)."""
+    if sample_weight is None:
+        return True
+    return (_open(sample_weight, sw) and sw.ft <= FT_F64 and sw.b.ndim == 1
+            and sw.b.shape[0] == n)
+
+
+cdef bint _keras_pred(object y_pred, View *x, int want, object axis) except -1:
+    """A C-contiguous (n, C) float ``y_pred`` (of FT ``want`` unless 0), n >= 1,
+    2 <= C <= 2**24 (labels exact through Keras 3's cast to float32), class axis last."""
+    if not _open(y_pred, x) or x.ft > FT_F64 or x.b.ndim != 2 or (want and x.ft != want):
+        return False
+    return (x.b.shape[0] >= 1 and 2 <= x.b.shape[1] <= 16777216
+            and _last_axis(axis, 2))
+
+
+def fast_keras_sparse(y_true, y_pred, from_logits, axis, reduction, int want,
+                      sample_weight=None, ignore_class=None, bint keras2=False):
+    """A Keras 3 (``keras2``: tf.keras 2) SparseCategoricalCrossentropy object's call, or
+    None to decline. Labels int64/int32 of shape (n,) or (n, 1), all in [0, C) or equal
+    to an int ``ignore_class``, all within +-2**24 then (Keras 3 compares them as float32);
+    probabilities go through log(clip(p, 1e-7, 1 - 1e-7))."""
+    cdef View x, y, sw
+    cdef Args a
+    cdef bint has_ic = ignore_class is not None
+    cdef int bad, red = _keras_reduction(reduction, sample_weight is not None or has_ic)
+    cdef Py_ssize_t N, C, i
+    cdef int64_t *y64 = NULL
+    cdef const int32_t *y32
+    cdef int64_t yi, ic = 0
+    if red < 0 or not (from_logits is True or from_logits is False):
+        return None
+    if has_ic:
+        if type(ignore_class) is not int or not (-16777216 <= ignore_class <= 16777216):
+            return None
+        ic = ignore_class
+    if from_logits is False and not _np_log_ready():
+        return None
+    x.held = y.held = sw.held = False
+    try:
+        if not _keras_pred(y_pred, &x, want, axis) or not _open(y_true, &y) or y.ft < FT_I64:
+            return None
+        N, C = x.b.shape[0], x.b.shape[1]
+        if not (y.b.ndim == 1 or (y.b.ndim == 2 and y.b.shape[1] == 1)) or y.b.shape[0] != N:
+            return None
+        if not _keras_sample_weight(sample_weight, &sw, N):
+            return None
+        if y.ft == FT_I32:  # the kernels take int64
+            y64 = <int64_t *>malloc(N * sizeof(int64_t))
+            if y64 == NULL:
+                raise MemoryError()
+            y32 = <const int32_t *>y.b.buf
+            for i in range(N):
+                y64[i] = y32[i]
+        else:
+            y64 = <int64_t *>y.b.buf
+        bad = 0
+        for i in range(N):  # a bad label declines: the general path names it
+            yi = y64[i]
+            bad |= (yi < 0) | (yi >= C)
+        if bad and has_ic:
+            bad = 0
+            for i in range(N):
+                yi = y64[i]
+                bad |= (((yi < 0) | (yi >= C)) & (yi != ic)) | (yi < -16777216) | (
+                    yi > 16777216)
+        if bad:
+            return None
+        _init(&a, K_SPARSE, N, C, _block_rows(C), &bad)
+        a.y = y64
+        a.logits = True
+        a.has_ignore = has_ic
+        a.ignore_index = ic
+        return _keras_run(&a, &x, 0 if from_logits is True else 1, NULL, red, &sw, keras2)
+    finally:
+        if y.held and y.ft == FT_I32:
+            free(y64)
+        _close(&x)
+        _close(&y)
+        _close(&sw)
+
+
+cdef class _Smoothed:
+    """Keras's smoothed targets ``t * a + b``, two operations in t's dtype as NumPy does
+    them (``smooth`` = (a, b), values of that dtype), in a buffer of their own."""
+    cdef View v
+
+    def __cinit__(self):
+        self.v.held = False
+
+    cdef bint make(self, const View *t, object smooth) except -1:
+        cdef Py_ssize_t i, n = _prod(t.b.shape, t.b.ndim)
+        cdef float af, bf
+        cdef double ad, bd
+        cdef const float *tf
+        cdef const double *td
+        if type(smooth) is not tuple or len(smooth) != 2:
+            return False
+        ad, bd = smooth
+        _open(_EMPTY(n, dtype=_F32 if t.ft == FT_F32 else _F64), &self.v)
+        if t.ft == FT_F32:
+            af, bf, tf = <float>ad, <float>bd, <const float *>t.b.buf
+            for i in range(n):
+                (<float *>self.v.b.buf)[i] = tf[i] * af + bf
+        else:
+            td = <const double *>t.b.buf
+            for i in range(n):
+                (<double *>self.v.b.buf)[i] = td[i] * ad + bd
+        return True
+
+    def __dealloc__(self):
+        _close(&self.v)
+
+
+def fast_keras_categorical(y_true, y_pred, from_logits, axis, reduction, int want,
+                           row_sums=None, sample_weight=None, smooth=None):
+    """A Keras CategoricalCrossentropy object's call, or None to decline. Probabilities
+    need ``row_sums`` (the general path's ``y_pred @ ones``, in y_pred's dtype): they are
+    divided by them here, then clipped to [1e-7, 1 - 1e-7] by the kernel, as the general
+    path does. Label smoothing: ``smooth`` (see _Smoothed)."""
+    cdef View x, t, rs, sw
+    cdef Args a
+    cdef int bad, red = _keras_reduction(reduction, sample_weight is not None)
+    cdef _Smoothed sm = _Smoothed() if smooth is not None else None
+    if red < 0 or not (from_logits is True or from_logits is False):
+        return None
+    x.held = t.held = rs.held = sw.held = False
+    try:
+        if not _keras_pred(y_pred, &x, want, axis) or not _open(y_true, &t) or t.ft != x.ft:
+            return None
+        if not _same_shape(&x, &t) or not _keras_sample_weight(sample_weight, &sw, x.b.shape[0]):
+            return None
+        if from_logits is False and not (
+                _open(row_sums, &rs) and rs.ft == x.ft and rs.b.ndim == 1
+                and rs.b.shape[0] == x.b.shape[0]):
+            return None
+        if sm is not None and not sm.make(&t, smooth):
+            return None
+        _init(&a, K_CAT, x.b.shape[0], x.b.shape[1], _block_rows(x.b.shape[1]), &bad)
+        a.t = t.b.buf if sm is None else sm.v.b.buf
+        a.logits = from_logits is True
+        if from_logits is False:
+            a.clip = CLIP_EPS
+            a.eps = 1e-7
+        return _keras_run(&a, &x, 0 if from_logits is True else 2,
+                          rs.b.buf if rs.held else NULL, red, &sw, False)
+    finally:
+        _close(&x)
+        _close(&t)
+        _close(&rs)
+        _close(&sw)
+
+
+cdef bint _all_finite(const floating *x, Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t i
+    cdef int bad = 0
+    for i in range(n):
+        bad |= not (x[i] - x[i] == 0)
+    return bad == 0
+
+
+def fast_keras_bce(y_true, y_pred, from_logits, axis, reduction, int want, bint keras2,
+                   sample_weight=None, smooth=None):
+    """A Keras BinaryCrossentropy object's fused call (one kernel pass, the block sums
+    combined exactly, then ``/ K`` and ``/ n`` or the weight sum) without label smoothing,
+    or None to decline. Same-shaped C-contiguous arrays of rank >= 2, the mean over the
+    last axis; logits all finite (TensorFlow's NaN at infinite logits: the general path);
+    probabilities clipped by the kernel as Keras 3 (CLIP_EPS) or tf.keras 2 (CLIP_KERAS2).
+    Keras 3's ``sample_weight``: (n,) for (n, K) arrays, none zero (as _fused takes it).
+    Label smoothing: ``smooth`` (see _Smoothed)."""
+    cdef View x, z, sw
+    cdef Args a
+    cdef _Smoothed sm = _Smoothed() if smooth is not None else None
+    cdef int bad, nt, red = _keras_reduction(reduction, sample_weight is not None)
+    cdef double lp_s[FAST_STACK]
+    cdef double wp_s[FAST_STACK]
+    cdef double *lp = lp_s
+    cdef double *w = NULL
+    cdef Py_ssize_t n, K, nb, i
+    cdef double total, d
+    if red < 0 or not (from_logits is True or from_logits is False):
+        return None
+    x.held = z.held = sw.held = False
+    try:
+        if not _open(y_pred, &x) or x.ft > FT_F64 or x.b.ndim < 2 or (want and x.ft != want):
+            return None
+        if not _last_axis(axis, x.b.ndim) or not _open(y_true, &z) or z.ft != x.ft:
+            return None
+        n = _prod(x.b.shape, x.b.ndim)
+        K = x.b.shape[x.b.ndim - 1]
+        if not _same_shape(&x, &z) or n == 0:
+            return None
+        if from_logits is True and not (
+                _all_finite(<const float *>x.b.buf, n) if x.ft == FT_F32
+                else _all_finite(<const double *>x.b.buf, n)):
+            return None
+        _init(&a, K_BCE, n, 1, _block_rows(1), &bad)
+        d = <double>(n // K)
+        if sample_weight is not None:
+            if x.b.ndim != 2 or not _keras_sample_weight(sample_weight, &sw, n // K):
+                return None
+            w = <double *>malloc((n // K) * sizeof(double))
+            if w == NULL:
+                raise MemoryError()
+            if not _keras_weights(&sw, x.ft, &a, w, n // K):
+                return None
+            for i in range(n // K):
+                if w[i] == 0.0:
+                    return None  # Keras's NaN * 0: _fused leaves zero weights to the rest
+            a.sw = w
+            a.sw_div = K
+            if red == RED_MEAN_SW:
+                d = _np_sum_as_f64(w, n // K, x.ft == FT_F32)
+        nb = (n + a.block_rows - 1) // a.block_rows
+        if sm is not None and not sm.make(&z, smooth):
+            return None
+        if nb > FAST_STACK:
+            lp = <double *>malloc(2 * nb * sizeof(double))
+            if lp == NULL:
+                raise MemoryError()
+        a.lp = lp
+        a.wp = lp + nb if lp != lp_s else wp_s
+        a.t = z.b.buf if sm is None else sm.v.b.buf
+        a.logits = from_logits is True
+        if from_logits is False:
+            a.clip = CLIP_KERAS2 if keras2 else CLIP_EPS
+            a.eps = 1e-7
+        nt = _serial(n, _fast_default_threads)
+        with nogil:
+            if x.ft == FT_F32:
+                _run(&a, <const float *>x.b.buf, nt)
+            else:
+                _run(&a, <const double *>x.b.buf, nt)
+        if nb == 1:
+            total = lp[0]
+        elif not _exact_sum(lp, nb, &total):
+            return None
+        return _keras_scalar(x.ft, total / K, d, red)
+    finally:
+        if lp != lp_s:
+            free(lp)
+        free(w)
+        _close(&x)
+        _close(&z)
+        _close(&sw)

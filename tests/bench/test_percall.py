@@ -21,7 +21,12 @@ def test_per_call_prints_every_row(torch, monkeypatch):
                  "logsumexp 32 x 10", "categorical CE 32 x 10",
                  "fastloss.torch.cross_entropy 32 x 10", "fastloss.scipy.logsumexp 32 x 10",
                  "fastloss.sklearn.log_loss 32 x 10",
-                 "keras SparseCategoricalCrossentropy()(...) 32 x 10"):
+                 "keras SparseCategoricalCrossentropy()(...) 32 x 10",
+                 "keras CategoricalCrossentropy()(...) 32 x 10",
+                 "keras BinaryCrossentropy(from_logits=True)(...) 32 x 1",
+                 "keras.legacy SparseCategoricalCrossentropy()(...) 32 x 10",
+                 "keras.legacy CategoricalCrossentropy()(...) 32 x 10",
+                 "keras.legacy BinaryCrossentropy(from_logits=True)(...) 32 x 1"):
         assert want in cases
     assert sum(c.startswith("BCE logits") for c in cases) == 4  # 32 and three large sizes
     assert sum(c.startswith("sparse CE") and "1000" in c for c in cases) == 2

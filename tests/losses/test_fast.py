@@ -422,3 +422,30 @@ def test_exact_sum_is_math_fsum(core):
         else:
             assert np.float64(got).tobytes() == np.float64(want).tobytes(), (c, got, want)
     assert core._exact_sum_check(np.array([1e308, 1e308])) is None  # intermediate overflow
+
+
+def test_keras_entries_log_is_numpys(core):
+    """The Keras entries take log(clip(p)) by np.log's own loop: the same bits as np.log on
+    a sweep of float32 probabilities (every 61st float32 in [1e-7, 1]) and on float64."""
+    lo, hi = np.float32(1e-7).view(np.uint32), np.float32(1.0).view(np.uint32)
+    p32 = np.arange(lo, hi + 1, 61, dtype=np.uint32).view(np.float32)
+    p32 = np.concatenate([p32, np.float32([np.nan, -np.nan, 1 - 1e-7, 2.0, np.inf])])
+    p64 = np.random.default_rng(4).random(200_001) ** 8
+    for p in (p32, p64, p32[:7], p64[:0]):
+        got = core._np_log_check(p)
+        assert got is not None, "np.log's loop was not found: the Keras entries decline"
+        assert bits(got) == bits(np.log(p))
+
+
+def test_keras_entries_sum_is_numpys(core):
+    """Keras's reductions sum float32 per-sample values as float64 with np.sum: the entries
+    follow NumPy's pairwise order (blocks of 128, 8 accumulators), bit for bit, and its
+    cast buffers where it sums float32 weights in float64."""
+    rng = np.random.default_rng(9)
+    for n in list(range(1, 300)) + [1023, 1024, 1025, 4099, 8192, 8193, 70_001]:
+        v = (rng.standard_normal(n) * np.exp(rng.standard_normal(n) * 8)).astype(np.float32)
+        a = v.astype(np.float64)
+        assert bits(np.float64(core._np_sum_check(a))) == bits(np.sum(a)), n
+        # np.sum(float32 array, dtype=np.float64): cast and summed in buffers of 8192
+        assert bits(np.float64(core._np_sum_check(a, True))) == bits(
+            np.sum(v, dtype=np.float64)), n

@@ -233,12 +233,49 @@ def _per_call_cases(tiny):
                 torch_nll_probs(torch, F, p, y, float(np.finfo(np.float32).eps)))
     add("fastloss.sklearn.log_loss 32 x 10", 320, dropin_sklearn)
 
-    def dropin_keras(t, fl, torch, F):
-        import fastloss.keras as FK
+    def keras_module(legacy):
+        if legacy:
+            import fastloss.keras.legacy as FK
+        else:
+            import fastloss.keras as FK
+        return FK
 
-        p, y = sparse(32, 10, probs=True)
-        return (lambda: FK.SparseCategoricalCrossentropy()(y, p), torch_nll_probs(torch, F, p, y))
-    add("keras SparseCategoricalCrossentropy()(...) 32 x 10", 320, dropin_keras)
+    # Keras loss objects built and called each time (as in a training step's loss function)
+    def keras_sparse(legacy):
+        def make(t, fl, torch, F):
+            FK = keras_module(legacy)
+            p, y = sparse(32, 10, probs=True)
+            return (lambda: FK.SparseCategoricalCrossentropy()(y, p),
+                    torch_nll_probs(torch, F, p, y))
+        return make
+
+    def keras_categorical(legacy):
+        def make(t, fl, torch, F):  # probabilities: Keras renormalises, then clips
+            FK = keras_module(legacy)
+            p, y = sparse(32, 10, probs=True)
+            tt = np.eye(10, dtype=np.float32)[y]
+            pt, ttt = torch.from_numpy(p), torch.from_numpy(tt)
+
+            def torch_call(eps=1e-7):
+                q = torch.clamp(pt / pt.sum(1, keepdim=True), eps, 1 - eps)
+                return -(ttt * torch.log(q)).sum(1).mean()
+            return lambda: FK.CategoricalCrossentropy()(tt, p), torch_call
+        return make
+
+    def keras_bce(legacy):
+        def make(t, fl, torch, F):
+            FK = keras_module(legacy)
+            x = rng.standard_normal((32, 1)).astype(np.float32)
+            z = (rng.random((32, 1)) < 0.5).astype(np.float32)
+            xt, zt = torch.from_numpy(x), torch.from_numpy(z)
+            return (lambda: FK.BinaryCrossentropy(from_logits=True)(z, x),
+                    lambda: F.binary_cross_entropy_with_logits(xt, zt))
+        return make
+
+    for legacy, mod in ((False, "keras"), (True, "keras.legacy")):
+        add(f"{mod} SparseCategoricalCrossentropy()(...) 32 x 10", 320, keras_sparse(legacy))
+        add(f"{mod} CategoricalCrossentropy()(...) 32 x 10", 320, keras_categorical(legacy))
+        add(f"{mod} BinaryCrossentropy(from_logits=True)(...) 32 x 1", 32, keras_bce(legacy))
 
     add(f"sparse CE {mid_n} x 1000", mid_n * 1000, sparse_ce(mid_n, 1000))
     for n in bce_ns:

@@ -37,11 +37,16 @@ Containers and dtypes (as ``tf.convert_to_tensor`` reads them):
   by the loss classes as ``Loss.__call__`` does: combined with ``ignore_class``'s mask and
   applied in the reduction.
 
-Speed: ``SparseCategoricalCrossentropy()(y, p)`` on C-contiguous ``(n, C)`` NumPy arrays
-of the loss's float32/float64 dtype with int64/int32 labels, no ``ignore_class``, weights or
-mask and a scalar reduction runs through the compiled fast entry (issue #16): the same bits
-as the general path (tests/dropins/test_fast_dropins.py); anything else takes the general
-path.
+Speed: ``SparseCategoricalCrossentropy``, ``CategoricalCrossentropy`` and
+``BinaryCrossentropy`` objects called on C-contiguous NumPy arrays of the loss's
+float32/float64 dtype (``(n, C)``, int64/int32 labels for the sparse loss, same-shaped
+targets for the others) without mask, with a scalar reduction, label smoothing in
+(0, 1] or none, a
+``sample_weight`` of shape ``(n,)`` (BCE: none zero) or none, and for the sparse loss an int
+``ignore_class`` or none, run through one compiled entry (issue #16; Keras's
+``log(clip(p))`` by np.log's own loop, the float64 sums in np.sum's order): the same bits
+as the general path (tests/dropins/test_fast_dropins.py). Anything else, and a NaN
+result, takes the general path.
 
 Upstream suite (``tests/dropins/upstream/run_upstream.py keras``): Keras 3.15's own
 ``keras/src/losses/losses_test.py``, the classes of the losses provided here, only the
@@ -121,7 +126,6 @@ import warnings
 import numpy as np
 
 from fastloss.keras import _common as _c
-from fastloss.losses.functions import fast_sparse as _fast_sparse
 from fastloss.losses._docs import fill
 
 __all__ = [
@@ -252,6 +256,7 @@ class Loss:
         self.reduction = standardize_reduction(reduction)
         self._np_dtype = _c.float_dtype(dtype)  # compute dtype: float32 for half precision
         self._out_dtype = _c.result_dtype(dtype)
+        self._fast_ft = _c.fast_ft(self._np_dtype, self._out_dtype)
 
     @property
     def dtype(self):
@@ -843,6 +848,17 @@ class BinaryCrossentropy(_BinaryFused, LossFunctionWrapper):
         self.label_smoothing = label_smoothing
         self.axis = axis
 
+    def _fast_call(self, y_true, y_pred, sample_weight):
+        """_fused's value by one compiled entry (plain NumPy in the compute dtype, same
+        shapes: the entry checks the rest, weights included)."""
+        smooth = None
+        if self.label_smoothing:
+            smooth = _c.smooth_constants(self.label_smoothing, self._np_dtype)
+            if smooth is None:
+                return None
+        return _c.fast_bce(y_true, y_pred, self.from_logits, self.axis, self.reduction,
+                           self._fast_ft, sample_weight=sample_weight, smooth=smooth)
+
     def get_config(self):
         config = Loss.get_config(self)
         config.update({"from_logits": self.from_logits, "label_smoothing": self.label_smoothing,
@@ -931,6 +947,20 @@ class CategoricalCrossentropy(LossFunctionWrapper):
         self.label_smoothing = label_smoothing
         self.axis = axis
 
+    def _fast_call(self, y_true, y_pred, sample_weight):
+        """Plain NumPy in the compute dtype: one compiled entry (it checks the rest:
+        same-shaped C-contiguous ``(n, C)`` arrays, C >= 2, weights ``(n,)``)."""
+        kw = self._fn_kwargs
+        smooth = None
+        if kw["label_smoothing"]:
+            if type(y_pred) is not np.ndarray or y_pred.ndim != 2:
+                return None
+            smooth = _c.smooth_constants(kw["label_smoothing"], self._np_dtype, y_pred.shape[1])
+            if smooth is None:
+                return None
+        return _c.fast_categorical(y_true, y_pred, kw["from_logits"], kw["axis"], self.reduction,
+                                   self._fast_ft, sample_weight, smooth)
+
     def get_config(self):
         config = Loss.get_config(self)
         config.update({"from_logits": self.from_logits, "label_smoothing": self.label_smoothing,
@@ -980,42 +1010,14 @@ class SparseCategoricalCrossentropy(LossFunctionWrapper):
         self.ignore_class = ignore_class
 
     def _fast_call(self, y_true, y_pred, sample_weight):
-        """Plain NumPy in the compute dtype: C-contiguous ``(n, C)`` float ``y_pred``, int64
-        (or int32) labels ``(n,)``/``(n, 1)`` in ``[0, C)``, no ignore_class, no weights, a
-        scalar reduction. The general path's bits: the same log of the clipped
-        probabilities, the same kernel per sample, the same float64 sum of float32 values;
-        labels in ``[0, C)`` with ``C <= 2**24`` survive Keras's cast to the float dtype."""
-        dt = self._np_dtype  # NumPy's float32/float64 dtypes are singletons: `is` suffices
-        if (sample_weight is not None or type(y_pred) is not np.ndarray
-                or type(y_true) is not np.ndarray or y_pred.dtype is not dt
-                or self._out_dtype is not dt or self.ignore_class is not None
-                or self.reduction not in _SCALAR_REDUCTIONS or y_pred.ndim != 2):
-            return None  # the fast entry declines non-integer labels itself
+        """Plain NumPy in the compute dtype: one compiled entry (it checks the rest:
+        C-contiguous ``(n, C)`` float ``y_pred``, int64/int32 labels ``(n,)``/``(n, 1)`` in
+        ``[0, C)`` or ignored, weights ``(n,)``, a scalar reduction)."""
         kw = self._fn_kwargs
-        fl, axis = kw["from_logits"], kw["axis"]
-        n, C = y_pred.shape
-        if not ((axis == -1 or axis == 1) and type(axis) is int and (fl is True or fl is False)
-                and 2 <= C <= 16777216):  # 2**24: labels exact through the float cast
-            return None
-        if not fl:  # Keras: log(clip(p)) in the compute dtype, then softmax CE; the log of
-            lo, hi = _CLIP_BOUNDS[dt.char]  # a value >= 1e-7 or NaN sets no FP flag
-            y_pred = np.log(_uclip(y_pred, lo, hi))
-        v = _fast_sparse(y_true, y_pred, from_logits=True, reduction="none")
-        if v is None:
-            return None
-        s = float(v.astype(np.float64).sum())  # reduce_weighted_values' float64 sum
-        return dt.type(s) if self.reduction == "sum" else dt.type(s / n)
+        return _c.fast_sparse(y_true, y_pred, kw["from_logits"], kw["axis"], self.reduction,
+                              self._fast_ft, sample_weight, kw["ignore_class"])
 
     def get_config(self):
         config = Loss.get_config(self)
         config.update({"from_logits": self.from_logits, "ignore_class": self.ignore_class})
         return config
-
-
-try:  # np.clip's ufunc without np.clip's Python-level argument handling (1 us a call)
-    from numpy._core.umath import clip as _uclip
-except ImportError:  # pragma: no cover - NumPy < 2
-    _uclip = np.clip
-_SCALAR_REDUCTIONS = ("sum_over_batch_size", "mean", "sum", "mean_with_sample_weight")
-_CLIP_BOUNDS = {np.dtype(d).char: (np.dtype(d).type(_EPS), np.dtype(d).type(1.0 - _EPS))
-                for d in (np.float32, np.float64)}

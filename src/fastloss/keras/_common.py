@@ -20,7 +20,7 @@ import functools
 
 import numpy as np
 
-from fastloss._dispatch import resolve_backend, resolve_threads
+from fastloss._dispatch import fast_core, resolve_backend, resolve_threads
 from fastloss.kernels import CLIP_EPS, CLIP_KERAS2, CLIP_NONE
 from fastloss.losses._calls import (
     EMPTY,
@@ -327,6 +327,70 @@ def categorical_rows(x2, t2, from_logits, clip_mode=CLIP_NONE, eps=0.0):
 def mse_rows(x2, t2):
     kern, nt = _backend()
     return mse_call(x2, t2, kern=kern, n_threads=nt).per_sample()
+
+
+# --------------------------------------------------------------------------- fast entries
+
+# The compiled entries of Keras loss objects on plain NumPy (issue #16,
+# kernels/cython/_fast.pxi): the general path's bits, or None to decline (then the general
+# path runs, and raises its errors). These are the only Python code that spells their
+# positional order. ``ft`` is the compute dtype's code (fast_ft), 0 for y_pred's own.
+
+_FAST_FT = {np.dtype(np.float32): 1, np.dtype(np.float64): 2}
+
+
+def fast_ft(compute, result):
+    """The entries' dtype code of a Keras 3 loss computing in ``compute`` and returning
+    ``result``; -1 (decline) when they differ (half precision rounds the inputs first)."""
+    return _FAST_FT.get(compute, -1) if compute is result else -1
+
+
+def fast_sparse(y_true, y_pred, from_logits, axis, reduction, ft=0, sample_weight=None,
+                ignore_class=None, keras2=False):
+    core = fast_core(None)
+    return None if core is None else core.fast_keras_sparse(y_true, y_pred, from_logits, axis,
+                                                            reduction, ft, sample_weight,
+                                                            ignore_class, keras2)
+
+
+def fast_categorical(y_true, y_pred, from_logits, axis, reduction, ft=0, sample_weight=None,
+                     smooth=None):
+    core = fast_core(None)
+    if core is None:
+        return None
+    rs = None
+    if from_logits is False and type(y_pred) is np.ndarray and y_pred.ndim == 2:
+        # the row sums of the renormalisation, exactly as _categorical_values takes them
+        # (BLAS's float32 order); the division is the entry's
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+            rs = y_pred @ np.ones(y_pred.shape[1], dtype=y_pred.dtype)
+    return core.fast_keras_categorical(y_true, y_pred, from_logits, axis, reduction, ft, rs,
+                                       sample_weight, smooth)
+
+
+def fast_bce(y_true, y_pred, from_logits, axis, reduction, ft=0, keras2=False,
+             sample_weight=None, smooth=None):
+    core = fast_core(None)
+    return None if core is None else core.fast_keras_bce(y_true, y_pred, from_logits, axis,
+                                                         reduction, ft, keras2, sample_weight,
+                                                         smooth)
+
+
+def smooth_constants(ls, dt, C=None, keras2=False):
+    """``(a, b)`` of Keras's smoothed targets ``t * a + b`` in ``dt``, computed as the
+    general path computes them (categorical: ``b = ls / C``; binary, C None: ``ls / 2``;
+    ``keras2``: tf.keras's order); None (decline) for ``ls`` outside (0, 1] or not a
+    Python number (the general path's warnings and errors)."""
+    if type(ls) not in (float, int) or not 0 < ls <= 1 or dt not in _FAST_FT:
+        return None
+    if keras2:
+        lt = dt.type(ls)
+        a = dt.type(1) - lt
+        b = dt.type(0.5) * lt if C is None else lt / dt.type(C)
+    else:
+        a = dt.type(1.0 - ls)
+        b = dt.type(0.5 * ls) if C is None else dt.type(ls) / dt.type(C)
+    return float(a), float(b)
 
 
 # --------------------------------------------------------------------------- float32 pieces

@@ -46,6 +46,8 @@ have it by definition; without it the call raises ``ImportError``). Half precisi
 float32 and rounded once; the mask of ``y_pred`` honoured as ``losses_utils`` does).
 ``BinaryFocalCrossentropy`` has tf.keras's attributes (``gamma``, ``alpha``, ...), and
 ``get_config()`` carries ``fn`` (tf.keras's saving v3 default).
+The sparse, categorical and binary cross-entropy objects take the compiled route of
+:mod:`fastloss.keras` on plain NumPy (there: "Speed"), here with y_pred's own dtype.
 
 Upstream suite (``tests/dropins/upstream/run_upstream.py tf-keras``): tf-keras's
 ``losses_test.py`` (vendored, commit dd0a7237, 2.21.0), the classes of the losses provided
@@ -219,6 +221,9 @@ class Loss:
         self.name = name
 
     def __call__(self, y_true, y_pred, sample_weight=None):
+        fast = self._fast_call(y_true, y_pred, sample_weight)
+        if fast is not None:
+            return fast
         if _is_ragged(y_pred) or _is_ragged(y_true):
             return self._ragged_call(y_true, y_pred, sample_weight)
         in_mask = _c.keras_mask(y_pred)
@@ -274,6 +279,10 @@ class Loss:
             else:
                 sw = fm
         return compute_weighted_loss(losses, sw, reduction, _mask_scale=mask_scale)
+
+    def _fast_call(self, y_true, y_pred, sample_weight):
+        """The whole call for the common case, or None (then the general path)."""
+        return None
 
     def _fused(self, y_true, y_pred, sample_weight):
         return None
@@ -852,6 +861,22 @@ class BinaryCrossentropy(LossFunctionWrapper):
                          from_logits=from_logits, label_smoothing=label_smoothing, axis=axis)
         self.from_logits = from_logits
 
+    def _fast_call(self, y_true, y_pred, sample_weight):
+        """_fused's value by one compiled entry (plain NumPy, same shapes and dtype, no
+        weights: the entry checks the rest)."""
+        kw = self._fn_kwargs
+        smooth = None
+        if sample_weight is not None:
+            return None
+        if kw["label_smoothing"]:
+            if type(y_pred) is not np.ndarray:
+                return None
+            smooth = _c.smooth_constants(kw["label_smoothing"], y_pred.dtype, keras2=True)
+            if smooth is None:
+                return None
+        return _c.fast_bce(y_true, y_pred, kw["from_logits"], kw["axis"], self.reduction,
+                           keras2=True, smooth=smooth)
+
     def _fused(self, y_true, y_pred, sample_weight):
         """One kernel pass for the plain case (same shapes, last axis, no weights)."""
         if sample_weight is not None or self._get_reduction() == Reduction.NONE:
@@ -945,6 +970,21 @@ class CategoricalCrossentropy(LossFunctionWrapper):
         super().__init__(categorical_crossentropy, name=name, reduction=reduction,
                          from_logits=from_logits, label_smoothing=label_smoothing, axis=axis)
 
+    def _fast_call(self, y_true, y_pred, sample_weight):
+        """Plain NumPy: one compiled entry (it checks the rest: same-shaped, same-dtype
+        C-contiguous ``(n, C)`` arrays, C >= 2, weights ``(n,)``)."""
+        kw = self._fn_kwargs
+        smooth = None
+        if kw["label_smoothing"]:
+            if type(y_pred) is not np.ndarray or y_pred.ndim != 2:
+                return None
+            smooth = _c.smooth_constants(kw["label_smoothing"], y_pred.dtype, y_pred.shape[1],
+                                         keras2=True)
+            if smooth is None:
+                return None
+        return _c.fast_categorical(y_true, y_pred, kw["from_logits"], kw["axis"],
+                                   self.reduction, sample_weight=sample_weight, smooth=smooth)
+
 
 @fill
 class SparseCategoricalCrossentropy(LossFunctionWrapper):
@@ -976,3 +1016,12 @@ class SparseCategoricalCrossentropy(LossFunctionWrapper):
                  name="sparse_categorical_crossentropy"):
         super().__init__(sparse_categorical_crossentropy, name=name, reduction=reduction,
                          from_logits=from_logits, ignore_class=ignore_class)
+
+    def _fast_call(self, y_true, y_pred, sample_weight):
+        """Plain NumPy: one compiled entry (it checks the rest: C-contiguous ``(n, C)``
+        float ``y_pred``, int64/int32 labels ``(n,)``/``(n, 1)`` in ``[0, C)`` or ignored,
+        C >= 2, weights ``(n,)``)."""
+        kw = self._fn_kwargs
+        return _c.fast_sparse(y_true, y_pred, kw["from_logits"], -1, self.reduction,
+                              sample_weight=sample_weight, ignore_class=kw["ignore_class"],
+                              keras2=True)
