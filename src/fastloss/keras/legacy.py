@@ -223,7 +223,7 @@ class Loss:
     def __call__(self, y_true, y_pred, sample_weight=None):
         fast = self._fast_call(y_true, y_pred, sample_weight)
         if fast is not None:
-            return fast
+            return _tf(fast)  # tf.keras's container, whatever the route
         if _is_ragged(y_pred) or _is_ragged(y_true):
             return self._ragged_call(y_true, y_pred, sample_weight)
         in_mask = _c.keras_mask(y_pred)
