@@ -5,18 +5,18 @@
  *
  *   cd benchmarks; F="-O3 -fno-math-errno -fno-trapping-math -I../kernels/cython"
  *   for v in x86-64-v3 x86-64-v4; do
- *     gcc $F -march=$v -ffp-contract=off proto_exp_variants.c -o /tmp/p && echo "$v shipped: $(/tmp/p)"
- *     gcc $F -march=$v -ffp-contract=off -DEXP=fl_expneg32_v3 proto_exp_variants.c -o /tmp/p && echo "$v Estrin: $(/tmp/p)"
+ *     gcc $F -march=$v -ffp-contract=off proto_exp_variants.c -o /tmp/p && echo "$v shipped (Estrin): $(/tmp/p)"
+ *     gcc $F -march=$v -ffp-contract=off -DEXP=fl_expneg32_horner proto_exp_variants.c -o /tmp/p && echo "$v Horner: $(/tmp/p)"
  *     gcc $F -march=$v -ffp-contract=fast proto_exp_variants.c -o /tmp/p && echo "$v shipped+FMA: $(/tmp/p)"
  *     gcc $F -march=$v -ffp-contract=off -DTABLE proto_exp_variants.c -o /tmp/p && echo "$v table: $(/tmp/p)"
  *   done
  *
- * shipped: fl_expneg32 of fastloss_math.h; Estrin: the same polynomial in Estrin order
- * (fl_expneg32_v3 below); shipped+FMA: the same code contracted to FMA (which the baseline
+ * shipped: fl_expneg32 of fastloss_math.h (Estrin's order); Horner: the version before it
+ * (fl_expneg32_horner below); shipped+FMA: the same code contracted to FMA (which the baseline
  * build cannot match bit for bit); table: 2^(j/32) from a 32-entry table (AVX2 / AVX-512
- * gathers, intrinsics) and a degree-4 polynomial (relative error 3.3e-13, measured in
- * mpmath). The
- * loop is the kernel's: float32 in, x - m in float64, 0 at the max, 16 float64 lanes.
+ * gathers, intrinsics, one function per instruction set) and a degree-4 polynomial
+ * (relative error 3.3e-13, measured in mpmath). The loop is the kernel's: float32 in,
+ * x - m in float64, 0 at the max, 16 float64 lanes.
  */
 #include "fastloss_math.h"
 #include <stdio.h>
@@ -41,8 +41,9 @@ static inline double fl_expneg32_tab(double x)
     return x < -708.0 ? 0.0 : e;
 }
 
-/* current poly, integer exponent add (no multiply), select kept */
-static inline double fl_expneg32_v2(double x)
+/* the previous fl_expneg32 (until 2026-12-03): the polynomial in Horner's order, one
+ * chain of seven multiply-adds, and 2^k by a multiplication */
+static inline double fl_expneg32_horner(double x)
 {
     double t = FL_FMA(x, FL_LOG2E, FL_SHIFTER);
     double kd = t - FL_SHIFTER;
@@ -55,26 +56,9 @@ static inline double fl_expneg32_v2(double x)
     p = FL_FMA(p, r, 1.6666666718997808e-01);
     p = FL_FMA(p, r, 0.5);
     double e = FL_FMA(r * r, p, r) + 1.0;
-    double s = fl_asf64(fl_asu64(e) + (fl_asu64(t) << 52));
-    return x < -708.0 ? 0.0 : s;
+    double s = fl_asf64((fl_asu64(t) << 52) + ((uint64_t)1023 << 52));
+    return x < -708.0 ? 0.0 : e * s;
 }
-/* + Estrin-ish split to shorten the chain (same op count) */
-static inline double fl_expneg32_v3(double x)
-{
-    double t = FL_FMA(x, FL_LOG2E, FL_SHIFTER);
-    double kd = t - FL_SHIFTER;
-    double r = FL_FMA(kd, -FL_LN2, x);
-    double r2 = r * r, r4 = r2 * r2;
-    double a = FL_FMA(1.6666666718997808e-01, r, 0.5);
-    double b = FL_FMA(8.333298483621828e-03, r, 4.1666666718981143e-02);
-    double c = FL_FMA(1.9899274069434545e-04, r, 1.3888854049481818e-03);
-    double d = 2.48595783333601e-05;
-    double p = FL_FMA(FL_FMA(d, r2, c), r4, FL_FMA(b, r2, a));
-    double e = FL_FMA(r2, p, r) + 1.0;
-    double s = fl_asf64(fl_asu64(e) + (fl_asu64(t) << 52));
-    return x < -708.0 ? 0.0 : s;
-}
-
 #include <immintrin.h>
 #if defined(__AVX2__)
 static inline __m256d exptab_avx2(__m256d x)
