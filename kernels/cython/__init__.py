@@ -94,10 +94,11 @@ except Exception as exc:  # not built, or built for another Python
 else:
     AVAILABLE = True
 
-# contract functions that also take float16 / bfloat16 x (float32 targets) and return float32:
-# each block is widened exactly in the thread that computes it
-HALF_NATIVE = frozenset({"sparse_ce", "sparse_ce_grad", "bce", "bce_grad", "logsumexp_rows",
-                         "softmax_rows"})
+# contract functions that also take float16 / bfloat16 x (float32 targets) and return float32,
+# on logits or probabilities: each block is widened exactly in the thread that computes it
+HALF_NATIVE = frozenset({"sparse_ce", "sparse_ce_grad", "categorical_ce", "categorical_ce_grad",
+                         "bce", "bce_grad", "kl", "kl_grad", "mse", "mse_grad",
+                         "logsumexp_rows", "softmax_rows"})
 
 _KERNELS = ("argmax_rows", "bce", "bce_grad", "categorical_ce", "categorical_ce_grad",
             "elementwise", "kl", "kl_grad", "logsumexp_rows", "mse", "mse_grad", "softmax_rows",

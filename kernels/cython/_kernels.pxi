@@ -1270,10 +1270,10 @@ cdef void _grad2(Args *a, floating[:, ::1] g, floating[:, ::1] h) except *:
             a.h = &h[0, 0]
 
 
-cdef void _same2(const floating[:, ::1] x, const floating[:, ::1] t, str name) except *:
-    if t.shape[0] != x.shape[0] or t.shape[1] != x.shape[1]:
+cdef void _same2(const Args *a, const floating[:, ::1] t, str name) except *:
+    if t.shape[0] != a.n or t.shape[1] != a.C:
         raise ValueError(f"{name} has shape ({t.shape[0]}, {t.shape[1]}), "
-                         f"expected ({x.shape[0]}, {x.shape[1]})")
+                         f"expected ({a.n}, {a.C})")
 
 
 cdef inline const floating *_p2(const floating[:, ::1] x):
@@ -1416,11 +1416,12 @@ def _categorical(const floating[:, ::1] x, const floating[:, ::1] t, const doubl
                  const double[::1] cw, bint from_logits, double label_smoothing, int clip_mode,
                  double clip_eps, bint nan_omit, Py_ssize_t block_rows, floating[::1] out,
                  double[::1] lp, double[::1] wp, floating[:, ::1] g, floating[:, ::1] h,
-                 double scale, int n_threads):
+                 double scale, int n_threads, const uint16_t[:, ::1] xh=None, int hk=0):
     cdef Args a
     cdef int bad
     _init(&a, K_CAT, x.shape[0], x.shape[1], block_rows, &bad)
-    _same2(x, t, "t")
+    a.n = _rows_of(&a, x, xh, hk)
+    _same2(&a, t, "t")
     a.t = _p2(t)
     a.sw = _opt(sw, a.n, "sw")
     a.cw = _opt(cw, a.C, "cw")
@@ -1438,14 +1439,16 @@ def _categorical(const floating[:, ::1] x, const floating[:, ::1] t, const doubl
 
 def categorical_ce(x, t, sw, cw, from_logits, label_smoothing, clip_mode, clip_eps, nan_omit,
                    block_rows, out, lp, wp, n_threads):
+    x, xh, hk = _half(x)
     _categorical(x, t, sw, cw, from_logits, label_smoothing, clip_mode, clip_eps, nan_omit,
-                 block_rows, out, lp, wp, None, None, 1.0, n_threads)
+                 block_rows, out, lp, wp, None, None, 1.0, n_threads, xh, hk)
 
 
 def categorical_ce_grad(x, t, sw, cw, label_smoothing, scale, block_rows, lp, wp, g, h,
                         n_threads):
+    x, xh, hk = _half(x)
     _categorical(x, t, sw, cw, True, label_smoothing, CLIP_NONE, 0.0, False, block_rows,
-                 None, lp, wp, g, h, scale, n_threads)
+                 None, lp, wp, g, h, scale, n_threads, xh, hk)
 
 
 def _bce(const floating[::1] x, const floating[::1] z, const double[::1] sw, Py_ssize_t sw_div,
@@ -1507,11 +1510,13 @@ def bce_grad(x, z, sw, sw_div, pw, label_smoothing, scale, block_rows, lp, wp, g
 def _kl(const floating[:, ::1] x, const floating[:, ::1] t, const double[::1] sw,
         bint log_input, bint log_target, int clip_mode, double clip_eps, bint nan_omit,
         Py_ssize_t block_rows, floating[::1] out, double[::1] lp, double[::1] wp,
-        floating[:, ::1] g, floating[:, ::1] h, double scale, int n_threads):
+        floating[:, ::1] g, floating[:, ::1] h, double scale, int n_threads,
+        const uint16_t[:, ::1] xh=None, int hk=0):
     cdef Args a
     cdef int bad
     _init(&a, K_KL, x.shape[0], x.shape[1], block_rows, &bad)
-    _same2(x, t, "t")
+    a.n = _rows_of(&a, x, xh, hk)
+    _same2(&a, t, "t")
     a.t = _p2(t)
     a.sw = _opt(sw, a.n, "sw")
     a.log_input = log_input
@@ -1528,24 +1533,27 @@ def _kl(const floating[:, ::1] x, const floating[:, ::1] t, const double[::1] sw
 
 def kl(x, t, sw, log_input, log_target, clip_mode, clip_eps, nan_omit, block_rows, out, lp, wp,
        n_threads):
+    x, xh, hk = _half(x)
     _kl(x, t, sw, log_input, log_target, clip_mode, clip_eps, nan_omit, block_rows, out, lp, wp,
-        None, None, 1.0, n_threads)
+        None, None, 1.0, n_threads, xh, hk)
 
 
 def kl_grad(x, t, sw, log_input, log_target, scale, block_rows, lp, wp, g, h, n_threads):
+    x, xh, hk = _half(x)
     _kl(x, t, sw, log_input, log_target, CLIP_NONE, 0.0, False, block_rows, None, lp, wp, g, h,
-        scale, n_threads)
+        scale, n_threads, xh, hk)
 
 
 def _mse(const floating[:, ::1] x, const floating[:, ::1] t, const double[::1] ow,
          const double[::1] sw, bint nan_omit, Py_ssize_t block_rows, floating[::1] out,
          double[::1] lp, double[::1] wp, floating[:, ::1] g, floating[:, ::1] h, double scale,
-         int n_threads):
+         int n_threads, const uint16_t[:, ::1] xh=None, int hk=0):
     cdef Args a
     cdef int bad
     cdef Py_ssize_t j
     _init(&a, K_MSE, x.shape[0], x.shape[1], block_rows, &bad)
-    _same2(x, t, "t")
+    a.n = _rows_of(&a, x, xh, hk)
+    _same2(&a, t, "t")
     a.t = _p2(t)
     a.sw = _opt(sw, a.n, "sw")
     a.ow = _opt(ow, a.C, "ow")
@@ -1562,11 +1570,13 @@ def _mse(const floating[:, ::1] x, const floating[:, ::1] t, const double[::1] o
 
 
 def mse(x, t, ow, sw, nan_omit, block_rows, out, lp, wp, n_threads):
-    _mse(x, t, ow, sw, nan_omit, block_rows, out, lp, wp, None, None, 1.0, n_threads)
+    x, xh, hk = _half(x)
+    _mse(x, t, ow, sw, nan_omit, block_rows, out, lp, wp, None, None, 1.0, n_threads, xh, hk)
 
 
 def mse_grad(x, t, ow, sw, scale, block_rows, lp, wp, g, h, n_threads):
-    _mse(x, t, ow, sw, False, block_rows, None, lp, wp, g, h, scale, n_threads)
+    x, xh, hk = _half(x)
+    _mse(x, t, ow, sw, False, block_rows, None, lp, wp, g, h, scale, n_threads, xh, hk)
 
 
 # --------------------------------------------------------------------------- row argmax

@@ -255,8 +255,10 @@ def _meta(x2, t2, layout, batch_shape, result_dtype, contiguous):
 
 def _rows_for(kern, n_threads, name=None, x=None, from_logits=False, t=None):
     """``rows(a, lo, hi)``: how the kernel calls read rows. Half-precision ``x`` as it is when
-    the backend widens it itself (its ``HALF_NATIVE``: logits, non-half targets), else
-    :func:`contiguous_rows` (half rows widened to float32 on ``n_threads`` threads)."""
+    the backend widens it itself (``name`` in its ``HALF_NATIVE``, non-half targets;
+    ``from_logits``: the call is one that the backend's native function takes, which for
+    sparse CE and BCE means logits, as Numba's), else :func:`contiguous_rows` (half rows
+    widened to float32 on ``n_threads`` threads)."""
     native = (x is not None and from_logits and is_half(x.dtype)
               and name in getattr(kern, "HALF_NATIVE", ()) and (t is None or not is_half(t.dtype)))
     if native:
@@ -319,14 +321,16 @@ def categorical_ce_call(x2, t2, *, kern, n_threads, from_logits, sample_weight=E
     sw, cw, nt = sample_weight, class_weight, n_threads
     rows = _rows_for(kern, nt)
     fl, ls = bool(from_logits), float(label_smoothing)
+    xrows = _rows_for(kern, nt, "categorical_ce", x2, True, t2)
+    grows = _rows_for(kern, nt, "categorical_ce_grad", x2, True, t2)
 
     def forward(a, b, out, lp, wp, block_rows):
-        kern.categorical_ce(rows(x2, a, b), rows(t2, a, b),
+        kern.categorical_ce(xrows(x2, a, b), rows(t2, a, b),
                             _rows(sw, a, b), cw, fl, ls, clip.mode, clip.eps, nan_omit,
                             block_rows, out, lp, wp, nt)
 
     def gradient(a, b, g, h, lp, wp, scale):
-        kern.categorical_ce_grad(rows(x2, a, b), rows(t2, a, b),
+        kern.categorical_ce_grad(grows(x2, a, b), rows(t2, a, b),
                                  _rows(sw, a, b), cw, ls, scale, br, lp, wp, g, h, nt)
 
     return KernelCall(n_rows=n, row_width=2 * C, block_rows=br, forward=forward,
@@ -423,13 +427,15 @@ def kl_call(x2, t2, *, kern, n_threads, log_input, log_target, sample_weight=EMP
     br = block_rows_for(C)
     sw, nt, li, lt = sample_weight, n_threads, bool(log_input), bool(log_target)
     rows = _rows_for(kern, nt)
+    xrows = _rows_for(kern, nt, "kl", x2, True, t2)
+    grows = _rows_for(kern, nt, "kl_grad", x2, True, t2)
 
     def forward(a, b, out, lp, wp, block_rows):
-        kern.kl(rows(x2, a, b), rows(t2, a, b), _rows(sw, a, b), li, lt,
+        kern.kl(xrows(x2, a, b), rows(t2, a, b), _rows(sw, a, b), li, lt,
                 clip.mode, clip.eps, nan_omit, block_rows, out, lp, wp, nt)
 
     def gradient(a, b, g, h, lp, wp, scale):
-        kern.kl_grad(rows(x2, a, b), rows(t2, a, b), _rows(sw, a, b), li,
+        kern.kl_grad(grows(x2, a, b), rows(t2, a, b), _rows(sw, a, b), li,
                      lt, scale, br, lp, wp, g, h, nt)
 
     return KernelCall(n_rows=n, row_width=2 * C, block_rows=br, forward=forward,
@@ -445,13 +451,15 @@ def mse_call(x2, t2, *, kern, n_threads, output_weight=EMPTY, sample_weight=EMPT
     br = block_rows_for(C)
     sw, ow, nt = sample_weight, output_weight, n_threads
     rows = _rows_for(kern, nt)
+    xrows = _rows_for(kern, nt, "mse", x2, True, t2)
+    grows = _rows_for(kern, nt, "mse_grad", x2, True, t2)
 
     def forward(a, b, out, lp, wp, block_rows):
-        kern.mse(rows(x2, a, b), rows(t2, a, b), ow, _rows(sw, a, b),
+        kern.mse(xrows(x2, a, b), rows(t2, a, b), ow, _rows(sw, a, b),
                  nan_omit, block_rows, out, lp, wp, nt)
 
     def gradient(a, b, g, h, lp, wp, scale):
-        kern.mse_grad(rows(x2, a, b), rows(t2, a, b), ow, _rows(sw, a, b),
+        kern.mse_grad(grows(x2, a, b), rows(t2, a, b), ow, _rows(sw, a, b),
                       scale, br, lp, wp, g, h, nt)
 
     return KernelCall(n_rows=n, row_width=2 * C, block_rows=br, forward=forward,
