@@ -21,11 +21,11 @@ thread count and chunking. Results, gradients and row outputs of half input are 
 so rounding back would throw away what the float64 accumulation computed. The drop-ins
 round to their framework's dtype themselves (torch: the input's; Keras: its ``dtype``).
 A backend may take half ``x`` itself for the functions named in its ``HALF_NATIVE`` set
-(Numba: ``sparse_ce`` and ``bce`` forward on logits; Cython: those, their ``*_grad``,
-``logsumexp_rows`` and ``softmax_rows``; targets never half): ``x`` is then a C-contiguous
-float16 / ``ml_dtypes.bfloat16`` array, ``out`` and the gradients are float32, and every
-output is the bits the function gives on ``x.astype(float32)`` (blocks are widened in the
-parallel loop, so only 2 bytes a logit come from memory).
+(Numba: ``sparse_ce`` and ``bce`` forward on logits; Cython: every loss and ``*_grad``
+function, ``logsumexp_rows`` and ``softmax_rows``; targets never half): ``x`` is then a
+C-contiguous float16 / ``ml_dtypes.bfloat16`` array, ``out`` and the gradients are
+float32, and every output is the bits the function gives on ``x.astype(float32)`` (blocks
+are widened in the parallel loop, so only 2 bytes a logit come from memory).
 
 Every compiled backend returns the same bits on every SIMD build of it (no FMA, fixed
 summation lanes) and writes every NaN result as the positive quiet NaN: which of two NaNs
