@@ -26,7 +26,7 @@
 # argmax never has to be found. A row without a finite max takes the reference's values
 # (shift 0; L = NaN with a NaN, +inf with a +inf, else -inf).
 
-from cython.parallel cimport prange
+from cython.parallel cimport prange, threadid
 from libc.stdint cimport int64_t, uint16_t
 from libc.stdlib cimport malloc, free
 from libc.math cimport fabs
@@ -1130,7 +1130,8 @@ cdef inline void _finish(const Args *a, Work *wk, Py_ssize_t i0, Py_ssize_t n, P
             _lanes8_add(accw, wk.w, n, off)
 
 
-cdef void _block(const Args *a, Py_ssize_t b, const floating *x) noexcept nogil:
+cdef void _block(const Args *a, Py_ssize_t b, const floating *x, float *wide) noexcept nogil:
+    """Block b; ``wide``: the calling thread's buffer for a block of half x (else NULL)."""
     cdef Work wk
     cdef double accl[LANES]
     cdef double accw[LANES]
@@ -1138,15 +1139,10 @@ cdef void _block(const Args *a, Py_ssize_t b, const floating *x) noexcept nogil:
     cdef Py_ssize_t r_end = min(a.n, r_begin + a.block_rows)
     cdef Py_ssize_t c0_q, c0, nr
     cdef int k
-    cdef float *wide = NULL
     if floating is float:
         if a.xh != NULL:
             # half x: this block widened exactly to float32 by the thread that computes it
             # (a block is ~64 KiB of float32: it stays in cache), then the float32 code
-            wide = <float *>malloc(max(<Py_ssize_t>1, (r_end - r_begin) * a.C) * sizeof(float))
-            if wide == NULL:
-                a.bad_label[0] = 2
-                return
             fl_widen_half(a.xh + r_begin * a.C, wide, (r_end - r_begin) * a.C, a.hk)
             x = wide - r_begin * a.C
     for k in range(LANES):
@@ -1172,20 +1168,32 @@ cdef void _block(const Args *a, Py_ssize_t b, const floating *x) noexcept nogil:
     if a.lp != NULL and a.kind != K_LSE and a.kind != K_SOFTMAX:
         a.lp[b] = _cn(_lanes8_total(accl, r_end - r_begin, a.block_rows))
         a.wp[b] = _cn(_lanes8_total(accw, r_end - r_begin, a.block_rows))
-    free(wide)
 
 
 cdef void _run(Args *a, const floating *x, int n_threads) noexcept nogil:
     cdef Py_ssize_t nb = (a.n + a.block_rows - 1) // a.block_rows
     cdef Py_ssize_t b
+    cdef Py_ssize_t per = 0
+    cdef float *wide = NULL
     if nb > 1:
         n_threads = fl_threads(n_threads)
     if nb == 1 or n_threads <= 1:
+        n_threads = 1
+    if a.xh != NULL and nb:
+        # one widening buffer per thread for the whole call: a buffer per block would be a
+        # fresh mmap (and its page faults) per block for wide rows
+        per = min(a.block_rows, a.n) * a.C
+        wide = <float *>malloc(max(<Py_ssize_t>1, per * n_threads) * sizeof(float))
+        if wide == NULL:
+            a.bad_label[0] = 2
+            return
+    if n_threads <= 1:
         for b in range(nb):
-            _block(a, b, x)
+            _block(a, b, x, wide)
     else:
         for b in prange(nb, schedule='static', num_threads=n_threads):
-            _block(a, b, x)
+            _block(a, b, x, wide + (threadid() * per if wide != NULL else 0))
+    free(wide)
 
 
 # --------------------------------------------------------------------------- argument checks
