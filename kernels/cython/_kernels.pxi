@@ -60,6 +60,12 @@ cdef extern from "fastloss_math.h" nogil:
     int64_t fl_argmax_f32(const float *x, int64_t n) noexcept
     int64_t fl_argmax_f64(const double *x, int64_t n) noexcept
     void fl_widen_half(const uint16_t *src, float *dst, int64_t n, int kind) noexcept
+    void fl_half_tables(int kind) noexcept
+    const double *fl_half_exp_tab(int kind) noexcept
+    const double *fl_half_sp_tab(int kind) noexcept
+    void fl_half_gather(const double *tab, const uint16_t *src, double *dst, int64_t n) noexcept
+    double fl_half_row_sum(const uint16_t *xh, const float *xw, int64_t n, float m,
+                           const double *tab, int64_t *nc, const uint16_t *pf) noexcept
 
 fl_install_fork_guard()
 
@@ -495,11 +501,42 @@ cdef void _lse_rows_small(const floating *x, Py_ssize_t nr, Py_ssize_t C,
             wk.L[r] = _nonfinite_L(x + r * C, C, wk.mf[r])
 
 
-cdef inline void _lse_chunk(const floating *x, Py_ssize_t r0, Py_ssize_t nr, Py_ssize_t C,
-                            Work *wk) noexcept nogil:
+cdef void _lse_rows_half(const Args *a, const float *x, Py_ssize_t r0, Py_ssize_t nr,
+                         Py_ssize_t C, Work *wk) noexcept nogil:
+    """_lse_rows of half rows (x: them widened; a.xh: their bits) with exp(x_j) from the
+    table: L = log1p(sum_{x_j < m} exp(x_j) / exp(m) + count(x_j == m) - 1). The quotient
+    is exp(x_j - m) to float64 grade for a row max m in [-300, 700] (exp(m) is then a
+    normal double, and terms below 2^-1022 are less than 2^-400 of it); other rows take
+    _lse_rows. Each row's bits depend on its values only (any thread count, chunking)."""
+    cdef const double *tab = fl_half_exp_tab(a.hk)
+    cdef Py_ssize_t r, ahead = a.block_rows * C  # prefetch the block this thread does next
+    cdef const uint16_t *xh
+    cdef const float *xr
+    cdef float mf
+    cdef double s
+    cdef int64_t nc
+    for r in range(nr):
+        xr = x + (r0 + r) * C
+        xh = a.xh + (r0 + r) * C
+        mf = _row_max(xr, C)
+        if -300.0 <= mf <= 700.0:
+            s = fl_half_row_sum(xh, xr, C, mf, tab, &nc, xh + ahead)
+            wk.mf[r] = mf
+            wk.sh[r] = mf
+            wk.L[r] = _log1p(x, s / fl_exp64(mf) + (<double>nc - 1.0))
+        else:
+            _lse_rows(xr, 1, C, wk, r)
+
+
+cdef inline void _lse_chunk(const Args *a, const floating *x, Py_ssize_t r0, Py_ssize_t nr,
+                            Py_ssize_t C, Work *wk) noexcept nogil:
     """Row statistics of rows r0 .. r0+nr-1 into wk.sh/wk.L[0:nr]."""
     cdef Py_ssize_t g0_q, g0, gn
     cdef Py_ssize_t gr = max(<Py_ssize_t>1, <Py_ssize_t>BUF // max(C, <Py_ssize_t>1))
+    if floating is float:
+        if a.xh != NULL and C > SMALL_C:
+            _lse_rows_half(a, x, r0, nr, C, wk)
+            return
     if C <= SMALL_C:
         _lse_rows_small(x + r0 * C, nr, C, wk)
         return
@@ -542,7 +579,7 @@ cdef void _chunk_sparse(const Args *a, const floating *x, Py_ssize_t r0, Py_ssiz
             w = w * (0.0 if ign else 1.0)
         wk.w[r] = w
     if a.logits:
-        _lse_chunk(x, r0, nr, C, wk)
+        _lse_chunk(a, x, r0, nr, C, wk)
         for r in range(nr):
             xr = x + (r0 + r) * C
             sh = wk.sh[r]
@@ -721,7 +758,7 @@ cdef void _chunk_cat(const Args *a, const floating *x, Py_ssize_t r0, Py_ssize_t
     if not a.logits:
         _cat_probs(a, x, r0, nr, wk)
     if a.logits:
-        _lse_chunk(x, r0, nr, C, wk)
+        _lse_chunk(a, x, r0, nr, C, wk)
         for r in range(nr):
             i = r0 + r
             xr = x + i * C
@@ -839,11 +876,28 @@ cdef void _bce_probs(const Args *a, const floating *x, const floating *z, Py_ssi
                 vv[j] = <double>(<floating>v)
 
 
+cdef inline double _bce_logit_value(const floating *tag, double xd, double zd, double ls,
+                                   double pwv, double gg) noexcept nogil:
+    """BCE on a logit xd, its label zd and pos_weight pwv, gg = log1p(exp(-|xd|)); rounded
+    to x's dtype."""
+    cdef double cc, lc, v
+    if ls != 0.0:
+        zd = zd * (1.0 - ls) + 0.5 * ls
+    cc = pwv * zd + (1.0 - zd)
+    # the linear term's coefficient; a zero one removes the term (x = +-inf with a matching
+    # label gives 0, not inf * 0): selects, so the loop stays vectorised
+    lc = (1.0 - zd) if xd >= 0.0 else -pwv * zd
+    v = (0.0 if lc == 0.0 else lc * xd) + cc * gg
+    v = xd if xd != xd else v
+    return <double>(<floating>v)
+
+
 cdef void _chunk_bce(const Args *a, const floating *x, Py_ssize_t i0, Py_ssize_t n,
                      Work *wk) noexcept nogil:
     cdef const floating *z = <const floating *>a.t
     cdef Py_ssize_t j, ki, si, rem
-    cdef double xd, zd, pwv, gg, cc, v, s, e, sig
+    cdef double xd, zd, pwv, cc, s, e, sig
+    cdef bint half
     cdef double lo = _clip_lo(x, a.eps)
     cdef double hi = _clip_hi(x, a.eps)
     cdef double ls = a.ls
@@ -880,20 +934,22 @@ cdef void _chunk_bce(const Args *a, const floating *x, Py_ssize_t i0, Py_ssize_t
         for j in range(n):
             wk.aux[j] = 1.0
     if a.logits:
-        for j in range(n):
-            xd = <double>x[i0 + j]
-            zd = <double>z[i0 + j]
-            if ls != 0.0:
-                zd = zd * (1.0 - ls) + 0.5 * ls
-            pwv = wk.aux[j]
-            gg = _softplus_neg_abs(x, xd)
-            cc = pwv * zd + (1.0 - zd)
-            # the linear term's coefficient; a zero one removes the term (x = +-inf with a
-            # matching label gives 0, not inf * 0): selects, so the loop stays vectorised
-            lc = (1.0 - zd) if xd >= 0.0 else -pwv * zd
-            v = (0.0 if lc == 0.0 else lc * xd) + cc * gg
-            v = xd if xd != xd else v
-            wk.v[j] = <double>(<floating>v)
+        half = False
+        if floating is float:
+            half = a.xh != NULL
+        if half:
+            # log1p(exp(-|x|)) of half x from the table (float64 grade): a gather instead
+            # of an exp and a log1p; prefetch the block this thread does next
+            for j in range(0, n, 32):
+                fl_prefetch(a.xh + i0 + j + a.block_rows)
+            fl_half_gather(fl_half_sp_tab(a.hk), a.xh + i0, wk.e, n)
+            for j in range(n):
+                wk.v[j] = _bce_logit_value(x, x[i0 + j], z[i0 + j], ls, wk.aux[j], wk.e[j])
+        else:
+            for j in range(n):
+                xd = <double>x[i0 + j]
+                wk.v[j] = _bce_logit_value(x, xd, z[i0 + j], ls, wk.aux[j],
+                                           _softplus_neg_abs(x, xd))
     else:
         _bce_probs(a, x, z, i0, n, wk)
     if g != NULL:
@@ -1056,7 +1112,7 @@ cdef void _chunk_rows_out(const Args *a, const floating *x, Py_ssize_t r0, Py_ss
     cdef const floating *xr
     cdef floating *out = <floating *>a.out
     cdef floating *orow
-    _lse_chunk(x, r0, nr, C, wk)
+    _lse_chunk(a, x, r0, nr, C, wk)
     if a.kind == K_LSE:
         for r in range(nr):
             out[r0 + r] = <floating>_cn(wk.sh[r] + wk.L[r])
@@ -1327,6 +1383,7 @@ cdef Py_ssize_t _rows_of(Args *a, const floating[:, ::1] x, const uint16_t[:, ::
     if floating is float and xh.shape[1] == x.shape[1]:
         a.xh = &xh[0, 0] if xh.shape[0] and xh.shape[1] else NULL
         a.hk = hk
+        fl_half_tables(hk)  # once per process: holding the GIL, before any thread reads
         return xh.shape[0]
     raise ValueError("half-precision x needs a float32 (0, C) type array")
 
@@ -1474,6 +1531,7 @@ def _bce(const floating[::1] x, const floating[::1] z, const double[::1] sw, Py_
             a.n = xh.shape[0]
             a.xh = &xh[0] if a.n else NULL
             a.hk = hk
+            fl_half_tables(hk)
         else:
             raise ValueError("half-precision x needs a float32 type array")
     if z.shape[0] != a.n:

@@ -42,6 +42,9 @@
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
+#if defined(__AVX2__) || defined(__AVX512F__)
+#include <immintrin.h>
+#endif
 
 /* No fused multiply-add in any build: the baseline x86-64 build has no FMA instruction
  * (glibc's software fma() is ~100x slower), and the kernels must return the same bits on
@@ -297,6 +300,143 @@ static void fl_widen_half(const uint16_t *src, float *dst, int64_t n, int kind)
 #else
 #define fl_prefetch(p) ((void)(p))
 #endif
+
+/* ------------------------------------------------------- half-precision tables */
+
+/* A half value has only 65536 bit patterns, so the kernels look up exp(x) and
+ * log1p(exp(-|x|)) of half input in tables of doubles instead of evaluating them: a gather
+ * costs a fraction of the ~30 vector instructions of fl_expneg32, and the entries are
+ * float64-grade (fl_exp64 / fl_log1p64, so every build and every machine fills them with
+ * the same bits). Built once per process and kind (1 float16, 2 bfloat16) by
+ * fl_half_tables, which the caller runs holding the GIL before any parallel region. NaN
+ * patterns hold the canonical quiet NaN. 1 MiB per kind. */
+static double fl_hexp[3][65536];   /* exp(x) */
+static double fl_hsp[3][65536];    /* log1p(exp(-|x|)) */
+static int fl_hready[3];
+
+static void fl_half_tables(int kind)
+{
+    static uint16_t bits[65536];
+    static float wide[65536];
+    int i;
+    if (fl_hready[kind])
+        return;
+    for (i = 0; i < 65536; i++)
+        bits[i] = (uint16_t)i;
+    fl_widen_half(bits, wide, 65536, kind);
+    for (i = 0; i < 65536; i++) {
+        double x = wide[i];
+        fl_hexp[kind][i] = x != x ? FL_NAN : fl_exp64(x);
+        fl_hsp[kind][i] = x != x ? FL_NAN : fl_log1p64(fl_exp64(-fabs(x)));
+    }
+    fl_hready[kind] = 1;
+}
+
+static inline const double *fl_half_exp_tab(int kind) { return fl_hexp[kind]; }
+static inline const double *fl_half_sp_tab(int kind) { return fl_hsp[kind]; }
+
+/* dst[i] = tab[src[i]] (AVX2 / AVX-512 gathers, else scalar loads: the same bits). */
+static inline void fl_half_gather(const double *tab, const uint16_t *src, double *dst, int64_t n)
+{
+    int64_t i = 0;
+#if defined(__AVX512F__)
+    for (; i + 16 <= n; i += 16) {
+        __m512i k = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(src + i)));
+        _mm512_storeu_pd(dst + i, _mm512_i32gather_pd(_mm512_castsi512_si256(k), tab, 8));
+        _mm512_storeu_pd(dst + i + 8,
+                         _mm512_i32gather_pd(_mm512_extracti64x4_epi64(k, 1), tab, 8));
+    }
+#elif defined(__AVX2__)
+    for (; i + 8 <= n; i += 8) {
+        __m256i k = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(src + i)));
+        _mm256_storeu_pd(dst + i, _mm256_i32gather_pd(tab, _mm256_castsi256_si128(k), 8));
+        _mm256_storeu_pd(dst + i + 4, _mm256_i32gather_pd(tab, _mm256_extracti128_si256(k, 1), 8));
+    }
+#endif
+    for (; i < n; i++)
+        dst[i] = tab[src[i]];
+}
+
+/* The row sum of the softmax denominator from the table: lane k (k = j % 16) adds, for j
+ * in order, 0 where xw[j] == m (the max, counted in *nc) and tab[xh[j]] elsewhere (NaN
+ * included); the 16 lanes are then added left to right from lane 0: the lane order of the
+ * float32 rows (_acc16_add / _acc16_total). xw: the row widened to float32. Prefetches
+ * pf[0 .. n) (the data a block ahead, read later by this thread). */
+static inline double fl_half_row_sum(const uint16_t *xh, const float *xw, int64_t n, float m,
+                                     const double *tab, int64_t *nc, const uint16_t *pf)
+{
+    double acc[16];
+    int64_t j = 0, c = 0;
+    int k;
+#if defined(__AVX512F__)
+    __m512d a0 = _mm512_set1_pd(FL_NEG_ZERO), a1 = a0;
+    __m512 mm = _mm512_set1_ps(m);
+    for (; j + 16 <= n; j += 16) {
+        if ((j & 31) == 0)
+            fl_prefetch(pf + j);
+        __mmask16 ne = _mm512_cmp_ps_mask(_mm512_loadu_ps(xw + j), mm, _CMP_NEQ_UQ);
+        __m512i i32 = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(xh + j)));
+        c += 16 - __builtin_popcount((unsigned)ne);
+        a0 = _mm512_add_pd(a0, _mm512_mask_i32gather_pd(_mm512_setzero_pd(), (__mmask8)ne,
+                                                        _mm512_castsi512_si256(i32), tab, 8));
+        a1 = _mm512_add_pd(a1, _mm512_mask_i32gather_pd(_mm512_setzero_pd(),
+                                                        (__mmask8)(ne >> 8),
+                                                        _mm512_extracti64x4_epi64(i32, 1),
+                                                        tab, 8));
+    }
+    _mm512_storeu_pd(acc, a0);
+    _mm512_storeu_pd(acc + 8, a1);
+#elif defined(__AVX2__)
+    __m256d a[4];
+    __m256 mm = _mm256_set1_ps(m);
+    for (k = 0; k < 4; k++)
+        a[k] = _mm256_set1_pd(FL_NEG_ZERO);
+    for (; j + 16 <= n; j += 16) {
+        if ((j & 31) == 0)
+            fl_prefetch(pf + j);
+        for (k = 0; k < 2; k++) {
+            __m256i i32 = _mm256_cvtepu16_epi32(
+                _mm_loadu_si128((const __m128i *)(xh + j + 8 * k)));
+            __m256i ne = _mm256_castps_si256(
+                _mm256_cmp_ps(_mm256_loadu_ps(xw + j + 8 * k), mm, _CMP_NEQ_UQ));
+            c += 8 - __builtin_popcount((unsigned)_mm256_movemask_ps(_mm256_castsi256_ps(ne)));
+            __m256d n0 = _mm256_castsi256_pd(_mm256_cvtepi32_epi64(_mm256_castsi256_si128(ne)));
+            __m256d n1 = _mm256_castsi256_pd(
+                _mm256_cvtepi32_epi64(_mm256_extracti128_si256(ne, 1)));
+            a[2 * k] = _mm256_add_pd(a[2 * k], _mm256_mask_i32gather_pd(
+                _mm256_setzero_pd(), tab, _mm256_castsi256_si128(i32), n0, 8));
+            a[2 * k + 1] = _mm256_add_pd(a[2 * k + 1], _mm256_mask_i32gather_pd(
+                _mm256_setzero_pd(), tab, _mm256_extracti128_si256(i32, 1), n1, 8));
+        }
+    }
+    for (k = 0; k < 4; k++)
+        _mm256_storeu_pd(acc + 4 * k, a[k]);
+#else
+    for (k = 0; k < 16; k++)
+        acc[k] = FL_NEG_ZERO;
+    for (; j + 16 <= n; j += 16) {
+        if ((j & 31) == 0)
+            fl_prefetch(pf + j);
+        for (k = 0; k < 16; k++) {
+            double t = tab[xh[j + k]];
+            int eq = xw[j + k] == m;
+            c += eq;
+            acc[k] += eq ? 0.0 : t;
+        }
+    }
+#endif
+    for (k = 0; j + k < n; k++) {
+        int eq = xw[j + k] == m;
+        c += eq;
+        acc[k] += eq ? 0.0 : tab[xh[j + k]];
+    }
+    double s = acc[0];
+    for (k = 1; k < 16; k++)
+        s = s + acc[k];
+    *nc = c;
+    return s;
+}
+
 
 /* ------------------------------------------------------------------- row argmax */
 

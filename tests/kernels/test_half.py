@@ -1,9 +1,11 @@
 """Half-precision predictions (float16, bfloat16) on every backend (issue #18).
 
-The contract: a half ``y_pred`` gives, bit for bit, what the float32 path gives on
-``y_pred.astype(np.float32)`` (the widening is exact; ml_dtypes' own cast is the expected
-value, not fastloss's shift) for every thread count, chunking and layout; results are
-float32; per-element values lie within 1 ulp of the float64 reference on the widened input.
+The contract: results of half ``y_pred`` are float32, within 1 ulp per element of the
+float64 reference on ``y_pred.astype(np.float32)`` (the widening is exact; ml_dtypes' own
+cast is the expected value, not fastloss's shift), and bit for bit the same for every
+thread count, chunking and layout. NumPy and Numba give the float32 path's bits on the
+widened input; Cython takes exp and log1p(exp(-|x|)) of half logits from float64 tables
+(``TABLE_BACKENDS``), so its results may differ from its float32 path in the last bit.
 """
 
 import inspect
@@ -38,6 +40,24 @@ def _same(a, b):
     return a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
 
 
+# backends whose half kernels look exp / softplus of half logits up in float64 tables
+TABLE_BACKENDS = ("cython",)
+
+
+def _like_float32_path(got, want, backend, ulps=1):
+    """got (half input) against want (the float32 path on the widened input): the same bits,
+    or for TABLE_BACKENDS the same dtype, shape and NaNs and at most ``ulps`` apart (the
+    table's exp is float64-grade where the float32 path's is 1e-10; both are within 1 ulp
+    of the float64 reference, which test_per_sample_values_within_one_ulp_of_float64 and
+    test_native_half_kernels_every_bit_pattern check)."""
+    if backend not in TABLE_BACKENDS:
+        return _same(got, want)
+    got, want = np.asarray(got), np.asarray(want)
+    if got.dtype != want.dtype or got.shape != want.shape:
+        return False
+    return bool(ulp_distance(got, want).max(initial=0) <= ulps)
+
+
 @pytest.fixture
 def small_chunks(monkeypatch):
     """run_chunks copies (and widens) 64 elements at a time: many chunks per call."""
@@ -46,20 +66,24 @@ def small_chunks(monkeypatch):
 
 
 @pytest.mark.parametrize("dtype", HALF, ids=IDS)
-def test_losses_equal_float32_path_bitwise(backend, dtype, small_chunks):
+def test_losses_like_float32_path_and_same_bits_any_layout(backend, dtype, small_chunks):
     for cid, spec, yt, yp, kw in half_loss_cases(dtype):
         yt32 = _wide(yt)
         for red in REDUCTIONS:
             want = _call(spec.func, yt32, _wide(yp), kw, reduction=red, backend=backend)
             assert np.asarray(want).dtype == np.float32
+            half = _call(spec.func, yt, yp, kw, reduction=red, backend=backend)
+            # a sum of values each within 1 ulp is within 2 ulps
+            assert _like_float32_path(half, want, backend, 1 if red == "none" else 2), \
+                (cid, red)
             for lay, x in half_layouts(yp).items():
                 for nt in (1, 2, 3):
                     got = _call(spec.func, yt, x, kw, reduction=red, backend=backend,
                                 n_threads=nt)
-                    assert _same(got, want), (cid, red, lay, nt)
+                    assert _same(got, half), (cid, red, lay, nt)
             # float32 targets with half predictions: the same bits
             got = _call(spec.func, yt32, yp, kw, reduction=red, backend=backend)
-            assert _same(got, want), (cid, red, "float32 targets")
+            assert _same(got, half), (cid, red, "float32 targets")
 
 
 def _grad_options(spec, kw):
@@ -70,7 +94,7 @@ def _grad_options(spec, kw):
 
 
 @pytest.mark.parametrize("dtype", HALF, ids=IDS)
-def test_gradients_equal_float32_path_bitwise(backend, dtype, small_chunks):
+def test_gradients_like_float32_path_and_same_bits_any_layout(backend, dtype, small_chunks):
     n_cases = 0
     for cid, spec, yt, yp, kw in half_loss_cases(dtype):
         opts = _grad_options(spec, kw)
@@ -81,37 +105,45 @@ def test_gradients_equal_float32_path_bitwise(backend, dtype, small_chunks):
             want = _call(spec.gradient, _wide(yt), _wide(yp), opts, reduction=red,
                          hessian=True, backend=backend)
             assert [w.dtype for w in want[1:]] == [np.float32, np.float32]
+            half = _call(spec.gradient, yt, yp, opts, reduction=red, hessian=True,
+                         backend=backend)
+            assert all(_like_float32_path(g, w, backend, 2) for g, w in zip(half, want)), \
+                (cid, red)
             for lay, x in half_layouts(yp).items():
                 for nt in (1, 3):
                     got = _call(spec.gradient, yt, x, opts, reduction=red, hessian=True,
                                 backend=backend, n_threads=nt)
-                    assert all(_same(g, w) for g, w in zip(got, want)), (cid, red, lay, nt)
+                    assert all(_same(g, w) for g, w in zip(got, half)), (cid, red, lay, nt)
     assert n_cases >= 8
 
 
 @pytest.mark.parametrize("dtype", HALF, ids=IDS)
-def test_row_functions_equal_float32_path_bitwise(backend, dtype, small_chunks):
+def test_row_functions_like_float32_path_and_same_bits_any_layout(backend, dtype, small_chunks):
     rng = np.random.default_rng(7)
-    a = (rng.standard_normal((9, 11, 13)) * 20).astype(dtype)
+    # rows of 9, 11 and 40 (40: past the narrow-row path, the table path of TABLE_BACKENDS)
+    a = (rng.standard_normal((9, 11, 40)) * 20).astype(dtype)
     a[0, 0, :4] = np.array([np.inf, -np.inf, np.nan, 6e4]).astype(dtype)
     a[1, :, 0] = np.array(-np.inf).astype(dtype)
+    a[2, 3, :] = a[2, 3, 5]  # a row of ties at the max
     a32 = _wide(a)
+    layouts = (a, np.asfortranarray(a), np.repeat(a, 2, axis=1)[:, ::2])
     for axis in (None, 0, 1, 2, -1):
         for nt in (1, 2):
-            for f in (fl.softmax, fl.log_softmax):
+            for f in (fl.softmax, fl.log_softmax, fl.logsumexp):
                 want = _call(lambda _, x, **k: f(x, **k), None, a32, {}, axis=axis,
                              backend=backend, n_threads=nt)
-                for x in (a, np.asfortranarray(a), np.repeat(a, 2, axis=1)[:, ::2]):
+                half = _call(lambda _, x, **k: f(x, **k), None, a, {}, axis=axis,
+                             backend=backend, n_threads=nt)
+                assert _like_float32_path(half, want, backend), (f.__name__, axis, nt)
+                for x in layouts:
                     got = f(x, axis=axis, backend=backend, n_threads=nt)
-                    assert _same(got, want), (f.__name__, axis, nt)
-            want = fl.logsumexp(a32, axis=axis, backend=backend, n_threads=nt)
-            assert _same(fl.logsumexp(a, axis=axis, backend=backend, n_threads=nt), want)
-            assert _same(fl.logsumexp(np.asfortranarray(a), axis=axis, backend=backend,
-                                      n_threads=nt), want)
+                    assert _same(got, half), (f.__name__, axis, nt)
     for axis in ((0, 2), (1, 2)):
-        assert _same(fl.logsumexp(a, axis=axis, backend=backend), fl.logsumexp(a32, axis=axis))
+        assert _like_float32_path(fl.logsumexp(a, axis=axis, backend=backend),
+                                  fl.logsumexp(a32, axis=axis, backend=backend), backend)
     b = rng.random((11, 1))
-    assert _same(fl.logsumexp(a, axis=1, b=b), fl.logsumexp(a32, axis=1, b=b))
+    assert _like_float32_path(fl.logsumexp(a, axis=1, b=b, backend=backend),
+                              fl.logsumexp(a32, axis=1, b=b, backend=backend), backend)
 
 
 @pytest.mark.parametrize("dtype", HALF, ids=IDS)
@@ -262,7 +294,8 @@ def _native_engines():
 @pytest.mark.parametrize("nk", _native_engines())
 def test_native_half_kernels_every_bit_pattern(dtype, C, nk):
     # HALF_NATIVE kernels widen inside the parallel loop: all 65536 half values must give
-    # the float32 kernel's bits on x.astype(float32) (ml_dtypes' / NumPy's cast)
+    # the float32 kernel's bits on x.astype(float32) (ml_dtypes' / NumPy's cast); Cython's
+    # table path within 1 ulp of them (test_table_path_every_bit_pattern_within_one_ulp)
     from fastloss.kernels import block_rows_for, n_blocks
     from fastloss.kernels import cython as cy
 
@@ -284,15 +317,79 @@ def test_native_half_kernels_every_bit_pattern(dtype, C, nk):
             fn(xx, *args[:-1], br, out, lp, wp, args[-1])
         return out, lp, wp
 
+    backend = "cython" if nk.__name__.startswith(cy.__name__) else "numba"
     for nt in (1, 2):
         br = block_rows_for(C)
         sce = (y, sw, np.zeros(0), True, 0, False, 0.1, 1e-3, 0, 0.0, True, nt)
         got, want = run(nk.sparse_ce, x2, n, br, *sce), run(nk.sparse_ce, _wide(x2), n, br, *sce)
-        assert all(_same(g, w) for g, w in zip(got, want)), ("sparse_ce", nt)
+        assert _like_float32_path(got[0], want[0], backend), ("sparse_ce", nt)
+        assert all(_like_float32_path(g, w, backend, 2) for g, w in zip(got, want)), nt
         br = block_rows_for(1)
         bce = (z, sw, C, pw, True, 0.1, 0, 0.0, False, nt)
         got, want = run(nk.bce, x, x.size, br, *bce), run(nk.bce, _wide(x), x.size, br, *bce)
-        assert all(_same(g, w) for g, w in zip(got, want)), ("bce", nt)
+        assert _like_float32_path(got[0], want[0], backend), ("bce", nt)
+        assert all(_like_float32_path(g, w, backend, 2) for g, w in zip(got, want)), nt
+
+
+def _run_kernel(fn, x, nrows, br, *args):
+    """(out, lp, wp) of a contract loss function; args end with n_threads."""
+    from fastloss.kernels import n_blocks
+
+    out, lp, wp = np.empty(nrows, np.float32), np.zeros(n_blocks(nrows, br)), \
+        np.zeros(n_blocks(nrows, br))
+    with np.errstate(all="ignore"):
+        fn(x, *args[:-1], br, out, lp, wp, args[-1])
+    return out, lp, wp
+
+
+@pytest.mark.parametrize("dtype", HALF, ids=IDS)
+@pytest.mark.parametrize("C", [40, 1000])
+def test_table_path_every_bit_pattern_within_one_ulp(dtype, C):
+    # The Cython half kernels look exp(x) (rows wider than 32 whose max lies in [-300, 700])
+    # and log1p(exp(-|x|)) (BCE on logits) up in float64 tables: every one of the 65536
+    # values, placed in rows of ordinary logits so that the table path serves them, gives a
+    # per-sample value within 1 ulp of the float64 reference, and every SIMD build and
+    # thread count gives the same bits
+    from fastloss.kernels import block_rows_for
+    from fastloss.kernels import reference as ref
+
+    variants = cython_variants()
+    if not variants:
+        pytest.skip("the Cython backend is not built")
+    rng = np.random.default_rng(C)
+    bits = np.arange(1 << 16, dtype=np.uint32).astype(np.uint16)
+    k = 4 if C == 40 else 32                      # patterns per row, at distinct columns
+    n = bits.size // k
+    x = (rng.standard_normal((n, C)) * 4).astype(dtype)
+    cols = np.argsort(rng.random((n, C)), axis=1)[:, :k]
+    x[np.arange(n)[:, None], cols] = bits.view(dtype).reshape(n, k)
+    x[::7, 2] = x[::7, 3] = 40.0  # ties at the max (where no pattern exceeds 40)
+    with np.errstate(invalid="ignore"):
+        m = np.nanmax(np.where(np.isnan(_wide(x)), -np.inf, _wide(x)), axis=1)
+    assert np.mean((m >= -300) & (m <= 700)) > 0.5  # most rows take the table path
+    y = rng.integers(0, C, n)
+    z = rng.random(bits.size).astype(np.float32)
+    xb = bits.view(dtype)
+    sce = (y, np.zeros(0), np.zeros(0), True, 0, False, 0.0, 0.0, 0, 0.0, False)
+    bce = (z, np.zeros(0), 1, np.zeros(0), True, 0.0, 0, 0.0, False)
+    with np.errstate(invalid="ignore"):  # NaN patterns
+        x64, xb64 = _wide(x).astype(np.float64), _wide(xb).astype(np.float64)
+    want_sce = _run_kernel(ref.sparse_ce, x64, n, block_rows_for(C), *sce, 1)[0]
+    want_bce = _run_kernel(ref.bce, xb64, bits.size, block_rows_for(1), z.astype(np.float64),
+                           *bce[1:], 1)[0]
+    first = None
+    for mod in variants:
+        for nt in (1, 2):
+            got = (_run_kernel(mod.sparse_ce, x, n, block_rows_for(C), *sce, nt),
+                   _run_kernel(mod.bce, xb, bits.size, block_rows_for(1), *bce, nt))
+            if first is None:
+                first = got
+                with np.errstate(over="ignore"):
+                    for g, w in ((got[0][0], want_sce), (got[1][0], want_bce)):
+                        d = ulp_distance(g, w.astype(np.float32))
+                        assert d.max() <= 1, (g[np.argmax(d)], w[np.argmax(d)])
+            for g, f in zip(got, first):
+                assert all(_same(a, b) for a, b in zip(g, f)), (mod.__name__, nt)
 
 
 @pytest.mark.parametrize("dtype", HALF, ids=IDS)
@@ -324,7 +421,8 @@ def test_parallel_widening_of_the_generic_path(backend, dtype):
                 got = _call(f, yt, x, kw, reduction=red, backend=backend, n_threads=nt)
                 want = _call(f, _wide(yt) if yt is t else yt, _wide(x), kw, reduction=red,
                              backend=backend, n_threads=nt)
-                assert _same(got, want), (f.__name__, red, nt)
+                assert _like_float32_path(got, want, backend, 1 if red == "none" else 2), \
+                    (f.__name__, red, nt)
         g = fl.sparse_categorical_cross_entropy_grad(y, x, backend=backend, n_threads=nt)
         w = fl.sparse_categorical_cross_entropy_grad(y, _wide(x), backend=backend, n_threads=nt)
-        assert all(_same(a, b) for a, b in zip(g, w))
+        assert all(_like_float32_path(a, b, backend, 2) for a, b in zip(g, w))
