@@ -1,6 +1,8 @@
 """fastloss.evaluate / fastloss eval on half-precision dumps (issue #18): float16 and bfloat16
 ``.npy``, Arrow/Parquet ``halffloat`` columns, safetensors files. Each must score exactly
-as the same predictions widened to float32 in memory (widening is exact)."""
+as the same predictions widened to float32 in memory (widening is exact) where the half
+kernels give the float32 path's bits (rows of at most 32 classes), and exactly as the
+in-memory functions on the half array where they look exp up in their tables."""
 
 import json
 import os
@@ -12,6 +14,7 @@ import pytest
 from _zoo import half_dtypes
 
 import fastloss as fl
+from fastloss.evaluation.accumulator import LossAccumulator
 from fastloss.evaluation.readers import InputError
 
 HALF = half_dtypes()
@@ -152,3 +155,32 @@ def test_cli_reads_bfloat16_npy(tmp_path):
     doc = json.loads(out.read_text())
     want = _want(x, y)[0]["sparse_categorical_cross_entropy"]
     assert np.isfinite(want) and doc["losses"]["sparse_categorical_cross_entropy"] == float(want)
+
+
+
+def test_wide_rows_score_as_the_in_memory_half_call(tmp_path):
+    # rows of 50 classes: the Cython half kernels take exp from their tables, and a dump
+    # read in chunks must give the in-memory function's bits on the same half array. Two
+    # float16 rows (of a seeded draw) whose losses the table path rounds otherwise than the
+    # float32 path does, so that widening the chunks would show
+    rng = np.random.default_rng(1)
+    x = (rng.standard_normal((200_000, 50)) * 3).astype(np.float16)
+    y = rng.integers(0, 50, 200_000)
+    rows = [9696, 144923]
+    x, y = x[rows], y[rows]
+    np.save(tmp_path / "p.npy", x)
+    np.save(tmp_path / "y.npy", y)
+    f = fl.sparse_categorical_cross_entropy
+    for backend in ("numpy", "numba", "cython"):
+        want = f(y, x, from_logits=True, backend=backend)
+        r = fl.evaluate(str(tmp_path / "p.npy"), labels=str(tmp_path / "y.npy"), chunk_rows=1,
+                        backend=backend, loss="sparse_categorical_cross_entropy",
+                        from_logits=True)
+        assert np.float32(r["sparse_categorical_cross_entropy"]).tobytes() == want.tobytes()
+        acc = LossAccumulator("sparse_categorical_cross_entropy", from_logits=True,
+                              backend=backend)
+        for i in range(len(y)):
+            acc.update(y[i:i + 1], x[i:i + 1])
+        assert np.asarray(acc.result()).tobytes() == want.tobytes()
+        if backend == "cython":  # the rows still tell the two paths apart
+            assert want != f(y, x.astype(np.float32), from_logits=True, backend=backend)

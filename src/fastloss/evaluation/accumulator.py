@@ -51,7 +51,7 @@ def _prepare(name, o, y_true, y_pred, sample_weight, check_inputs=True):
     ``check_inputs=False`` (``fastloss.evaluate``, which checks and counts bad rows itself)
     skips the [0, 1] checks of probabilities and targets and takes int64 labels as they are.
     """
-    x, _ = as_float_array(y_pred, "y_pred")
+    x, _ = as_float_array(y_pred, "y_pred", keep_half=True)  # half: read by the kernels
     spec = LOSSES[name]
     if not spec.has_class_axis:
         if x.ndim == 0:

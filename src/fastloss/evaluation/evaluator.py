@@ -22,7 +22,7 @@ import numpy as np
 from fastloss._dispatch import resolve_backend, resolve_threads
 from fastloss.evaluation import diagnostics
 from fastloss.evaluation.chunks import chunk_rows_for
-from fastloss.evaluation.half import widen_pred
+from fastloss.evaluation.half import native_half_pred, widen_pred
 from fastloss.evaluation.keyed_sums import SEGMENT_ROWS, KeyedSums
 from fastloss.evaluation.readers import BadRowError, InputError
 from fastloss.evaluation.result import build_document
@@ -38,7 +38,7 @@ _CONFUSION_MAX = 64  # up to this many classes, one bincount of (true, predicted
 class _Work:
     """One chunk on its way through :meth:`Evaluator.process` (screened arrays and masks)."""
 
-    __slots__ = ("start", "n", "x", "lab", "y", "t", "sw", "ignored", "bad", "excluded",
+    __slots__ = ("start", "n", "x", "xh", "lab", "y", "t", "sw", "ignored", "bad", "excluded",
                  "keep", "fast")
 
 
@@ -151,7 +151,9 @@ class Evaluator:
         """The chunk's predictions as a float array of the expected shape."""
         w = _Work()
         w.start, w.n = ch.start, ch.stop - ch.start
-        x = widen_pred(np.asarray(ch.pred))  # float16 / bfloat16: float32, one chunk at a time
+        pred = np.asarray(ch.pred)
+        w.xh = native_half_pred(pred)  # what the losses read: as an in-memory call would
+        x = widen_pred(pred)  # float16 / bfloat16: float32, one chunk at a time
         if x.dtype.kind not in "fiub":
             raise InputError(f"predictions must be numeric, got dtype {x.dtype}")
         if x.dtype.kind != "f" or x.dtype == np.float16:
@@ -226,7 +228,8 @@ class Evaluator:
             x = np.array(w.x)
             x[reasons["probabilities_out_of_range"]] = 1.0 / self.layout.C if x.ndim == 2 \
                 else 0.5
-            w.x = x
+            # (probabilities: the half kernels give the float32 path's bits, no table)
+            w.x, w.xh = x, None
         w.sw = np.ones(n) if w.sw is None else np.array(w.sw)
         w.sw[bad] = 0.0
         w.bad = bad
@@ -289,8 +292,8 @@ class Evaluator:
             # its slowest thread, so pieces small enough to stay in the cache for the top-1
             # pass cost more than the second read of the chunk)
             buf = self._buf("out_" + name, n if row.has_class_axis else x.size, x.dtype)
-            out, call = self.state.accs[name].feed(yt, x, w_l, row_offset=w.start, out=buf,
-                                                   trusted=True)
+            out, call = self.state.accs[name].feed(yt, x if w.xh is None else w.xh, w_l,
+                                                   row_offset=w.start, out=buf, trusted=True)
             nf = None
             if self.want_diag or w.fast:
                 with np.errstate(invalid="ignore"):
