@@ -27,7 +27,7 @@
 # (shift 0; L = NaN with a NaN, +inf with a +inf, else -inf).
 
 from cython.parallel cimport prange, threadid
-from libc.stdint cimport int64_t, uint16_t
+from libc.stdint cimport int64_t, uint16_t, uint32_t
 from libc.stdlib cimport malloc, free
 from libc.math cimport fabs
 from cython cimport floating
@@ -64,8 +64,10 @@ cdef extern from "fastloss_math.h" nogil:
     const double *fl_half_exp_tab(int kind) noexcept
     const double *fl_half_sp_tab(int kind) noexcept
     void fl_half_gather(const double *tab, const uint16_t *src, double *dst, int64_t n) noexcept
-    double fl_half_row_sum(const uint16_t *xh, const float *xw, int64_t n, float m,
+    double fl_half_row_sum(const uint16_t *xh, int kind, int64_t n, float m,
                            const double *tab, int64_t *nc, const uint16_t *pf) noexcept
+    float fl_half_row_max(const uint16_t *xh, int64_t n, int kind) noexcept
+    float fl_half1(uint32_t h, int kind) noexcept
 
 fl_install_fork_guard()
 
@@ -141,6 +143,7 @@ cdef struct Work:
     double k[FIN]            # kept weights (finish)
     double aux[FIN]          # per-chunk extra: BCE pos_weight
     int64_t ys[FIN]          # labels (0 for ignored rows)
+    bint widened             # half x: the block was widened into the thread's buffer
 
 
 # --------------------------------------------------------------------------- math by dtype
@@ -503,8 +506,8 @@ cdef void _lse_rows_small(const floating *x, Py_ssize_t nr, Py_ssize_t C,
 
 cdef void _lse_rows_half(const Args *a, const float *x, Py_ssize_t r0, Py_ssize_t nr,
                          Py_ssize_t C, Work *wk) noexcept nogil:
-    """_lse_rows of half rows (x: them widened; a.xh: their bits) with exp(x_j) from the
-    table: L = log1p(sum_{x_j < m} exp(x_j) / exp(m) + count(x_j == m) - 1). The quotient
+    """_lse_rows of half rows (a.xh: their bits; x: their place in the block buffer, filled
+    when wk.widened) with exp(x_j) from the table: L = log1p(sum_{x_j < m} exp(x_j) / exp(m) + count(x_j == m) - 1). The quotient
     is exp(x_j - m) to float64 grade for a row max m in [-300, 700] (exp(m) is then a
     normal double, and terms below 2^-1022 are less than 2^-400 of it); other rows take
     _lse_rows. Each row's bits depend on its values only (any thread count, chunking)."""
@@ -518,13 +521,15 @@ cdef void _lse_rows_half(const Args *a, const float *x, Py_ssize_t r0, Py_ssize_
     for r in range(nr):
         xr = x + (r0 + r) * C
         xh = a.xh + (r0 + r) * C
-        mf = _row_max(xr, C)
+        mf = fl_half_row_max(xh, C, a.hk)
         if -300.0 <= mf <= 700.0:
-            s = fl_half_row_sum(xh, xr, C, mf, tab, &nc, xh + ahead)
+            s = fl_half_row_sum(xh, a.hk, C, mf, tab, &nc, xh + ahead)
             wk.mf[r] = mf
             wk.sh[r] = mf
             wk.L[r] = _log1p(x, s / fl_exp64(mf) + (<double>nc - 1.0))
         else:
+            if not wk.widened:  # this row's place in the thread's block buffer
+                fl_widen_half(xh, <float *>xr, C, a.hk)
             _lse_rows(xr, 1, C, wk, r)
 
 
@@ -547,6 +552,15 @@ cdef inline void _lse_chunk(const Args *a, const floating *x, Py_ssize_t r0, Py_
 
 
 # --------------------------------------------------------------------------- losses per chunk
+
+cdef inline double _x_at(const Args *a, const floating *xr, Py_ssize_t i,
+                         Py_ssize_t j) noexcept nogil:
+    """x[i, j] (xr: row i), read from the bits for half x (its block may not be widened)."""
+    if floating is float:
+        if a.xh != NULL:
+            return fl_half1(a.xh[i * a.C + j], a.hk)
+    return xr[j]
+
 
 cdef void _chunk_sparse(const Args *a, const floating *x, Py_ssize_t r0, Py_ssize_t nr,
                         Work *wk) noexcept nogil:
@@ -584,7 +598,7 @@ cdef void _chunk_sparse(const Args *a, const floating *x, Py_ssize_t r0, Py_ssiz
             xr = x + (r0 + r) * C
             sh = wk.sh[r]
             L = wk.L[r]
-            v = (sh - <double>xr[wk.ys[r]]) + L
+            v = (sh - _x_at(a, xr, r0 + r, wk.ys[r])) + L
             if a.ls != 0.0:
                 mean = _row_sum(xr, C, wk.e) / C
                 v = (1.0 - a.ls) * v + a.ls * ((sh - mean) + L)
@@ -1195,11 +1209,17 @@ cdef void _block(const Args *a, Py_ssize_t b, const floating *x, float *wide) no
     cdef Py_ssize_t r_end = min(a.n, r_begin + a.block_rows)
     cdef Py_ssize_t c0_q, c0, nr
     cdef int k
+    wk.widened = False
     if floating is float:
         if a.xh != NULL:
             # half x: this block widened exactly to float32 by the thread that computes it
-            # (a block is ~64 KiB of float32: it stays in cache), then the float32 code
-            fl_widen_half(a.xh + r_begin * a.C, wide, (r_end - r_begin) * a.C, a.hk)
+            # (a block is ~64 KiB of float32: it stays in cache), then the float32 code;
+            # not for the functions that read only the row statistics (from the bits) and
+            # the label's logit
+            wk.widened = not (a.C > SMALL_C and a.g == NULL and (
+                a.kind == K_LSE or (a.kind == K_SPARSE and a.logits and a.ls == 0.0)))
+            if wk.widened:
+                fl_widen_half(a.xh + r_begin * a.C, wide, (r_end - r_begin) * a.C, a.hk)
             x = wide - r_begin * a.C
     for k in range(LANES):
         accl[k] = FL_NEG_ZERO

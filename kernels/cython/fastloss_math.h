@@ -275,23 +275,61 @@ static inline double fl_log1p01_32(double x)
 static inline float fl_asf32(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
 static inline uint32_t fl_asu32(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
 
+static inline float fl_half1(uint32_t h, int kind)
+{
+    if (kind == 2)
+        return fl_asf32(h << 16);
+    uint32_t em = h & 0x7fffu;
+    uint32_t bits = (em << 13) + (112u << 23);
+    bits = em >= 0x7c00u ? bits + (112u << 23) : bits;
+    uint32_t sub = fl_asu32((float)(int32_t)em * 0x1p-24f);
+    bits = em < 0x400u ? sub : bits;
+    return fl_asf32(bits | ((h & 0x8000u) << 16));
+}
+
 static void fl_widen_half(const uint16_t *src, float *dst, int64_t n, int kind)
 {
     int64_t i;
     if (kind == 2) {
         for (i = 0; i < n; i++)
-            dst[i] = fl_asf32((uint32_t)src[i] << 16);
+            dst[i] = fl_half1(src[i], 2);
         return;
     }
-    for (i = 0; i < n; i++) {
-        uint32_t h = src[i];
-        uint32_t em = h & 0x7fffu;
-        uint32_t bits = (em << 13) + (112u << 23);
-        bits = em >= 0x7c00u ? bits + (112u << 23) : bits;
-        uint32_t sub = fl_asu32((float)(int32_t)em * 0x1p-24f);
-        bits = em < 0x400u ? sub : bits;
-        dst[i] = fl_asf32(bits | ((h & 0x8000u) << 16));
+    for (i = 0; i < n; i++)
+        dst[i] = fl_half1(src[i], 1);
+}
+
+/* The max of a half row's values, NaN ignored (-inf for an empty or all-NaN row), read from
+ * its bits: _row_max's order (32 lanes from 64 values on, then the rest in order), so the
+ * same value, the sign of a zero included. */
+static inline float fl_half_row_max_k(const uint16_t *xh, int64_t n, int kind)
+{
+    float mv[32], m = -INFINITY, v;
+    int64_t q, j = 0;
+    int k;
+    if (n >= 64) {
+        for (k = 0; k < 32; k++)
+            mv[k] = -INFINITY;
+        for (q = 0; q < n / 32; q++)
+            for (k = 0; k < 32; k++) {
+                v = fl_half1(xh[q * 32 + k], kind);
+                mv[k] = v > mv[k] ? v : mv[k];
+            }
+        for (k = 0; k < 32; k++)
+            m = mv[k] > m ? mv[k] : m;
+        j = n - n % 32;
     }
+    for (; j < n; j++) {
+        v = fl_half1(xh[j], kind);
+        m = v > m ? v : m;
+    }
+    return m;
+}
+
+static inline float fl_half_row_max(const uint16_t *xh, int64_t n, int kind)
+{
+    /* one call per kind, so each loop is compiled for a constant kind (and vectorised) */
+    return kind == 2 ? fl_half_row_max_k(xh, n, 2) : fl_half_row_max_k(xh, n, 1);
 }
 
 /* Prefetch for reading (never faults, whatever the address). */
@@ -358,11 +396,12 @@ static inline void fl_half_gather(const double *tab, const uint16_t *src, double
 }
 
 /* The row sum of the softmax denominator from the table: lane k (k = j % 16) adds, for j
- * in order, 0 where xw[j] == m (the max, counted in *nc) and tab[xh[j]] elsewhere (NaN
+ * in order, 0 where x_j == m (the max, counted in *nc) and tab[xh[j]] elsewhere (NaN
  * included); the 16 lanes are then added left to right from lane 0: the lane order of the
- * float32 rows (_acc16_add / _acc16_total). xw: the row widened to float32. Prefetches
- * pf[0 .. n) (the data a block ahead, read later by this thread). */
-static inline double fl_half_row_sum(const uint16_t *xh, const float *xw, int64_t n, float m,
+ * float32 rows (_acc16_add / _acc16_total). x_j is read from the bits (a shift for
+ * bfloat16, F16C for float16 where the build has it). Prefetches pf[0 .. n) (the data a
+ * block ahead, read later by this thread). */
+static inline double fl_half_row_sum(const uint16_t *xh, int kind, int64_t n, float m,
                                      const double *tab, int64_t *nc, const uint16_t *pf)
 {
     double acc[16];
@@ -374,8 +413,11 @@ static inline double fl_half_row_sum(const uint16_t *xh, const float *xw, int64_
     for (; j + 16 <= n; j += 16) {
         if ((j & 31) == 0)
             fl_prefetch(pf + j);
-        __mmask16 ne = _mm512_cmp_ps_mask(_mm512_loadu_ps(xw + j), mm, _CMP_NEQ_UQ);
-        __m512i i32 = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(xh + j)));
+        __m256i h = _mm256_loadu_si256((const __m256i *)(xh + j));
+        __m512i i32 = _mm512_cvtepu16_epi32(h);
+        __m512 v = kind == 2 ? _mm512_castsi512_ps(_mm512_slli_epi32(i32, 16))
+                             : _mm512_cvtph_ps(h);
+        __mmask16 ne = _mm512_cmp_ps_mask(v, mm, _CMP_NEQ_UQ);
         c += 16 - __builtin_popcount((unsigned)ne);
         a0 = _mm512_add_pd(a0, _mm512_mask_i32gather_pd(_mm512_setzero_pd(), (__mmask8)ne,
                                                         _mm512_castsi512_si256(i32), tab, 8));
@@ -386,7 +428,7 @@ static inline double fl_half_row_sum(const uint16_t *xh, const float *xw, int64_
     }
     _mm512_storeu_pd(acc, a0);
     _mm512_storeu_pd(acc + 8, a1);
-#elif defined(__AVX2__)
+#elif defined(__AVX2__) && defined(__F16C__)
     __m256d a[4];
     __m256 mm = _mm256_set1_ps(m);
     for (k = 0; k < 4; k++)
@@ -395,10 +437,11 @@ static inline double fl_half_row_sum(const uint16_t *xh, const float *xw, int64_
         if ((j & 31) == 0)
             fl_prefetch(pf + j);
         for (k = 0; k < 2; k++) {
-            __m256i i32 = _mm256_cvtepu16_epi32(
-                _mm_loadu_si128((const __m128i *)(xh + j + 8 * k)));
-            __m256i ne = _mm256_castps_si256(
-                _mm256_cmp_ps(_mm256_loadu_ps(xw + j + 8 * k), mm, _CMP_NEQ_UQ));
+            __m128i h = _mm_loadu_si128((const __m128i *)(xh + j + 8 * k));
+            __m256i i32 = _mm256_cvtepu16_epi32(h);
+            __m256 v = kind == 2 ? _mm256_castsi256_ps(_mm256_slli_epi32(i32, 16))
+                                 : _mm256_cvtph_ps(h);
+            __m256i ne = _mm256_castps_si256(_mm256_cmp_ps(v, mm, _CMP_NEQ_UQ));
             c += 8 - __builtin_popcount((unsigned)_mm256_movemask_ps(_mm256_castsi256_ps(ne)));
             __m256d n0 = _mm256_castsi256_pd(_mm256_cvtepi32_epi64(_mm256_castsi256_si128(ne)));
             __m256d n1 = _mm256_castsi256_pd(
@@ -419,14 +462,14 @@ static inline double fl_half_row_sum(const uint16_t *xh, const float *xw, int64_
             fl_prefetch(pf + j);
         for (k = 0; k < 16; k++) {
             double t = tab[xh[j + k]];
-            int eq = xw[j + k] == m;
+            int eq = fl_half1(xh[j + k], kind) == m;
             c += eq;
             acc[k] += eq ? 0.0 : t;
         }
     }
 #endif
     for (k = 0; j + k < n; k++) {
-        int eq = xw[j + k] == m;
+        int eq = fl_half1(xh[j + k], kind) == m;
         c += eq;
         acc[k] += eq ? 0.0 : tab[xh[j + k]];
     }
@@ -436,7 +479,6 @@ static inline double fl_half_row_sum(const uint16_t *xh, const float *xw, int64_
     *nc = c;
     return s;
 }
-
 
 /* ------------------------------------------------------------------- row argmax */
 
