@@ -63,7 +63,7 @@ cdef extern from "fastloss_math.h" nogil:
     void fl_half_tables(int kind) noexcept
     const double *fl_half_exp_tab(int kind) noexcept
     const double *fl_half_sp_tab(int kind) noexcept
-    void fl_half_gather(const double *tab, const uint16_t *src, double *dst, int64_t n) noexcept
+    void fl_half_gather_abs(const double *tab, const uint16_t *src, double *dst, int64_t n) noexcept
     double fl_half_row_sum(const uint16_t *xh, int kind, int64_t n, float m,
                            const double *tab, int64_t *nc, const uint16_t *pf) noexcept
     float fl_half_row_max(const uint16_t *xh, int64_t n, int kind) noexcept
@@ -956,9 +956,15 @@ cdef void _chunk_bce(const Args *a, const floating *x, Py_ssize_t i0, Py_ssize_t
             # of an exp and a log1p; prefetch the block this thread does next
             for j in range(0, n, 32):
                 fl_prefetch(a.xh + i0 + j + a.block_rows)
-            fl_half_gather(fl_half_sp_tab(a.hk), a.xh + i0, wk.e, n)
-            for j in range(n):
-                wk.v[j] = _bce_logit_value(x, x[i0 + j], z[i0 + j], ls, wk.aux[j], wk.e[j])
+            fl_half_gather_abs(fl_half_sp_tab(a.hk), a.xh + i0, wk.e, n)
+            if a.hk == 2:  # x from the bits (the block is not widened): one loop per kind
+                for j in range(n):
+                    wk.v[j] = _bce_logit_value(x, fl_half1(a.xh[i0 + j], 2), z[i0 + j], ls,
+                                               wk.aux[j], wk.e[j])
+            else:
+                for j in range(n):
+                    wk.v[j] = _bce_logit_value(x, fl_half1(a.xh[i0 + j], 1), z[i0 + j], ls,
+                                               wk.aux[j], wk.e[j])
         else:
             for j in range(n):
                 xd = <double>x[i0 + j]
@@ -1214,10 +1220,11 @@ cdef void _block(const Args *a, Py_ssize_t b, const floating *x, float *wide) no
         if a.xh != NULL:
             # half x: this block widened exactly to float32 by the thread that computes it
             # (a block is ~64 KiB of float32: it stays in cache), then the float32 code;
-            # not for the functions that read only the row statistics (from the bits) and
-            # the label's logit
-            wk.widened = not (a.C > SMALL_C and a.g == NULL and (
-                a.kind == K_LSE or (a.kind == K_SPARSE and a.logits and a.ls == 0.0)))
+            # not for the forward functions that read the bits themselves: BCE on logits,
+            # and those that need only the row statistics and the label's logit
+            wk.widened = not (a.g == NULL and (
+                (a.kind == K_BCE and a.logits) or (a.C > SMALL_C and (
+                    a.kind == K_LSE or (a.kind == K_SPARSE and a.logits and a.ls == 0.0)))))
             if wk.widened:
                 fl_widen_half(a.xh + r_begin * a.C, wide, (r_end - r_begin) * a.C, a.hk)
             x = wide - r_begin * a.C
