@@ -16,7 +16,7 @@ Half precision (float16, ``ml_dtypes.bfloat16``) is not a kernel dtype: the Pyth
 (``fastloss.losses._run.run_chunks``) widens half ``x`` (and half targets) exactly to float32
 a chunk of whole blocks at a time into a reused buffer, then calls the float32 kernel, so
 a half input gives bit for bit the float32 kernel's result on ``x.astype(float32)`` for any
-thread count and chunking. Results, gradients and row outputs of half input are float32
+thread count and chunking (unless the backend reads it itself, below). Results, gradients and row outputs of half input are float32
 (the kernels' compute type): a float16 sum overflows at 65504 and bfloat16 keeps 8 bits,
 so rounding back would throw away what the float64 accumulation computed. The drop-ins
 round to their framework's dtype themselves (torch: the input's; Keras: its ``dtype``).

@@ -507,29 +507,35 @@ cdef void _lse_rows_small(const floating *x, Py_ssize_t nr, Py_ssize_t C,
 cdef void _lse_rows_half(const Args *a, const float *x, Py_ssize_t r0, Py_ssize_t nr,
                          Py_ssize_t C, Work *wk) noexcept nogil:
     """_lse_rows of half rows (a.xh: their bits; x: their place in the block buffer, filled
-    when wk.widened) with exp(x_j) from the table: L = log1p(sum_{x_j < m} exp(x_j) / exp(m) + count(x_j == m) - 1). The quotient
-    is exp(x_j - m) to float64 grade for a row max m in [-300, 700] (exp(m) is then a
-    normal double, and terms below 2^-1022 are less than 2^-400 of it); other rows take
-    _lse_rows. Each row's bits depend on its values only (any thread count, chunking)."""
+    when wk.widened) with exp(x_j) from the table:
+        L = log1p(sum_{x_j < m} exp(x_j) / exp(m) + count(x_j == m) - 1).
+    The quotient is exp(x_j - m) to float64 grade for a row max m in [-300, 700] (exp(m) is
+    then a normal double, and terms below 2^-1022 are less than 2^-400 of it); other rows
+    take _lse_rows. Each row's bits depend on its values only (any thread count, chunking).
+    The per-row exp and log1p run as a loop across the rows, so that they vectorise."""
     cdef const double *tab = fl_half_exp_tab(a.hk)
     cdef Py_ssize_t r, ahead = a.block_rows * C  # prefetch the block this thread does next
     cdef const uint16_t *xh
     cdef const float *xr
     cdef float mf
-    cdef double s
     cdef int64_t nc
     for r in range(nr):
-        xr = x + (r0 + r) * C
         xh = a.xh + (r0 + r) * C
         mf = fl_half_row_max(xh, C, a.hk)
+        wk.mf[r] = mf
+        wk.sh[r] = mf
+        wk.L[r] = 0.0
+        wk.cnt[r] = 1.0
         if -300.0 <= mf <= 700.0:
-            s = fl_half_row_sum(xh, a.hk, C, mf, tab, &nc, xh + ahead)
-            wk.mf[r] = mf
-            wk.sh[r] = mf
-            wk.L[r] = _log1p(x, s / fl_exp64(mf) + (<double>nc - 1.0))
-        else:
+            wk.L[r] = fl_half_row_sum(xh, a.hk, C, mf, tab, &nc, xh + ahead)
+            wk.cnt[r] = <double>nc
+    for r in range(nr):
+        wk.L[r] = _log1p(x, wk.L[r] / fl_exp64(wk.sh[r]) + (wk.cnt[r] - 1.0))
+    for r in range(nr):
+        if not -300.0 <= wk.mf[r] <= 700.0:
+            xr = x + (r0 + r) * C
             if not wk.widened:  # this row's place in the thread's block buffer
-                fl_widen_half(xh, <float *>xr, C, a.hk)
+                fl_widen_half(a.xh + (r0 + r) * C, <float *>xr, C, a.hk)
             _lse_rows(xr, 1, C, wk, r)
 
 

@@ -3,7 +3,9 @@
 NumPy has ``float16``; ``bfloat16`` is ``ml_dtypes.bfloat16`` (the type of JAX, TensorFlow
 and ``torch.Tensor.numpy`` through a view). Both widen to float32 exactly, so the kernels
 see the same float32 values they would see after ``y_pred.astype(np.float32)``, and the
-results are those of the float32 kernels bit for bit. fastloss never needs ``ml_dtypes``
+results are those of the float32 kernels bit for bit, except where a backend reads half
+logits itself with tables (Cython: within 1 ulp of the float64 reference as the float32
+path is, its last bit may differ; see the contract in ``fastloss.kernels``). fastloss never needs ``ml_dtypes``
 unless a bfloat16 array arrives (which then comes with it), except to hand bfloat16 out:
 reading bfloat16 files widens their raw bits itself.
 """
