@@ -63,7 +63,8 @@ cdef extern from "fastloss_math.h" nogil:
     void fl_half_tables(int kind) noexcept
     const double *fl_half_exp_tab(int kind) noexcept
     const double *fl_half_sp_tab(int kind) noexcept
-    void fl_half_gather_abs(const double *tab, const uint16_t *src, double *dst, int64_t n) noexcept
+    void fl_half_gather(const double *tab, const uint16_t *src, double *dst, int64_t n,
+                        uint32_t mask) noexcept
     double fl_half_row_sum(const uint16_t *xh, int kind, int64_t n, float m,
                            const double *tab, int64_t *nc, const uint16_t *pf) noexcept
     float fl_half_row_max(const uint16_t *xh, int64_t n, int kind) noexcept
@@ -137,6 +138,7 @@ cdef struct Work:
     double L[FIN]            # lse - shift
     double mf[FIN]           # row max (x's dtype, exact as a double)
     double cnt[FIN]          # entries equal to the max
+    double rd[FIN]           # half table rows: 1 / sum_j exp(x_j) (softmax = exp(x_j) * rd); else 0
     double v[FIN]            # loss values, rounded to x's dtype
     double w[FIN]            # weights
     double c[FIN]            # contributions (finish)
@@ -511,13 +513,16 @@ cdef void _lse_rows_half(const Args *a, const float *x, Py_ssize_t r0, Py_ssize_
         L = log1p(sum_{x_j < m} exp(x_j) / exp(m) + count(x_j == m) - 1).
     The quotient is exp(x_j - m) to float64 grade for a row max m in [-300, 700] (exp(m) is
     then a normal double, and terms below 2^-1022 are less than 2^-400 of it); other rows
-    take _lse_rows. Each row's bits depend on its values only (any thread count, chunking).
-    The per-row exp and log1p run as a loop across the rows, so that they vectorise."""
+    take _lse_rows (wk.rd = 0). wk.rd: 1 / (sum_{x_j < m} exp(x_j) + count * exp(m)), so that
+    a softmax probability is a lookup and a product (_row_probs). Each row's bits depend on
+    its values only (any thread count, chunking). The per-row exp and log1p run as a loop
+    across the rows, so that they vectorise."""
     cdef const double *tab = fl_half_exp_tab(a.hk)
     cdef Py_ssize_t r, ahead = a.block_rows * C  # prefetch the block this thread does next
     cdef const uint16_t *xh
     cdef const float *xr
     cdef float mf
+    cdef double em
     cdef int64_t nc
     for r in range(nr):
         xh = a.xh + (r0 + r) * C
@@ -530,13 +535,32 @@ cdef void _lse_rows_half(const Args *a, const float *x, Py_ssize_t r0, Py_ssize_
             wk.L[r] = fl_half_row_sum(xh, a.hk, C, mf, tab, &nc, xh + ahead)
             wk.cnt[r] = <double>nc
     for r in range(nr):
-        wk.L[r] = _log1p(x, wk.L[r] / fl_exp64(wk.sh[r]) + (wk.cnt[r] - 1.0))
+        em = fl_exp64(wk.sh[r])
+        wk.rd[r] = 1.0 / (wk.L[r] + wk.cnt[r] * em)
+        wk.L[r] = _log1p(x, wk.L[r] / em + (wk.cnt[r] - 1.0))
     for r in range(nr):
         if not -300.0 <= wk.mf[r] <= 700.0:
+            wk.rd[r] = 0.0
             xr = x + (r0 + r) * C
             if not wk.widened:  # this row's place in the thread's block buffer
                 fl_widen_half(a.xh + (r0 + r) * C, <float *>xr, C, a.hk)
             _lse_rows(xr, 1, C, wk, r)
+
+
+cdef inline void _row_probs(const Args *a, const floating *xr, Py_ssize_t i, Py_ssize_t start,
+                            Py_ssize_t nn, double sh, double L, double rd,
+                            double *p) noexcept nogil:
+    """p[0:nn] = softmax of row i (xr) at columns start .. start+nn-1: exp(x_j) * rd from the
+    half table on a table row (rd > 0, see _lse_rows_half), else exp((x_j - sh) - L)."""
+    cdef Py_ssize_t j
+    if floating is float:
+        if rd > 0.0:
+            fl_half_gather(fl_half_exp_tab(a.hk), a.xh + i * a.C + start, p, nn, 0xffff)
+            for j in range(nn):
+                p[j] = p[j] * rd
+            return
+    for j in range(nn):
+        p[j] = _expneg(xr, (<double>xr[start + j] - sh) - L)
 
 
 cdef inline void _lse_chunk(const Args *a, const floating *x, Py_ssize_t r0, Py_ssize_t nr,
@@ -548,6 +572,8 @@ cdef inline void _lse_chunk(const Args *a, const floating *x, Py_ssize_t r0, Py_
         if a.xh != NULL and C > SMALL_C:
             _lse_rows_half(a, x, r0, nr, C, wk)
             return
+    for g0 in range(nr):
+        wk.rd[g0] = 0.0
     if C <= SMALL_C:
         _lse_rows_small(x + r0 * C, nr, C, wk)
         return
@@ -632,16 +658,20 @@ cdef void _chunk_sparse(const Args *a, const floating *x, Py_ssize_t r0, Py_ssiz
                 sh = wk.sh[r]
                 L = wk.L[r]
                 k2 = 1.0 + 2.0 * a.z * (sh + L)
-                if hr_ != NULL:
-                    for j in range(C):
-                        p = _expneg(x, (<double>xr[j] - sh) - L)
-                        gr_[j] = <floating>_cn(s * (p * k2 - lsC))
-                        hr_[j] = <floating>_cn(s * (p * (1.0 - p) * k2 + 2.0 * a.z * p * p))
-                else:
-                    for j in range(C):
-                        p = _expneg(x, (<double>xr[j] - sh) - L)
-                        gr_[j] = <floating>_cn(s * (p * k2 - lsC))
-                p = _expneg(x, (<double>xr[ys] - sh) - L)
+                for start_q in range((C + BUF - 1) // BUF):
+                    start = start_q * BUF
+                    nn = min(<Py_ssize_t>BUF, C - start)
+                    _row_probs(a, xr, i, start, nn, sh, L, wk.rd[r], wk.e)
+                    if hr_ != NULL:
+                        for j in range(nn):
+                            p = wk.e[j]
+                            gr_[start + j] = <floating>_cn(s * (p * k2 - lsC))
+                            hr_[start + j] = <floating>_cn(
+                                s * (p * (1.0 - p) * k2 + 2.0 * a.z * p * p))
+                    else:
+                        for j in range(nn):
+                            gr_[start + j] = <floating>_cn(s * (wk.e[j] * k2 - lsC))
+                _row_probs(a, xr, i, ys, 1, sh, L, wk.rd[r], &p)
                 gr_[ys] = <floating>_cn(s * ((p * k2 - lsC) - (1.0 - a.ls)))
     else:
         for r in range(nr):
@@ -814,12 +844,16 @@ cdef void _chunk_cat(const Args *a, const floating *x, Py_ssize_t r0, Py_ssize_t
                     wk.e[j] = _cat_coef(a, <double>tr[start + j], start + j)
                 _acc16_add(acc, wk.e, nn)
             A = _acc16_total(acc)
-            for j in range(C):
-                cf = _cat_coef(a, <double>tr[j], j)
-                p = _expneg(x, (<double>xr[j] - sh) - L)
-                gr_[j] = <floating>_cn(s * (A * p - cf))
-                if hr_ != NULL:
-                    hr_[j] = <floating>_cn(s * (A * p * (1.0 - p)))
+            for start_q in range((C + BUF - 1) // BUF):
+                start = start_q * BUF
+                nn = min(<Py_ssize_t>BUF, C - start)
+                _row_probs(a, xr, i, start, nn, sh, L, wk.rd[r], wk.e)
+                for j in range(nn):
+                    cf = _cat_coef(a, <double>tr[start + j], start + j)
+                    p = wk.e[j]
+                    gr_[start + j] = <floating>_cn(s * (A * p - cf))
+                    if hr_ != NULL:
+                        hr_[start + j] = <floating>_cn(s * (A * p * (1.0 - p)))
 
 
 cdef void _bce_probs(const Args *a, const floating *x, const floating *z, Py_ssize_t i0,
@@ -962,7 +996,7 @@ cdef void _chunk_bce(const Args *a, const floating *x, Py_ssize_t i0, Py_ssize_t
             # of an exp and a log1p; prefetch the block this thread does next
             for j in range(0, n, 32):
                 fl_prefetch(a.xh + i0 + j + a.block_rows)
-            fl_half_gather_abs(fl_half_sp_tab(a.hk), a.xh + i0, wk.e, n)
+            fl_half_gather(fl_half_sp_tab(a.hk), a.xh + i0, wk.e, n, 0x7fff)  # by |x|
             if a.hk == 2:  # x from the bits (the block is not widened): one loop per kind
                 for j in range(n):
                     wk.v[j] = _bce_logit_value(x, fl_half1(a.xh[i0 + j], 2), z[i0 + j], ls,
@@ -1180,8 +1214,12 @@ cdef void _chunk_rows_out(const Args *a, const floating *x, Py_ssize_t r0, Py_ss
             for j in range(C):
                 orow[j] = <floating>FL_NAN
         else:
-            for j in range(C):
-                orow[j] = <floating>_cn(_expneg(x, (<double>xr[j] - sh) - L))
+            for k in range((C + BUF - 1) // BUF):
+                j = k * BUF
+                gr = min(<Py_ssize_t>BUF, C - j)
+                _row_probs(a, xr, r0 + r, j, gr, sh, L, wk.rd[r], wk.e)
+                for g0 in range(gr):
+                    orow[j + g0] = <floating>_cn(wk.e[g0])
 
 
 # --------------------------------------------------------------------------- block driver

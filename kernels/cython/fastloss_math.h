@@ -373,15 +373,15 @@ static void fl_half_tables(int kind)
 static inline const double *fl_half_exp_tab(int kind) { return fl_hexp[kind]; }
 static inline const double *fl_half_sp_tab(int kind) { return fl_hsp[kind]; }
 
-/* dst[i] = tab[src[i] & 0x7fff]: a table of |x| (log1p(exp(-|x|))), whose lower half is
- * then all the cache has to hold (AVX2 / AVX-512 gathers, else scalar loads: the same
- * bits). */
-static inline void fl_half_gather_abs(const double *tab, const uint16_t *src, double *dst,
-                                      int64_t n)
+/* dst[i] = tab[src[i] & mask] (AVX2 / AVX-512 gathers, else scalar loads: the same bits).
+ * mask 0x7fff reads a table of |x| (log1p(exp(-|x|))) from its lower half only, which is
+ * then all the cache has to hold. */
+static inline void fl_half_gather(const double *tab, const uint16_t *src, double *dst,
+                                  int64_t n, uint32_t mask)
 {
     int64_t i = 0;
 #if defined(__AVX512F__)
-    const __m512i lo = _mm512_set1_epi32(0x7fff);
+    const __m512i lo = _mm512_set1_epi32((int)mask);
     for (; i + 16 <= n; i += 16) {
         __m512i k = _mm512_and_si512(
             _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(src + i))), lo);
@@ -390,7 +390,7 @@ static inline void fl_half_gather_abs(const double *tab, const uint16_t *src, do
                          _mm512_i32gather_pd(_mm512_extracti64x4_epi64(k, 1), tab, 8));
     }
 #elif defined(__AVX2__)
-    const __m256i lo = _mm256_set1_epi32(0x7fff);
+    const __m256i lo = _mm256_set1_epi32((int)mask);
     for (; i + 8 <= n; i += 8) {
         __m256i k = _mm256_and_si256(
             _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(src + i))), lo);
@@ -399,7 +399,7 @@ static inline void fl_half_gather_abs(const double *tab, const uint16_t *src, do
     }
 #endif
     for (; i < n; i++)
-        dst[i] = tab[src[i] & 0x7fffu];
+        dst[i] = tab[src[i] & mask];
 }
 
 /* The row sum of the softmax denominator from the table: lane k (k = j % 16) adds, for j

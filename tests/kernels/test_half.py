@@ -390,6 +390,30 @@ def test_table_path_every_bit_pattern_within_one_ulp(dtype, C):
                         assert d.max() <= 1, (g[np.argmax(d)], w[np.argmax(d)])
             for g, f in zip(got, first):
                 assert all(_same(a, b) for a, b in zip(g, f)), (mod.__name__, nt)
+    # the probabilities come from the same table: softmax_rows and the gradient (and its
+    # Hessian diagonal) of sparse CE with label smoothing, against float64
+    g64, h64 = np.empty((n, C)), np.empty((n, C))
+    soft64 = np.empty((n, C))
+    with np.errstate(all="ignore"):
+        ref.sparse_ce_grad(x64, y, np.zeros(0), np.zeros(0), 0, False, 0.1, 0.0, 1.0,
+                           block_rows_for(C), np.zeros(0), np.zeros(0), g64, h64, 1)
+        ref.softmax_rows(x64, soft64, False, 1)
+    first = None
+    for mod in variants:
+        for nt in (1, 2):
+            g, h, soft = (np.empty((n, C), np.float32) for _ in range(3))
+            with np.errstate(all="ignore"):
+                mod.sparse_ce_grad(x, y, np.zeros(0), np.zeros(0), 0, False, 0.1, 0.0, 1.0,
+                                   block_rows_for(C), np.zeros(0), np.zeros(0), g, h, nt)
+                mod.softmax_rows(x, soft, False, nt)
+            if first is None:
+                first = (g, h, soft)
+                for a, r in zip(first, (g64, h64, soft64)):
+                    with np.errstate(over="ignore", invalid="ignore"):
+                        d = ulp_distance(a, r.astype(np.float32))
+                        d = np.where(np.abs(a - r) <= 2.0**-50, 0, d)  # as the gradient test
+                    assert d.max() <= 1, (a.ravel()[np.argmax(d)], r.ravel()[np.argmax(d)])
+            assert all(_same(a, b) for a, b in zip((g, h, soft), first)), (mod.__name__, nt)
 
 
 @pytest.mark.parametrize("dtype", HALF, ids=IDS)
