@@ -195,3 +195,47 @@ def test_serial_copies_read_half_too(monkeypatch):
     for (name, what, run), w in zip(cases, want):
         got = run(x, 2)
         assert all(_same(g, v) for g, v in zip(got, w)), (name, what)
+
+
+@pytest.mark.parametrize("dtype", HALF, ids=IDS)
+def test_public_functions_hand_half_x_to_the_kernels(dtype, monkeypatch):
+    # the Python layer passes half x as it is to every HALF_NATIVE function (probabilities
+    # too), instead of widening it in chunks first
+    import fastloss as fl
+
+    seen = []
+    for name in nk.HALF_NATIVE:
+        def spy(x, *args, _real=getattr(nk, name), _name=name):
+            seen.append((_name, x.dtype))
+            return _real(x, *args)
+        monkeypatch.setattr(nk, name, spy)
+    rng = np.random.default_rng(2)
+    x = rng.random((50, 6)).astype(dtype)
+    y = rng.integers(0, 6, 50)
+    t = rng.random((50, 6)).astype(np.float32)
+    nb = {"backend": "numba"}
+    runs = {
+        "sparse_ce": [lambda f=f: fl.sparse_categorical_cross_entropy(y, x, from_logits=f, **nb)
+                      for f in (True, False)],
+        "sparse_ce_grad": [lambda: fl.sparse_categorical_cross_entropy_grad(y, x, **nb)],
+        "categorical_ce": [lambda f=f: fl.categorical_cross_entropy(t, x, from_logits=f, **nb)
+                           for f in (True, False)],
+        "categorical_ce_grad": [lambda: fl.categorical_cross_entropy_grad(t, x, **nb)],
+        "bce": [lambda f=f: fl.binary_cross_entropy(t, x, from_logits=f, **nb)
+                for f in (True, False)],
+        "bce_grad": [lambda: fl.binary_cross_entropy_grad(t, x, **nb)],
+        "kl": [lambda: fl.kl_divergence(t, x, **nb)],
+        "kl_grad": [lambda: fl.kl_divergence_grad(t, x, **nb)],
+        "mse": [lambda: fl.mean_squared_error(t, x, **nb)],
+        "mse_grad": [lambda: fl.mean_squared_error_grad(t, x, **nb)],
+        "logsumexp_rows": [lambda: fl.logsumexp(x, axis=1, **nb)],
+        "softmax_rows": [lambda: fl.softmax(x, axis=1, **nb),
+                         lambda: fl.log_softmax(x, axis=1, **nb)],
+    }
+    assert set(runs) == nk.HALF_NATIVE
+    for name, fns in runs.items():
+        for f in fns:
+            seen.clear()
+            with np.errstate(all="ignore"):
+                f()
+            assert seen and all(s == (name, dtype) for s in seen), (name, seen)
