@@ -239,3 +239,33 @@ def test_public_functions_hand_half_x_to_the_kernels(dtype, monkeypatch):
             with np.errstate(all="ignore"):
                 f()
             assert seen and all(s == (name, dtype) for s in seen), (name, seen)
+
+
+@pytest.mark.parametrize("dtype", HALF, ids=IDS)
+def test_native_half_x_runs_in_one_kernel_call(dtype, monkeypatch):
+    # no widening buffer to bound, so C-contiguous half x is not split into chunks (each
+    # chunk a parallel launch); strided half x still is (no full-size copy of it)
+    import fastloss as fl
+    from fastloss.losses import _run
+
+    monkeypatch.setattr(_run, "HALF_CHUNK_ELEMS", 64)
+    calls = []
+    for name in ("sparse_ce", "sparse_ce_grad", "bce"):
+        def spy(*args, _real=getattr(nk, name), _name=name):
+            calls.append(_name)
+            return _real(*args)
+        monkeypatch.setattr(nk, name, spy)
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((6000, 7)).astype(dtype)  # 2336 rows a block: 3 blocks
+    y = rng.integers(0, 7, 6000)
+    z = rng.random((6000, 7)).astype(np.float32)
+    kw = {"backend": "numba", "from_logits": True}
+    for f, one in [(lambda: fl.sparse_categorical_cross_entropy(y, x, **kw), True),
+                   (lambda: fl.sparse_categorical_cross_entropy_grad(y, x, backend="numba"), True),
+                   (lambda: fl.binary_cross_entropy(z, x, **kw), True),
+                   (lambda: fl.sparse_categorical_cross_entropy(y[:3000], x[::2], **kw),
+                    False)]:
+        calls.clear()
+        with np.errstate(all="ignore"):
+            f()
+        assert len(calls) == 1 if one else len(calls) > 1, calls

@@ -244,13 +244,15 @@ def _rows(a, lo, hi):
     return a[lo:hi] if a.size else a
 
 
-def _meta(x2, t2, layout, batch_shape, result_dtype, contiguous):
+def _meta(x2, t2, layout, batch_shape, result_dtype, contiguous, native=False):
     if contiguous is None:
         contiguous = x2.flags.c_contiguous and (t2 is None or t2.flags.c_contiguous)
-    # half precision is widened chunk by chunk (run_chunks), never in one full-size copy
+    # half precision is widened chunk by chunk (run_chunks), never in one full-size copy;
+    # half x that the backend reads itself (``native``) needs no buffer: one call, as
+    # float32 does (each chunk is a parallel launch, whose barrier costs on a busy machine)
     half = is_half(x2.dtype) or (t2 is not None and is_half(t2.dtype))
     return dict(dtype=compute_dtype(x2.dtype), layout=layout, batch_shape=batch_shape, half=half,
-                result_dtype=result_dtype, contiguous=contiguous and not half)
+                result_dtype=result_dtype, contiguous=contiguous and (not half or native))
 
 
 def _rows_for(kern, n_threads, name=None, x=None, t=None):
@@ -269,6 +271,11 @@ def _rows_for(kern, n_threads, name=None, x=None, t=None):
 
 def _half_rows(a, lo, hi):
     return np.ascontiguousarray(a[lo:hi])  # a view of C-contiguous rows
+
+
+def _native(*rows):
+    """Do all these ``rows`` functions pass half x as it is (see :func:`_rows_for`)?"""
+    return all(r is _half_rows for r in rows)
 
 
 def _row_weights(n, sw, factor=None):
@@ -308,7 +315,8 @@ def sparse_ce_call(x2, y, *, kern, n_threads, from_logits, sample_weight=EMPTY,
 
     return KernelCall(n_rows=n, row_width=C, block_rows=br, forward=forward, gradient=gradient,
                       weights=weights, weighted=bool(sw.size or cw.size or has_ii),
-                      **_meta(x2, None, layout, batch_shape, result_dtype, contiguous))
+                      **_meta(x2, None, layout, batch_shape, result_dtype, contiguous,
+                              _native(xrows, grows)))
 
 
 def categorical_ce_call(x2, t2, *, kern, n_threads, from_logits, sample_weight=EMPTY,
@@ -335,7 +343,8 @@ def categorical_ce_call(x2, t2, *, kern, n_threads, from_logits, sample_weight=E
     return KernelCall(n_rows=n, row_width=2 * C, block_rows=br, forward=forward,
                       gradient=gradient, weights=lambda: _row_weights(n, sw),
                       weighted=bool(sw.size),
-                      **_meta(x2, t2, layout, batch_shape, result_dtype, contiguous))
+                      **_meta(x2, t2, layout, batch_shape, result_dtype, contiguous,
+                              _native(xrows, grows)))
 
 
 def onehot_ce_call(x2, y, *, kern, n_threads, ignore_index, class_weight=EMPTY,
@@ -404,7 +413,7 @@ def bce_call(x, z, *, kern, n_threads, from_logits, sample_weight=EMPTY, weight_
         kern.bce(xrows(x, a, b), rows(z, a, b), sws, div, pws, fl, ls,
                  clip.mode, clip.eps, nan_omit, block_rows, out, lp, wp, nt)
 
-    def gradient(a, b, g, h, lp, wp, scale):  # all elements at once unless half (chunks)
+    def gradient(a, b, g, h, lp, wp, scale):  # all at once unless half x is widened (chunks)
         sws, div, pws = shifted(a, b)
         kern.bce_grad(grows(x, a, b), rows(z, a, b), sws, div, pws, ls,
                       scale, br, lp, wp, g, h, nt)
@@ -415,7 +424,8 @@ def bce_call(x, z, *, kern, n_threads, from_logits, sample_weight=EMPTY, weight_
     half = is_half(x.dtype) or is_half(z.dtype)
     return KernelCall(n_rows=x.shape[0], row_width=1, block_rows=br, forward=forward,
                       gradient=gradient, weights=weights, weighted=bool(sw.size),
-                      dtype=compute_dtype(x.dtype), contiguous=not half, half=half,
+                      dtype=compute_dtype(x.dtype), contiguous=not half or _native(xrows, grows),
+                      half=half,
                       batch_shape=batch_shape, result_dtype=result_dtype)
 
 
@@ -440,7 +450,8 @@ def kl_call(x2, t2, *, kern, n_threads, log_input, log_target, sample_weight=EMP
     return KernelCall(n_rows=n, row_width=2 * C, block_rows=br, forward=forward,
                       gradient=gradient, weights=lambda: _row_weights(n, sw),
                       weighted=bool(sw.size),
-                      **_meta(x2, t2, layout, batch_shape, result_dtype, contiguous))
+                      **_meta(x2, t2, layout, batch_shape, result_dtype, contiguous,
+                              _native(xrows, grows)))
 
 
 def mse_call(x2, t2, *, kern, n_threads, output_weight=EMPTY, sample_weight=EMPTY,
@@ -464,4 +475,5 @@ def mse_call(x2, t2, *, kern, n_threads, output_weight=EMPTY, sample_weight=EMPT
     return KernelCall(n_rows=n, row_width=2 * C, block_rows=br, forward=forward,
                       gradient=gradient, weights=lambda: _row_weights(n, sw),
                       weighted=bool(sw.size),
-                      **_meta(x2, t2, layout, batch_shape, result_dtype, contiguous))
+                      **_meta(x2, t2, layout, batch_shape, result_dtype, contiguous,
+                              _native(xrows, grows)))
