@@ -7,9 +7,13 @@ Plain script (not collected by pytest)::
     python benchmarks/bench_half.py --threads 2 --repeat 9 --backend numba   # + generic path
     FASTLOSS_CYTHON_VARIANT=avx2 python benchmarks/bench_half.py
     python benchmarks/bench_half.py --dropin --no-tf      # fastloss.torch on a bf16 tensor
+    python benchmarks/bench_half.py --backend numba --threads 2 --kinds categorical_ce kl mse \
+        sparse_ce_grad softmax --no-tf                     # the other function families
 
 Cases (the issue's targets): sparse CE on bfloat16 logits 1e5 x 1000 and 2048 x 50257, BCE
-on float16 logits 2e7. Engines run one after the other inside every repeat with the same
+on float16 logits 2e7; ``--kinds`` adds categorical CE on logits, KL (log input), MSE,
+the sparse CE gradient and softmax on bfloat16 1e5 x 1000 (their targets float32: the
+kernels read half x only). Engines run one after the other inside every repeat with the same
 thread count (``torch.set_num_threads``), so a busy neighbour slows them alike; printed are
 elements per second of the best repeat and the ratios of the best times. Accuracy rows: the
 mean loss and the per-sample values of fastloss, PyTorch and TensorFlow on the same
@@ -28,7 +32,25 @@ from fastloss._dispatch import resolve_backend
 from fastloss._info import cpu_model
 
 CASES = (("sparse_ce", "bfloat16", (100_000, 1000)), ("sparse_ce", "bfloat16", (2048, 50257)),
-         ("bce", "float16", (20_000_000,)))
+         ("bce", "float16", (20_000_000,)),
+         ("categorical_ce", "bfloat16", (100_000, 1000)), ("kl", "bfloat16", (100_000, 1000)),
+         ("mse", "bfloat16", (100_000, 1000)), ("sparse_ce_grad", "bfloat16", (100_000, 1000)),
+         ("softmax", "bfloat16", (100_000, 1000)))
+ISSUE_KINDS = ("sparse_ce", "bce")  # the issue's targets: the default --kinds
+
+# kind -> fastloss call (targets, predictions, **backend and threads)
+CALLS = {
+    "sparse_ce": lambda y, x, **kw: fastloss.sparse_categorical_cross_entropy(
+        y, x, from_logits=True, **kw),
+    "bce": lambda y, x, **kw: fastloss.binary_cross_entropy(y, x, from_logits=True, **kw),
+    "categorical_ce": lambda t, x, **kw: fastloss.categorical_cross_entropy(
+        t, x, from_logits=True, **kw),
+    "kl": lambda t, x, **kw: fastloss.kl_divergence(t, x, log_input=True, **kw),
+    "mse": lambda t, x, **kw: fastloss.mean_squared_error(t, x, **kw),
+    "sparse_ce_grad": lambda y, x, **kw: fastloss.sparse_categorical_cross_entropy_grad(
+        y, x, **kw),
+    "softmax": lambda _, x, **kw: fastloss.softmax(x, axis=1, **kw),
+}
 
 
 def _dtype(name):
@@ -42,10 +64,13 @@ def make(kind, dtype, shape, seed=0):
     rng = np.random.default_rng(seed)
     x32 = (rng.standard_normal(shape, dtype=np.float32) * 3)
     x = x32.astype(dtype)
-    if kind == "sparse_ce":
+    if kind in ("sparse_ce", "sparse_ce_grad", "softmax"):
         y = rng.integers(0, shape[1], shape[0])
-    else:
+    elif kind == "bce":
         y = (rng.random(shape, dtype=np.float32) < 0.3).astype(np.float32)
+    else:  # class probabilities
+        y = rng.random(shape, dtype=np.float32)
+        y /= y.sum(axis=1, keepdims=True)
     return x, y
 
 
@@ -57,30 +82,33 @@ def torch_tensor(torch, x):
 
 
 def engines(kind, x, y, x32, nt, backend, torch):
-    f = (fastloss.sparse_categorical_cross_entropy if kind == "sparse_ce"
-         else fastloss.binary_cross_entropy)
+    f, kw = CALLS[kind], {"backend": backend, "n_threads": nt}
     out = {
-        "fastloss half": lambda: f(y, x, from_logits=True, backend=backend, n_threads=nt),
-        "fastloss f32": lambda: f(y, x32, from_logits=True, backend=backend, n_threads=nt),
+        "fastloss half": lambda: f(y, x, **kw),
+        "fastloss f32": lambda: f(y, x32, **kw),
     }
     kern = resolve_backend(backend)[1]
     if getattr(kern, "HALF_NATIVE", ()):  # the same backend through the generic path
         def generic():
             saved, kern.HALF_NATIVE = kern.HALF_NATIVE, frozenset()
             try:
-                return f(y, x, from_logits=True, backend=backend, n_threads=nt)
+                return f(y, x, **kw)
             finally:
                 kern.HALF_NATIVE = saved
         out["half generic"] = generic
-    if torch is not None:
+    if torch is not None and kind != "sparse_ce_grad":  # torch's is autograd: not alike
         F = torch.nn.functional
         xt = torch_tensor(torch, x)
-        if kind == "sparse_ce":
-            yt = torch.from_numpy(y)
-            out["torch half"] = lambda: F.cross_entropy(xt, yt)
-        else:
-            yt = torch.from_numpy(y).to(xt.dtype)
-            out["torch half"] = lambda: F.binary_cross_entropy_with_logits(xt, yt)
+        yt = torch.from_numpy(y)
+        yh = yt if yt.dtype == torch.int64 else yt.to(xt.dtype)
+        out["torch half"] = {
+            "sparse_ce": lambda: F.cross_entropy(xt, yt),
+            "bce": lambda: F.binary_cross_entropy_with_logits(xt, yh),
+            "categorical_ce": lambda: F.cross_entropy(xt, yh),
+            "kl": lambda: F.kl_div(xt, yh, reduction="batchmean"),
+            "mse": lambda: F.mse_loss(xt, yh),
+            "softmax": lambda: torch.softmax(xt, 1),
+        }[kind]
     return out
 
 
@@ -214,6 +242,8 @@ def main():
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--backend", default="cython")
+    ap.add_argument("--kinds", nargs="+", default=list(ISSUE_KINDS), choices=sorted(CALLS),
+                    help="function families to time (default: the issue's sparse CE and BCE)")
     ap.add_argument("--no-torch", action="store_true")
     ap.add_argument("--no-tf", action="store_true")
     ap.add_argument("--dropin", action="store_true",
@@ -237,6 +267,8 @@ def main():
         dropin(torch, args.threads, args.repeat)
         return
     for kind, dname, shape in CASES:
+        if kind not in args.kinds:
+            continue
         x, y = make(kind, _dtype(dname), shape)
         x32 = x.astype(np.float32)
         n = x.size
@@ -252,7 +284,8 @@ def main():
             if "torch half" in best:
                 r += f"   half / torch half {best['torch half'] / best['fastloss half']:.2f}x"
             print(r + f"   (load {os.getloadavg()[0]:.2f})")
-        accuracy(kind, x, y, torch, tf)
+        if kind in ISSUE_KINDS:
+            accuracy(kind, x, y, torch, tf)
         del x, x32, y
 
 

@@ -10,6 +10,11 @@ signature, the float32 one, with read-only input arrays so that read-only and
 writable inputs share it. Compiling costs seconds per kernel on a cold cache, so
 nothing is compiled at import.
 
+Half-precision x (the functions of ``HALF_NATIVE``) is passed as its 16-bit patterns and
+widened block by block inside the kernels (``_half``): the same kernels, specialised
+once more per half type, whose results are the float32 kernel's bits on
+``x.astype(float32)``.
+
 ``n_threads`` is applied with ``numba.set_num_threads`` (thread-local, restored
 afterwards) and clipped to ``NUMBA_NUM_THREADS``; results never depend on it.
 Calls from several Python threads run concurrently (the kernels release the GIL).
@@ -45,9 +50,12 @@ else:
 
 __all__ = ["AVAILABLE", "HALF_NATIVE", "WHY_UNAVAILABLE", *CONTRACT]
 
-# contract functions that also take float16 / bfloat16 x (forward, on logits) and return
-# float32 values: the bits of the float32 kernel on x.astype(float32)
-HALF_NATIVE = frozenset({"sparse_ce", "bce"})
+# contract functions that also take float16 / bfloat16 x (widened block by block inside the
+# parallel loop, see _half.py) and return float32 values: the bits of the float32 kernel on
+# x.astype(float32); targets are never half here (the Python layer widens half ones)
+HALF_NATIVE = frozenset({"sparse_ce", "sparse_ce_grad", "categorical_ce", "categorical_ce_grad",
+                         "bce", "bce_grad", "kl", "kl_grad", "mse", "mse_grad",
+                         "logsumexp_rows", "softmax_rows"})
 
 _EMPTY = {np.dtype(np.float32): np.zeros(0, np.float32), np.dtype(np.float64): np.zeros(0)}
 _compile_lock = threading.Lock()
@@ -93,12 +101,7 @@ if AVAILABLE:
         "first_outside_unit_interval": lambda d: (_ro(d),),
         "argmax_rows": lambda d: (_ro(d, 2), _rw(_I)),
         "elementwise": lambda d: (_I, _ro(d), _ro(d), _rw(d)),
-        # half precision: d is the uint16 of the bits; values come back in float32
-        "sparse_ce_logits_half": lambda d: (_ro(d, 2), _B, _ro(_I), _ro(_F), _ro(_F), _I, _B,
-                                            _F, _F, _B, _I, _rw(_t.float32), _rw(_F), _rw(_F)),
-        "widen_half": lambda d: (_ro(d), _B, _rw(_t.uint32)),
-        "bce_logits_half": lambda d: (_ro(d), _B, _ro(_t.float32), _ro(_F), _I, _ro(_F), _F, _B,
-                                      _I, _rw(_t.float32), _rw(_F), _rw(_F)),
+        "widen_half": lambda d: (_ro(d), _B, _rw(_t.uint32)),  # d: the uint16 of the bits
     }
     _ready = set()
     _serial = {}
@@ -108,6 +111,15 @@ if AVAILABLE:
         _compile_lock = threading.Lock()
 
     _fork._hooks.append(_new_lock)
+
+    def _sig(name, dtype):
+        """``name``'s signature for x of ``dtype``: for half bits (see _half.py) x is the
+        bits and every other array of x's type is float32."""
+        if np.dtype(dtype) not in (np.dtype(_h.BF16_BITS), np.dtype(_h.F16_BITS)) \
+                or name == "widen_half":
+            return _SIGS[name](numba.from_dtype(dtype))
+        sig = _SIGS[name](_t.float32)
+        return (_ro(numba.from_dtype(dtype), sig[0].ndim),) + sig[1:]
 
     def _kernel(name, dtype):
         """The dispatcher of ``name`` with its ``dtype`` signature compiled (or cache-loaded);
@@ -125,7 +137,7 @@ if AVAILABLE:
                 if key not in _ready:
                     disp.disable_compile(False)
                     try:
-                        disp.compile(_SIGS[name](numba.from_dtype(dtype)))
+                        disp.compile(_sig(name, dtype))
                     finally:
                         # calls then convert writable arrays to the read-only signature
                         # instead of compiling one specialisation per flag combination
@@ -172,48 +184,56 @@ def _contiguous(a):
         a[...] = buf
 
 
-def _x(x):
+def _x(x, half=False):
+    """``(x, dtype it is computed in)``, x C-contiguous; with ``half`` (the HALF_NATIVE
+    functions) float16 / bfloat16 x comes as its bits (see _half.py), computed in float32."""
     x = np.ascontiguousarray(x)
+    if half:
+        bits = _half_bits(x)
+        if bits is not None:
+            return bits, np.dtype(np.float32)
     if x.dtype not in _EMPTY:
         raise TypeError(f"the numba kernels take float32 or float64 arrays, got {x.dtype}")
-    return x
+    return x, x.dtype
 
 
 # ------------------------------------------------------------------------- contract
 
 def logsumexp_rows(x, out, n_threads):
     _check()
-    x = _x(x)
+    x, cd = _x(x, half=True)
     if x.shape[1] == 0:
         out[:] = -np.inf
         return
     with _contiguous(out) as o, _threads(n_threads):
-        _kernel("logsumexp_rows", x.dtype)(x, o, x.dtype.type(0))
+        _kernel("logsumexp_rows", x.dtype)(x, o, cd.type(0))
 
 
 def softmax_rows(x, out, log, n_threads):
     _check()
-    x = _x(x)
+    x, cd = _x(x, half=True)
     if x.size == 0:
         return
     with _contiguous(out) as o, _threads(n_threads):
-        _kernel("softmax_rows", x.dtype)(x, o, bool(log), x.dtype.type(0))
+        _kernel("softmax_rows", x.dtype)(x, o, bool(log), cd.type(0))
 
 
 def _half_bits(x):
-    """``(uint16 bits, is_bfloat16)`` of a C-contiguous float16 / bfloat16 array, else None."""
+    """The bits of a C-contiguous float16 / bfloat16 array, typed as ``_half`` reads them
+    (uint16: bfloat16, int16: float16), else None."""
     if x.dtype.itemsize != 2 or not (x.dtype.kind == "f" or x.dtype.name == "bfloat16"):
         return None
-    return np.ascontiguousarray(x).view(np.uint16), x.dtype.name == "bfloat16"
+    return x.view(_h.BF16_BITS if x.dtype.name == "bfloat16" else _h.F16_BITS)
 
 
 def widen_half(x, out, n_threads):
     """out (float32, C-contiguous) = the exact float32 values of the C-contiguous half x, on
     ``n_threads`` threads (not part of the contract: the generic path's widening)."""
     _check()
-    bits, bf16 = _half_bits(x)
+    bits = _half_bits(np.ascontiguousarray(x))
     with _threads(n_threads):
-        _kernel("widen_half", np.dtype(np.uint16))(bits.reshape(-1), bf16,
+        _kernel("widen_half", np.dtype(np.uint16))(bits.reshape(-1).view(np.uint16),
+                                                   bits.dtype == _h.BF16_BITS,
                                                    out.reshape(-1).view(np.uint32))
     return out
 
@@ -221,85 +241,70 @@ def widen_half(x, out, n_threads):
 def sparse_ce(x, y, sw, cw, from_logits, ignore_index, has_ignore, label_smoothing, z_loss,
               clip_mode, clip_eps, nan_omit, block_rows, out, lp, wp, n_threads):
     _check()
-    half = _half_bits(x) if from_logits else None
-    if half is not None:  # HALF_NATIVE: widened block by block in the parallel loop
-        with _contiguous(_out(out, np.dtype(np.float32))) as o, _threads(n_threads):
-            _kernel("sparse_ce_logits_half", np.dtype(np.uint16))(
-                *half, np.ascontiguousarray(y, dtype=np.int64), _f64(sw), _f64(cw),
-                int(ignore_index), bool(has_ignore), float(label_smoothing), float(z_loss),
-                bool(nan_omit), int(block_rows), o, lp, wp)
-        return
-    x = _x(x)
+    x, cd = _x(x, half=True)
     common = (x, np.ascontiguousarray(y, dtype=np.int64), _f64(sw), _f64(cw), int(ignore_index),
               bool(has_ignore), float(label_smoothing))
-    with _contiguous(_out(out, x.dtype)) as o, _threads(n_threads):
+    with _contiguous(_out(out, cd)) as o, _threads(n_threads):
         tail = (bool(nan_omit), int(block_rows), o, lp, wp)
         if from_logits:
-            _kernel("sparse_ce_logits", x.dtype)(*common, float(z_loss), *tail, x.dtype.type(0),
-                                                 *_no_grad(x.dtype, 2))
+            _kernel("sparse_ce_logits", x.dtype)(*common, float(z_loss), *tail, cd.type(0),
+                                                 *_no_grad(cd, 2))
         else:
             _kernel("sparse_ce_probs", x.dtype)(*common, int(clip_mode),
-                                                _cst(x.dtype, clip_eps), *tail)
+                                                _cst(cd, clip_eps), *tail)
 
 
 def categorical_ce(x, t, sw, cw, from_logits, label_smoothing, clip_mode, clip_eps, nan_omit,
                    block_rows, out, lp, wp, n_threads):
     _check()
-    x = _x(x)
-    common = (x, np.ascontiguousarray(t, dtype=x.dtype), _f64(sw), _f64(cw),
+    x, cd = _x(x, half=True)
+    common = (x, np.ascontiguousarray(t, dtype=cd), _f64(sw), _f64(cw),
               float(label_smoothing))
-    with _contiguous(_out(out, x.dtype)) as o, _threads(n_threads):
+    with _contiguous(_out(out, cd)) as o, _threads(n_threads):
         tail = (bool(nan_omit), int(block_rows), o, lp, wp)
         if from_logits:
-            _kernel("categorical_ce_logits", x.dtype)(*common, *tail, x.dtype.type(0),
-                                                      *_no_grad(x.dtype, 2))
+            _kernel("categorical_ce_logits", x.dtype)(*common, *tail, cd.type(0),
+                                                      *_no_grad(cd, 2))
         else:
             _kernel("categorical_ce_probs", x.dtype)(*common, int(clip_mode),
-                                                     _cst(x.dtype, clip_eps), *tail)
+                                                     _cst(cd, clip_eps), *tail)
 
 
 def bce(x, z, sw, sw_div, pw, from_logits, label_smoothing, clip_mode, clip_eps, nan_omit,
         block_rows, out, lp, wp, n_threads):
     _check()
-    half = _half_bits(x) if from_logits else None
-    if half is not None:  # HALF_NATIVE (float32 targets: the Python layer widens half ones)
-        with _contiguous(_out(out, np.dtype(np.float32))) as o, _threads(n_threads):
-            _kernel("bce_logits_half", np.dtype(np.uint16))(
-                *half, np.ascontiguousarray(z, dtype=np.float32), _f64(sw), max(1, int(sw_div)),
-                _f64(pw), float(label_smoothing), bool(nan_omit), int(block_rows), o, lp, wp)
-        return
-    x = _x(x)
-    common = (x, np.ascontiguousarray(z, dtype=x.dtype), _f64(sw), max(1, int(sw_div)), _f64(pw),
+    x, cd = _x(x, half=True)
+    common = (x, np.ascontiguousarray(z, dtype=cd), _f64(sw), max(1, int(sw_div)), _f64(pw),
               float(label_smoothing))
-    with _contiguous(_out(out, x.dtype)) as o, _threads(n_threads):
+    with _contiguous(_out(out, cd)) as o, _threads(n_threads):
         tail = (bool(nan_omit), int(block_rows), o, lp, wp)
         if from_logits:
-            _kernel("bce_logits", x.dtype)(*common, *tail, x.dtype.type(0),
-                                           *_no_grad(x.dtype, 1))
+            _kernel("bce_logits", x.dtype)(*common, *tail, cd.type(0),
+                                           *_no_grad(cd, 1))
         else:
-            _kernel("bce_probs", x.dtype)(*common, int(clip_mode), _cst(x.dtype, clip_eps),
+            _kernel("bce_probs", x.dtype)(*common, int(clip_mode), _cst(cd, clip_eps),
                                           *tail)
 
 
 def kl(x, t, sw, log_input, log_target, clip_mode, clip_eps, nan_omit, block_rows, out, lp, wp,
        n_threads):
     _check()
-    x = _x(x)
-    with _contiguous(_out(out, x.dtype)) as o, _threads(n_threads):
+    x, cd = _x(x, half=True)
+    with _contiguous(_out(out, cd)) as o, _threads(n_threads):
         _kernel("kl", x.dtype)(
-            x, np.ascontiguousarray(t, dtype=x.dtype), _f64(sw), bool(log_input),
-            bool(log_target), int(clip_mode), _cst(x.dtype, clip_eps), bool(nan_omit),
-            int(block_rows), o, lp, wp, *_no_grad(x.dtype, 2))
+            x, np.ascontiguousarray(t, dtype=cd), _f64(sw), bool(log_input),
+            bool(log_target), int(clip_mode), _cst(cd, clip_eps), bool(nan_omit),
+            int(block_rows), o, lp, wp, *_no_grad(cd, 2))
 
 
 def mse(x, t, ow, sw, nan_omit, block_rows, out, lp, wp, n_threads):
     _check()
-    x = _x(x)
+    x, cd = _x(x, half=True)
     ow = _f64(ow)
-    with _contiguous(_out(out, x.dtype)) as o, _threads(n_threads):
+    with _contiguous(_out(out, cd)) as o, _threads(n_threads):
         _kernel("mse", x.dtype)(
-            x, np.ascontiguousarray(t, dtype=x.dtype), ow, _owsum(ow, x), _f64(sw),
-            bool(nan_omit), int(block_rows), o, lp, wp, *_no_grad(x.dtype, 2))
+            x, np.ascontiguousarray(t, dtype=cd), ow, _owsum(ow, x), _f64(sw),
+            bool(nan_omit), int(block_rows), o, lp, wp, *_no_grad(cd, 2))
 
 
 # ---------------------------------------------------------------- fused gradients
@@ -325,58 +330,58 @@ def _owsum(ow, x):
 def sparse_ce_grad(x, y, sw, cw, ignore_index, has_ignore, label_smoothing, z_loss, scale,
                    block_rows, lp, wp, g, h, n_threads):
     _check()
-    x = _x(x)
+    x, cd = _x(x, half=True)
     with _contiguous(g) as g, _contiguous(h) as h, _threads(n_threads):
         _kernel("sparse_ce_logits", x.dtype)(
             x, np.ascontiguousarray(y, dtype=np.int64), _f64(sw), _f64(cw), int(ignore_index),
             bool(has_ignore), float(label_smoothing), float(z_loss), False, int(block_rows),
-            _EMPTY[x.dtype], lp, wp, x.dtype.type(0), float(scale), g, _g(h, x.dtype, 2))
+            _EMPTY[cd], lp, wp, cd.type(0), float(scale), g, _g(h, cd, 2))
 
 
 def categorical_ce_grad(x, t, sw, cw, label_smoothing, scale, block_rows, lp, wp, g, h,
                         n_threads):
     _check()
-    x = _x(x)
+    x, cd = _x(x, half=True)
     with _contiguous(g) as g, _contiguous(h) as h, _threads(n_threads):
         _kernel("categorical_ce_logits", x.dtype)(
-            x, np.ascontiguousarray(t, dtype=x.dtype), _f64(sw), _f64(cw),
-            float(label_smoothing), False, int(block_rows), _EMPTY[x.dtype], lp, wp,
-            x.dtype.type(0), float(scale), g, _g(h, x.dtype, 2))
+            x, np.ascontiguousarray(t, dtype=cd), _f64(sw), _f64(cw),
+            float(label_smoothing), False, int(block_rows), _EMPTY[cd], lp, wp,
+            cd.type(0), float(scale), g, _g(h, cd, 2))
 
 
 def bce_grad(x, z, sw, sw_div, pw, label_smoothing, scale, block_rows, lp, wp, g, h, n_threads):
     _check()
-    x = _x(x)
+    x, cd = _x(x, half=True)
     with _contiguous(g) as g, _contiguous(h) as h, _threads(n_threads):
         _kernel("bce_logits", x.dtype)(
-            x, np.ascontiguousarray(z, dtype=x.dtype), _f64(sw), max(1, int(sw_div)), _f64(pw),
-            float(label_smoothing), False, int(block_rows), _EMPTY[x.dtype], lp, wp,
-            x.dtype.type(0), float(scale), g, _g(h, x.dtype, 1))
+            x, np.ascontiguousarray(z, dtype=cd), _f64(sw), max(1, int(sw_div)), _f64(pw),
+            float(label_smoothing), False, int(block_rows), _EMPTY[cd], lp, wp,
+            cd.type(0), float(scale), g, _g(h, cd, 1))
 
 
 def kl_grad(x, t, sw, log_input, log_target, scale, block_rows, lp, wp, g, h, n_threads):
     _check()
-    x = _x(x)
+    x, cd = _x(x, half=True)
     with _contiguous(g) as g, _contiguous(h) as h, _threads(n_threads):
         _kernel("kl", x.dtype)(
-            x, np.ascontiguousarray(t, dtype=x.dtype), _f64(sw), bool(log_input),
-            bool(log_target), 0, _cst(x.dtype, 0.0), False, int(block_rows), _EMPTY[x.dtype], lp,
-            wp, float(scale), g, _g(h, x.dtype, 2))
+            x, np.ascontiguousarray(t, dtype=cd), _f64(sw), bool(log_input),
+            bool(log_target), 0, _cst(cd, 0.0), False, int(block_rows), _EMPTY[cd], lp,
+            wp, float(scale), g, _g(h, cd, 2))
 
 
 def mse_grad(x, t, ow, sw, scale, block_rows, lp, wp, g, h, n_threads):
     _check()
-    x = _x(x)
+    x, cd = _x(x, half=True)
     ow = _f64(ow)
     with _contiguous(g) as g, _contiguous(h) as h, _threads(n_threads):
         _kernel("mse", x.dtype)(
-            x, np.ascontiguousarray(t, dtype=x.dtype), ow, _owsum(ow, x), _f64(sw), False,
-            int(block_rows), _EMPTY[x.dtype], lp, wp, float(scale), g, _g(h, x.dtype, 2))
+            x, np.ascontiguousarray(t, dtype=cd), ow, _owsum(ow, x), _f64(sw), False,
+            int(block_rows), _EMPTY[cd], lp, wp, float(scale), g, _g(h, cd, 2))
 
 
 def first_outside_unit_interval(x):
     _check()
-    x = _x(x).reshape(-1)
+    x = _x(x)[0].reshape(-1)
     if x.shape[0] == 0:
         return -1
     return int(_kernel("first_outside_unit_interval", x.dtype)(x))
@@ -384,7 +389,7 @@ def first_outside_unit_interval(x):
 
 def argmax_rows(x, out, n_threads):
     _check()
-    x = _x(x)
+    x = _x(x)[0]
     if x.shape[0] == 0:
         return
     with _contiguous(out) as o, _threads(n_threads):
@@ -393,7 +398,7 @@ def argmax_rows(x, out, n_threads):
 
 def elementwise(op, x, y, out, n_threads):
     _check()
-    x = _x(x).reshape(-1)
+    x = _x(x)[0].reshape(-1)
     if x.shape[0] == 0:
         return
     with _contiguous(out) as o, _threads(n_threads):

@@ -16,8 +16,9 @@ import hashlib
 import os
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
-_JITTED = ("_math.py", "_kernels.py")  # the modules whose functions use cache=True
-_SOURCES = ("_cache.py", "_fork.py", "_intrin.py", "_math.py", "_kernels.py")  # _fork: serial copies
+_JITTED = ("_math.py", "_half.py", "_kernels.py")  # the modules whose functions use cache=True
+_SOURCES = ("_cache.py", "_fork.py", "_intrin.py", "_math.py", "_half.py",
+            "_kernels.py")  # _fork: serial copies
 
 
 def _stamp():

@@ -1,21 +1,30 @@
-"""Native half-precision forward kernels (issue #18): float16 / bfloat16 logits read as
-their 16-bit patterns, widened block by block inside the parallel loop.
+"""Half-precision x (issue #18): float16 / bfloat16 read as their 16-bit patterns and
+widened block by block inside the kernels' parallel loops.
 
-Each block of ``block_rows`` rows is widened exactly to float32 into a block-local buffer
-(64 KiB: it stays in L2) by the thread that computes it, and then runs the very helpers
-of the float32 kernel (``_sce_logits_block``, ``_bce_logits``, ...): the results are the
-float32 kernel's bits on ``x.astype(float32)``, while DRAM supplies 2 bytes per logit and
-the widening runs on every thread. bfloat16 is the top half of a float32 (a shift);
-float16 is rebased integer-wise (exponent + 112, mantissa << 13), its subnormals (exact
-multiples of 2**-24) fixed up in float32 arithmetic.
+Numba has no 16-bit float type on the CPU, so half x reaches the kernels as its bits, and
+the integer type of the bits names the format: ``uint16`` is bfloat16, ``int16`` is
+float16 (each a compile-time specialisation, no per-block branch). Every kernel of
+``_kernels`` reads its rows through :func:`widen`, which is the rows themselves for
+float32 / float64 x and, for half bits, their exact float32 values in a block-local
+buffer written by the thread that computes the block: the float32 helpers then run
+unchanged, so the results are the float32 kernel's bits on ``x.astype(float32)``, while
+DRAM supplies 2 bytes per element and the widening runs on every thread.
+
+bfloat16 is the top half of a float32 (a shift); float16 is rebased integer-wise
+(exponent + 112, mantissa << 13), its subnormals (exact multiples of 2**-24) fixed up in
+float32 arithmetic.
 """
 
 import numpy as np
-from numba import njit, prange
+from numba import njit, prange, types
+from numba.extending import overload
 
-from ._kernels import (SUB, _bce_finish, _bce_logits, _bce_pos_weights, _POPTS, _OPTS,
-                       _sce_finish, _sce_logits_block)
+from . import _cache  # noqa: F401  (before any cache=True: see _cache.py)
 
+_OPTS = dict(cache=True, error_model="numpy", nogil=True)  # as _kernels' (which imports this)
+
+BF16_BITS = np.uint16  # the bits' dtype that stands for bfloat16 ...
+F16_BITS = np.int16    # ... and for float16 (see the module docstring)
 _F16_SUB_SCALE = np.float32(2.0**-24)
 WIDEN_BLOCK = 1 << 16  # elements per parallel task of widen_half
 
@@ -42,51 +51,41 @@ def _widen(src, is_bf16, ub):
             f[i] = -v if src[i] & np.uint16(0x8000) else v
 
 
-@njit(**_POPTS)
-def sparse_ce_logits_half(xbits, is_bf16, y, sw, cw, ignore_index, has_ignore, label_smoothing,
-                          z_loss, nan_omit, block_rows, out, lp, wp):
-    """``sparse_ce_logits`` (forward) of the float32 kernel on the widened ``xbits``."""
-    n, C = xbits.shape
-    nb = (n + block_rows - 1) // block_rows
-    like = np.float32(0)
-    for bb in prange(nb):
-        b = np.int64(bb)
-        r0 = b * block_rows
-        r1 = min(n, r0 + block_rows)
-        nr = r1 - r0
-        ub = np.empty(nr * C, np.uint32)
-        _widen(xbits[r0:r1].reshape(nr * C), is_bf16, ub)
-        xb = ub.view(np.float32).reshape((nr, C))
-        yb = y[r0:r1]
-        v = np.empty(nr, np.float32)
-        f = np.empty((3, nr))
-        _sce_logits_block(xb, yb, label_smoothing, z_loss, ignore_index, has_ignore, like, v,
-                          f[0], f[1], f[2])
-        _sce_finish(yb, sw, cw, ignore_index, has_ignore, v, nan_omit, r0, nr, out, lp, wp, b,
-                    block_rows)
+def _is_half_bits(dt):
+    return dt in (types.uint16, types.int16)
 
 
-@njit(**_POPTS)
-def bce_logits_half(xbits, is_bf16, z, sw, sw_div, pw, label_smoothing, nan_omit, block_rows,
-                    out, lp, wp):
-    """``bce_logits`` (forward) of the float32 kernel on the widened ``xbits``."""
-    n = xbits.shape[0]
-    nb = (n + block_rows - 1) // block_rows
-    like = np.float32(0)
-    for bb in prange(nb):
-        b = np.int64(bb)
-        r0 = b * block_rows
-        r1 = min(n, r0 + block_rows)
-        nr = r1 - r0
-        ub = np.empty(nr, np.uint32)
-        _widen(xbits[r0:r1], is_bf16, ub)
-        v = np.empty(nr, np.float32)
-        _bce_logits(ub.view(np.float32), z[r0:r1], _bce_pos_weights(pw, r0, nr),
-                    label_smoothing, like, v, np.empty(SUB))
-        _bce_finish(v, sw, sw_div, nan_omit, r0, nr, out, lp, wp, b, block_rows)
+def widen(a):
+    """``a`` itself for float arrays; for half bits (1-D or 2-D, C-contiguous) a new float32
+    array of the same shape holding their exact values."""
 
 
-@njit(**_POPTS)
+def empty_values(a, n):
+    """An uninitialised ``n``-long array of the dtype the kernels compute ``a`` in
+    (float32 for half bits)."""
+
+
+@overload(widen)
+def _widen_ov(a):
+    if not _is_half_bits(a.dtype):
+        return lambda a: a
+    bf16 = a.dtype == types.uint16
+
+    def impl(a):
+        ub = np.empty(a.size, np.uint32)
+        _widen(a.reshape(a.size).view(np.uint16), bf16, ub)
+        return ub.view(np.float32).reshape(a.shape)
+    return impl
+
+
+@overload(empty_values)
+def _empty_values_ov(a, n):
+    if _is_half_bits(a.dtype):
+        return lambda a, n: np.empty(n, np.float32)
+    return lambda a, n: np.empty(n, a.dtype)
+
+
+@njit(**_OPTS, parallel=True)
 def widen_half(xbits, is_bf16, ub):
     """ub = the float32 bits of the flat half values xbits, in parallel blocks: the generic
     path's widening on the kernels' own OpenMP threads (a serial NumPy widening between two

@@ -35,6 +35,7 @@ from numba.extending import overload
 from .._blocks import (CLIP_EPS, CLIP_KERAS2, CLIP_NONE, CLIP_TORCH, EW_REL_ENTR, EW_XLOGY,
                        LANES)
 from . import _cache  # noqa: F401  (before any cache=True: see _cache.py)
+from ._half import empty_values, widen
 from ._intrin import bits32, bits64, fmaxnan, lanes_add8
 from ._math import (MIN_NORMAL, _log1p_fix, _log1p_red64, _log_reduce, _log_special, exp_for, exp_neg_for,
                     log1p64, log1p_for, log1p_unit_for, log64, log_for)
@@ -469,9 +470,9 @@ def sparse_ce_logits(x, y, sw, cw, ignore_index, has_ignore, label_smoothing, z_
         r0 = b * block_rows
         r1 = min(n, r0 + block_rows)
         nr = r1 - r0
-        xb = x[r0:r1]
+        xb = widen(x[r0:r1])
         yb = y[r0:r1]
-        v = np.empty(nr, x.dtype)
+        v = empty_values(x, nr)
         f = np.empty((3, nr))
         _sce_logits_block(xb, yb, label_smoothing, z_loss, ignore_index, has_ignore, like, v,
                           f[0], f[1], f[2])
@@ -494,9 +495,9 @@ def sparse_ce_probs(x, y, sw, cw, ignore_index, has_ignore, label_smoothing, cli
         r1 = min(n, r0 + block_rows)
         nr = r1 - r0
         yb = y[r0:r1]
-        v = np.empty(nr, x.dtype)
-        _sce_probs_rows(x[r0:r1], yb, label_smoothing, clip_mode, cst, ignore_index, has_ignore,
-                        v)
+        v = empty_values(x, nr)
+        _sce_probs_rows(widen(x[r0:r1]), yb, label_smoothing, clip_mode, cst, ignore_index,
+                        has_ignore, v)
         _sce_finish(yb, sw, cw, ignore_index, has_ignore, v, nan_omit, r0, nr, out, lp, wp, b,
                     block_rows)
 
@@ -613,9 +614,9 @@ def categorical_ce_logits(x, t, sw, cw, label_smoothing, nan_omit, block_rows, o
         r0 = b * block_rows
         r1 = min(n, r0 + block_rows)
         nr = r1 - r0
-        xb = x[r0:r1]
+        xb = widen(x[r0:r1])
         tb = t[r0:r1]
-        v = np.empty(nr, x.dtype)
+        v = empty_values(x, nr)
         f = np.empty((3, nr))
         _cce_logits_block(xb, tb, cw, label_smoothing, like, v, f[0], f[1], f[2])
         _finish_rows(v, sw, nan_omit, r0, nr, out, lp, wp, b, block_rows)
@@ -633,8 +634,8 @@ def categorical_ce_probs(x, t, sw, cw, label_smoothing, clip_mode, cst, nan_omit
         b = np.int64(bb)  # the parfor index is unsigned: keep one helper specialisation
         r0 = b * block_rows
         r1 = min(n, r0 + block_rows)
-        v = np.empty(r1 - r0, x.dtype)
-        _cce_probs_rows(x[r0:r1], t[r0:r1], cw, label_smoothing, clip_mode, cst, v)
+        v = empty_values(x, r1 - r0)
+        _cce_probs_rows(widen(x[r0:r1]), t[r0:r1], cw, label_smoothing, clip_mode, cst, v)
         _finish_rows(v, sw, nan_omit, r0, r1 - r0, out, lp, wp, b, block_rows)
 
 
@@ -838,10 +839,10 @@ def bce_logits(x, z, sw, sw_div, pw, label_smoothing, nan_omit, block_rows, out,
         r0 = b * block_rows
         r1 = min(n, r0 + block_rows)
         nr = r1 - r0
-        xb = x[r0:r1]
+        xb = widen(x[r0:r1])
         zb = z[r0:r1]
         pwb = _bce_pos_weights(pw, r0, nr)
-        v = np.empty(nr, x.dtype)
+        v = empty_values(x, nr)
         _bce_logits(xb, zb, pwb, label_smoothing, like, v, np.empty(SUB))
         w = _bce_finish(v, sw, sw_div, nan_omit, r0, nr, out, lp, wp, b, block_rows)
         if want_g:
@@ -858,8 +859,8 @@ def bce_probs(x, z, sw, sw_div, pw, label_smoothing, clip_mode, cst, nan_omit, b
         b = np.int64(bb)  # the parfor index is unsigned: keep one helper specialisation
         r0 = b * block_rows
         r1 = min(n, r0 + block_rows)
-        v = np.empty(r1 - r0, x.dtype)
-        _bce_probs(x[r0:r1], z[r0:r1], _bce_pos_weights(pw, r0, r1 - r0), label_smoothing,
+        v = empty_values(x, r1 - r0)
+        _bce_probs(widen(x[r0:r1]), z[r0:r1], _bce_pos_weights(pw, r0, r1 - r0), label_smoothing,
                    clip_mode, cst, v)
         _bce_finish(v, sw, sw_div, nan_omit, r0, r1 - r0, out, lp, wp, b, block_rows)
 
@@ -917,11 +918,12 @@ def kl(x, t, sw, log_input, log_target, clip_mode, cst, nan_omit, block_rows, ou
         r0 = b * block_rows
         r1 = min(n, r0 + block_rows)
         nr = r1 - r0
-        v = np.empty(nr, x.dtype)
-        _kl_rows(x[r0:r1], t[r0:r1], log_input, log_target, clip_mode, cst, v)
+        xb = widen(x[r0:r1])
+        v = empty_values(x, nr)
+        _kl_rows(xb, t[r0:r1], log_input, log_target, clip_mode, cst, v)
         _finish_rows(v, sw, nan_omit, r0, nr, out, lp, wp, b, block_rows)
         if want_g:
-            _kl_grad_block(x[r0:r1], t[r0:r1], _view(sw, r0, r1), log_input, log_target, scale,
+            _kl_grad_block(xb, t[r0:r1], _view(sw, r0, r1), log_input, log_target, scale,
                            g[r0:r1], _view(h, r0, r1), cst[3])
 
 
@@ -975,11 +977,12 @@ def mse(x, t, ow, owsum, sw, nan_omit, block_rows, out, lp, wp, scale, g, h):
         r0 = b * block_rows
         r1 = min(n, r0 + block_rows)
         nr = r1 - r0
-        v = np.empty(nr, x.dtype)
-        _mse_rows(x[r0:r1], t[r0:r1], ow, owsum, v)
+        xb = widen(x[r0:r1])
+        v = empty_values(x, nr)
+        _mse_rows(xb, t[r0:r1], ow, owsum, v)
         _finish_rows(v, sw, nan_omit, r0, nr, out, lp, wp, b, block_rows)
         if want_g:
-            _mse_grad_block(x[r0:r1], t[r0:r1], ow, owsum, _view(sw, r0, r1), scale, g[r0:r1],
+            _mse_grad_block(xb, t[r0:r1], ow, owsum, _view(sw, r0, r1), scale, g[r0:r1],
                             _view(h, r0, r1))
 
 
@@ -1164,8 +1167,9 @@ def _row_lse(x, like, shift, L):
         for kk in prange((N + G - 1) // G):
             buf = np.empty(min(C, RCH))
             r0 = np.int64(kk) * G
+            xt = widen(x[r0:min(N, r0 + G)])
             for r in range(r0, min(N, r0 + G)):
-                row = x[r]
+                row = xt[r - r0]
                 mr = _row_max(row)
                 if mr - mr == 0:
                     s, cnt = _sum_exp(row, mr, like, buf)
@@ -1176,12 +1180,12 @@ def _row_lse(x, like, shift, L):
                     L[r] = _special_L(mr)
         return
     tot = N * nseg
-    pm = np.empty(tot, x.dtype)
+    pm = empty_values(x, tot)
     for k in prange(tot):
         r = k // nseg
         a = (k - r * nseg) * SEG
-        pm[k] = _row_max(x[r, a:min(C, a + SEG)])
-    m = np.empty(N, x.dtype)
+        pm[k] = _row_max(widen(x[r][a:min(C, a + SEG)]))
+    m = empty_values(x, N)
     for r in range(N):
         mr = pm[r * nseg]
         for q in range(1, nseg):
@@ -1194,7 +1198,7 @@ def _row_lse(x, like, shift, L):
         a = (k - r * nseg) * SEG
         mr = m[r]
         if mr - mr == 0:
-            ps[k], pc[k] = _sum_exp(x[r, a:min(C, a + SEG)], mr, like, np.empty(RCH))
+            ps[k], pc[k] = _sum_exp(widen(x[r][a:min(C, a + SEG)]), mr, like, np.empty(RCH))
     for r in prange(N):
         mr = m[r]
         if mr - mr == 0:
@@ -1220,6 +1224,20 @@ def logsumexp_rows(x, out, like):
         out[r] = _cn(shift[r] + L[r])
 
 
+@njit(**_OPTS)
+def _softmax_piece(row, sr, lr, log, like, o):
+    """o = the (log-)softmax of ``row`` given its row's shift and L."""
+    if log:
+        for j in range(row.shape[0]):
+            o[j] = _cn((np.float64(row[j]) - sr) - lr)
+    elif lr == INF:  # a row with +inf has no finite softmax: all NaN (SciPy, reference)
+        for j in range(row.shape[0]):
+            o[j] = NAN
+    else:
+        for j in range(row.shape[0]):
+            o[j] = _cn(exp_for(like, (np.float64(row[j]) - sr) - lr))
+
+
 @njit(**_POPTS)
 def softmax_rows(x, out, log, like):
     N, C = x.shape
@@ -1227,22 +1245,20 @@ def softmax_rows(x, out, log, like):
     L = np.empty(N)
     _row_lse(x, like, shift, L)
     nseg = (C + SEG - 1) // SEG
+    if nseg == 1:  # G whole rows a task, as in _row_lse
+        G = max(1, LSE_TASK // C)
+        for kk in prange((N + G - 1) // G):
+            r0 = np.int64(kk) * G
+            r1 = min(N, r0 + G)
+            xt = widen(x[r0:r1])
+            for r in range(r0, r1):
+                _softmax_piece(xt[r - r0], shift[r], L[r], log, like, out[r])
+        return
     for k in prange(N * nseg):
         r = k // nseg
         a = (k - r * nseg) * SEG
-        sr = shift[r]
-        lr = L[r]
-        row = x[r]
-        o = out[r]
-        if log:
-            for j in range(a, min(C, a + SEG)):
-                o[j] = _cn((np.float64(row[j]) - sr) - lr)
-        elif lr == INF:  # a row with +inf has no finite softmax: all NaN (SciPy, reference)
-            for j in range(a, min(C, a + SEG)):
-                o[j] = NAN
-        else:
-            for j in range(a, min(C, a + SEG)):
-                o[j] = _cn(exp_for(like, (np.float64(row[j]) - sr) - lr))
+        e = min(C, a + SEG)
+        _softmax_piece(widen(x[r][a:e]), shift[r], L[r], log, like, out[r][a:e])
 
 
 # -------------------------------------------------------------------------- validation

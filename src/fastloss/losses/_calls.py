@@ -244,23 +244,24 @@ def _rows(a, lo, hi):
     return a[lo:hi] if a.size else a
 
 
-def _meta(x2, t2, layout, batch_shape, result_dtype, contiguous):
+def _meta(x2, t2, layout, batch_shape, result_dtype, contiguous, native=False):
     if contiguous is None:
         contiguous = x2.flags.c_contiguous and (t2 is None or t2.flags.c_contiguous)
-    # half precision is widened chunk by chunk (run_chunks), never in one full-size copy
+    # half precision is widened chunk by chunk (run_chunks), never in one full-size copy;
+    # half x that the backend reads itself (``native``) needs no buffer: one call, as
+    # float32 does (each chunk is a parallel launch, whose barrier costs on a busy machine)
     half = is_half(x2.dtype) or (t2 is not None and is_half(t2.dtype))
     return dict(dtype=compute_dtype(x2.dtype), layout=layout, batch_shape=batch_shape, half=half,
-                result_dtype=result_dtype, contiguous=contiguous and not half)
+                result_dtype=result_dtype, contiguous=contiguous and (not half or native))
 
 
-def _rows_for(kern, n_threads, name=None, x=None, from_logits=False, t=None):
+def _rows_for(kern, n_threads, name=None, x=None, t=None):
     """``rows(a, lo, hi)``: how the kernel calls read rows. Half-precision ``x`` as it is when
-    the backend widens it itself (``name`` in its ``HALF_NATIVE``, non-half targets;
-    ``from_logits``: the call is one that the backend's native function takes, which for
-    sparse CE and BCE means logits, as Numba's), else :func:`contiguous_rows` (half rows
+    the backend widens it itself (``name`` in its ``HALF_NATIVE``, for logits and
+    probabilities alike; non-half targets), else :func:`contiguous_rows` (half rows
     widened to float32 on ``n_threads`` threads)."""
-    native = (x is not None and from_logits and is_half(x.dtype)
-              and name in getattr(kern, "HALF_NATIVE", ()) and (t is None or not is_half(t.dtype)))
+    native = (x is not None and is_half(x.dtype) and name in getattr(kern, "HALF_NATIVE", ())
+              and (t is None or not is_half(t.dtype)))
     if native:
         return _half_rows
     # the NumPy oracle widens with NumPy only (the parallel widening is a Numba helper)
@@ -270,6 +271,11 @@ def _rows_for(kern, n_threads, name=None, x=None, from_logits=False, t=None):
 
 def _half_rows(a, lo, hi):
     return np.ascontiguousarray(a[lo:hi])  # a view of C-contiguous rows
+
+
+def _native(*rows):
+    """Do all these ``rows`` functions pass half x as it is (see :func:`_rows_for`)?"""
+    return all(r is _half_rows for r in rows)
 
 
 def _row_weights(n, sw, factor=None):
@@ -291,8 +297,8 @@ def sparse_ce_call(x2, y, *, kern, n_threads, from_logits, sample_weight=EMPTY,
     sw, cw, nt = sample_weight, class_weight, n_threads
     ii, has_ii = int(ignore_index or 0), ignore_index is not None
     fl, ls, zl = bool(from_logits), float(label_smoothing), float(z_loss)
-    xrows = _rows_for(kern, nt, "sparse_ce", x2, fl)
-    grows = _rows_for(kern, nt, "sparse_ce_grad", x2, True)
+    xrows = _rows_for(kern, nt, "sparse_ce", x2)
+    grows = _rows_for(kern, nt, "sparse_ce_grad", x2)
 
     def forward(a, b, out, lp, wp, block_rows):
         kern.sparse_ce(xrows(x2, a, b), y[a:b], _rows(sw, a, b), cw, fl, ii, has_ii,
@@ -309,7 +315,8 @@ def sparse_ce_call(x2, y, *, kern, n_threads, from_logits, sample_weight=EMPTY,
 
     return KernelCall(n_rows=n, row_width=C, block_rows=br, forward=forward, gradient=gradient,
                       weights=weights, weighted=bool(sw.size or cw.size or has_ii),
-                      **_meta(x2, None, layout, batch_shape, result_dtype, contiguous))
+                      **_meta(x2, None, layout, batch_shape, result_dtype, contiguous,
+                              _native(xrows, grows)))
 
 
 def categorical_ce_call(x2, t2, *, kern, n_threads, from_logits, sample_weight=EMPTY,
@@ -321,8 +328,8 @@ def categorical_ce_call(x2, t2, *, kern, n_threads, from_logits, sample_weight=E
     sw, cw, nt = sample_weight, class_weight, n_threads
     rows = _rows_for(kern, nt)
     fl, ls = bool(from_logits), float(label_smoothing)
-    xrows = _rows_for(kern, nt, "categorical_ce", x2, True, t2)
-    grows = _rows_for(kern, nt, "categorical_ce_grad", x2, True, t2)
+    xrows = _rows_for(kern, nt, "categorical_ce", x2, t2)
+    grows = _rows_for(kern, nt, "categorical_ce_grad", x2, t2)
 
     def forward(a, b, out, lp, wp, block_rows):
         kern.categorical_ce(xrows(x2, a, b), rows(t2, a, b),
@@ -336,7 +343,8 @@ def categorical_ce_call(x2, t2, *, kern, n_threads, from_logits, sample_weight=E
     return KernelCall(n_rows=n, row_width=2 * C, block_rows=br, forward=forward,
                       gradient=gradient, weights=lambda: _row_weights(n, sw),
                       weighted=bool(sw.size),
-                      **_meta(x2, t2, layout, batch_shape, result_dtype, contiguous))
+                      **_meta(x2, t2, layout, batch_shape, result_dtype, contiguous,
+                              _native(xrows, grows)))
 
 
 def onehot_ce_call(x2, y, *, kern, n_threads, ignore_index, class_weight=EMPTY,
@@ -351,7 +359,7 @@ def onehot_ce_call(x2, y, *, kern, n_threads, ignore_index, class_weight=EMPTY,
     br = block_rows_for(C)
     step = max(1, (1 << 20) // max(C, 1) // br) * br
     valid = y != ignore_index
-    xrows = _rows_for(kern, n_threads)
+    xrows = _rows_for(kern, n_threads, "categorical_ce", x2)  # t below is never half
     sw = valid.astype(np.float64)
     ls = float(label_smoothing)
 
@@ -397,15 +405,15 @@ def bce_call(x, z, *, kern, n_threads, from_logits, sample_weight=EMPTY, weight_
             sws, div = np.repeat(sw[a // div0:-(-b // div0)], div0)[r:r + b - a], 1
         return sws, div, np.roll(pw, -(a % K)) if pw.size and a % K else pw
 
-    rows, xrows = _rows_for(kern, nt), _rows_for(kern, nt, "bce", x, fl, z)
-    grows = _rows_for(kern, nt, "bce_grad", x, True, z)
+    rows, xrows = _rows_for(kern, nt), _rows_for(kern, nt, "bce", x, z)
+    grows = _rows_for(kern, nt, "bce_grad", x, z)
 
     def forward(a, b, out, lp, wp, block_rows):
         sws, div, pws = shifted(a, b)
         kern.bce(xrows(x, a, b), rows(z, a, b), sws, div, pws, fl, ls,
                  clip.mode, clip.eps, nan_omit, block_rows, out, lp, wp, nt)
 
-    def gradient(a, b, g, h, lp, wp, scale):  # all elements at once unless half (chunks)
+    def gradient(a, b, g, h, lp, wp, scale):  # all at once unless half x is widened (chunks)
         sws, div, pws = shifted(a, b)
         kern.bce_grad(grows(x, a, b), rows(z, a, b), sws, div, pws, ls,
                       scale, br, lp, wp, g, h, nt)
@@ -416,7 +424,8 @@ def bce_call(x, z, *, kern, n_threads, from_logits, sample_weight=EMPTY, weight_
     half = is_half(x.dtype) or is_half(z.dtype)
     return KernelCall(n_rows=x.shape[0], row_width=1, block_rows=br, forward=forward,
                       gradient=gradient, weights=weights, weighted=bool(sw.size),
-                      dtype=compute_dtype(x.dtype), contiguous=not half, half=half,
+                      dtype=compute_dtype(x.dtype), contiguous=not half or _native(xrows, grows),
+                      half=half,
                       batch_shape=batch_shape, result_dtype=result_dtype)
 
 
@@ -427,8 +436,8 @@ def kl_call(x2, t2, *, kern, n_threads, log_input, log_target, sample_weight=EMP
     br = block_rows_for(C)
     sw, nt, li, lt = sample_weight, n_threads, bool(log_input), bool(log_target)
     rows = _rows_for(kern, nt)
-    xrows = _rows_for(kern, nt, "kl", x2, True, t2)
-    grows = _rows_for(kern, nt, "kl_grad", x2, True, t2)
+    xrows = _rows_for(kern, nt, "kl", x2, t2)
+    grows = _rows_for(kern, nt, "kl_grad", x2, t2)
 
     def forward(a, b, out, lp, wp, block_rows):
         kern.kl(xrows(x2, a, b), rows(t2, a, b), _rows(sw, a, b), li, lt,
@@ -441,7 +450,8 @@ def kl_call(x2, t2, *, kern, n_threads, log_input, log_target, sample_weight=EMP
     return KernelCall(n_rows=n, row_width=2 * C, block_rows=br, forward=forward,
                       gradient=gradient, weights=lambda: _row_weights(n, sw),
                       weighted=bool(sw.size),
-                      **_meta(x2, t2, layout, batch_shape, result_dtype, contiguous))
+                      **_meta(x2, t2, layout, batch_shape, result_dtype, contiguous,
+                              _native(xrows, grows)))
 
 
 def mse_call(x2, t2, *, kern, n_threads, output_weight=EMPTY, sample_weight=EMPTY,
@@ -451,8 +461,8 @@ def mse_call(x2, t2, *, kern, n_threads, output_weight=EMPTY, sample_weight=EMPT
     br = block_rows_for(C)
     sw, ow, nt = sample_weight, output_weight, n_threads
     rows = _rows_for(kern, nt)
-    xrows = _rows_for(kern, nt, "mse", x2, True, t2)
-    grows = _rows_for(kern, nt, "mse_grad", x2, True, t2)
+    xrows = _rows_for(kern, nt, "mse", x2, t2)
+    grows = _rows_for(kern, nt, "mse_grad", x2, t2)
 
     def forward(a, b, out, lp, wp, block_rows):
         kern.mse(xrows(x2, a, b), rows(t2, a, b), ow, _rows(sw, a, b),
@@ -465,4 +475,5 @@ def mse_call(x2, t2, *, kern, n_threads, output_weight=EMPTY, sample_weight=EMPT
     return KernelCall(n_rows=n, row_width=2 * C, block_rows=br, forward=forward,
                       gradient=gradient, weights=lambda: _row_weights(n, sw),
                       weighted=bool(sw.size),
-                      **_meta(x2, t2, layout, batch_shape, result_dtype, contiguous))
+                      **_meta(x2, t2, layout, batch_shape, result_dtype, contiguous,
+                              _native(xrows, grows)))
