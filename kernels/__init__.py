@@ -12,27 +12,31 @@ these functions. All arguments are positional, there is no ``None``: an absent
 array is a zero-length float64 array. ``x`` and friends are C-contiguous float32 or
 float64 arrays; every other float array argument is float64; labels are int64.
 
-Half precision (float16, ``ml_dtypes.bfloat16``) is not a kernel dtype: the Python layer
-(``fastloss.losses._run.run_chunks``) widens half ``x`` (and half targets) exactly to float32
-a chunk of whole blocks at a time into a reused buffer, then calls the float32 kernel, so
-a half input gives bit for bit the float32 kernel's result on ``x.astype(float32)`` for any
-thread count and chunking (unless the backend reads it itself, below). Results, gradients and row outputs of half input are float32
-(the kernels' compute type): a float16 sum overflows at 65504 and bfloat16 keeps 8 bits,
-so rounding back would throw away what the float64 accumulation computed. The drop-ins
-round to their framework's dtype themselves (torch: the input's; Keras: its ``dtype``).
-A backend may take half ``x`` itself for the functions named in its ``HALF_NATIVE`` set
-(Numba: ``sparse_ce`` and ``bce`` forward on logits; Cython: every loss and ``*_grad``
-function, ``logsumexp_rows`` and ``softmax_rows``; targets never half): ``x`` is then a
-C-contiguous float16 / ``ml_dtypes.bfloat16`` array, ``out`` and the gradients are
-float32 (blocks are widened in the parallel loop, so only 2 bytes a logit come from
-memory). Numba's outputs are the bits the function gives on ``x.astype(float32)``. Cython
-takes exp(x) and log1p(exp(-|x|)) of half logits from tables of float64 values, one entry
-per bit pattern (a gather instead of ~30 vector instructions): the row statistics of rows
-wider than 32 whose max lies in [-300, 700] (every function built on them: losses on
-logits, their gradients, ``logsumexp_rows``, ``softmax_rows``) and BCE on logits. Its half
-results are then within 1 ulp of the float64 reference as the float32 path's are, but may
-differ from the float32 path's bits on the widened input in the last place; every build,
-thread count and chunking still gives the same bits.
+Half precision (float16, ``ml_dtypes.bfloat16``) is not a kernel dtype of the NumPy
+reference: the Python layer (``fastloss.losses._run.run_chunks``) widens half ``x`` (and
+half targets) exactly to float32 a chunk of whole blocks at a time into a reused buffer,
+then calls the float32 kernel, so a half input gives bit for bit the float32 kernel's
+result on ``x.astype(float32)`` for any thread count and chunking. Results, gradients and
+row outputs of half input are float32 (the kernels' compute type): a float16 sum overflows
+at 65504 and bfloat16 keeps 8 bits, so rounding back would throw away what the float64
+accumulation computed. The drop-ins round to their framework's dtype themselves (torch:
+the input's; Keras: its ``dtype``).
+
+A backend takes half ``x`` itself for the functions named in its ``HALF_NATIVE`` set
+(Numba and Cython: every loss and ``*_grad`` function, ``logsumexp_rows`` and
+``softmax_rows``, on logits and probabilities alike; targets never half): ``x`` is then a
+float16 / ``ml_dtypes.bfloat16`` array (C-contiguous rows; strided input is copied a chunk
+of whole blocks at a time), ``out`` and the gradients are float32, and only 2 bytes a value
+come from memory. Numba takes the raw bits (``uint16`` for bfloat16, ``int16`` for
+float16) into the same kernels, each block widened exactly inside the parallel loop: its
+outputs are the float32 kernel's bits on ``x.astype(float32)``. Cython takes exp(x) and
+log1p(exp(-|x|)) of half logits from tables of float64 values, one entry per bit pattern
+(a gather instead of ~30 vector instructions): the row statistics of rows wider than 32
+whose max lies in [-300, 700] (the losses on logits, their gradients, ``logsumexp_rows``,
+``softmax_rows``: softmax as exp(x_j) / sum exp(x_j) from the table) and BCE on logits.
+Its half results are within 1 ulp of the float64 reference as the float32 path's are, but
+may differ from the float32 path's bits on the widened input in the last place; every
+build, thread count and chunking still gives the same bits.
 
 Every compiled backend returns the same bits on every SIMD build of it (no FMA, fixed
 summation lanes) and writes every NaN result as the positive quiet NaN: which of two NaNs

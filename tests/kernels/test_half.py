@@ -279,6 +279,17 @@ def test_sixteen_bit_integers_as_predictions_refused(dtype):
                                                from_logits=True).dtype == np.float64
 
 
+def _run_kernel(fn, x, nrows, br, *args):
+    """(out, lp, wp) of a contract loss function; args end with n_threads."""
+    from fastloss.kernels import n_blocks
+
+    out, lp, wp = np.empty(nrows, np.float32), np.zeros(n_blocks(nrows, br)), \
+        np.zeros(n_blocks(nrows, br))
+    with np.errstate(all="ignore"):
+        fn(x, *args[:-1], br, out, lp, wp, args[-1])
+    return out, lp, wp
+
+
 def _native_engines():
     """(id, module) of every HALF_NATIVE kernel set: Numba, and each Cython build this CPU
     runs (their widening is plain C that every SIMD level compiles)."""
@@ -296,7 +307,7 @@ def test_native_half_kernels_every_bit_pattern(dtype, C, nk):
     # HALF_NATIVE kernels widen inside the parallel loop: all 65536 half values must give
     # the float32 kernel's bits on x.astype(float32) (ml_dtypes' / NumPy's cast); Cython's
     # table path within 1 ulp of them (test_table_path_every_bit_pattern_within_one_ulp)
-    from fastloss.kernels import block_rows_for, n_blocks
+    from fastloss.kernels import block_rows_for
     from fastloss.kernels import cython as cy
 
     assert {"sparse_ce", "bce"} <= (cy.HALF_NATIVE if nk.__name__.startswith(cy.__name__)
@@ -310,36 +321,20 @@ def test_native_half_kernels_every_bit_pattern(dtype, C, nk):
     z = (rng.random(x.size) < 0.4).astype(np.float32)
     sw, pw = rng.random(n), rng.random(3) + 0.5
 
-    def run(fn, xx, nrows, br, *args):
-        out, lp, wp = np.empty(nrows, np.float32), np.zeros(n_blocks(nrows, br)), \
-            np.zeros(n_blocks(nrows, br))
-        with np.errstate(all="ignore"):
-            fn(xx, *args[:-1], br, out, lp, wp, args[-1])
-        return out, lp, wp
-
     backend = "cython" if nk.__name__.startswith(cy.__name__) else "numba"
     for nt in (1, 2):
         br = block_rows_for(C)
         sce = (y, sw, np.zeros(0), True, 0, False, 0.1, 1e-3, 0, 0.0, True, nt)
-        got, want = run(nk.sparse_ce, x2, n, br, *sce), run(nk.sparse_ce, _wide(x2), n, br, *sce)
+        got = _run_kernel(nk.sparse_ce, x2, n, br, *sce)
+        want = _run_kernel(nk.sparse_ce, _wide(x2), n, br, *sce)
         assert _like_float32_path(got[0], want[0], backend), ("sparse_ce", nt)
         assert all(_like_float32_path(g, w, backend, 2) for g, w in zip(got, want)), nt
         br = block_rows_for(1)
         bce = (z, sw, C, pw, True, 0.1, 0, 0.0, False, nt)
-        got, want = run(nk.bce, x, x.size, br, *bce), run(nk.bce, _wide(x), x.size, br, *bce)
+        got = _run_kernel(nk.bce, x, x.size, br, *bce)
+        want = _run_kernel(nk.bce, _wide(x), x.size, br, *bce)
         assert _like_float32_path(got[0], want[0], backend), ("bce", nt)
         assert all(_like_float32_path(g, w, backend, 2) for g, w in zip(got, want)), nt
-
-
-def _run_kernel(fn, x, nrows, br, *args):
-    """(out, lp, wp) of a contract loss function; args end with n_threads."""
-    from fastloss.kernels import n_blocks
-
-    out, lp, wp = np.empty(nrows, np.float32), np.zeros(n_blocks(nrows, br)), \
-        np.zeros(n_blocks(nrows, br))
-    with np.errstate(all="ignore"):
-        fn(x, *args[:-1], br, out, lp, wp, args[-1])
-    return out, lp, wp
 
 
 @pytest.mark.parametrize("dtype", HALF, ids=IDS)
