@@ -518,7 +518,9 @@ cdef void _lse_rows_half(const Args *a, const float *x, Py_ssize_t r0, Py_ssize_
     its values only (any thread count, chunking). The per-row exp and log1p run as a loop
     across the rows, so that they vectorise."""
     cdef const double *tab = fl_half_exp_tab(a.hk)
-    cdef Py_ssize_t r, ahead = a.block_rows * C  # prefetch the block this thread does next
+    # prefetch distance while summing a row: the next row (at least 8 KiB), which the next
+    # max pass reads; a whole block ahead (32 KiB for rows of 1000) evicted the current rows
+    cdef Py_ssize_t r, ahead = max(C, <Py_ssize_t>4096)
     cdef const uint16_t *xh
     cdef const float *xr
     cdef float mf
