@@ -436,6 +436,25 @@ static inline double fl_half_row_sum(const uint16_t *xh, int kind, int64_t n, fl
         a1 = _mm512_add_pd(a1, _mm512_mask_mov_pd(g1, (__mmask8)(eq >> 8),
                                                   _mm512_setzero_pd()));
     }
+    if (j < n && j >= 16) {
+        /* the row's last n - j < 16 values, masked: the lanes past the end add the +0.0 of a
+         * masked-off gather, which changes no lane (each holds a value >= +0.0 or NaN) */
+        __mmask16 live = (__mmask16)((1u << (n - j)) - 1u);
+        __m256i h = _mm256_maskz_loadu_epi16(live, xh + j);
+        __m512i i32 = _mm512_cvtepu16_epi32(h);
+        __m512 v = kind == 2 ? _mm512_castsi512_ps(_mm512_slli_epi32(i32, 16))
+                             : _mm512_cvtph_ps(h);
+        __mmask16 eq = _mm512_mask_cmp_ps_mask(live, v, mm, _CMP_EQ_OQ);
+        __mmask16 take = live & (__mmask16)~eq;
+        cv = _mm512_mask_add_epi32(cv, eq, cv, one);
+        a0 = _mm512_add_pd(a0, _mm512_mask_i32gather_pd(_mm512_setzero_pd(), (__mmask8)take,
+                                                        _mm512_castsi512_si256(i32), tab, 8));
+        a1 = _mm512_add_pd(a1, _mm512_mask_i32gather_pd(_mm512_setzero_pd(),
+                                                        (__mmask8)(take >> 8),
+                                                        _mm512_extracti64x4_epi64(i32, 1),
+                                                        tab, 8));
+        j = n;
+    }
     c = _mm512_reduce_add_epi32(cv);
     _mm512_storeu_pd(acc, a0);
     _mm512_storeu_pd(acc + 8, a1);
