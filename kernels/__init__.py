@@ -32,7 +32,7 @@ float16) into the same kernels, each block widened exactly inside the parallel l
 outputs are the float32 kernel's bits on ``x.astype(float32)``. Cython takes exp(x) and
 log1p(exp(-|x|)) of half logits from tables of float64 values, one entry per bit pattern
 (a gather instead of ~30 vector instructions): the row statistics of rows wider than 32
-whose max lies in [-300, 700] (the losses on logits, their gradients, ``logsumexp_rows``,
+whose max lies in [-300, 600] (the losses on logits, their gradients, ``logsumexp_rows``,
 ``softmax_rows``: softmax as exp(x_j) / sum exp(x_j) from the table) and BCE on logits.
 Its half results are within 1 ulp of the float64 reference as the float32 path's are, but
 may differ from the float32 path's bits on the widened input in the last place; every

@@ -184,6 +184,32 @@ def test_gradient_within_one_ulp_of_float64(backend, dtype):
             assert d.max() <= 1, (cid, g.ravel()[np.argmax(d)], r.ravel()[np.argmax(d)])
 
 
+@pytest.mark.parametrize("dtype", HALF, ids=IDS)
+def test_rows_near_the_table_window_edges(backend, dtype):
+    # rows whose max lies at the table path's limits: a sum of exp(x_j) near exp(700) over
+    # 40000 classes overflows float64 (it did with the window's first upper bound, 700), and
+    # a max near -300 leaves the small terms subnormal; both must match the float64 reference
+    rows = []
+    for top in (599.5, 600.0, 604.0, 699.5, 700.0, -299.0, -300.0, -304.0):
+        r = np.full(40000, top - 0.5)
+        r[0] = top
+        r[7::5] = top - 40.0
+        rows.append(r)
+    x = np.array(rows).astype(dtype)
+    y = np.arange(len(rows)) * 3
+    x64 = _wide(x).astype(np.float64)
+    with np.errstate(all="ignore"):
+        want = fl.sparse_categorical_cross_entropy(y, x64, from_logits=True, reduction="none",
+                                                   backend="numpy").astype(np.float32)
+        soft = fl.softmax(x64, axis=1, backend="numpy").astype(np.float32)
+        lse = fl.logsumexp(x64, axis=1, backend="numpy").astype(np.float32)
+    got = fl.sparse_categorical_cross_entropy(y, x, from_logits=True, reduction="none",
+                                              backend=backend)
+    assert ulp_distance(got, want).max() <= 1, got
+    assert ulp_distance(fl.logsumexp(x, axis=1, backend=backend), lse).max() <= 1
+    assert ulp_distance(fl.softmax(x, axis=1, backend=backend), soft).max() <= 1
+
+
 def test_bfloat16_widening_is_the_bit_shift():
     ml_dtypes = pytest.importorskip("ml_dtypes")
     from fastloss._half import widen
