@@ -506,6 +506,11 @@ cdef void _lse_rows_small(const floating *x, Py_ssize_t nr, Py_ssize_t C,
             wk.L[r] = _nonfinite_L(x + r * C, C, wk.mf[r])
 
 
+cdef inline bint _in_table_window(double m) noexcept nogil:
+    """Does a half row with max m take the table path (see _lse_rows_half; NaN, inf: no)?"""
+    return -300.0 <= m <= 600.0
+
+
 cdef void _lse_rows_half(const Args *a, const float *x, Py_ssize_t r0, Py_ssize_t nr,
                          Py_ssize_t C, Work *wk) noexcept nogil:
     """_lse_rows of half rows (a.xh: their bits; x: their place in the block buffer, filled
@@ -534,7 +539,7 @@ cdef void _lse_rows_half(const Args *a, const float *x, Py_ssize_t r0, Py_ssize_
         wk.sh[r] = mf
         wk.L[r] = 0.0
         wk.cnt[r] = 1.0
-        if -300.0 <= mf <= 600.0:
+        if _in_table_window(mf):
             wk.L[r] = fl_half_row_sum(xh, a.hk, C, mf, tab, &nc, xh + ahead)
             wk.cnt[r] = <double>nc
     for r in range(nr):
@@ -542,7 +547,7 @@ cdef void _lse_rows_half(const Args *a, const float *x, Py_ssize_t r0, Py_ssize_
         wk.rd[r] = 1.0 / (wk.L[r] + wk.cnt[r] * em)
         wk.L[r] = _log1p(x, wk.L[r] / em + (wk.cnt[r] - 1.0))
     for r in range(nr):
-        if not -300.0 <= wk.mf[r] <= 600.0:
+        if not _in_table_window(wk.mf[r]):
             wk.rd[r] = 0.0
             xr = x + (r0 + r) * C
             if not wk.widened:  # this row's place in the thread's block buffer

@@ -406,8 +406,8 @@ static inline void fl_half_gather(const double *tab, const uint16_t *src, double
  * in order, 0 where x_j == m (the max, counted in *nc) and tab[xh[j]] elsewhere (NaN
  * included); the 16 lanes are then added left to right from lane 0: the lane order of the
  * float32 rows (_acc16_add / _acc16_total). x_j is read from the bits (a shift for
- * bfloat16, F16C for float16 where the build has it). Prefetches pf[0 .. n) (the data a
- * block ahead, read later by this thread). */
+ * bfloat16, F16C for float16 where the build has it). Prefetches pf[0 .. n) (the caller
+ * passes the data the next max passes read: the next row, at least 8 KiB ahead). */
 static inline double fl_half_row_sum(const uint16_t *xh, int kind, int64_t n, float m,
                                      const double *tab, int64_t *nc, const uint16_t *pf)
 {
@@ -436,6 +436,7 @@ static inline double fl_half_row_sum(const uint16_t *xh, int kind, int64_t n, fl
         a1 = _mm512_add_pd(a1, _mm512_mask_mov_pd(g1, (__mmask8)(eq >> 8),
                                                   _mm512_setzero_pd()));
     }
+#if defined(__AVX512BW__) && defined(__AVX512VL__)  /* 16-bit masked load (x86-64-v4 has it) */
     if (j < n && j >= 16) {
         /* the row's last n - j < 16 values, masked: the lanes past the end add the +0.0 of a
          * masked-off gather, which changes no lane (each holds a value >= +0.0 or NaN) */
@@ -455,6 +456,7 @@ static inline double fl_half_row_sum(const uint16_t *xh, int kind, int64_t n, fl
                                                         tab, 8));
         j = n;
     }
+#endif
     c = _mm512_reduce_add_epi32(cv);
     _mm512_storeu_pd(acc, a0);
     _mm512_storeu_pd(acc + 8, a1);
